@@ -1,0 +1,46 @@
+//! Embeds every `policy-packs/**/*.json` into the binary, so adding a pack
+//! file needs no Rust change.
+
+use std::path::Path;
+use std::{env, fs};
+
+fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .expect("policy-packs/ is readable")
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            collect(&p, root, out);
+        } else if p.extension().is_some_and(|e| e == "json") {
+            let rel = p
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((
+                rel,
+                p.canonicalize().unwrap().to_string_lossy().into_owned(),
+            ));
+        }
+    }
+}
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policy-packs");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut files = Vec::new();
+    collect(&root, &root, &mut files);
+    let mut code = String::from("/// (relative path, contents) of every embedded pack file.\npub const EMBEDDED: &[(&str, &str)] = &[\n");
+    for (rel, abs) in &files {
+        println!("cargo:rerun-if-changed={abs}");
+        code.push_str(&format!("    ({rel:?}, include_str!({abs:?})),\n"));
+    }
+    code.push_str("];\n");
+    fs::write(
+        Path::new(&env::var("OUT_DIR").unwrap()).join("embedded_packs.rs"),
+        code,
+    )
+    .unwrap();
+}

@@ -1,0 +1,52 @@
+//! The normalized tool call every host adapter produces.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Which host sent the call, and so how to answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostKind {
+    ClaudeCode,
+    Cursor,
+    /// A generic OAP request (`{"policy": ..., "context": ...}`) from a script or CI.
+    Oap,
+}
+
+impl HostKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HostKind::ClaudeCode => "claude-code",
+            HostKind::Cursor => "cursor",
+            HostKind::Oap => "oap",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HostKind> {
+        match s {
+            "claude-code" | "claude" => Some(HostKind::ClaudeCode),
+            "cursor" => Some(HostKind::Cursor),
+            "oap" => Some(HostKind::Oap),
+            _ => None,
+        }
+    }
+}
+
+/// One proposed tool call, as the host described it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Call {
+    pub host: HostKind,
+    /// The host's event name (`PreToolUse`, `beforeShellExecution`, ...).
+    pub event: Option<String>,
+    /// The tool as the host names it (`Bash`, `Shell`, `mcp__github__create_issue`).
+    pub tool: String,
+    /// The tool's input, as sent.
+    pub input: Value,
+    pub cwd: Option<String>,
+    pub session_id: Option<String>,
+    pub tool_use_id: Option<String>,
+    /// Who the agent acts for, when the host says.
+    pub on_behalf_of: Option<String>,
+    /// For generic OAP requests: the policy named by the caller.
+    pub policy: Option<String>,
+}

@@ -1,0 +1,152 @@
+//! The check primitives. Each takes the call's context and the passport's
+//! limits and says pass, deny, review or skip; none does I/O.
+//!
+//! Fail closed: a limit of the wrong type, a field of the wrong type, or a
+//! value the check does not understand is a deny, never a pass.
+
+pub mod command;
+pub mod path;
+pub mod url;
+mod values;
+
+use crate::decision::Environment;
+use crate::packs::CheckSpec;
+use crate::passport::Passport;
+use crate::reason::{Reason, ReasonCode};
+use crate::state::{StateChange, StateSnapshot};
+use serde_json::{Map, Value};
+
+/// What a check reads.
+pub struct CheckInput<'a> {
+    pub context: &'a Map<String, Value>,
+    /// `passport.limits[capability]`, or empty.
+    pub limits: &'a Map<String, Value>,
+    pub passport: &'a Passport,
+    pub capability: &'a str,
+    pub state: &'a StateSnapshot,
+    pub env: &'a Environment<'a>,
+}
+
+/// A further request a call implies (a redirection is a file write), checked under its own pack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effect {
+    pub policy_id: String,
+    pub context: Map<String, Value>,
+}
+
+/// What one check concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckResult {
+    Pass {
+        detail: String,
+        effects: Vec<Effect>,
+        changes: Vec<StateChange>,
+    },
+    Deny(Reason),
+    Review(Reason),
+    /// The optional limit or field is absent; the check has nothing to say.
+    Skip(String),
+}
+
+impl CheckResult {
+    pub fn pass(detail: impl Into<String>) -> CheckResult {
+        CheckResult::Pass {
+            detail: detail.into(),
+            effects: vec![],
+            changes: vec![],
+        }
+    }
+
+    pub fn deny(code: ReasonCode, message: impl Into<String>) -> CheckResult {
+        CheckResult::Deny(Reason::new(code, message))
+    }
+}
+
+/// Runs one check.
+pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
+    match spec {
+        CheckSpec::Command {
+            field,
+            allowed,
+            blocked,
+        } => command::check(input, field, allowed, blocked.as_deref()),
+        CheckSpec::Path {
+            field,
+            access,
+            allowed,
+            blocked,
+        } => path::check(
+            input,
+            field,
+            *access,
+            allowed.as_deref(),
+            blocked.as_deref(),
+        ),
+        CheckSpec::Domain {
+            field,
+            allowed,
+            blocked,
+        } => url::check(input, field, allowed.as_deref(), blocked.as_deref()),
+        CheckSpec::MaxBytes { field, limit } => values::max_bytes(input, field, limit),
+        CheckSpec::OneOf { field, limit, code } => values::one_of(input, field, limit, *code),
+        CheckSpec::MaxValue { field, limit, code } => values::max_value(input, field, limit, *code),
+        CheckSpec::Flag { field, limit, code } => values::flag(input, field, limit, *code),
+        CheckSpec::CurrencyAmount {
+            amount_field,
+            currency_field,
+            limit,
+        } => values::currency_amount(input, amount_field, currency_field, limit),
+        CheckSpec::Idempotency { field, limit } => values::idempotency(input, field, limit),
+        CheckSpec::Region { field } => values::region(input, field),
+        CheckSpec::Approval { limit } => values::approval(input, limit),
+        CheckSpec::Rate {
+            limit,
+            window_seconds,
+        } => values::rate(input, limit, *window_seconds),
+    }
+}
+
+/// A limit's value: `Ok(None)` when absent (the pack's `limits_required` has
+/// already refused a missing required limit).
+pub(crate) fn limit<'a>(input: &'a CheckInput, name: &str) -> Option<&'a Value> {
+    input.limits.get(name).filter(|v| !v.is_null())
+}
+
+/// A list-of-strings limit, or a deny naming the limit.
+pub(crate) fn string_list<'a>(
+    input: &'a CheckInput,
+    name: &str,
+) -> Result<Option<Vec<&'a str>>, CheckResult> {
+    let Some(v) = limit(input, name) else {
+        return Ok(None);
+    };
+    let bad = || {
+        CheckResult::deny(
+            ReasonCode::PolicyError,
+            format!(
+                "limits.{}.{name} must be a list of strings",
+                input.capability
+            ),
+        )
+    };
+    let arr = v.as_array().ok_or_else(bad)?;
+    arr.iter()
+        .map(|x| x.as_str().ok_or_else(bad))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// A string context field: `Ok(None)` when absent, a deny when of another type.
+pub(crate) fn string_field<'a>(
+    input: &'a CheckInput,
+    field: &str,
+) -> Result<Option<&'a str>, CheckResult> {
+    match input.context.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(CheckResult::deny(
+            ReasonCode::InvalidContext,
+            format!("`{field}` must be a string"),
+        )),
+    }
+}

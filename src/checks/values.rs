@@ -1,0 +1,356 @@
+//! Checks over plain values: sizes, enumerations, amounts, flags, regions,
+//! approval, idempotency and rates.
+
+use super::{limit, string_field, string_list, CheckInput, CheckResult};
+use crate::canonical::MAX_SAFE_INTEGER;
+use crate::reason::{Reason, ReasonCode};
+use crate::state::StateChange;
+use serde_json::Value;
+
+fn skip_limit(input: &CheckInput, name: &str) -> CheckResult {
+    CheckResult::Skip(format!("limits.{}.{name} is not set", input.capability))
+}
+
+fn bad_limit(input: &CheckInput, name: &str, what: &str) -> CheckResult {
+    CheckResult::deny(
+        ReasonCode::PolicyError,
+        format!("limits.{}.{name} must be {what}", input.capability),
+    )
+}
+
+/// A non-negative integer limit.
+fn uint_limit(input: &CheckInput, name: &str) -> Result<Option<u64>, CheckResult> {
+    match limit(input, name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| bad_limit(input, name, "a non-negative integer")),
+    }
+}
+
+fn bool_limit(input: &CheckInput, name: &str) -> Result<Option<bool>, CheckResult> {
+    match limit(input, name) {
+        None => Ok(None),
+        Some(v) => v
+            .as_bool()
+            .map(Some)
+            .ok_or_else(|| bad_limit(input, name, "true or false")),
+    }
+}
+
+/// A count or amount from the context: a JSON integer in [0, 2^53).
+/// Strings, floats, negatives, booleans and null are refused, not coerced.
+pub(crate) fn uint_field(input: &CheckInput, field: &str) -> Result<Option<u64>, CheckResult> {
+    let bad = |why: &str| {
+        CheckResult::deny(
+            ReasonCode::InvalidContext,
+            format!("`{field}` must be a non-negative integer in minor units ({why})"),
+        )
+    };
+    match input.context.get(field) {
+        None => Ok(None),
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(v) if v <= MAX_SAFE_INTEGER => Ok(Some(v)),
+            Some(_) => Err(bad("too large")),
+            None if n.is_i64() => Err(bad("negative")),
+            None => Err(bad("not an integer")),
+        },
+        Some(Value::Null) => Err(bad("null")),
+        Some(Value::String(_)) => Err(bad("a string")),
+        Some(_) => Err(bad("wrong type")),
+    }
+}
+
+pub fn max_bytes(input: &CheckInput, field: &str, name: &str) -> CheckResult {
+    let max = match uint_limit(input, name) {
+        Ok(Some(m)) => m,
+        Ok(None) => return skip_limit(input, name),
+        Err(e) => return e,
+    };
+    let size = match input.context.get(field) {
+        None | Some(Value::Null) => return CheckResult::Skip(format!("no `{field}` in the call")),
+        Some(Value::String(s)) => s.len() as u64,
+        Some(Value::Array(items)) => {
+            let mut total = 0u64;
+            for it in items {
+                match it {
+                    Value::String(s) => total = total.saturating_add(s.len() as u64),
+                    _ => {
+                        return CheckResult::deny(
+                            ReasonCode::InvalidContext,
+                            format!("`{field}` must hold only strings"),
+                        )
+                    }
+                }
+            }
+            total
+        }
+        Some(_) => {
+            return CheckResult::deny(
+                ReasonCode::InvalidContext,
+                format!("`{field}` must be a string"),
+            )
+        }
+    };
+    if size <= max {
+        CheckResult::pass(format!("{size} bytes <= {max}"))
+    } else {
+        CheckResult::deny(
+            ReasonCode::LimitExceeded,
+            format!("{size} bytes of `{field}` exceed {name} = {max}"),
+        )
+    }
+}
+
+pub fn one_of(
+    input: &CheckInput,
+    field: &str,
+    name: &str,
+    code: Option<ReasonCode>,
+) -> CheckResult {
+    let list = match string_list(input, name) {
+        Ok(Some(l)) => l,
+        Ok(None) => return skip_limit(input, name),
+        Err(e) => return e,
+    };
+    let value = match string_field(input, field) {
+        Ok(Some(v)) => v,
+        Ok(None) => return CheckResult::Skip(format!("no `{field}` in the call")),
+        Err(e) => return e,
+    };
+    if list.contains(&value) {
+        CheckResult::pass(format!("`{value}` is in {name}"))
+    } else {
+        CheckResult::deny(
+            code.unwrap_or(ReasonCode::ValueNotAllowed),
+            format!("`{value}` is not in {name}"),
+        )
+    }
+}
+
+pub fn max_value(
+    input: &CheckInput,
+    field: &str,
+    name: &str,
+    code: Option<ReasonCode>,
+) -> CheckResult {
+    let max = match uint_limit(input, name) {
+        Ok(Some(m)) => m,
+        Ok(None) => return skip_limit(input, name),
+        Err(e) => return e,
+    };
+    match uint_field(input, field) {
+        Ok(None) => CheckResult::Skip(format!("no `{field}` in the call")),
+        Ok(Some(v)) if v <= max => CheckResult::pass(format!("{field} {v} <= {max}")),
+        Ok(Some(v)) => CheckResult::deny(
+            code.unwrap_or(ReasonCode::LimitExceeded),
+            format!("{field} {v} exceeds {name} = {max}"),
+        ),
+        Err(e) => e,
+    }
+}
+
+pub fn flag(input: &CheckInput, field: &str, name: &str, code: Option<ReasonCode>) -> CheckResult {
+    let requested = match input.context.get(field) {
+        None => return CheckResult::Skip(format!("no `{field}` in the call")),
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return CheckResult::deny(
+                ReasonCode::InvalidContext,
+                format!("`{field}` must be true or false"),
+            )
+        }
+    };
+    if !requested {
+        return CheckResult::pass(format!("{field} is false"));
+    }
+    match bool_limit(input, name) {
+        Ok(Some(true)) => CheckResult::pass(format!("{field} allowed by {name}")),
+        Ok(_) => CheckResult::deny(
+            code.unwrap_or(ReasonCode::ValueNotAllowed),
+            format!("{field} is requested but {name} does not allow it"),
+        ),
+        Err(e) => e,
+    }
+}
+
+pub fn currency_amount(
+    input: &CheckInput,
+    amount_field: &str,
+    currency_field: &str,
+    name: &str,
+) -> CheckResult {
+    let Some(table) = limit(input, name) else {
+        return skip_limit(input, name);
+    };
+    let Some(table) = table.as_object() else {
+        return bad_limit(input, name, "an object keyed by currency");
+    };
+    let amount = match uint_field(input, amount_field) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return CheckResult::deny(
+                ReasonCode::InvalidContext,
+                format!("the call has no `{amount_field}`"),
+            )
+        }
+        Err(e) => return e,
+    };
+    let currency = match string_field(input, currency_field) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return CheckResult::deny(
+                ReasonCode::InvalidContext,
+                format!("the call has no `{currency_field}`"),
+            )
+        }
+        Err(e) => return e,
+    };
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
+        return CheckResult::deny(
+            ReasonCode::InvalidContext,
+            format!("`{currency}` is not an upper-case ISO 4217 currency code"),
+        );
+    }
+    let Some(per_ccy) = table.get(currency).and_then(Value::as_object) else {
+        return CheckResult::deny(
+            ReasonCode::CurrencyUnsupported,
+            format!("currency {currency} is not supported by this passport"),
+        );
+    };
+    let field_u64 = |k: &'static str| per_ccy.get(k).map(|v| v.as_u64().ok_or(k));
+    let max_per_tx = match field_u64("max_per_tx") {
+        Some(Ok(v)) => v,
+        Some(Err(k)) => return bad_limit(input, &format!("{name}.{currency}.{k}"), "an integer"),
+        None => return bad_limit(input, &format!("{name}.{currency}.max_per_tx"), "set"),
+    };
+    if amount > max_per_tx {
+        return CheckResult::deny(
+            ReasonCode::LimitExceeded,
+            format!("{amount} {currency} (minor units) exceeds max_per_tx {max_per_tx}"),
+        );
+    }
+    let mut detail = format!("{amount} {currency} <= max_per_tx {max_per_tx}");
+    if let Some(cap) = field_u64("daily_cap") {
+        let Ok(cap) = cap else {
+            return bad_limit(input, &format!("{name}.{currency}.daily_cap"), "an integer");
+        };
+        let spent = input.state.spent_today(input.capability, currency);
+        let after = spent.saturating_add(amount);
+        if after > cap {
+            return CheckResult::deny(
+                ReasonCode::LimitExceeded,
+                format!("{amount} {currency} would bring today's total to {after}, over daily_cap {cap}"),
+            );
+        }
+        detail.push_str(&format!("; today {after} <= daily_cap {cap}"));
+    }
+    CheckResult::Pass {
+        detail,
+        effects: vec![],
+        changes: vec![StateChange::Spend {
+            capability: input.capability.into(),
+            currency: currency.into(),
+            amount,
+        }],
+    }
+}
+
+pub fn idempotency(input: &CheckInput, field: &str, name: &str) -> CheckResult {
+    match bool_limit(input, name) {
+        Ok(Some(true)) => {}
+        Ok(_) => return CheckResult::Skip(format!("{name} is not set")),
+        Err(e) => return e,
+    }
+    let key = match string_field(input, field) {
+        Ok(Some(k)) if !k.is_empty() => k,
+        Ok(_) => {
+            return CheckResult::deny(
+                ReasonCode::InvalidContext,
+                format!("{name} is set, so the call must carry a non-empty `{field}`"),
+            )
+        }
+        Err(e) => return e,
+    };
+    if input.state.key_used(input.capability, key) {
+        return CheckResult::deny(
+            ReasonCode::IdempotencyConflict,
+            format!("idempotency key `{key}` was already used"),
+        );
+    }
+    CheckResult::Pass {
+        detail: format!("idempotency key `{key}` is new"),
+        effects: vec![],
+        changes: vec![StateChange::UseKey {
+            capability: input.capability.into(),
+            key: key.into(),
+        }],
+    }
+}
+
+pub fn region(input: &CheckInput, field: &str) -> CheckResult {
+    match string_field(input, field) {
+        Ok(None) => CheckResult::Skip(format!("no `{field}` in the call")),
+        Ok(Some(r)) => {
+            let regions = &input.passport.regions;
+            // "US-CA" is inside "US"; "US" is not inside "US-CA".
+            let ok = regions.iter().any(|allowed| {
+                r == allowed
+                    || r.strip_prefix(allowed.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            });
+            if ok {
+                CheckResult::pass(format!("region {r} is authorised"))
+            } else {
+                CheckResult::deny(
+                    ReasonCode::RegionBlocked,
+                    format!("region {r} is not among the passport's regions"),
+                )
+            }
+        }
+        Err(e) => e,
+    }
+}
+
+pub fn approval(input: &CheckInput, name: &str) -> CheckResult {
+    match bool_limit(input, name) {
+        Ok(Some(true)) => CheckResult::Review(Reason::new(
+            ReasonCode::ApprovalRequired,
+            format!(
+                "limits.{}.{name} asks a person to confirm this call",
+                input.capability
+            ),
+        )),
+        Ok(_) => CheckResult::pass(format!("{name} is not set")),
+        Err(e) => e,
+    }
+}
+
+pub fn rate(input: &CheckInput, name: &str, window_seconds: u64) -> CheckResult {
+    let max = match uint_limit(input, name) {
+        Ok(Some(m)) => m,
+        Ok(None) => return skip_limit(input, name),
+        Err(e) => return e,
+    };
+    let now = input.env.now.unix_timestamp();
+    let since = now - window_seconds as i64;
+    let used = input.state.calls_since(input.capability, since) as u64;
+    if used >= max {
+        return CheckResult::deny(
+            ReasonCode::RateLimited,
+            format!(
+                "{used} calls of {} in the last {window_seconds}s; {name} = {max}",
+                input.capability
+            ),
+        );
+    }
+    CheckResult::Pass {
+        detail: format!("{} of {max} in the last {window_seconds}s", used + 1),
+        effects: vec![],
+        changes: vec![StateChange::Call {
+            capability: input.capability.into(),
+            window_seconds,
+        }],
+    }
+}

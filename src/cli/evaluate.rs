@@ -1,0 +1,162 @@
+//! `toolgate evaluate`: the hook command.
+
+use super::{paint, PathArgs};
+use crate::call::HostKind;
+use crate::decision::{Outcome as CheckOutcome, Verdict};
+use crate::gate::{self, Outcome, MAX_INPUT_BYTES};
+use clap::Args;
+use serde_json::json;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Exit codes: 0 allow (and, for hosts that can ask a person, review); 2 deny.
+Every error (bad input, missing or untrusted passport, unknown tool, unwritable
+audit log, even a bad flag) is a deny with an oap.* reason code.
+
+Examples:
+  echo '{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{\"command\":\"git status\"},\"cwd\":\"/repo\"}' \\
+    | toolgate evaluate --host claude-code
+  toolgate evaluate --policy finance.payment.refund.v1 --context refund.json --json")]
+pub struct EvaluateArgs {
+    /// Host whose hook format the input uses; detected from the input when omitted.
+    #[arg(long, value_name = "HOST", value_parser = ["claude-code", "cursor", "oap"])]
+    pub host: Option<String>,
+    /// Passport file (its signature is PASSPORT.sig) [env: TOOLGATE_PASSPORT]
+    #[arg(long, value_name = "FILE")]
+    pub passport: Option<PathBuf>,
+    /// Evaluate a generic OAP request for this policy pack id (with --context) instead of stdin.
+    #[arg(long, value_name = "ID", requires = "context")]
+    pub policy: Option<String>,
+    /// JSON file with the request context for --policy.
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub context: Option<PathBuf>,
+    /// Show every check that ran, in order, with its verdict (on stderr in hook mode).
+    #[arg(long)]
+    pub explain: bool,
+    /// Print toolgate's decision JSON instead of the host's answer.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds to wait for stdin before denying.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub read_timeout: u64,
+}
+
+/// Reads stdin up to `max` bytes, giving up after `timeout`.
+pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let r = std::io::stdin()
+            .lock()
+            .take(max as u64 + 1)
+            .read_to_end(&mut buf)
+            .map(|_| buf);
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(buf)) if buf.len() > max => Err(format!("the hook input is larger than {max} bytes")),
+        Ok(Ok(buf)) => Ok(buf),
+        Ok(Err(e)) => Err(format!("cannot read stdin: {e}")),
+        Err(_) => Err(format!(
+            "no complete input on stdin within {}s",
+            timeout.as_secs()
+        )),
+    }
+}
+
+pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
+    let loc = paths.locations(a.passport.clone());
+    let mut host = a.host.as_deref().and_then(HostKind::parse);
+    let bytes = match (&a.policy, &a.context) {
+        (Some(policy), Some(file)) => {
+            host = Some(HostKind::Oap);
+            match std::fs::read(file) {
+                Ok(b) => match crate::canonical::parse_strict(gate::strip_bom(&b)) {
+                    Ok(ctx) => json!({"policy": policy, "context": ctx})
+                        .to_string()
+                        .into_bytes(),
+                    // Let the gate produce (and record) the precise deny.
+                    Err(_) => b,
+                },
+                Err(e) => format!("unreadable context file {}: {e}", file.display()).into_bytes(),
+            }
+        }
+        _ => match read_stdin_bounded(MAX_INPUT_BYTES, Duration::from_secs(a.read_timeout)) {
+            Ok(b) => b,
+            // An oversized or stalled input still gets a recorded deny.
+            Err(why) => why.into_bytes(),
+        },
+    };
+    let outcome = gate::evaluate(
+        &loc,
+        &bytes,
+        &gate::Request0 { host },
+        time::OffsetDateTime::now_utc(),
+    );
+    render(&outcome, &a)
+}
+
+fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let code = o.answer.exit_code;
+    if a.json {
+        let body = json!({
+            "verdict": o.evaluation.verdict,
+            "decision": o.receipt,
+            "checks": if a.explain { Some(&o.evaluation.trace) } else { None },
+            "audit": o.record.as_ref().map(|r| json!({"seq": r.seq, "hash": r.hash})),
+        });
+        let _ = writeln!(
+            stdout.lock(),
+            "{}",
+            serde_json::to_string_pretty(&body).unwrap_or_default()
+        );
+        return code;
+    }
+    let human_main = o.host == HostKind::Oap;
+    let mut explain = String::new();
+    if a.explain || human_main {
+        let v = o.evaluation.verdict;
+        let (label, color) = match v {
+            Verdict::Allow => ("ALLOW", "32"),
+            Verdict::Review => ("REVIEW", "33"),
+            Verdict::Deny => ("DENY", "31"),
+        };
+        let first = o.evaluation.reasons.first();
+        explain.push_str(&format!(
+            "{} {} {}\n",
+            paint(label, color),
+            first.map(|r| r.code.as_str()).unwrap_or(""),
+            first.map(|r| r.message.as_str()).unwrap_or("")
+        ));
+        if a.explain {
+            for t in &o.evaluation.trace {
+                let mark = match t.outcome {
+                    CheckOutcome::Pass => paint("pass  ", "32"),
+                    CheckOutcome::Skip => paint("skip  ", "2"),
+                    CheckOutcome::Review => paint("review", "33"),
+                    CheckOutcome::Deny => paint("deny  ", "31"),
+                };
+                explain.push_str(&format!(
+                    "  {mark} {:<28} {:<24} {}\n",
+                    t.policy_id, t.check, t.detail
+                ));
+            }
+            if let Some(r) = &o.record {
+                explain.push_str(&format!("  recorded as seq {} {}\n", r.seq, r.hash));
+            }
+        }
+    }
+    if human_main {
+        let _ = write!(stdout.lock(), "{explain}");
+        let _ = write!(stderr.lock(), "{}", o.answer.stderr);
+    } else {
+        let _ = write!(stdout.lock(), "{}", o.answer.stdout);
+        let _ = write!(stderr.lock(), "{}{explain}", o.answer.stderr);
+    }
+    code
+}

@@ -1,0 +1,156 @@
+//! Command-line interface. Each subcommand lives in its own file; this one
+//! holds the argument definitions and the exit-code policy.
+
+mod config;
+mod demo;
+mod evaluate;
+mod keys;
+mod passport;
+mod verify_log;
+
+use crate::home::{self, Locations, Overrides};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Authorization gate for AI agent tool calls.
+///
+/// toolgate reads one proposed tool call as JSON on stdin, checks it against a
+/// signed Open Agent Passport under versioned policy packs, appends a signed,
+/// hash-chained audit record, and exits 0 (allow) or 2 (deny), answering the
+/// host (Claude Code, Cursor, or a generic OAP request) in its own format.
+///
+/// Start with `toolgate demo`, then `toolgate keygen`, `toolgate passport new --sign`,
+/// and wire `toolgate evaluate --host claude-code` into your agent's hooks.
+#[derive(Debug, Parser)]
+#[command(
+    name = "toolgate",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub paths: PathArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where toolgate's files are; each flag beats its TOOLGATE_* variable.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PathArgs {
+    /// Evaluator signing key (private JWK) [env: TOOLGATE_KEY]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Directory of trusted issuer public keys (*.jwk) [env: TOOLGATE_TRUST_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub trust_dir: Option<PathBuf>,
+    /// Audit log file [env: TOOLGATE_AUDIT_LOG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
+    /// Directory of policy packs layered over the built-in ones [env: TOOLGATE_PACKS_DIR]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub packs_dir: Option<PathBuf>,
+    /// Config file [env: TOOLGATE_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decide one tool call read from stdin (the hook command). Exits 0 allow, 2 deny.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Create an Ed25519 key pair (private key mode 0600) and print its key id.
+    Keygen(keys::KeygenArgs),
+    /// Manage the trust store of passport issuer keys.
+    #[command(subcommand)]
+    Trust(keys::TrustCommand),
+    /// Create, sign and verify passports.
+    #[command(subcommand)]
+    Passport(passport::PassportCommand),
+    /// Prove an audit log intact: hashes, signatures, sequence and links.
+    VerifyLog(verify_log::VerifyLogArgs),
+    /// Run the whole flow on built-in defaults in a temporary directory.
+    Demo(demo::DemoArgs),
+    /// Show which files toolgate uses and where each setting came from.
+    Config(config::ConfigArgs),
+}
+
+impl PathArgs {
+    pub fn overrides(&self, passport: Option<PathBuf>) -> Overrides {
+        Overrides {
+            passport,
+            key: self.key.clone(),
+            trust_dir: self.trust_dir.clone(),
+            audit_log: self.audit_log.clone(),
+            packs_dir: self.packs_dir.clone(),
+            config: self.config.clone(),
+        }
+    }
+
+    pub fn locations(&self, passport: Option<PathBuf>) -> Locations {
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        home::resolve(&self.overrides(passport), &|k| std::env::var(k).ok(), &cwd)
+    }
+}
+
+/// Whether to use colour on stdout (off when NO_COLOR is set or stdout is not a terminal).
+pub fn color() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+pub(crate) fn paint(text: &str, code: &str) -> String {
+    if color() {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+/// Parses arguments and runs. `evaluate` never exits with anything but 0 or 2,
+/// even on a bad flag or a panic: any other code would let a host run the tool.
+pub fn main() -> i32 {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let hook_mode = args.iter().any(|a| a == "evaluate");
+    if hook_mode {
+        std::panic::set_hook(Box::new(|info| {
+            eprintln!("toolgate: internal error, denying (oap.internal_error): {info}");
+        }));
+    }
+    // A panic anywhere is a deny (2), never Rust's 101.
+    std::panic::catch_unwind(|| run(args)).unwrap_or(2)
+}
+
+fn run(args: Vec<std::ffi::OsString>) -> i32 {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are successes; a usage error is exit 2, which is also a deny.
+            return if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) {
+                0
+            } else {
+                2
+            };
+        }
+    };
+    let outcome = match cli.command {
+        Command::Evaluate(a) => return evaluate::run(&cli.paths, a),
+        Command::Keygen(a) => keys::keygen(&cli.paths, a),
+        Command::Trust(a) => keys::trust(&cli.paths, a),
+        Command::Passport(a) => passport::run(&cli.paths, a),
+        Command::VerifyLog(a) => return verify_log::run(&cli.paths, a),
+        Command::Demo(a) => demo::run(a),
+        Command::Config(a) => config::run(&cli.paths, a),
+    };
+    match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("toolgate: {e:#}");
+            1
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! `toolgate passport new|sign|verify`.
+
+use super::PathArgs;
+use crate::gate::timestamp;
+use crate::passport::{self, KeyPair, Passport, TrustStore};
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Built-in templates from `passports/`.
+pub const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "coding-agent",
+        include_str!("../../passports/coding-agent.json"),
+    ),
+    ("read-only", include_str!("../../passports/read-only.json")),
+    ("ci-bot", include_str!("../../passports/ci-bot.json")),
+    (
+        "refund-agent",
+        include_str!("../../passports/refund-agent.json"),
+    ),
+];
+
+#[derive(Debug, Subcommand)]
+pub enum PassportCommand {
+    /// Write a new passport from a template, with a fresh passport_id.
+    New(NewArgs),
+    /// Sign a passport: writes FILE.sig (Ed25519 over the JCS bytes).
+    Sign(SignArgs),
+    /// Verify a passport: signature, trust, schema; prints signer, status, expiry, digest.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// Template name (coding-agent, read-only, ci-bot, refund-agent) or a JSON file.
+    #[arg(long, default_value = "coding-agent")]
+    pub template: String,
+    /// Owner id (e.g. org_acme or user_alice).
+    #[arg(long)]
+    pub owner: Option<String>,
+    /// Owner type.
+    #[arg(long, value_parser = ["org", "user"])]
+    pub owner_type: Option<String>,
+    /// Assurance level (L0, L1, L2, L3, L4KYC, L4FIN).
+    #[arg(long)]
+    pub assurance: Option<String>,
+    /// Expiry from now: e.g. 12h, 30d.
+    #[arg(long, value_name = "DURATION")]
+    pub expires_in: Option<String>,
+    /// Status (draft, active, suspended, revoked).
+    #[arg(long)]
+    pub status: Option<String>,
+    /// Output file (default: the resolved passport path).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    pub force: bool,
+    /// Sign it with the resolved key right away.
+    #[arg(long)]
+    pub sign: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Passport file (default: the resolved passport).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Passport file (default: the resolved passport).
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(paths: &PathArgs, cmd: PassportCommand) -> anyhow::Result<()> {
+    match cmd {
+        PassportCommand::New(a) => new(paths, a),
+        PassportCommand::Sign(a) => {
+            let loc = paths.locations(a.file.clone());
+            let key = KeyPair::load(&loc.key.path)
+                .context("loading the signing key (run `toolgate keygen`)")?;
+            sign_file(&loc.passport.path, &key)
+        }
+        PassportCommand::Verify(a) => verify(paths, a),
+    }
+}
+
+/// Parses `12h`, `30d`, `45m`, `3600s`.
+pub fn parse_duration(s: &str) -> anyhow::Result<time::Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("`{s}` is not a duration like 12h or 30d"))?;
+    Ok(match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" | "" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        _ => bail!("`{s}`: unit must be s, m, h or d"),
+    })
+}
+
+/// A passport document from a template, with fresh id and timestamps.
+pub fn from_template(template: &str, now: time::OffsetDateTime) -> anyhow::Result<Value> {
+    let text = match TEMPLATES.iter().find(|(n, _)| *n == template) {
+        Some((_, t)) => t.to_string(),
+        None => std::fs::read_to_string(template).with_context(|| {
+            format!("`{template}` is neither a built-in template nor a readable file")
+        })?,
+    };
+    let mut v: Value =
+        serde_json::from_str(&text).with_context(|| format!("template {template}"))?;
+    let ts = timestamp(now);
+    v["passport_id"] = uuid::Uuid::new_v4().to_string().into();
+    v["created_at"] = ts.clone().into();
+    v["updated_at"] = ts.into();
+    Ok(v)
+}
+
+fn new(paths: &PathArgs, a: NewArgs) -> anyhow::Result<()> {
+    let loc = paths.locations(a.out.clone());
+    let out = loc.passport.path.clone();
+    let now = time::OffsetDateTime::now_utc();
+    let mut v = from_template(&a.template, now)?;
+    let set = |v: &mut Value, k: &str, val: &Option<String>| {
+        if let Some(x) = val {
+            v[k] = x.clone().into();
+        }
+    };
+    set(&mut v, "owner_id", &a.owner);
+    set(&mut v, "owner_type", &a.owner_type);
+    set(&mut v, "assurance_level", &a.assurance);
+    set(&mut v, "status", &a.status);
+    if let Some(d) = &a.expires_in {
+        v["expires_at"] = timestamp(now + parse_duration(d)?).into();
+    }
+    let p = Passport::from_value(&v).context("the passport would not be valid")?;
+    if out.exists() && !a.force {
+        bail!("{} exists; pass --force to replace it", out.display());
+    }
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, serde_json::to_string_pretty(&v)? + "\n")?;
+    println!(
+        "wrote passport {} ({}) to {}",
+        p.passport_id,
+        a.template,
+        out.display()
+    );
+    if a.sign {
+        let key = KeyPair::load(&loc.key.path)
+            .context("loading the signing key (run `toolgate keygen`)")?;
+        sign_file(&out, &key)?;
+    } else {
+        println!("sign it with: toolgate passport sign {}", out.display());
+    }
+    Ok(())
+}
+
+/// Signs a passport file in place (writes FILE.sig).
+pub fn sign_file(path: &Path, key: &KeyPair) -> anyhow::Result<()> {
+    let (_, value) = passport::load_unsigned(path)?;
+    let env = passport::sign(&value, key, &timestamp(time::OffsetDateTime::now_utc()));
+    let sig = passport::signature_path(path);
+    std::fs::write(&sig, serde_json::to_string_pretty(&env)? + "\n")?;
+    println!(
+        "signed by {} -> {} ({})",
+        key.kid(),
+        sig.display(),
+        env.passport_digest
+    );
+    Ok(())
+}
+
+fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
+    let loc = paths.locations(a.file.clone());
+    let trust = TrustStore::load_dir(&loc.trust_dir.path)?;
+    let v = passport::load_verified(&loc.passport.path, &trust)
+        .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
+    let p = &v.passport;
+    let now = time::OffsetDateTime::now_utc();
+    let expired = p.expires().is_some_and(|e| e <= now);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "passport_id": p.passport_id, "owner_id": p.owner_id, "signer": v.signer_kid,
+                "signed_at": v.signed_at, "status": p.status.as_str(), "expires_at": p.expires_at,
+                "expired": expired, "digest": v.digest, "assurance_level": p.assurance_level.as_str(),
+                "capabilities": p.capabilities.iter().map(|c| &c.id).collect::<Vec<_>>(),
+            }))?
+        );
+    } else {
+        println!(
+            "passport   {} ({})",
+            p.passport_id,
+            loc.passport.path.display()
+        );
+        println!("owner      {} ({:?})", p.owner_id, p.owner_type);
+        println!("signed by  {} at {}", v.signer_kid, v.signed_at);
+        println!("status     {}", p.status.as_str());
+        println!(
+            "expires    {}",
+            p.expires_at
+                .as_deref()
+                .map_or("never".to_string(), |e| if expired {
+                    format!("{e} (EXPIRED)")
+                } else {
+                    e.to_string()
+                })
+        );
+        println!("assurance  {}", p.assurance_level.as_str());
+        println!(
+            "grants     {}",
+            p.capabilities
+                .iter()
+                .map(|c| c.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!("digest     {}", v.digest);
+    }
+    if p.status != passport::Status::Active || expired {
+        bail!(
+            "the signature is valid but the passport is not usable ({})",
+            if expired {
+                "expired"
+            } else {
+                p.status.as_str()
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,47 @@
+//! Generic OAP requests for scripts and CI: `{"policy": ID, "context": {...}}`.
+
+use super::{missing, Answer, EXIT_ALLOW, EXIT_DENY};
+use crate::call::{Call, HostKind};
+use crate::decision::Verdict;
+use crate::reason::{Reason, ReasonCode};
+use serde_json::Value;
+
+pub fn parse(v: &Value) -> Result<Call, Reason> {
+    let policy = super::str_field(v, "policy").ok_or_else(|| missing("policy", "OAP"))?;
+    let context = v.get("context").cloned().unwrap_or(Value::Null);
+    if !context.is_object() {
+        return Err(Reason::new(
+            ReasonCode::InvalidContext,
+            "`context` must be a JSON object",
+        ));
+    }
+    Ok(Call {
+        host: HostKind::Oap,
+        event: None,
+        tool: policy.clone(),
+        input: context,
+        cwd: super::str_field(v, "cwd"),
+        session_id: super::str_field(v, "session_id"),
+        tool_use_id: None,
+        on_behalf_of: super::str_field(v, "on_behalf_of"),
+        policy: Some(policy),
+    })
+}
+
+/// Only `allow` exits 0: a script that cannot ask a person treats review as no.
+pub fn answer(verdict: Verdict, reasons: &[Reason]) -> Answer {
+    let text = super::summary(reasons);
+    Answer {
+        stdout: String::new(),
+        stderr: if verdict == Verdict::Allow {
+            String::new()
+        } else {
+            text + "\n"
+        },
+        exit_code: if verdict == Verdict::Allow {
+            EXIT_ALLOW
+        } else {
+            EXIT_DENY
+        },
+    }
+}

@@ -1,0 +1,192 @@
+//! Tool maps: per host, which pack judges which tool and where the pack's
+//! context fields are found in the tool's input. Data, not code.
+
+use crate::call::Call;
+use crate::decision::Request;
+use crate::reason::{Reason, ReasonCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// How a host spells MCP tool names, e.g. `mcp__<server>__<tool>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpNaming {
+    pub prefix: String,
+    pub separator: String,
+    pub policy: String,
+}
+
+/// One pointer, or alternatives tried in order.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Pointers {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Pointers {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            Pointers::One(p) => std::slice::from_ref(p),
+            Pointers::Many(v) => v,
+        }
+    }
+}
+
+/// One tool's mapping.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRule {
+    pub policy: String,
+    /// Context field -> JSON pointer into the tool input (or a list of
+    /// pointers, first present wins); a `*` segment collects every element of an array.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Pointers>,
+    /// Context values used when the input lacks the field.
+    #[serde(default)]
+    pub defaults: Map<String, Value>,
+}
+
+/// A host's tool map.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolMap {
+    pub host: String,
+    /// Tools that only touch the agent's own state (plans, todo lists); they pass without a pack.
+    #[serde(default)]
+    pub harmless: Vec<String>,
+    #[serde(default)]
+    pub mcp: Option<McpNaming>,
+    pub tools: BTreeMap<String, ToolRule>,
+}
+
+/// What a tool name resolves to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolution {
+    Request(Request),
+    /// Listed as harmless: allowed without a pack (still audited).
+    Harmless,
+}
+
+impl ToolMap {
+    pub fn validate(&self) -> Result<(), String> {
+        for (tool, rule) in &self.tools {
+            for (field, ptrs) in &rule.fields {
+                if let Some(ptr) = ptrs.as_slice().iter().find(|p| !p.starts_with('/')) {
+                    return Err(format!(
+                        "tools.{tool}.fields.{field}: `{ptr}` is not a JSON pointer"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Maps a call to a request, or says why it cannot be.
+    pub fn resolve(&self, call: &Call, extra_harmless: &[String]) -> Result<Resolution, Reason> {
+        if let Some(rule) = self.tools.get(&call.tool) {
+            let mut context = rule.defaults.clone();
+            for (field, ptrs) in &rule.fields {
+                if let Some(v) = ptrs.as_slice().iter().find_map(|p| extract(&call.input, p)) {
+                    context.insert(field.clone(), v);
+                }
+            }
+            if let Some(cwd) = &call.cwd {
+                context
+                    .entry("cwd")
+                    .or_insert_with(|| Value::String(cwd.clone()));
+            }
+            return Ok(Resolution::Request(Request {
+                policy_id: rule.policy.clone(),
+                context,
+            }));
+        }
+        if let Some(mcp) = &self.mcp {
+            if let Some(rest) = call.tool.strip_prefix(&mcp.prefix) {
+                let (server, tool) = split_mcp(rest, &mcp.separator).ok_or_else(|| {
+                    Reason::new(
+                        ReasonCode::UnknownTool,
+                        format!("`{}` is not a well-formed MCP tool name", call.tool),
+                    )
+                })?;
+                let mut context = Map::new();
+                context.insert("server".into(), server.into());
+                context.insert("tool".into(), tool.into());
+                context.insert("arguments".into(), call.input.clone());
+                return Ok(Resolution::Request(Request {
+                    policy_id: mcp.policy.clone(),
+                    context,
+                }));
+            }
+        }
+        if self.harmless.contains(&call.tool) || extra_harmless.contains(&call.tool) {
+            return Ok(Resolution::Harmless);
+        }
+        Err(Reason::new(
+            ReasonCode::UnknownTool,
+            format!(
+                "tool `{}` is not mapped to any policy pack for {}",
+                call.tool, self.host
+            ),
+        ))
+    }
+}
+
+/// Splits `<server><sep><tool>` exactly once; empty or ambiguous parts are refused.
+pub fn split_mcp<'a>(rest: &'a str, sep: &str) -> Option<(&'a str, &'a str)> {
+    let (server, tool) = rest.split_once(sep)?;
+    let ok = |s: &str| {
+        !s.is_empty()
+            && !s.contains(sep)
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    };
+    (ok(server) && ok(tool) && !server.ends_with('_') && !tool.starts_with('_'))
+        .then_some((server, tool))
+}
+
+/// Resolves a JSON pointer in which a `*` segment fans out over an array.
+pub fn extract(input: &Value, pointer: &str) -> Option<Value> {
+    match pointer.split_once("/*") {
+        None => input.pointer(pointer).cloned(),
+        Some((head, tail)) => {
+            let arr = input.pointer(head)?.as_array()?;
+            let items: Vec<Value> = arr
+                .iter()
+                .filter_map(|el| {
+                    if tail.is_empty() {
+                        Some(el.clone())
+                    } else {
+                        extract(el, tail)
+                    }
+                })
+                .collect();
+            Some(Value::Array(items))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wildcard_pointers_collect_array_elements() {
+        let v = json!({"edits": [{"new_string": "a"}, {"new_string": "bc"}]});
+        assert_eq!(extract(&v, "/edits/*/new_string"), Some(json!(["a", "bc"])));
+        assert_eq!(extract(&v, "/missing"), None);
+    }
+
+    #[test]
+    fn mcp_names_split_exactly() {
+        assert_eq!(
+            split_mcp("github__create_issue", "__"),
+            Some(("github", "create_issue"))
+        );
+        for bad in ["__x", "x__", "a__b__c", "noseparator", "a___b", "a b__c"] {
+            assert_eq!(split_mcp(bad, "__"), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Policy packs: versioned, declarative data that names a capability, a
+//! minimum assurance level, the context fields it reads and the checks it
+//! applies. Packs live in `policy-packs/` (embedded at build time) and can be
+//! overridden or extended from a directory.
+
+mod spec;
+
+pub use spec::{Access, CheckSpec};
+
+use crate::hosts::tool_map::ToolMap;
+use crate::passport::model::{is_dotted_id, AssuranceLevel};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded_packs.rs"));
+}
+
+/// A pack that failed to load, with the file and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("{file}: {why}")]
+    Invalid { file: String, why: String },
+    #[error("cannot read pack directory {dir}: {why}")]
+    Dir { dir: PathBuf, why: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackStatus {
+    Active,
+    Beta,
+    Deprecated,
+}
+
+/// One policy pack. Field names follow the OAP policy pack schema; `checks`
+/// replaces OAP's JavaScript expressions with a closed set of primitives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pack {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub version: String,
+    pub status: PackStatus,
+    pub requires_capabilities: Vec<String>,
+    pub min_assurance: AssuranceLevel,
+    /// Limit keys the passport must carry for this pack to decide anything.
+    #[serde(default)]
+    pub limits_required: Vec<String>,
+    /// Context fields that must be present.
+    #[serde(default)]
+    pub required_fields: Vec<String>,
+    #[serde(default)]
+    pub optional_fields: Vec<String>,
+    pub checks: Vec<CheckSpec>,
+}
+
+impl Pack {
+    /// The capability whose limits the checks read (the first required one).
+    pub fn capability(&self) -> &str {
+        &self.requires_capabilities[0]
+    }
+
+    fn validate(&self, file: &str) -> Result<(), PackError> {
+        let bad = |why: String| PackError::Invalid {
+            file: file.into(),
+            why,
+        };
+        let versioned = self.id.rsplit_once(".v").is_some_and(|(base, v)| {
+            is_dotted_id(base) && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
+        });
+        if !versioned {
+            return Err(bad(format!(
+                "id `{}` is not of the form domain.capability.vN",
+                self.id
+            )));
+        }
+        if self.requires_capabilities.is_empty() {
+            return Err(bad(
+                "requires_capabilities must name at least one capability".into(),
+            ));
+        }
+        if let Some(c) = self.requires_capabilities.iter().find(|c| !is_dotted_id(c)) {
+            return Err(bad(format!("capability `{c}` is not a dotted id")));
+        }
+        if self.checks.is_empty() {
+            return Err(bad("a pack with no checks would allow everything".into()));
+        }
+        let known: Vec<&str> = self
+            .required_fields
+            .iter()
+            .chain(&self.optional_fields)
+            .map(String::as_str)
+            .collect();
+        for (i, c) in self.checks.iter().enumerate() {
+            for f in c.fields() {
+                if !known.contains(&f) {
+                    return Err(bad(format!(
+                        "checks[{i}] reads field `{f}`, which is neither in required_fields nor optional_fields"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every pack and host tool map in force, by id and host name.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    packs: BTreeMap<String, Pack>,
+    tool_maps: BTreeMap<String, ToolMap>,
+    /// Where each entry came from, for `toolgate config` and errors.
+    sources: BTreeMap<String, String>,
+}
+
+impl Catalog {
+    /// The packs and tool maps built into the binary.
+    pub fn embedded() -> Result<Catalog, PackError> {
+        let mut c = Catalog::default();
+        for (rel, text) in embedded::EMBEDDED {
+            c.add_file(rel, text, &format!("built-in:{rel}"))?;
+        }
+        Ok(c)
+    }
+
+    /// The built-in catalog with a directory's files layered on top (same id or host replaces).
+    pub fn with_overrides(dir: Option<&Path>) -> Result<Catalog, PackError> {
+        let mut c = Catalog::embedded()?;
+        if let Some(dir) = dir {
+            c.load_dir(dir, dir)?;
+        }
+        Ok(c)
+    }
+
+    fn load_dir(&mut self, dir: &Path, root: &Path) -> Result<(), PackError> {
+        let err = |e: std::io::Error| PackError::Dir {
+            dir: dir.into(),
+            why: e.to_string(),
+        };
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(err)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(err)?;
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                self.load_dir(&p, root)?;
+            } else if p.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&p).map_err(err)?;
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                self.add_file(&rel, &text, &p.display().to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add_file(&mut self, rel: &str, text: &str, source: &str) -> Result<(), PackError> {
+        let invalid = |why: String| PackError::Invalid {
+            file: source.into(),
+            why,
+        };
+        let value =
+            crate::canonical::parse_strict(text.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+        if rel.starts_with("hosts/") {
+            let map: ToolMap = serde_path_to_error::deserialize(&value)
+                .map_err(|e| invalid(format!("{}: {}", e.path(), e.inner())))?;
+            map.validate().map_err(invalid)?;
+            self.sources
+                .insert(format!("host:{}", map.host), source.into());
+            self.tool_maps.insert(map.host.clone(), map);
+        } else {
+            let pack: Pack = serde_path_to_error::deserialize(&value)
+                .map_err(|e| invalid(format!("{}: {}", e.path(), e.inner())))?;
+            pack.validate(source)?;
+            self.sources.insert(pack.id.clone(), source.into());
+            self.packs.insert(pack.id.clone(), pack);
+        }
+        Ok(())
+    }
+
+    pub fn pack(&self, id: &str) -> Option<&Pack> {
+        self.packs.get(id)
+    }
+
+    pub fn packs(&self) -> impl Iterator<Item = &Pack> {
+        self.packs.values()
+    }
+
+    pub fn tool_map(&self, host: &str) -> Option<&ToolMap> {
+        self.tool_maps.get(host)
+    }
+
+    pub fn source_of(&self, key: &str) -> Option<&str> {
+        self.sources.get(key).map(String::as_str)
+    }
+
+    /// Inserts a pack directly (tests and embedders).
+    pub fn insert_pack(&mut self, pack: Pack) -> Result<(), PackError> {
+        pack.validate(&pack.id.clone())?;
+        self.packs.insert(pack.id.clone(), pack);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_packs_load_and_cover_the_required_ids() {
+        let c = Catalog::embedded().unwrap();
+        for id in [
+            "system.command.execute.v1",
+            "data.file.read.v1",
+            "data.file.write.v1",
+            "web.fetch.v1",
+            "mcp.tool.execute.v1",
+            "finance.payment.refund.v1",
+            "data.export.create.v1",
+        ] {
+            assert!(c.pack(id).is_some(), "missing pack {id}");
+        }
+        for host in ["claude-code", "cursor"] {
+            assert!(c.tool_map(host).is_some(), "missing tool map {host}");
+        }
+    }
+
+    #[test]
+    fn a_directory_overrides_and_extends() {
+        let dir = tempfile::tempdir().unwrap();
+        let pack = r#"{"id":"repo.release.publish.v1","name":"Publish","description":"d","version":"1.0.0",
+          "status":"active","requires_capabilities":["repo.release.publish"],"min_assurance":"L2",
+          "limits_required":["allowed_branches"],"required_fields":["branch"],
+          "checks":[{"check":"one_of","field":"branch","limit":"allowed_branches"}]}"#;
+        std::fs::write(dir.path().join("release.json"), pack).unwrap();
+        let c = Catalog::with_overrides(Some(dir.path())).unwrap();
+        assert!(c.pack("repo.release.publish.v1").is_some());
+        assert!(c.pack("web.fetch.v1").is_some());
+    }
+
+    #[test]
+    fn malformed_packs_are_refused_with_the_file_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases = [
+            r#"{"id":"x.v1"}"#,
+            r#"{"id":"nov","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"checks":[{"check":"one_of","field":"f","limit":"l"}]}"#,
+            r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","checks":[]}"#,
+            r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","checks":[{"check":"one_of","field":"undeclared","limit":"l"}]}"#,
+            r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"checks":[{"check":"no_such_check","field":"f"}]}"#,
+        ];
+        for (i, text) in cases.iter().enumerate() {
+            let f = dir.path().join(format!("bad{i}.json"));
+            std::fs::write(&f, text).unwrap();
+            let err = Catalog::with_overrides(Some(dir.path()))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(&format!("bad{i}.json")), "{err}");
+            std::fs::remove_file(&f).unwrap();
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The closed set of check primitives a pack can combine.
+//!
+//! Each variant names the context field(s) it reads and the passport limit(s)
+//! it compares against. A new pack that recombines these needs no Rust.
+
+use crate::reason::ReasonCode;
+use serde::{Deserialize, Serialize};
+
+/// Whether a path check guards reading or writing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// One check in a pack. `field` names a context field; `limit` (and
+/// `allowed`/`blocked`) name keys in the passport's limits for the pack's
+/// capability.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "check", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CheckSpec {
+    /// A shell command: parsed, every simple command allowlisted as an argv
+    /// prefix, blocked patterns refused, file effects checked by the file packs.
+    Command {
+        field: String,
+        allowed: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blocked: Option<String>,
+    },
+    /// A file path, normalised, matched against allow and deny globs (deny wins).
+    Path {
+        field: String,
+        access: Access,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowed: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blocked: Option<String>,
+    },
+    /// UTF-8 byte length of a string (or the sum over an array of strings).
+    MaxBytes { field: String, limit: String },
+    /// A URL's host against allowed and blocked domain lists.
+    Domain {
+        field: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        allowed: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blocked: Option<String>,
+    },
+    /// Exact, case-sensitive membership of a string in a list.
+    OneOf {
+        field: String,
+        limit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
+    /// A non-negative integer no greater than a limit.
+    MaxValue {
+        field: String,
+        limit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
+    /// A boolean that may be true only where the limit is true.
+    Flag {
+        field: String,
+        limit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
+    /// An amount in minor units against `currency_limits.{CCY}.max_per_tx`
+    /// and, across calls, `daily_cap`.
+    CurrencyAmount {
+        amount_field: String,
+        currency_field: String,
+        limit: String,
+    },
+    /// When the limit is true, the key must be present and never seen before.
+    Idempotency { field: String, limit: String },
+    /// The context's region must be one of the passport's regions.
+    Region { field: String },
+    /// When the limit is true, the call goes to a human (`review`).
+    Approval { limit: String },
+    /// At most `limit` calls of this capability per agent within `window_seconds`.
+    Rate { limit: String, window_seconds: u64 },
+}
+
+impl CheckSpec {
+    /// A short stable name for traces, spans and `--explain`.
+    pub fn name(&self) -> String {
+        match self {
+            CheckSpec::Command { field, .. } => format!("command({field})"),
+            CheckSpec::Path { field, access, .. } => format!(
+                "path.{}({field})",
+                match access {
+                    Access::Read => "read",
+                    Access::Write => "write",
+                }
+            ),
+            CheckSpec::MaxBytes { field, .. } => format!("max_bytes({field})"),
+            CheckSpec::Domain { field, .. } => format!("domain({field})"),
+            CheckSpec::OneOf { field, .. } => format!("one_of({field})"),
+            CheckSpec::MaxValue { field, .. } => format!("max_value({field})"),
+            CheckSpec::Flag { field, .. } => format!("flag({field})"),
+            CheckSpec::CurrencyAmount { amount_field, .. } => {
+                format!("currency_amount({amount_field})")
+            }
+            CheckSpec::Idempotency { field, .. } => format!("idempotency({field})"),
+            CheckSpec::Region { field } => format!("region({field})"),
+            CheckSpec::Approval { limit } => format!("approval({limit})"),
+            CheckSpec::Rate { limit, .. } => format!("rate({limit})"),
+        }
+    }
+
+    /// The context fields this check reads.
+    pub fn fields(&self) -> Vec<&str> {
+        match self {
+            CheckSpec::Command { field, .. }
+            | CheckSpec::Path { field, .. }
+            | CheckSpec::MaxBytes { field, .. }
+            | CheckSpec::Domain { field, .. }
+            | CheckSpec::OneOf { field, .. }
+            | CheckSpec::MaxValue { field, .. }
+            | CheckSpec::Flag { field, .. }
+            | CheckSpec::Idempotency { field, .. }
+            | CheckSpec::Region { field } => vec![field],
+            CheckSpec::CurrencyAmount {
+                amount_field,
+                currency_field,
+                ..
+            } => vec![amount_field, currency_field],
+            CheckSpec::Approval { .. } | CheckSpec::Rate { .. } => vec![],
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! Ed25519 keys as JWKs (RFC 8037) and the trust store of issuer keys.
+//!
+//! A key id is derived from the public key (`oap:owner:<16 hex of SHA-256>`),
+//! so a trust entry cannot claim another key's id.
+
+use crate::canonical::hex;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Errors reading, writing or using keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write key file {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an Ed25519 JWK: {why}")]
+    Format { path: PathBuf, why: String },
+    #[error("{path}: kid `{stated}` does not match the key (expected `{actual}`)")]
+    KidMismatch {
+        path: PathBuf,
+        stated: String,
+        actual: String,
+    },
+    #[error("{path} is readable by other users (mode {mode:o}); run `chmod 600 {path}`")]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("{path} already exists; refusing to overwrite a key")]
+    Exists { path: PathBuf },
+}
+
+/// On-disk JWK for an OKP/Ed25519 key; `d` is present only in private keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Jwk {
+    kty: String,
+    crv: String,
+    x: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    d: Option<String>,
+    kid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    alg: Option<String>,
+    #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
+    use_: Option<String>,
+}
+
+/// The key id for a public key.
+pub fn kid_for(key: &VerifyingKey) -> String {
+    let h = Sha256::digest(key.as_bytes());
+    format!("oap:owner:{}", &hex(&h)[..16])
+}
+
+/// A private signing key with its derived id.
+pub struct KeyPair {
+    signing: SigningKey,
+    kid: String,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("KeyPair").field("kid", &self.kid).finish()
+    }
+}
+
+impl KeyPair {
+    /// A fresh key from the operating system's randomness.
+    pub fn generate() -> KeyPair {
+        let signing = SigningKey::generate(&mut rand_core::OsRng);
+        KeyPair::from_signing(signing)
+    }
+
+    pub fn from_signing(signing: SigningKey) -> KeyPair {
+        let kid = kid_for(&signing.verifying_key());
+        KeyPair { signing, kid }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey {
+            key: self.signing.verifying_key(),
+            kid: self.kid.clone(),
+        }
+    }
+
+    pub fn sign(&self, msg: &[u8]) -> Signature {
+        self.signing.sign(msg)
+    }
+
+    /// `ed25519:<base64>` signature, the OAP wire form.
+    pub fn sign_oap(&self, msg: &[u8]) -> String {
+        encode_signature(&self.sign(msg))
+    }
+
+    /// Loads a private JWK, refusing files other users can read.
+    pub fn load(path: &Path) -> Result<KeyPair, KeyError> {
+        check_private_mode(path)?;
+        let jwk = read_jwk(path)?;
+        let d = jwk.d.as_deref().ok_or_else(|| KeyError::Format {
+            path: path.into(),
+            why: "no private part `d`".into(),
+        })?;
+        let secret: [u8; 32] = decode_b64url_32(d).ok_or_else(|| KeyError::Format {
+            path: path.into(),
+            why: "`d` is not 32 base64url bytes".into(),
+        })?;
+        let pair = KeyPair::from_signing(SigningKey::from_bytes(&secret));
+        if jwk.x != URL_SAFE_NO_PAD.encode(pair.signing.verifying_key().as_bytes()) {
+            return Err(KeyError::Format {
+                path: path.into(),
+                why: "`x` does not belong to `d`".into(),
+            });
+        }
+        if jwk.kid != pair.kid {
+            return Err(KeyError::KidMismatch {
+                path: path.into(),
+                stated: jwk.kid,
+                actual: pair.kid,
+            });
+        }
+        Ok(pair)
+    }
+
+    /// Writes the private JWK with mode 0600 (created exclusively) and the public JWK beside it.
+    pub fn save(&self, private_path: &Path, public_path: &Path) -> Result<(), KeyError> {
+        let mut jwk = self.public().to_jwk();
+        jwk.d = Some(URL_SAFE_NO_PAD.encode(self.signing.to_bytes()));
+        write_new(private_path, &jwk, true)?;
+        write_new(public_path, &self.public().to_jwk(), false)
+    }
+}
+
+/// A public key with its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub key: VerifyingKey,
+    pub kid: String,
+}
+
+impl PublicKey {
+    fn to_jwk(&self) -> Jwk {
+        Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: URL_SAFE_NO_PAD.encode(self.key.as_bytes()),
+            d: None,
+            kid: self.kid.clone(),
+            alg: Some("EdDSA".into()),
+            use_: Some("sig".into()),
+        }
+    }
+
+    /// The public JWK as pretty JSON.
+    pub fn to_jwk_string(&self) -> String {
+        serde_json::to_string_pretty(&self.to_jwk()).expect("a JWK serialises") + "\n"
+    }
+
+    /// Loads a public JWK (a private one is accepted; only its public half is kept).
+    pub fn load(path: &Path) -> Result<PublicKey, KeyError> {
+        let jwk = read_jwk(path)?;
+        let x = decode_b64url_32(&jwk.x).ok_or_else(|| KeyError::Format {
+            path: path.into(),
+            why: "`x` is not 32 base64url bytes".into(),
+        })?;
+        let key = VerifyingKey::from_bytes(&x).map_err(|_| KeyError::Format {
+            path: path.into(),
+            why: "`x` is not a valid Ed25519 point".into(),
+        })?;
+        let kid = kid_for(&key);
+        if jwk.kid != kid {
+            return Err(KeyError::KidMismatch {
+                path: path.into(),
+                stated: jwk.kid,
+                actual: kid,
+            });
+        }
+        Ok(PublicKey { key, kid })
+    }
+
+    /// Verifies an `ed25519:<base64>` signature with `verify_strict`.
+    pub fn verify_oap(&self, msg: &[u8], sig: &str) -> bool {
+        match decode_signature(sig) {
+            Some(sig) => self.key.verify_strict(msg, &sig).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// `ed25519:<base64>`.
+pub fn encode_signature(sig: &Signature) -> String {
+    format!("ed25519:{}", STANDARD.encode(sig.to_bytes()))
+}
+
+/// Parses `ed25519:<base64>`; anything else is `None`.
+pub fn decode_signature(s: &str) -> Option<Signature> {
+    let b64 = s.strip_prefix("ed25519:")?;
+    let bytes = STANDARD.decode(b64).ok()?;
+    let arr: [u8; 64] = bytes.try_into().ok()?;
+    Some(Signature::from_bytes(&arr))
+}
+
+fn decode_b64url_32(s: &str) -> Option<[u8; 32]> {
+    URL_SAFE_NO_PAD.decode(s).ok()?.try_into().ok()
+}
+
+fn read_jwk(path: &Path) -> Result<Jwk, KeyError> {
+    let bytes = fs::read(path).map_err(|source| KeyError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let jwk: Jwk = serde_json::from_slice(&bytes).map_err(|e| KeyError::Format {
+        path: path.into(),
+        why: e.to_string(),
+    })?;
+    if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
+        return Err(KeyError::Format {
+            path: path.into(),
+            why: format!("kty/crv is {}/{}, expected OKP/Ed25519", jwk.kty, jwk.crv),
+        });
+    }
+    Ok(jwk)
+}
+
+fn write_new(path: &Path, jwk: &Jwk, private: bool) -> Result<(), KeyError> {
+    use std::io::Write;
+    let err = |source| KeyError::Write {
+        path: path.into(),
+        source,
+    };
+    if path.exists() {
+        return Err(KeyError::Exists { path: path.into() });
+    }
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(err)?;
+    }
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if private { 0o600 } else { 0o644 });
+    }
+    let _ = private;
+    let mut f = opts.open(path).map_err(err)?;
+    let text = serde_json::to_string_pretty(jwk).expect("a JWK serialises") + "\n";
+    f.write_all(text.as_bytes()).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+fn check_private_mode(path: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = fs::metadata(path).map_err(|source| KeyError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::Permissions {
+                path: path.into(),
+                mode,
+            });
+        }
+    }
+    let _ = path;
+    Ok(())
+}
+
+/// Issuer keys whose passport signatures are accepted, by key id.
+#[derive(Debug, Default, Clone)]
+pub struct TrustStore {
+    keys: BTreeMap<String, PublicKey>,
+}
+
+impl TrustStore {
+    /// Reads every `*.jwk` in a directory; a missing directory is an empty store.
+    /// A malformed entry is an error, not a skipped file: a trust store that
+    /// silently shrinks or grows is not one.
+    pub fn load_dir(dir: &Path) -> Result<TrustStore, KeyError> {
+        let mut store = TrustStore::default();
+        let entries = match fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(store),
+            Err(source) => {
+                return Err(KeyError::Read {
+                    path: dir.into(),
+                    source,
+                })
+            }
+        };
+        for entry in entries {
+            let path = entry
+                .map_err(|source| KeyError::Read {
+                    path: dir.into(),
+                    source,
+                })?
+                .path();
+            if path.extension().is_some_and(|e| e == "jwk") {
+                store.insert(PublicKey::load(&path)?);
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn insert(&mut self, key: PublicKey) {
+        self.keys.insert(key.kid.clone(), key);
+    }
+
+    pub fn get(&self, kid: &str) -> Option<&PublicKey> {
+        self.keys.get(kid)
+    }
+
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// File name a key is stored under in a trust directory.
+    pub fn file_name(kid: &str) -> String {
+        format!("{}.jwk", kid.replace(':', "_"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_keys_load_back_with_their_kid_and_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = KeyPair::generate();
+        let (sk, pk) = (dir.path().join("k.jwk"), dir.path().join("k.pub.jwk"));
+        pair.save(&sk, &pk).unwrap();
+        let back = KeyPair::load(&sk).unwrap();
+        assert_eq!(back.kid(), pair.kid());
+        assert_eq!(PublicKey::load(&pk).unwrap(), pair.public());
+        assert!(pair.save(&sk, &pk).is_err(), "never overwrites a key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&sk, fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(matches!(
+                KeyPair::load(&sk),
+                Err(KeyError::Permissions { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn a_relabelled_kid_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = KeyPair::generate();
+        let text = pair
+            .public()
+            .to_jwk_string()
+            .replace(pair.kid(), "oap:owner:0000000000000000");
+        let p = dir.path().join("x.jwk");
+        fs::write(&p, text).unwrap();
+        assert!(matches!(
+            PublicKey::load(&p),
+            Err(KeyError::KidMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn signatures_verify_only_for_their_message() {
+        let pair = KeyPair::generate();
+        let sig = pair.sign_oap(b"hello");
+        assert!(pair.public().verify_oap(b"hello", &sig));
+        assert!(!pair.public().verify_oap(b"hellO", &sig));
+        assert!(!KeyPair::generate().public().verify_oap(b"hello", &sig));
+        assert!(!pair.public().verify_oap(b"hello", "ed25519:AAAA"));
+    }
+}

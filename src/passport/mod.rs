@@ -1,0 +1,255 @@
+//! Passports: the OAP model, detached Ed25519 signatures, and issuer keys.
+//!
+//! A passport on disk is `NAME.json` (the OAP document, schema-valid as is)
+//! with `NAME.json.sig` beside it. The signature covers the JCS bytes of the
+//! whole passport, so every byte of meaning is signed and the document itself
+//! needs no extra field.
+
+pub mod keys;
+pub mod model;
+
+pub use keys::{KeyPair, PublicKey, TrustStore};
+pub use model::{AssuranceLevel, Passport, PassportInvalid, Status};
+
+use crate::canonical::{self, jcs, parse_strict};
+use crate::reason::ReasonCode;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// The detached signature file's content.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureEnvelope {
+    /// Always `EdDSA` (Ed25519).
+    pub alg: String,
+    /// The signer's key id.
+    pub kid: String,
+    /// `sha256:` digest of the passport's JCS bytes, for people and logs.
+    pub passport_digest: String,
+    /// `ed25519:<base64>` over the passport's JCS bytes.
+    pub signature: String,
+    pub signed_at: String,
+}
+
+/// Why a passport cannot be used. Each maps to its own reason code.
+#[derive(Debug, thiserror::Error)]
+pub enum PassportError {
+    #[error("no passport at {0}")]
+    NotFound(PathBuf),
+    #[error("cannot read {path}: {why}")]
+    Unreadable { path: PathBuf, why: String },
+    #[error("{path} is not a valid OAP passport: {why}")]
+    Invalid { path: PathBuf, why: String },
+    #[error("{0} has no signature file {0}.sig; sign it with `toolgate passport sign`")]
+    Unsigned(PathBuf),
+    #[error("the signature of {path} does not verify: {why}")]
+    BadSignature { path: PathBuf, why: String },
+    #[error("{path} is signed by {kid}, which is not in the trust store; add the issuer with `toolgate trust add`")]
+    Untrusted { path: PathBuf, kid: String },
+}
+
+impl PassportError {
+    pub fn code(&self) -> ReasonCode {
+        match self {
+            PassportError::NotFound(_) => ReasonCode::PassportNotFound,
+            PassportError::Unreadable { .. } => ReasonCode::PassportNotFound,
+            PassportError::Invalid { .. } => ReasonCode::PassportInvalid,
+            PassportError::Unsigned(_) => ReasonCode::PassportUnsigned,
+            PassportError::BadSignature { .. } => ReasonCode::SignatureInvalid,
+            PassportError::Untrusted { .. } => ReasonCode::PassportUntrusted,
+        }
+    }
+}
+
+/// A passport whose signature verified against a trusted key.
+#[derive(Debug, Clone)]
+pub struct VerifiedPassport {
+    pub passport: Passport,
+    /// `sha256:` of the passport's JCS bytes.
+    pub digest: String,
+    pub signer_kid: String,
+    pub signed_at: String,
+    pub path: PathBuf,
+}
+
+/// Path of the detached signature for a passport file.
+pub fn signature_path(passport: &Path) -> PathBuf {
+    let mut s = passport.as_os_str().to_owned();
+    s.push(".sig");
+    PathBuf::from(s)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, PassportError> {
+    std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            PassportError::NotFound(path.into())
+        } else {
+            PassportError::Unreadable {
+                path: path.into(),
+                why: e.to_string(),
+            }
+        }
+    })
+}
+
+/// Reads a passport without checking its signature (for `passport sign`).
+pub fn load_unsigned(path: &Path) -> Result<(Passport, serde_json::Value), PassportError> {
+    let bytes = read(path)?;
+    let value = parse_strict(&bytes).map_err(|e| PassportError::Invalid {
+        path: path.into(),
+        why: e.to_string(),
+    })?;
+    let passport = Passport::from_value(&value).map_err(|e| PassportError::Invalid {
+        path: path.into(),
+        why: e.to_string(),
+    })?;
+    Ok((passport, value))
+}
+
+/// Loads a passport and verifies its detached signature against the trust store.
+///
+/// The signature is checked over the canonical bytes before the document is
+/// interpreted, so the typed model only ever sees authenticated data.
+pub fn load_verified(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport, PassportError> {
+    let bytes = read(path)?;
+    let sig_path = signature_path(path);
+    let sig_bytes = match std::fs::read(&sig_path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(PassportError::Unsigned(path.into()))
+        }
+        Err(e) => {
+            return Err(PassportError::Unreadable {
+                path: sig_path,
+                why: e.to_string(),
+            })
+        }
+    };
+    let bad = |why: String| PassportError::BadSignature {
+        path: path.into(),
+        why,
+    };
+    let envelope: SignatureEnvelope = parse_strict(&sig_bytes)
+        .map_err(|e| e.to_string())
+        .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
+        .map_err(|e| bad(format!("{}: {e}", sig_path.display())))?;
+    let value = parse_strict(&bytes).map_err(|e| PassportError::Invalid {
+        path: path.into(),
+        why: e.to_string(),
+    })?;
+    let key = trust
+        .get(&envelope.kid)
+        .ok_or_else(|| PassportError::Untrusted {
+            path: path.into(),
+            kid: envelope.kid.clone(),
+        })?;
+    let canonical_bytes = jcs(&value);
+    if !key.verify_oap(&canonical_bytes, &envelope.signature) {
+        return Err(bad(format!("not a valid signature by {}", envelope.kid)));
+    }
+    let digest = canonical::digest(&value);
+    if digest != envelope.passport_digest {
+        return Err(bad("the signed digest does not match the passport".into()));
+    }
+    let passport = Passport::from_value(&value).map_err(|e| PassportError::Invalid {
+        path: path.into(),
+        why: e.to_string(),
+    })?;
+    Ok(VerifiedPassport {
+        passport,
+        digest,
+        signer_kid: envelope.kid,
+        signed_at: envelope.signed_at,
+        path: path.into(),
+    })
+}
+
+/// Signs a passport document, returning the envelope to store beside it.
+pub fn sign(value: &serde_json::Value, key: &KeyPair, now: &str) -> SignatureEnvelope {
+    SignatureEnvelope {
+        alg: "EdDSA".into(),
+        kid: key.kid().into(),
+        passport_digest: canonical::digest(value),
+        signature: key.sign_oap(&jcs(value)),
+        signed_at: now.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::passport::model::tests::sample;
+
+    fn setup() -> (tempfile::TempDir, PathBuf, KeyPair, TrustStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeyPair::generate();
+        let mut trust = TrustStore::default();
+        trust.insert(key.public());
+        let path = dir.path().join("passport.json");
+        let v = sample();
+        std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+        let env = sign(&v, &key, "2026-01-01T00:00:00Z");
+        std::fs::write(signature_path(&path), serde_json::to_vec(&env).unwrap()).unwrap();
+        (dir, path, key, trust)
+    }
+
+    #[test]
+    fn verifies_and_rejects_each_failure_with_its_own_code() {
+        let (_d, path, _key, trust) = setup();
+        let ok = load_verified(&path, &trust).unwrap();
+        assert!(ok.digest.starts_with("sha256:"));
+
+        // Reformatting does not change meaning, so the signature still holds.
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        load_verified(&path, &trust).unwrap();
+
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("org_1", "org_2")).unwrap();
+        assert_eq!(
+            load_verified(&path, &trust).unwrap_err().code(),
+            ReasonCode::SignatureInvalid
+        );
+        std::fs::write(
+            &path,
+            text.replace("\"org_1\"", "\"org_1\",\"owner_id\":\"org_1\""),
+        )
+        .unwrap();
+        assert_eq!(
+            load_verified(&path, &trust).unwrap_err().code(),
+            ReasonCode::PassportInvalid
+        );
+        std::fs::write(&path, &text).unwrap();
+
+        assert_eq!(
+            load_verified(&path, &TrustStore::default())
+                .unwrap_err()
+                .code(),
+            ReasonCode::PassportUntrusted
+        );
+        std::fs::remove_file(signature_path(&path)).unwrap();
+        assert_eq!(
+            load_verified(&path, &trust).unwrap_err().code(),
+            ReasonCode::PassportUnsigned
+        );
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            load_verified(&path, &trust).unwrap_err().code(),
+            ReasonCode::PassportNotFound
+        );
+    }
+
+    #[test]
+    fn another_keys_signature_is_invalid_even_under_a_trusted_kid() {
+        let (_d, path, key, trust) = setup();
+        let other = KeyPair::generate();
+        let v = sample();
+        let mut env = sign(&v, &other, "2026-01-01T00:00:00Z");
+        env.kid = key.kid().into();
+        std::fs::write(signature_path(&path), serde_json::to_vec(&env).unwrap()).unwrap();
+        assert_eq!(
+            load_verified(&path, &trust).unwrap_err().code(),
+            ReasonCode::SignatureInvalid
+        );
+    }
+}

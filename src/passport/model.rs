@@ -1,0 +1,372 @@
+//! The OAP passport as a typed value, validated strictly on load.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// Why a passport document is not a valid OAP passport. Always names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {why}")]
+pub struct PassportInvalid {
+    pub field: String,
+    pub why: String,
+}
+
+fn invalid(field: impl Into<String>, why: impl Into<String>) -> PassportInvalid {
+    PassportInvalid {
+        field: field.into(),
+        why: why.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Template,
+    Instance,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerType {
+    Org,
+    User,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Draft,
+    Active,
+    Suspended,
+    Revoked,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Draft => "draft",
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Revoked => "revoked",
+        }
+    }
+}
+
+/// OAP assurance levels, ordered from weakest to strongest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum AssuranceLevel {
+    L0,
+    L1,
+    L2,
+    L3,
+    L4KYC,
+    L4FIN,
+}
+
+impl AssuranceLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssuranceLevel::L0 => "L0",
+            AssuranceLevel::L1 => "L1",
+            AssuranceLevel::L2 => "L2",
+            AssuranceLevel::L3 => "L3",
+            AssuranceLevel::L4KYC => "L4KYC",
+            AssuranceLevel::L4FIN => "L4FIN",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capability {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<Map<String, Value>>,
+}
+
+/// An OAP passport. Field names are the spec's; `expires_at`, `never_expires`
+/// and `did` are optional fields the spec text defines beyond the JSON schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Passport {
+    pub passport_id: String,
+    pub kind: Kind,
+    pub spec_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
+    pub owner_id: String,
+    pub owner_type: OwnerType,
+    pub assurance_level: AssuranceLevel,
+    pub status: Status,
+    pub capabilities: Vec<Capability>,
+    pub limits: Map<String, Value>,
+    pub regions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_agent_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub did: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub never_expires: Option<bool>,
+}
+
+impl Passport {
+    /// Builds and validates a passport from a parsed JSON document.
+    pub fn from_value(value: &Value) -> Result<Passport, PassportInvalid> {
+        let p: Passport = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            invalid(
+                if path == "." { "passport".into() } else { path },
+                e.into_inner().to_string(),
+            )
+        })?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Semantic rules the types alone do not express (patterns, formats).
+    fn validate(&self) -> Result<(), PassportInvalid> {
+        check_uuid("passport_id", &self.passport_id)?;
+        for (name, v) in [
+            ("template_id", &self.template_id),
+            ("parent_agent_id", &self.parent_agent_id),
+        ] {
+            if let Some(v) = v {
+                check_uuid(name, v)?;
+            }
+        }
+        if self.spec_version != "oap/1.0" {
+            return Err(invalid(
+                "spec_version",
+                format!(
+                    "`{}` is not supported (expected `oap/1.0`)",
+                    self.spec_version
+                ),
+            ));
+        }
+        if self.owner_id.is_empty() {
+            return Err(invalid("owner_id", "must not be empty"));
+        }
+        for (i, c) in self.capabilities.iter().enumerate() {
+            if !is_dotted_id(&c.id) {
+                return Err(invalid(
+                    format!("capabilities[{i}].id"),
+                    format!("`{}` does not match ^[a-z0-9]+(\\.[a-z0-9]+)*$", c.id),
+                ));
+            }
+        }
+        for (i, r) in self.regions.iter().enumerate() {
+            let ok = matches!(r.len(), 2 | 5)
+                && r.bytes().enumerate().all(|(j, b)| {
+                    if j == 2 {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_uppercase()
+                    }
+                });
+            if !ok {
+                return Err(invalid(
+                    format!("regions[{i}]"),
+                    format!("`{r}` is not a region code like `US` or `US-CA`"),
+                ));
+            }
+        }
+        for (name, v) in [
+            ("created_at", &self.created_at),
+            ("updated_at", &self.updated_at),
+        ] {
+            parse_time(name, v)?;
+        }
+        if let Some(e) = &self.expires_at {
+            parse_time("expires_at", e)?;
+        }
+        let parts: Vec<&str> = self.version.split('.').collect();
+        if parts.len() != 3
+            || parts
+                .iter()
+                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(invalid(
+                "version",
+                format!("`{}` is not MAJOR.MINOR.PATCH", self.version),
+            ));
+        }
+        validate_currency_limits(&self.limits)?;
+        Ok(())
+    }
+
+    /// Whether the passport grants a capability.
+    pub fn grants(&self, capability: &str) -> bool {
+        self.capabilities.iter().any(|c| c.id == capability)
+    }
+
+    /// The limits block for a capability, if any.
+    pub fn limits_for(&self, capability: &str) -> Option<&Map<String, Value>> {
+        self.limits.get(capability).and_then(Value::as_object)
+    }
+
+    /// Expiry as a timestamp (validated on load, so parsing cannot fail here).
+    pub fn expires(&self) -> Option<OffsetDateTime> {
+        self.expires_at
+            .as_deref()
+            .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+    }
+
+    /// The passport's JSON value (for digests and output).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).expect("a passport serialises")
+    }
+}
+
+fn parse_time(field: &str, s: &str) -> Result<OffsetDateTime, PassportInvalid> {
+    OffsetDateTime::parse(s, &Rfc3339)
+        .map_err(|_| invalid(field, format!("`{s}` is not an RFC 3339 date-time")))
+}
+
+/// `^[a-z0-9]+(\.[a-z0-9]+)*$`
+pub fn is_dotted_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+fn check_uuid(field: &str, s: &str) -> Result<(), PassportInvalid> {
+    let ok = s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(field, format!("`{s}` is not a UUID")))
+    }
+}
+
+fn validate_currency_limits(limits: &Map<String, Value>) -> Result<(), PassportInvalid> {
+    for (cap, block) in limits {
+        let Some(cl) = block.get("currency_limits") else {
+            continue;
+        };
+        let field = format!("limits.{cap}.currency_limits");
+        let Some(cl) = cl.as_object() else {
+            return Err(invalid(field, "must be an object"));
+        };
+        for (ccy, v) in cl {
+            if ccy.len() != 3 || !ccy.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(invalid(
+                    format!("{field}.{ccy}"),
+                    "currency must be an upper-case ISO 4217 code",
+                ));
+            }
+            let Some(obj) = v.as_object() else {
+                return Err(invalid(format!("{field}.{ccy}"), "must be an object"));
+            };
+            for (k, n) in obj {
+                if n.as_u64().is_none() {
+                    return Err(invalid(
+                        format!("{field}.{ccy}.{k}"),
+                        "must be a non-negative integer (minor units)",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub(crate) fn sample() -> Value {
+        json!({
+            "passport_id": "550e8400-e29b-41d4-a716-446655440000",
+            "kind": "template", "spec_version": "oap/1.0",
+            "owner_id": "org_1", "owner_type": "org",
+            "assurance_level": "L2", "status": "active",
+            "capabilities": [{"id": "system.command.execute"}],
+            "limits": {}, "regions": ["US"],
+            "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
+            "version": "1.0.0"
+        })
+    }
+
+    fn err_field(v: Value) -> String {
+        Passport::from_value(&v).unwrap_err().field
+    }
+
+    #[test]
+    fn accepts_the_spec_examples() {
+        for f in [
+            "examples/passport.template.v1.json",
+            "examples/passport.instance.v1.json",
+        ] {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/peer/oap-conformance")
+                .join(f);
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            let v: Value = serde_json::from_slice(&bytes).unwrap();
+            Passport::from_value(&v).unwrap();
+        }
+        Passport::from_value(&sample()).unwrap();
+    }
+
+    #[test]
+    fn names_the_offending_field() {
+        let mut v = sample();
+        v["surprise"] = json!(1);
+        assert!(Passport::from_value(&v)
+            .unwrap_err()
+            .why
+            .contains("surprise"));
+        let mut v = sample();
+        v["status"] = json!("paused");
+        assert_eq!(err_field(v), "status");
+        let mut v = sample();
+        v["capabilities"][0]["id"] = json!(7);
+        assert_eq!(err_field(v), "capabilities[0].id");
+        let mut v = sample();
+        v["capabilities"][0]["id"] = json!("Bad.Id");
+        assert_eq!(err_field(v), "capabilities[0].id");
+        let mut v = sample();
+        v["passport_id"] = json!("nope");
+        assert_eq!(err_field(v), "passport_id");
+        let mut v = sample();
+        v["version"] = json!("1.0");
+        assert_eq!(err_field(v), "version");
+        let mut v = sample();
+        v["regions"] = json!(["usa"]);
+        assert_eq!(err_field(v), "regions[0]");
+        let mut v = sample();
+        v["limits"] = json!({"x": {"currency_limits": {"usd": {"max_per_tx": 1}}}});
+        assert_eq!(err_field(v), "limits.x.currency_limits.usd");
+        let mut v = sample();
+        v.as_object_mut().unwrap().remove("owner_id");
+        assert!(Passport::from_value(&v)
+            .unwrap_err()
+            .why
+            .contains("owner_id"));
+    }
+
+    #[test]
+    fn assurance_levels_are_ordered() {
+        assert!(AssuranceLevel::L0 < AssuranceLevel::L2);
+        assert!(AssuranceLevel::L3 < AssuranceLevel::L4KYC);
+    }
+}

@@ -1,0 +1,168 @@
+//! Reason codes: the one place a verdict is named.
+//!
+//! Every deny carries one of these `oap.*` codes. Codes from the OAP spec's
+//! normative table keep their spec spelling; the rest extend the same
+//! namespace for conditions a local gate meets (files, keys, hosts).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+macro_rules! reason_codes {
+    ($( $(#[$doc:meta])* $variant:ident => $code:literal ),+ $(,)?) => {
+        /// A machine-readable reason for a decision.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ReasonCode {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl ReasonCode {
+            /// Every code, in declaration order (documentation and tests use this).
+            pub const ALL: &'static [ReasonCode] = &[$(ReasonCode::$variant,)+];
+
+            /// The wire spelling, e.g. `oap.limit_exceeded`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( ReasonCode::$variant => $code, )+ }
+            }
+
+            /// Parses a wire spelling.
+            pub fn parse(s: &str) -> Option<ReasonCode> {
+                match s { $( $code => Some(ReasonCode::$variant), )+ _ => None }
+            }
+        }
+    };
+}
+
+reason_codes! {
+    /// The call is allowed.
+    Allowed => "oap.allowed",
+    /// A limit asks for a human to confirm the call.
+    ApprovalRequired => "oap.approval_required",
+    // --- passport and keys
+    /// No passport file where one was expected.
+    PassportNotFound => "oap.passport_not_found",
+    /// The passport is not a valid OAP passport (schema, types, enums).
+    PassportInvalid => "oap.passport_invalid",
+    /// The passport has no detached signature.
+    PassportUnsigned => "oap.passport_unsigned",
+    /// The signature does not verify over the passport's canonical bytes.
+    SignatureInvalid => "oap.signature_invalid",
+    /// The passport was signed by a key the trust store does not hold.
+    PassportUntrusted => "oap.passport_untrusted",
+    /// Status is draft, suspended or revoked.
+    PassportSuspended => "oap.passport_suspended",
+    /// `expires_at` is in the past.
+    PassportExpired => "oap.passport_expired",
+    /// The passport's assurance level is below the pack's minimum.
+    AssuranceInsufficient => "oap.assurance_insufficient",
+    /// The passport does not grant the capability the pack requires.
+    UnknownCapability => "oap.unknown_capability",
+    // --- input
+    /// The host input could not be read or parsed.
+    InvalidInput => "oap.invalid_input",
+    /// The input's shape matches no known host.
+    UnrecognizedInput => "oap.unrecognized_input",
+    /// The tool is not mapped to any policy pack.
+    UnknownTool => "oap.unknown_tool",
+    /// The context fields the pack reads are missing or of the wrong type.
+    InvalidContext => "oap.invalid_context",
+    /// The named policy pack does not exist.
+    UnknownPolicy => "oap.unknown_policy",
+    // --- checks
+    /// A limit the pack requires is absent or malformed in the passport.
+    PolicyError => "oap.policy_error",
+    /// An amount, size or count is over its limit.
+    LimitExceeded => "oap.limit_exceeded",
+    /// The currency has no limits in the passport.
+    CurrencyUnsupported => "oap.currency_unsupported",
+    /// The region is not in the passport's regions.
+    RegionBlocked => "oap.region_blocked",
+    /// The idempotency key is missing or was used before.
+    IdempotencyConflict => "oap.idempotency_conflict",
+    /// The command (or one simple command in it) is not allowlisted.
+    CommandNotAllowed => "oap.command_not_allowed",
+    /// The command uses shell structure the gate does not evaluate.
+    CommandChainUnsupported => "oap.command_chain_unsupported",
+    /// The command matches a blocked pattern.
+    BlockedPattern => "oap.blocked_pattern",
+    /// The path is denied or outside the allowed globs.
+    PathNotAllowed => "oap.path_not_allowed",
+    /// The URL's host is denied or outside the allowed domains.
+    DomainNotAllowed => "oap.domain_not_allowed",
+    /// The URL cannot be parsed or uses a forbidden form.
+    UrlInvalid => "oap.url_invalid",
+    /// The MCP server is not allowlisted.
+    ServerNotAllowed => "oap.server_not_allowed",
+    /// The MCP tool is not allowlisted.
+    ToolNotAllowed => "oap.tool_not_allowed",
+    /// The value is not one of the allowed values.
+    ValueNotAllowed => "oap.value_not_allowed",
+    /// Personal data in an export the passport does not allow.
+    PiiBlocked => "oap.pii_blocked",
+    /// Too many calls in the rate window.
+    RateLimited => "oap.rate_limited",
+    /// Repeated denies tripped the behavioural tripwire.
+    TripwireTripped => "oap.tripwire_tripped",
+    // --- evidence
+    /// The decision could not be recorded, so it did not happen.
+    AuditUnavailable => "oap.audit_unavailable",
+    /// An unexpected internal failure.
+    InternalError => "oap.internal_error",
+}
+
+impl fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ReasonCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReasonCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ReasonCode::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code `{s}`")))
+    }
+}
+
+/// A code with the sentence a person reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reason {
+    pub code: ReasonCode,
+    pub message: String,
+}
+
+impl Reason {
+    pub fn new(code: ReasonCode, message: impl Into<String>) -> Reason {
+        Reason {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in ReasonCode::ALL {
+            assert!(c.as_str().starts_with("oap."));
+            assert!(seen.insert(c.as_str()), "duplicate {c}");
+            assert_eq!(ReasonCode::parse(c.as_str()), Some(*c));
+        }
+        assert_eq!(ReasonCode::parse("oap.nope"), None);
+    }
+}
