@@ -34,7 +34,10 @@ fn run(p: &Passport, policy: &str, ctx: Value, state: &StateSnapshot) -> Evaluat
         protected_paths: vec!["/home/u/.config/toolgate".into()],
         fs: &NoFs,
     };
-    let req = Request { policy_id: policy.into(), context: ctx.as_object().unwrap().clone() };
+    let req = Request {
+        policy_id: policy.into(),
+        context: ctx.as_object().unwrap().clone(),
+    };
     decide(p, &Catalog::embedded().unwrap(), &req, state, &env)
 }
 
@@ -48,21 +51,85 @@ const REFUND: &str = "finance.payment.refund.v1";
 fn refunds_enforce_amounts_currencies_and_reasons() {
     let p = refund_passport();
     let s = StateSnapshot::default();
-    let ok = run(&p, REFUND, json!({"amount": 5000, "currency": "USD", "reason_code": "customer_request", "idempotency_key": "a"}), &s);
+    let ok = run(
+        &p,
+        REFUND,
+        json!({"amount": 5000, "currency": "USD", "reason_code": "customer_request", "idempotency_key": "a"}),
+        &s,
+    );
     assert_eq!(ok.verdict, Verdict::Allow, "{:#?}", ok.trace);
-    assert!(ok.state_changes.contains(&StateChange::Spend { capability: "finance.payment.refund".into(), currency: "USD".into(), amount: 5000 }));
-    assert_eq!(code(&run(&p, REFUND, json!({"amount": 5001, "currency": "USD", "idempotency_key": "a"}), &s)), "oap.limit_exceeded");
-    assert_eq!(code(&run(&p, REFUND, json!({"amount": 1, "currency": "EUR", "idempotency_key": "a"}), &s)), "oap.currency_unsupported");
-    assert_eq!(code(&run(&p, REFUND, json!({"amount": 1, "currency": "usd", "idempotency_key": "a"}), &s)), "oap.invalid_context");
-    assert_eq!(code(&run(&p, REFUND, json!({"amount": 1, "currency": "USD", "reason_code": "whim", "idempotency_key": "a"}), &s)), "oap.value_not_allowed");
-    assert_eq!(code(&run(&p, REFUND, json!({"amount": 1, "currency": "USD"}), &s)), "oap.invalid_context", "idempotency_required needs a key");
+    assert!(ok.state_changes.contains(&StateChange::Spend {
+        capability: "finance.payment.refund".into(),
+        currency: "USD".into(),
+        amount: 5000
+    }));
+    assert_eq!(
+        code(&run(
+            &p,
+            REFUND,
+            json!({"amount": 5001, "currency": "USD", "idempotency_key": "a"}),
+            &s
+        )),
+        "oap.limit_exceeded"
+    );
+    assert_eq!(
+        code(&run(
+            &p,
+            REFUND,
+            json!({"amount": 1, "currency": "EUR", "idempotency_key": "a"}),
+            &s
+        )),
+        "oap.currency_unsupported"
+    );
+    assert_eq!(
+        code(&run(
+            &p,
+            REFUND,
+            json!({"amount": 1, "currency": "usd", "idempotency_key": "a"}),
+            &s
+        )),
+        "oap.invalid_context"
+    );
+    assert_eq!(
+        code(&run(
+            &p,
+            REFUND,
+            json!({"amount": 1, "currency": "USD", "reason_code": "whim", "idempotency_key": "a"}),
+            &s
+        )),
+        "oap.value_not_allowed"
+    );
+    assert_eq!(
+        code(&run(
+            &p,
+            REFUND,
+            json!({"amount": 1, "currency": "USD"}),
+            &s
+        )),
+        "oap.invalid_context",
+        "idempotency_required needs a key"
+    );
 }
 
 #[test]
 fn amounts_that_are_not_plain_minor_unit_integers_are_refused() {
     let p = refund_passport();
-    for bad in [json!("100"), json!(-1), json!(10.5), json!(true), json!(null), json!(9007199254740993u64), json!([1]), json!({"v": 1})] {
-        let e = run(&p, REFUND, json!({"amount": bad, "currency": "USD", "idempotency_key": "a"}), &StateSnapshot::default());
+    for bad in [
+        json!("100"),
+        json!(-1),
+        json!(10.5),
+        json!(true),
+        json!(null),
+        json!(9007199254740993u64),
+        json!([1]),
+        json!({"v": 1}),
+    ] {
+        let e = run(
+            &p,
+            REFUND,
+            json!({"amount": bad, "currency": "USD", "idempotency_key": "a"}),
+            &StateSnapshot::default(),
+        );
         assert_eq!(e.verdict, Verdict::Deny, "{bad}");
         assert_eq!(code(&e), "oap.invalid_context", "{bad}");
     }
@@ -72,81 +139,223 @@ fn amounts_that_are_not_plain_minor_unit_integers_are_refused() {
 fn daily_caps_and_idempotency_read_the_state() {
     let p = refund_passport();
     let mut s = StateSnapshot::default();
-    let first = run(&p, REFUND, json!({"amount": 5000, "currency": "USD", "idempotency_key": "k1"}), &s);
+    let first = run(
+        &p,
+        REFUND,
+        json!({"amount": 5000, "currency": "USD", "idempotency_key": "k1"}),
+        &s,
+    );
     assert_eq!(first.verdict, Verdict::Allow);
     s.apply(&first.state_changes, 0);
-    let replay = run(&p, REFUND, json!({"amount": 10, "currency": "USD", "idempotency_key": "k1"}), &s);
+    let replay = run(
+        &p,
+        REFUND,
+        json!({"amount": 10, "currency": "USD", "idempotency_key": "k1"}),
+        &s,
+    );
     assert_eq!(code(&replay), "oap.idempotency_conflict");
-    let over_cap = run(&p, REFUND, json!({"amount": 3001, "currency": "USD", "idempotency_key": "k2"}), &s);
+    let over_cap = run(
+        &p,
+        REFUND,
+        json!({"amount": 3001, "currency": "USD", "idempotency_key": "k2"}),
+        &s,
+    );
     assert_eq!(code(&over_cap), "oap.limit_exceeded");
-    assert!(over_cap.state_changes.is_empty(), "a denied call changes no state");
-    assert_eq!(run(&p, REFUND, json!({"amount": 3000, "currency": "USD", "idempotency_key": "k2"}), &s).verdict, Verdict::Allow);
+    assert!(
+        over_cap.state_changes.is_empty(),
+        "a denied call changes no state"
+    );
+    assert_eq!(
+        run(
+            &p,
+            REFUND,
+            json!({"amount": 3000, "currency": "USD", "idempotency_key": "k2"}),
+            &s
+        )
+        .verdict,
+        Verdict::Allow
+    );
 }
 
 #[test]
 fn gates_run_before_checks_and_stop_the_pack() {
     let mut p = refund_passport();
     p.assurance_level = toolgate::passport::AssuranceLevel::L1;
-    let e = run(&p, REFUND, json!({"amount": 1, "currency": "USD", "idempotency_key": "a"}), &StateSnapshot::default());
+    let e = run(
+        &p,
+        REFUND,
+        json!({"amount": 1, "currency": "USD", "idempotency_key": "a"}),
+        &StateSnapshot::default(),
+    );
     assert_eq!(code(&e), "oap.assurance_insufficient");
-    assert!(!e.trace.iter().any(|t| t.check.starts_with("currency_amount")), "no pack check runs after a failed gate");
+    assert!(
+        !e.trace
+            .iter()
+            .any(|t| t.check.starts_with("currency_amount")),
+        "no pack check runs after a failed gate"
+    );
 
     let none = passport(&[], json!({}));
-    assert_eq!(code(&run(&none, REFUND, json!({"amount": 1, "currency": "USD"}), &StateSnapshot::default())), "oap.unknown_capability");
+    assert_eq!(
+        code(&run(
+            &none,
+            REFUND,
+            json!({"amount": 1, "currency": "USD"}),
+            &StateSnapshot::default()
+        )),
+        "oap.unknown_capability"
+    );
     let no_limits = passport(&["finance.payment.refund"], json!({}));
-    assert_eq!(code(&run(&no_limits, REFUND, json!({"amount": 1, "currency": "USD"}), &StateSnapshot::default())), "oap.policy_error");
-    assert_eq!(code(&run(&refund_passport(), "no.such.pack.v1", json!({}), &StateSnapshot::default())), "oap.unknown_policy");
-    let missing_field = run(&refund_passport(), REFUND, json!({"currency": "USD"}), &StateSnapshot::default());
+    assert_eq!(
+        code(&run(
+            &no_limits,
+            REFUND,
+            json!({"amount": 1, "currency": "USD"}),
+            &StateSnapshot::default()
+        )),
+        "oap.policy_error"
+    );
+    assert_eq!(
+        code(&run(
+            &refund_passport(),
+            "no.such.pack.v1",
+            json!({}),
+            &StateSnapshot::default()
+        )),
+        "oap.unknown_policy"
+    );
+    let missing_field = run(
+        &refund_passport(),
+        REFUND,
+        json!({"currency": "USD"}),
+        &StateSnapshot::default(),
+    );
     assert_eq!(code(&missing_field), "oap.invalid_context");
 }
 
 #[test]
 fn a_limit_of_the_wrong_type_denies_instead_of_passing() {
-    let p = passport(&["data.file.read"], json!({"data.file.read": {"allowed_paths": "**"}}));
-    let e = run(&p, "data.file.read.v1", json!({"path": "/p/a", "cwd": "/p"}), &StateSnapshot::default());
+    let p = passport(
+        &["data.file.read"],
+        json!({"data.file.read": {"allowed_paths": "**"}}),
+    );
+    let e = run(
+        &p,
+        "data.file.read.v1",
+        json!({"path": "/p/a", "cwd": "/p"}),
+        &StateSnapshot::default(),
+    );
     assert_eq!(code(&e), "oap.policy_error");
-    let p = passport(&["web.fetch"], json!({"web.fetch": {"allowed_domains": ["a.org"], "approval_required": "yes"}}));
-    assert_eq!(code(&run(&p, "web.fetch.v1", json!({"url": "https://a.org/"}), &StateSnapshot::default())), "oap.policy_error");
+    let p = passport(
+        &["web.fetch"],
+        json!({"web.fetch": {"allowed_domains": ["a.org"], "approval_required": "yes"}}),
+    );
+    assert_eq!(
+        code(&run(
+            &p,
+            "web.fetch.v1",
+            json!({"url": "https://a.org/"}),
+            &StateSnapshot::default()
+        )),
+        "oap.policy_error"
+    );
 }
 
 #[test]
 fn deny_beats_review_and_review_beats_allow() {
-    let p = passport(&["web.fetch"], json!({"web.fetch": {"allowed_domains": ["a.org"], "approval_required": true}}));
+    let p = passport(
+        &["web.fetch"],
+        json!({"web.fetch": {"allowed_domains": ["a.org"], "approval_required": true}}),
+    );
     let s = StateSnapshot::default();
-    assert_eq!(run(&p, "web.fetch.v1", json!({"url": "https://a.org/x"}), &s).verdict, Verdict::Review);
+    assert_eq!(
+        run(&p, "web.fetch.v1", json!({"url": "https://a.org/x"}), &s).verdict,
+        Verdict::Review
+    );
     let d = run(&p, "web.fetch.v1", json!({"url": "https://b.org/x"}), &s);
     assert_eq!(d.verdict, Verdict::Deny);
-    assert!(d.reasons.iter().all(|r| r.code.as_str() != "oap.approval_required"), "a deny lists only deny reasons");
+    assert!(
+        d.reasons
+            .iter()
+            .all(|r| r.code.as_str() != "oap.approval_required"),
+        "a deny lists only deny reasons"
+    );
     assert_eq!(d.deciding_check().unwrap().check, "domain(url)");
 }
 
 #[test]
 fn writes_to_toolgates_own_files_are_denied_whatever_the_passport_says() {
-    let p = passport(&["data.file.write"], json!({"data.file.write": {"allowed_paths": ["/**"]}}));
-    let e = run(&p, "data.file.write.v1", json!({"path": "/home/u/.config/toolgate/trust/evil.jwk", "cwd": "/p"}), &StateSnapshot::default());
+    let p = passport(
+        &["data.file.write"],
+        json!({"data.file.write": {"allowed_paths": ["/**"]}}),
+    );
+    let e = run(
+        &p,
+        "data.file.write.v1",
+        json!({"path": "/home/u/.config/toolgate/trust/evil.jwk", "cwd": "/p"}),
+        &StateSnapshot::default(),
+    );
     assert_eq!(code(&e), "oap.path_not_allowed");
-    let ok = run(&p, "data.file.write.v1", json!({"path": "/home/u/notes.txt", "cwd": "/p"}), &StateSnapshot::default());
+    let ok = run(
+        &p,
+        "data.file.write.v1",
+        json!({"path": "/home/u/notes.txt", "cwd": "/p"}),
+        &StateSnapshot::default(),
+    );
     assert_eq!(ok.verdict, Verdict::Allow);
 }
 
 #[test]
 fn rates_count_only_the_window() {
-    let p = passport(&["web.fetch"], json!({"web.fetch": {"allowed_domains": ["a.org"], "max_requests_per_min": 2}}));
+    let p = passport(
+        &["web.fetch"],
+        json!({"web.fetch": {"allowed_domains": ["a.org"], "max_requests_per_min": 2}}),
+    );
     let now = time::macros::datetime!(2026-06-01 12:00 UTC).unix_timestamp();
     let mut s = StateSnapshot::default();
-    s.recent_calls.insert("web.fetch".into(), vec![now - 120, now - 30]);
-    assert_eq!(run(&p, "web.fetch.v1", json!({"url": "https://a.org/"}), &s).verdict, Verdict::Allow);
-    s.recent_calls.insert("web.fetch".into(), vec![now - 30, now - 1]);
-    assert_eq!(code(&run(&p, "web.fetch.v1", json!({"url": "https://a.org/"}), &s)), "oap.rate_limited");
+    s.recent_calls
+        .insert("web.fetch".into(), vec![now - 120, now - 30]);
+    assert_eq!(
+        run(&p, "web.fetch.v1", json!({"url": "https://a.org/"}), &s).verdict,
+        Verdict::Allow
+    );
+    s.recent_calls
+        .insert("web.fetch".into(), vec![now - 30, now - 1]);
+    assert_eq!(
+        code(&run(
+            &p,
+            "web.fetch.v1",
+            json!({"url": "https://a.org/"}),
+            &s
+        )),
+        "oap.rate_limited"
+    );
 }
 
 #[test]
 fn the_trace_names_every_check_once_in_pack_order() {
     let p = refund_passport();
-    let e = run(&p, REFUND, json!({"amount": 1, "currency": "USD", "idempotency_key": "z"}), &StateSnapshot::default());
+    let e = run(
+        &p,
+        REFUND,
+        json!({"amount": 1, "currency": "USD", "idempotency_key": "z"}),
+        &StateSnapshot::default(),
+    );
     let names: Vec<&str> = e.trace.iter().map(|t| t.check.as_str()).collect();
-    assert_eq!(names[..5], ["passport.status", "passport.expiry", "capability", "assurance", "limits_required"]);
-    assert!(e.trace.iter().any(|t| t.check == "region(region)" && t.outcome == Outcome::Skip));
+    assert_eq!(
+        names[..5],
+        [
+            "passport.status",
+            "passport.expiry",
+            "capability",
+            "assurance",
+            "limits_required"
+        ]
+    );
+    assert!(e
+        .trace
+        .iter()
+        .any(|t| t.check == "region(region)" && t.outcome == Outcome::Skip));
 }
 
 #[test]
@@ -155,5 +364,8 @@ fn the_same_inputs_give_the_same_decision() {
     let ctx = json!({"amount": 4999, "currency": "USD", "idempotency_key": "d"});
     let a = run(&p, REFUND, ctx.clone(), &StateSnapshot::default());
     let b = run(&p, REFUND, ctx, &StateSnapshot::default());
-    assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::to_value(&b).unwrap());
+    assert_eq!(
+        serde_json::to_value(&a).unwrap(),
+        serde_json::to_value(&b).unwrap()
+    );
 }

@@ -45,7 +45,15 @@ fn a_one_byte_tamper_breaks_the_signature() {
 fn duplicate_keys_in_a_signed_passport_are_refused() {
     let h = Home::new("coding-agent");
     let text = std::fs::read_to_string(h.passport()).unwrap();
-    std::fs::write(h.passport(), text.replacen("\"status\": \"active\"", "\"status\": \"active\", \"status\": \"active\"", 1)).unwrap();
+    std::fs::write(
+        h.passport(),
+        text.replacen(
+            "\"status\": \"active\"",
+            "\"status\": \"active\", \"status\": \"active\"",
+            1,
+        ),
+    )
+    .unwrap();
     assert_denied(&h.run(&["evaluate"], &bash(&h)), "oap.passport_invalid");
 }
 
@@ -59,9 +67,16 @@ fn untrusted_and_wrong_keys_are_refused() {
     assert_denied(&h.run(&["evaluate"], &bash(&h)), "oap.passport_untrusted");
 
     // Claim the trusted key's id on another key's signature.
-    let trusted_kid = h.ok(&["trust", "list"]).stdout.lines().next().unwrap().to_string();
+    let trusted_kid = h
+        .ok(&["trust", "list"])
+        .stdout
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
     let sig_path = h.home.join("passport.json.sig");
-    let mut sig: serde_json::Value = serde_json::from_slice(&std::fs::read(&sig_path).unwrap()).unwrap();
+    let mut sig: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&sig_path).unwrap()).unwrap();
     sig["kid"] = json!(trusted_kid);
     std::fs::write(&sig_path, sig.to_string()).unwrap();
     assert_denied(&h.run(&["evaluate"], &bash(&h)), "oap.signature_invalid");
@@ -81,7 +96,10 @@ fn suspended_revoked_draft_and_expired_passports_deny() {
         assert_denied(&h.run(&["evaluate"], &bash(&h)), "oap.passport_suspended");
     }
     // Harmless tools are no way around a suspension.
-    assert_denied(&h.run(&["evaluate"], &h.claude("TodoWrite", json!({"todos": []}))), "oap.passport_suspended");
+    assert_denied(
+        &h.run(&["evaluate"], &h.claude("TodoWrite", json!({"todos": []}))),
+        "oap.passport_suspended",
+    );
     h.edit_passport(|p| {
         p["status"] = json!("active");
         p["expires_at"] = json!("2020-01-01T00:00:00Z");
@@ -96,12 +114,36 @@ fn bad_input_of_every_kind_denies() {
     let h = Home::new("coding-agent");
     let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
         ("oap.unknown_tool", h.claude("Teleport", json!({})), &[]),
-        ("oap.invalid_input", b"{not json".to_vec(), &["--host", "claude-code"]),
-        ("oap.invalid_input", b"{\"tool_name\": \"Bash\", \"tool_name\": \"Read\"}".to_vec(), &["--host", "claude-code"]),
-        ("oap.invalid_input", vec![b'{', 0xff, 0xfe, b'}'], &["--host", "claude-code"]),
-        ("oap.invalid_input", br#"{"hook_event_name":"PreToolUse","tool_input":{}}"#.to_vec(), &["--host", "claude-code"]),
-        ("oap.unrecognized_input", br#"{"something":"else"}"#.to_vec(), &[]),
-        ("oap.invalid_context", h.claude("Bash", json!({"cmd": "ls"})), &[]),
+        (
+            "oap.invalid_input",
+            b"{not json".to_vec(),
+            &["--host", "claude-code"],
+        ),
+        (
+            "oap.invalid_input",
+            b"{\"tool_name\": \"Bash\", \"tool_name\": \"Read\"}".to_vec(),
+            &["--host", "claude-code"],
+        ),
+        (
+            "oap.invalid_input",
+            vec![b'{', 0xff, 0xfe, b'}'],
+            &["--host", "claude-code"],
+        ),
+        (
+            "oap.invalid_input",
+            br#"{"hook_event_name":"PreToolUse","tool_input":{}}"#.to_vec(),
+            &["--host", "claude-code"],
+        ),
+        (
+            "oap.unrecognized_input",
+            br#"{"something":"else"}"#.to_vec(),
+            &[],
+        ),
+        (
+            "oap.invalid_context",
+            h.claude("Bash", json!({"cmd": "ls"})),
+            &[],
+        ),
         ("oap.invalid_input", b"".to_vec(), &["--host", "cursor"]),
     ];
     for (code, input, extra) in cases {
@@ -110,7 +152,11 @@ fn bad_input_of_every_kind_denies() {
         let r = h.run(&args, &input);
         assert_denied(&r, code);
         if extra.contains(&"claude-code") {
-            assert_eq!(r.json()["hookSpecificOutput"]["permissionDecision"], "deny", "Claude Code gets its deny JSON even for bad input");
+            assert_eq!(
+                r.json()["hookSpecificOutput"]["permissionDecision"],
+                "deny",
+                "Claude Code gets its deny JSON even for bad input"
+            );
         }
     }
 }
@@ -119,7 +165,10 @@ fn bad_input_of_every_kind_denies() {
 fn oversized_input_is_refused() {
     let h = Home::new("coding-agent");
     let big = format!("{{\"pad\":\"{}\"}}", "a".repeat(1024 * 1024 + 10));
-    assert_denied(&h.run(&["evaluate", "--host", "claude-code"], big.as_bytes()), "oap.invalid_input");
+    assert_denied(
+        &h.run(&["evaluate", "--host", "claude-code"], big.as_bytes()),
+        "oap.invalid_input",
+    );
 }
 
 #[test]
@@ -161,4 +210,32 @@ fn an_invalid_config_denies_instead_of_falling_back() {
     let h = Home::new("coding-agent");
     std::fs::write(h.home.join("config.json"), r#"{"harmles_tools": ["Bash"]}"#).unwrap();
     assert_denied(&h.run(&["evaluate"], &bash(&h)), "oap.policy_error");
+}
+
+#[test]
+fn a_panic_denies_with_exit_2() {
+    let h = Home::new("coding-agent");
+    let mut c = h.cmd(&["evaluate", "--host", "claude-code"]);
+    c.env("TOOLGATE_DEBUG_PANIC", "1");
+    let r = common::run_command(c, &bash(&h));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("oap.internal_error"), "{r:?}");
+}
+
+#[test]
+fn a_stalled_stdin_is_denied_after_the_read_timeout() {
+    use std::process::Stdio;
+    let h = Home::new("coding-agent");
+    let mut child = h
+        .cmd(&["evaluate", "--host", "claude-code", "--read-timeout", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take(); // held open, never written
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("oap.invalid_input"));
 }

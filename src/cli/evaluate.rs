@@ -84,11 +84,18 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
                 Err(e) => format!("unreadable context file {}: {e}", file.display()).into_bytes(),
             }
         }
-        _ => match read_stdin_bounded(MAX_INPUT_BYTES, Duration::from_secs(a.read_timeout)) {
-            Ok(b) => b,
-            // An oversized or stalled input still gets a recorded deny.
-            Err(why) => why.into_bytes(),
-        },
+        _ => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!(
+                    "toolgate: reading one tool call as JSON from stdin (end with Ctrl-D)..."
+                );
+            }
+            match read_stdin_bounded(MAX_INPUT_BYTES, Duration::from_secs(a.read_timeout)) {
+                Ok(b) => b,
+                // An oversized or stalled input still gets a recorded deny.
+                Err(why) => why.into_bytes(),
+            }
+        }
     };
     let outcome = gate::evaluate(
         &loc,

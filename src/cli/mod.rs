@@ -122,6 +122,11 @@ pub fn main() -> i32 {
 }
 
 fn run(args: Vec<std::ffi::OsString>) -> i32 {
+    // Debug builds only: lets the tests prove that a panic denies with exit 2.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("TOOLGATE_DEBUG_PANIC").is_some() {
+        panic!("TOOLGATE_DEBUG_PANIC is set");
+    }
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {

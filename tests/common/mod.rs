@@ -19,7 +19,8 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
     }
 }
 
@@ -83,7 +84,8 @@ impl Home {
 
     /// Rewrites the passport JSON with `f` and re-signs it.
     pub fn edit_passport(&self, f: impl FnOnce(&mut Value)) {
-        let mut v: Value = serde_json::from_slice(&std::fs::read(self.passport()).unwrap()).unwrap();
+        let mut v: Value =
+            serde_json::from_slice(&std::fs::read(self.passport()).unwrap()).unwrap();
         f(&mut v);
         std::fs::write(self.passport(), serde_json::to_vec_pretty(&v).unwrap()).unwrap();
         self.ok(&["passport", "sign"]);
@@ -143,5 +145,7 @@ pub fn run_command(mut c: Command, stdin: &[u8]) -> Run {
 }
 
 pub fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel)
 }
