@@ -15,6 +15,7 @@ struct Sample {
     code: i32,
 }
 
+#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also yields the rusage
 fn run_once(bin: &str, home: &str, input: &[u8], extra: &[String]) -> Sample {
     let start = Instant::now();
     let mut child = Command::new(bin)
