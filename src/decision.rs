@@ -5,7 +5,7 @@
 //! fuzzable without a disk. The edges (`gate`) do the I/O around it.
 
 use crate::checks::{self, CheckInput, CheckResult, Effect};
-use crate::packs::{Catalog, Pack};
+use crate::packs::{Catalog, LookupError, Pack};
 use crate::passport::{Passport, Status};
 use crate::reason::{Reason, ReasonCode};
 use crate::state::{StateChange, StateSnapshot};
@@ -244,16 +244,16 @@ fn evaluate(
     acc: &mut Acc,
 ) {
     let pid = request.policy_id.as_str();
-    let Some(pack) = catalog.pack(pid) else {
-        acc.gate(
-            pid,
-            "policy",
-            Err(Reason::new(
-                ReasonCode::UnknownPolicy,
-                format!("no policy pack `{pid}` is installed"),
-            )),
-        );
-        return;
+    let pack = match catalog.pack_checked(pid) {
+        Ok(p) => p,
+        Err(e) => {
+            let code = match e {
+                LookupError::Unknown(_) => ReasonCode::UnknownPolicy,
+                LookupError::Invalid(_) => ReasonCode::PolicyError,
+            };
+            acc.gate(pid, "policy", Err(Reason::new(code, e.to_string())));
+            return;
+        }
     };
     if depth == 0 && !gates_pass(passport, pack, request, env, acc) {
         return;

@@ -12,6 +12,7 @@ use crate::passport::model::{is_dotted_id, AssuranceLevel};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_packs.rs"));
@@ -107,13 +108,49 @@ impl Pack {
     }
 }
 
-/// Every pack and host tool map in force, by id and host name.
-#[derive(Debug, Clone, Default)]
+/// A file parsed on first use: a hook process reads only the pack and tool map its call needs.
+#[derive(Debug)]
+struct Lazy<T> {
+    text: std::borrow::Cow<'static, str>,
+    source: String,
+    parsed: OnceLock<Result<T, String>>,
+}
+
+impl<T> Lazy<T> {
+    fn new(text: std::borrow::Cow<'static, str>, source: String) -> Lazy<T> {
+        Lazy {
+            text,
+            source,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    fn get(&self, parse: impl FnOnce(&str, &str) -> Result<T, String>) -> Result<&T, PackError> {
+        self.parsed
+            .get_or_init(|| parse(&self.text, &self.source))
+            .as_ref()
+            .map_err(|why| PackError::Invalid {
+                file: self.source.clone(),
+                why: why.clone(),
+            })
+    }
+}
+
+/// Why a pack or tool map could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("no policy pack or tool map named `{0}`")]
+    Unknown(String),
+    #[error(transparent)]
+    Invalid(#[from] PackError),
+}
+
+/// Every pack and host tool map in force, by id and host name. Files are
+/// indexed by name (`<id>.json`, `hosts/<host>.json`) and parsed when first used.
+#[derive(Debug, Default)]
 pub struct Catalog {
-    packs: BTreeMap<String, Pack>,
-    tool_maps: BTreeMap<String, ToolMap>,
-    /// Where each entry came from, for `toolgate config` and errors.
-    sources: BTreeMap<String, String>,
+    packs: BTreeMap<String, Lazy<Pack>>,
+    tool_maps: BTreeMap<String, Lazy<ToolMap>>,
 }
 
 impl Catalog {
@@ -121,7 +158,11 @@ impl Catalog {
     pub fn embedded() -> Result<Catalog, PackError> {
         let mut c = Catalog::default();
         for (rel, text) in embedded::EMBEDDED {
-            c.add_file(rel, text, &format!("built-in:{rel}"))?;
+            c.add_file(
+                rel,
+                std::borrow::Cow::Borrowed(text),
+                format!("built-in:{rel}"),
+            );
         }
         Ok(c)
     }
@@ -156,58 +197,115 @@ impl Catalog {
                     .unwrap_or(&p)
                     .to_string_lossy()
                     .replace('\\', "/");
-                self.add_file(&rel, &text, &p.display().to_string())?;
+                self.add_file(&rel, std::borrow::Cow::Owned(text), p.display().to_string());
             }
         }
         Ok(())
     }
 
-    fn add_file(&mut self, rel: &str, text: &str, source: &str) -> Result<(), PackError> {
-        let invalid = |why: String| PackError::Invalid {
-            file: source.into(),
-            why,
-        };
-        let value =
-            crate::canonical::parse_strict(text.as_bytes()).map_err(|e| invalid(e.to_string()))?;
+    fn add_file(&mut self, rel: &str, text: std::borrow::Cow<'static, str>, source: String) {
+        let stem = rel
+            .rsplit('/')
+            .next()
+            .unwrap_or(rel)
+            .trim_end_matches(".json")
+            .to_string();
         if rel.starts_with("hosts/") {
-            let map: ToolMap = serde_path_to_error::deserialize(&value)
-                .map_err(|e| invalid(format!("{}: {}", e.path(), e.inner())))?;
-            map.validate().map_err(invalid)?;
-            self.sources
-                .insert(format!("host:{}", map.host), source.into());
-            self.tool_maps.insert(map.host.clone(), map);
+            self.tool_maps.insert(stem, Lazy::new(text, source));
         } else {
-            let pack: Pack = serde_path_to_error::deserialize(&value)
-                .map_err(|e| invalid(format!("{}: {}", e.path(), e.inner())))?;
-            pack.validate(source)?;
-            self.sources.insert(pack.id.clone(), source.into());
-            self.packs.insert(pack.id.clone(), pack);
+            self.packs.insert(stem, Lazy::new(text, source));
+        }
+    }
+
+    /// A pack by id, parsed and validated.
+    pub fn pack_checked(&self, id: &str) -> Result<&Pack, LookupError> {
+        let entry = self
+            .packs
+            .get(id)
+            .ok_or_else(|| LookupError::Unknown(id.into()))?;
+        Ok(entry.get(|text, source| {
+            let pack: Pack = parse_file(text)?;
+            if pack.id != id {
+                return Err(format!(
+                    "declares id `{}` but the file is named `{id}.json`",
+                    pack.id
+                ));
+            }
+            pack.validate(source).map_err(|e| e.to_string())?;
+            Ok(pack)
+        })?)
+    }
+
+    /// A pack by id; `None` when unknown or invalid (use `pack_checked` to tell which).
+    pub fn pack(&self, id: &str) -> Option<&Pack> {
+        self.pack_checked(id).ok()
+    }
+
+    /// Every pack, each parsed and validated (for documentation and `validate_all`).
+    pub fn packs(&self) -> impl Iterator<Item = &Pack> {
+        self.packs.keys().filter_map(|id| self.pack(id))
+    }
+
+    /// A host's tool map, parsed and validated.
+    pub fn tool_map_checked(&self, host: &str) -> Result<&ToolMap, LookupError> {
+        let entry = self
+            .tool_maps
+            .get(host)
+            .ok_or_else(|| LookupError::Unknown(host.into()))?;
+        Ok(entry.get(|text, _| {
+            let map: ToolMap = parse_file(text)?;
+            if map.host != host {
+                return Err(format!(
+                    "declares host `{}` but the file is named `{host}.json`",
+                    map.host
+                ));
+            }
+            map.validate()?;
+            Ok(map)
+        })?)
+    }
+
+    pub fn tool_map(&self, host: &str) -> Option<&ToolMap> {
+        self.tool_map_checked(host).ok()
+    }
+
+    /// Parses every file, returning the first error (CI and `--packs-dir` users want all problems up front).
+    pub fn validate_all(&self) -> Result<(), LookupError> {
+        for id in self.packs.keys() {
+            self.pack_checked(id)?;
+        }
+        for host in self.tool_maps.keys() {
+            self.tool_map_checked(host)?;
         }
         Ok(())
     }
 
-    pub fn pack(&self, id: &str) -> Option<&Pack> {
-        self.packs.get(id)
-    }
-
-    pub fn packs(&self) -> impl Iterator<Item = &Pack> {
-        self.packs.values()
-    }
-
-    pub fn tool_map(&self, host: &str) -> Option<&ToolMap> {
-        self.tool_maps.get(host)
-    }
-
+    /// Where a pack or tool map came from.
     pub fn source_of(&self, key: &str) -> Option<&str> {
-        self.sources.get(key).map(String::as_str)
+        self.packs
+            .get(key)
+            .map(|e| e.source.as_str())
+            .or_else(|| self.tool_maps.get(key).map(|e| e.source.as_str()))
     }
 
     /// Inserts a pack directly (tests and embedders).
     pub fn insert_pack(&mut self, pack: Pack) -> Result<(), PackError> {
         pack.validate(&pack.id.clone())?;
-        self.packs.insert(pack.id.clone(), pack);
+        let entry = Lazy::new(
+            std::borrow::Cow::Borrowed(""),
+            format!("inserted:{}", pack.id),
+        );
+        let id = pack.id.clone();
+        let _ = entry.parsed.set(Ok(pack));
+        self.packs.insert(id, entry);
         Ok(())
     }
+}
+
+/// Strict JSON into a typed value, with the failing field's path in the message.
+fn parse_file<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let value = crate::canonical::parse_strict(text.as_bytes()).map_err(|e| e.to_string())?;
+    serde_path_to_error::deserialize(&value).map_err(|e| format!("{}: {}", e.path(), e.inner()))
 }
 
 #[cfg(test)]
@@ -217,6 +315,7 @@ mod tests {
     #[test]
     fn builtin_packs_load_and_cover_the_required_ids() {
         let c = Catalog::embedded().unwrap();
+        c.validate_all().unwrap();
         for id in [
             "system.command.execute.v1",
             "data.file.read.v1",
@@ -240,9 +339,27 @@ mod tests {
           "status":"active","requires_capabilities":["repo.release.publish"],"min_assurance":"L2",
           "limits_required":["allowed_branches"],"required_fields":["branch"],
           "checks":[{"check":"one_of","field":"branch","limit":"allowed_branches"}]}"#;
-        std::fs::write(dir.path().join("release.json"), pack).unwrap();
+        std::fs::write(dir.path().join("repo.release.publish.v1.json"), pack).unwrap();
         let c = Catalog::with_overrides(Some(dir.path())).unwrap();
         assert!(c.pack("repo.release.publish.v1").is_some());
+        assert!(c.pack("web.fetch.v1").is_some());
+    }
+
+    #[test]
+    fn a_pack_must_live_in_a_file_named_after_its_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/policy-packs/web.fetch.v1.json"
+        ))
+        .unwrap();
+        std::fs::write(dir.path().join("web.fetch.v2.json"), text).unwrap();
+        let c = Catalog::with_overrides(Some(dir.path())).unwrap();
+        assert!(c
+            .pack_checked("web.fetch.v2")
+            .unwrap_err()
+            .to_string()
+            .contains("declares id"));
         assert!(c.pack("web.fetch.v1").is_some());
     }
 
@@ -259,9 +376,8 @@ mod tests {
         for (i, text) in cases.iter().enumerate() {
             let f = dir.path().join(format!("bad{i}.json"));
             std::fs::write(&f, text).unwrap();
-            let err = Catalog::with_overrides(Some(dir.path()))
-                .unwrap_err()
-                .to_string();
+            let c = Catalog::with_overrides(Some(dir.path())).unwrap();
+            let err = c.validate_all().unwrap_err().to_string();
             assert!(err.contains(&format!("bad{i}.json")), "{err}");
             std::fs::remove_file(&f).unwrap();
         }
