@@ -9,6 +9,12 @@ use serde_json::Value;
 pub enum HostKind {
     ClaudeCode,
     Cursor,
+    /// OpenAI Codex CLI (`hooks.json`, `PreToolUse`).
+    Codex,
+    /// Gemini CLI (`settings.json`, `BeforeTool`).
+    Gemini,
+    /// GitHub Copilot CLI (`.github/hooks/*.json`, `preToolUse`).
+    Copilot,
     /// A generic OAP request (`{"policy": ..., "context": ...}`) from a script or CI.
     Oap,
 }
@@ -18,6 +24,9 @@ impl HostKind {
         match self {
             HostKind::ClaudeCode => "claude-code",
             HostKind::Cursor => "cursor",
+            HostKind::Codex => "codex",
+            HostKind::Gemini => "gemini",
+            HostKind::Copilot => "copilot",
             HostKind::Oap => "oap",
         }
     }
@@ -26,6 +35,9 @@ impl HostKind {
         match s {
             "claude-code" | "claude" => Some(HostKind::ClaudeCode),
             "cursor" => Some(HostKind::Cursor),
+            "codex" => Some(HostKind::Codex),
+            "gemini" | "gemini-cli" => Some(HostKind::Gemini),
+            "copilot" | "copilot-cli" => Some(HostKind::Copilot),
             "oap" => Some(HostKind::Oap),
             _ => None,
         }

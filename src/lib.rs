@@ -15,6 +15,7 @@ pub mod decision;
 pub mod gate;
 pub mod home;
 pub mod hosts;
+pub mod install;
 pub mod packs;
 pub mod passport;
 pub mod reason;

@@ -22,7 +22,7 @@ Examples:
   toolgate evaluate --policy finance.payment.refund.v1 --context refund.json --json")]
 pub struct EvaluateArgs {
     /// Host whose hook format the input uses; detected from the input when omitted.
-    #[arg(long, value_name = "HOST", value_parser = ["claude-code", "cursor", "oap"])]
+    #[arg(long, value_name = "HOST", value_parser = ["claude-code", "cursor", "codex", "gemini", "copilot", "oap"])]
     pub host: Option<String>,
     /// Passport file (its signature is PASSPORT.sig) [env: TOOLGATE_PASSPORT]
     #[arg(long, value_name = "FILE")]

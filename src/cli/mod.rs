@@ -3,7 +3,10 @@
 
 mod config;
 mod demo;
+mod doctor;
 mod evaluate;
+mod init;
+mod install;
 mod keys;
 mod passport;
 mod verify_log;
@@ -73,6 +76,14 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Show which files toolgate uses and where each setting came from.
     Config(config::ConfigArgs),
+    /// First run: create a key, trust it, and write a signed starter passport.
+    Init(init::InitArgs),
+    /// Wire toolgate into a host's hook configuration (claude-code, cursor, codex, gemini, copilot).
+    Install(install::InstallArgs),
+    /// Take toolgate's hook out of a host's configuration, leaving everything else.
+    Uninstall(install::UninstallArgs),
+    /// Check every installed hook end to end, including a deny and an allow canary. Exit 1 on any problem.
+    Doctor(doctor::DoctorArgs),
 }
 
 impl PathArgs {
@@ -117,8 +128,36 @@ pub fn main() -> i32 {
             eprintln!("toolgate: internal error, denying (oap.internal_error): {info}");
         }));
     }
-    // A panic anywhere is a deny (2), never Rust's 101.
-    std::panic::catch_unwind(|| run(args)).unwrap_or(2)
+    let host = hook_mode.then(|| hook_host(&args)).flatten();
+    // A panic anywhere is a deny (2, or the host's own deny), never Rust's 101.
+    std::panic::catch_unwind(|| run(args))
+        .unwrap_or_else(|_| host.map_or(2, |h| hook_deny(h, "internal error, denying")))
+}
+
+/// Prints a host's deny answer and returns its exit code (Copilot CLI blocks only on JSON).
+fn hook_deny(host: crate::call::HostKind, why: &str) -> i32 {
+    let reason = crate::reason::Reason::new(crate::reason::ReasonCode::InternalError, why);
+    let a = crate::hosts::answer(host, None, crate::decision::Verdict::Deny, &[reason]);
+    print!("{}", a.stdout);
+    a.exit_code
+}
+
+/// The `--host` of an `evaluate` command line, so even a panic answers in the host's format.
+fn hook_host(args: &[std::ffi::OsString]) -> Option<crate::call::HostKind> {
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    words
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.strip_prefix("--host=") {
+            Some(v) => crate::call::HostKind::parse(v),
+            None if w == "--host" => words
+                .get(i + 1)
+                .and_then(|v| crate::call::HostKind::parse(v)),
+            None => None,
+        })
 }
 
 fn run(args: Vec<std::ffi::OsString>) -> i32 {
@@ -131,6 +170,20 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
+            let usage = !matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            );
+            if let Some(h) = args
+                .iter()
+                .any(|a| a == "evaluate")
+                .then(|| hook_host(&args))
+                .flatten()
+            {
+                if usage {
+                    return hook_deny(h, "the hook command line is invalid, denying");
+                }
+            }
             // Help and version are successes; a usage error is exit 2, which is also a deny.
             return if matches!(
                 e.kind(),
@@ -150,6 +203,10 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
         Command::VerifyLog(a) => return verify_log::run(&cli.paths, a),
         Command::Demo(a) => demo::run(a),
         Command::Config(a) => config::run(&cli.paths, a),
+        Command::Init(a) => init::run(&cli.paths, a),
+        Command::Install(a) => install::install(&cli.paths, a),
+        Command::Uninstall(a) => install::uninstall(&cli.paths, a),
+        Command::Doctor(a) => return doctor::run(&cli.paths, a),
     };
     match outcome {
         Ok(()) => 0,

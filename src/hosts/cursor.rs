@@ -1,16 +1,25 @@
 //! Cursor hooks (`hooks.json` version 1).
 //!
-//! Events: `preToolUse` (`tool_name`, `tool_input`), `beforeShellExecution`
-//! (`command`, `cwd`), `beforeMCPExecution` (`tool_name`, `tool_input`, which
-//! may be a JSON string), `beforeReadFile` (`file_path`). Answer:
-//! `{"permission": "allow" | "deny" | "ask", "user_message", "agent_message"}`,
-//! exit 2 on deny.
+//! Events: `preToolUse` (`tool_name`, `tool_input`, `tool_use_id`, `cwd`),
+//! `beforeShellExecution` (`command`, `cwd`), `beforeMCPExecution`
+//! (`tool_name`, `tool_input` as a JSON string, `mcp_server_name`, and `url`
+//! or `command`), `beforeReadFile` (`file_path`). Every payload carries
+//! `conversation_id`, `generation_id`, `cursor_version`, `workspace_roots`.
+//!
+//! Answer: `{"permission": "allow" | "deny", "user_message", "agent_message"}`,
+//! exit 2 on deny. Cursor documents `ask` as not enforced for `preToolUse`
+//! and `beforeReadFile` has no `ask` at all, so a review verdict is a deny.
+//!
+//! One action can fire two events (`preToolUse` and `beforeShellExecution`
+//! for a shell command). Both map to the same pack with the same fields, so
+//! the two evaluations reach the same verdict; both are recorded, each with
+//! its event.
 
-use super::{missing, str_field, Answer, EXIT_ALLOW, EXIT_DENY};
+use super::{missing, object_or_json_string, review_as_deny, str_field, Answer, EXIT_DENY};
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
 use crate::reason::{Reason, ReasonCode};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 pub const EVENTS: &[&str] = &[
     "preToolUse",
@@ -19,9 +28,11 @@ pub const EVENTS: &[&str] = &[
     "beforeReadFile",
 ];
 
-/// The synthetic tool names the event-specific hooks map to in the tool map.
+/// The tool names the event-specific hooks map to in the tool map.
 const SHELL_TOOL: &str = "Shell";
 const READ_TOOL: &str = "Read";
+/// Cursor names MCP tools `MCP:<tool>` in `preToolUse`; toolgate adds the server.
+const MCP_PREFIX: &str = "MCP:";
 
 pub fn parse(v: &Value) -> Result<Call, Reason> {
     let event =
@@ -44,7 +55,8 @@ pub fn parse(v: &Value) -> Result<Call, Reason> {
         }
         "beforeMCPExecution" | "preToolUse" | "PreToolUse" => {
             let tool = str_field(v, "tool_name").ok_or_else(|| missing("tool_name", "Cursor"))?;
-            (tool, tool_input(v)?)
+            let input = object_or_json_string(v.get("tool_input"), "tool_input", "Cursor")?;
+            (mcp_name(v, &event, tool)?, input)
         }
         other => {
             return Err(Reason::new(
@@ -52,14 +64,6 @@ pub fn parse(v: &Value) -> Result<Call, Reason> {
                 format!("Cursor event `{other}` is not one toolgate gates"),
             ))
         }
-    };
-    let tool = if event == "beforeMCPExecution" && !tool.starts_with("MCP:") {
-        let server = str_field(v, "server")
-            .or_else(|| str_field(v, "url"))
-            .unwrap_or_default();
-        format!("MCP:{server}:{tool}")
-    } else {
-        tool
     };
     Ok(Call {
         host: HostKind::Cursor,
@@ -74,41 +78,37 @@ pub fn parse(v: &Value) -> Result<Call, Reason> {
     })
 }
 
-/// `tool_input` is an object, or (for MCP) a string holding a JSON object.
-fn tool_input(v: &Value) -> Result<Value, Reason> {
-    match v.get("tool_input") {
-        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
-        Some(Value::Object(o)) => Ok(Value::Object(o.clone())),
-        Some(Value::String(s)) => match crate::canonical::parse_strict(s.as_bytes()) {
-            Ok(obj @ Value::Object(_)) => Ok(obj),
-            _ => Err(Reason::new(
-                ReasonCode::InvalidInput,
-                "Cursor `tool_input` is a string that does not hold a JSON object",
-            )),
-        },
-        Some(_) => Err(missing("tool_input (object)", "Cursor")),
+/// `MCP:<server>:<tool>` for MCP calls, so the tool map can check the server.
+///
+/// The server's name is `mcp_server_name`; without it the call keeps a name
+/// the tool map cannot split, and is denied as an unknown tool.
+fn mcp_name(v: &Value, event: &str, tool: String) -> Result<String, Reason> {
+    let bare = if event == "beforeMCPExecution" {
+        tool.as_str()
+    } else {
+        match tool.strip_prefix(MCP_PREFIX) {
+            Some(rest) if !rest.contains(':') => rest,
+            _ => return Ok(tool),
+        }
+    };
+    Ok(match str_field(v, "mcp_server_name") {
+        Some(server) => format!("{MCP_PREFIX}{server}:{bare}"),
+        None => format!("{MCP_PREFIX}{bare}"),
+    })
+}
+
+pub fn answer(_event: Option<&str>, verdict: Verdict, text: &str) -> Answer {
+    match verdict {
+        Verdict::Allow => Answer::json(json!({"permission": "allow"}), None, super::EXIT_ALLOW),
+        Verdict::Review => deny(&review_as_deny(text, "Cursor")),
+        Verdict::Deny => deny(text),
     }
 }
 
-pub fn answer(_event: Option<&str>, verdict: Verdict, reasons: &[Reason]) -> Answer {
-    let text = super::summary(reasons);
-    let (permission, exit_code) = match verdict {
-        Verdict::Allow => ("allow", EXIT_ALLOW),
-        Verdict::Review => ("ask", EXIT_ALLOW),
-        Verdict::Deny => ("deny", EXIT_DENY),
-    };
-    let body = if verdict == Verdict::Allow {
-        json!({"permission": permission})
-    } else {
-        json!({"permission": permission, "user_message": text, "agent_message": text})
-    };
-    Answer {
-        stdout: body.to_string() + "\n",
-        stderr: if verdict == Verdict::Deny {
-            text + "\n"
-        } else {
-            String::new()
-        },
-        exit_code,
-    }
+fn deny(text: &str) -> Answer {
+    Answer::json(
+        json!({"permission": "deny", "user_message": text, "agent_message": text}),
+        Some(text),
+        EXIT_DENY,
+    )
 }

@@ -1,23 +1,37 @@
 //! Host adapters: each host's hook input becomes a [`Call`], and a verdict
 //! becomes that host's documented answer (stdout JSON, stderr, exit code).
 //!
-//! In hook mode the only exit codes are 0 (the host may run the tool) and 2
-//! (it must not): anything else would let most hosts fail open.
+//! In hook mode the only exit codes are 0 and 2: anything else lets most
+//! hosts fail open. Which of the two blocks is the host's choice: Copilot CLI
+//! treats exit 2 of a `preToolUse` hook as a warning, so its deny is exit 0
+//! with a JSON deny (see [`copilot`]).
 
 pub mod claude_code;
+pub mod codex;
+pub mod copilot;
 pub mod cursor;
+pub mod gemini;
 pub mod oap;
 pub mod tool_map;
 
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
 use crate::reason::{Reason, ReasonCode};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Exit code that lets the tool run.
 pub const EXIT_ALLOW: i32 = 0;
 /// Exit code that blocks the tool.
 pub const EXIT_DENY: i32 = 2;
+
+/// The hosts whose hook configuration toolgate can install.
+pub const HOOK_HOSTS: [HostKind; 5] = [
+    HostKind::ClaudeCode,
+    HostKind::Cursor,
+    HostKind::Codex,
+    HostKind::Gemini,
+    HostKind::Copilot,
+];
 
 /// What the process prints and how it exits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,44 +41,109 @@ pub struct Answer {
     pub exit_code: i32,
 }
 
-/// Guesses the host from the input's distinguishing fields.
+impl Answer {
+    /// Nothing on stdout, exit 0: the host's own permission rules still apply.
+    pub fn silent_allow() -> Answer {
+        Answer {
+            stdout: String::new(),
+            stderr: String::new(),
+            exit_code: EXIT_ALLOW,
+        }
+    }
+
+    /// A JSON body on stdout, the sentence on stderr for hosts that read it there.
+    fn json(body: Value, stderr: Option<&str>, exit_code: i32) -> Answer {
+        Answer {
+            stdout: body.to_string() + "\n",
+            stderr: stderr.map(|s| format!("{s}\n")).unwrap_or_default(),
+            exit_code,
+        }
+    }
+}
+
+/// Guesses the host from the input's documented distinguishing fields.
+///
+/// `None` for shapes no supported host sends (for example VS Code's own agent
+/// hooks, which carry both `timestamp` and `tool_use_id`): those are denied
+/// with `oap.unrecognized_input` rather than read with the wrong tool names.
 pub fn detect(v: &Value) -> Option<HostKind> {
     let obj = v.as_object()?;
     if obj.contains_key("policy") && obj.contains_key("context") {
         return Some(HostKind::Oap);
     }
-    let event = obj.get("hook_event_name").and_then(Value::as_str);
-    if let Some(e) = event {
-        if cursor::EVENTS.contains(&e) {
-            return Some(HostKind::Cursor);
-        }
-        if e == claude_code::EVENT {
-            // Cursor's compatibility layer sends Claude-named events with its own fields.
-            if obj.contains_key("cursor_version") || obj.contains_key("conversation_id") {
-                return Some(HostKind::Cursor);
+    let Some(event) = obj.get("hook_event_name").and_then(Value::as_str) else {
+        // Copilot CLI's camelCase payload names no event.
+        return obj.contains_key("toolName").then_some(HostKind::Copilot);
+    };
+    let has = |k: &str| obj.contains_key(k);
+    match event {
+        gemini::EVENT => Some(HostKind::Gemini),
+        e if cursor::EVENTS.contains(&e) => Some(HostKind::Cursor),
+        claude_code::EVENT => {
+            if has("cursor_version") || has("conversation_id") || has("workspace_roots") {
+                // Cursor running a hook from a Claude Code settings file.
+                Some(HostKind::Cursor)
+            } else if has("turn_id") || has("model") {
+                Some(HostKind::Codex)
+            } else if has("timestamp") {
+                // Copilot CLI's VS Code-compatible payload has no tool_use_id; VS Code's has one.
+                (!has("tool_use_id")).then_some(HostKind::Copilot)
+            } else {
+                Some(HostKind::ClaudeCode)
             }
-            return Some(HostKind::ClaudeCode);
         }
-        return None;
+        _ => None,
     }
-    None
 }
 
 /// Parses the input for a host.
+///
+/// A hook in a Claude Code settings file is also run by Cursor and Copilot
+/// CLI with their own payloads, so `claude-code` yields to a detected host of
+/// that family: its tool names and answer format are the ones that fit.
 pub fn parse(host: HostKind, v: &Value) -> Result<Call, Reason> {
+    let host = match (host, detect(v)) {
+        (HostKind::ClaudeCode, Some(d @ (HostKind::Cursor | HostKind::Copilot))) => d,
+        (h, _) => h,
+    };
     match host {
         HostKind::ClaudeCode => claude_code::parse(v),
         HostKind::Cursor => cursor::parse(v),
+        HostKind::Codex => codex::parse(v),
+        HostKind::Gemini => gemini::parse(v),
+        HostKind::Copilot => copilot::parse(v),
         HostKind::Oap => oap::parse(v),
     }
 }
 
 /// Renders a verdict as the host expects it.
 pub fn answer(host: HostKind, event: Option<&str>, verdict: Verdict, reasons: &[Reason]) -> Answer {
+    let text = summary(reasons);
     match host {
-        HostKind::ClaudeCode => claude_code::answer(verdict, reasons),
-        HostKind::Cursor => cursor::answer(event, verdict, reasons),
-        HostKind::Oap => oap::answer(verdict, reasons),
+        HostKind::ClaudeCode => claude_code::answer(verdict, &text),
+        HostKind::Cursor => cursor::answer(event, verdict, &text),
+        HostKind::Codex => codex::answer(verdict, &text),
+        HostKind::Gemini => gemini::answer(verdict, &text),
+        HostKind::Copilot => copilot::answer(verdict, &text),
+        HostKind::Oap => oap::answer(verdict, &text),
+    }
+}
+
+/// Whether a host's stdout and exit code mean "blocked" (for the doctor's canary).
+pub fn is_deny(host: HostKind, answer: &Answer) -> bool {
+    let body: Value = serde_json::from_str(answer.stdout.trim()).unwrap_or(Value::Null);
+    let field = |ptr: &str| body.pointer(ptr).and_then(Value::as_str);
+    match host {
+        HostKind::ClaudeCode | HostKind::Codex => {
+            answer.exit_code == EXIT_DENY
+                && field("/hookSpecificOutput/permissionDecision") == Some("deny")
+        }
+        HostKind::Cursor => answer.exit_code == EXIT_DENY && field("/permission") == Some("deny"),
+        HostKind::Gemini => answer.exit_code == EXIT_DENY && field("/decision") == Some("deny"),
+        HostKind::Copilot => {
+            answer.exit_code == EXIT_ALLOW && field("/permissionDecision") == Some("deny")
+        }
+        HostKind::Oap => answer.exit_code == EXIT_DENY,
     }
 }
 
@@ -76,6 +155,11 @@ pub fn summary(reasons: &[Reason]) -> String {
     }
 }
 
+/// The sentence for a review verdict on a host that cannot ask a person.
+pub(crate) fn review_as_deny(text: &str, host: &str) -> String {
+    format!("{text}; {host} hooks cannot ask for approval, so toolgate denies")
+}
+
 pub(crate) fn str_field(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_owned)
 }
@@ -85,4 +169,53 @@ pub(crate) fn missing(field: &str, host: &str) -> Reason {
         ReasonCode::InvalidInput,
         format!("the {host} hook input has no string field `{field}`"),
     )
+}
+
+/// A tool input that is an object, or a string holding one (Cursor MCP, Copilot).
+pub(crate) fn object_or_json_string(
+    value: Option<&Value>,
+    field: &str,
+    host: &str,
+) -> Result<Value, Reason> {
+    match value {
+        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
+        Some(Value::Object(o)) => Ok(Value::Object(o.clone())),
+        Some(Value::String(s)) => match crate::canonical::parse_strict(s.as_bytes()) {
+            Ok(obj @ Value::Object(_)) => Ok(obj),
+            _ => Err(Reason::new(
+                ReasonCode::InvalidInput,
+                format!("the {host} `{field}` is a string that does not hold a JSON object"),
+            )),
+        },
+        Some(_) => Err(missing(&format!("{field} (object)"), host)),
+    }
+}
+
+/// The `tool_name` + `tool_input` pair most hosts send, as a call skeleton.
+pub(crate) fn tool_call(
+    host: HostKind,
+    v: &Value,
+    label: &str,
+    input_may_be_string: bool,
+) -> Result<Call, Reason> {
+    let tool = str_field(v, "tool_name").ok_or_else(|| missing("tool_name", label))?;
+    let input = if input_may_be_string {
+        object_or_json_string(v.get("tool_input"), "tool_input", label)?
+    } else {
+        match v.get("tool_input") {
+            Some(Value::Object(o)) => Value::Object(o.clone()),
+            _ => return Err(missing("tool_input (object)", label)),
+        }
+    };
+    Ok(Call {
+        host,
+        event: str_field(v, "hook_event_name"),
+        tool,
+        input,
+        cwd: str_field(v, "cwd"),
+        session_id: str_field(v, "session_id"),
+        tool_use_id: str_field(v, "tool_use_id"),
+        on_behalf_of: None,
+        policy: None,
+    })
 }

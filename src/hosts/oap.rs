@@ -1,6 +1,6 @@
 //! Generic OAP requests for scripts and CI: `{"policy": ID, "context": {...}}`.
 
-use super::{missing, Answer, EXIT_ALLOW, EXIT_DENY};
+use super::{missing, Answer, EXIT_DENY};
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
 use crate::reason::{Reason, ReasonCode};
@@ -29,19 +29,13 @@ pub fn parse(v: &Value) -> Result<Call, Reason> {
 }
 
 /// Only `allow` exits 0: a script that cannot ask a person treats review as no.
-pub fn answer(verdict: Verdict, reasons: &[Reason]) -> Answer {
-    let text = super::summary(reasons);
+pub fn answer(verdict: Verdict, text: &str) -> Answer {
+    if verdict == Verdict::Allow {
+        return Answer::silent_allow();
+    }
     Answer {
         stdout: String::new(),
-        stderr: if verdict == Verdict::Allow {
-            String::new()
-        } else {
-            text + "\n"
-        },
-        exit_code: if verdict == Verdict::Allow {
-            EXIT_ALLOW
-        } else {
-            EXIT_DENY
-        },
+        stderr: format!("{text}\n"),
+        exit_code: EXIT_DENY,
     }
 }

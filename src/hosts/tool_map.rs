@@ -88,7 +88,7 @@ impl ToolMap {
         if let Some(rule) = self.tools.get(&call.tool) {
             let mut context = rule.defaults.clone();
             for (field, ptrs) in &rule.fields {
-                if let Some(v) = ptrs.as_slice().iter().find_map(|p| extract(&call.input, p)) {
+                if let Some(v) = pick(&call.input, ptrs.as_slice(), &call.tool, field)? {
                     context.insert(field.clone(), v);
                 }
             }
@@ -131,6 +131,27 @@ impl ToolMap {
             ),
         ))
     }
+}
+
+/// The value behind alternative pointers. Two alternatives that are both
+/// present must agree: otherwise toolgate could judge a decoy field while the
+/// tool acts on the other one.
+fn pick(input: &Value, ptrs: &[String], tool: &str, field: &str) -> Result<Option<Value>, Reason> {
+    let mut found: Option<(&str, Value)> = None;
+    for p in ptrs {
+        let Some(v) = extract(input, p) else { continue };
+        match &found {
+            Some((first, seen)) if *seen != v => {
+                return Err(Reason::new(
+                    ReasonCode::InvalidInput,
+                    format!("`{tool}` input gives {field} twice, differently ({first} and {p})"),
+                ))
+            }
+            Some(_) => {}
+            None => found = Some((p, v)),
+        }
+    }
+    Ok(found.map(|(_, v)| v))
 }
 
 /// Splits `<server><sep><tool>` exactly once; empty or ambiguous parts are refused.
@@ -177,6 +198,20 @@ mod tests {
         let v = json!({"edits": [{"new_string": "a"}, {"new_string": "bc"}]});
         assert_eq!(extract(&v, "/edits/*/new_string"), Some(json!(["a", "bc"])));
         assert_eq!(extract(&v, "/missing"), None);
+    }
+
+    #[test]
+    fn alternative_pointers_must_agree() {
+        let ptrs = vec!["/file_path".to_string(), "/path".to_string()];
+        let same = json!({"file_path": "a", "path": "a"});
+        assert_eq!(
+            pick(&same, &ptrs, "Write", "path").unwrap(),
+            Some(json!("a"))
+        );
+        let decoy = json!({"file_path": "README.md", "path": ".git/config"});
+        let err = pick(&decoy, &ptrs, "Write", "path").unwrap_err();
+        assert_eq!(err.code, ReasonCode::InvalidInput);
+        assert_eq!(pick(&json!({}), &ptrs, "Write", "path").unwrap(), None);
     }
 
     #[test]
