@@ -123,6 +123,11 @@ pub fn protected_paths(loc: &Locations, cwd: Option<&str>, home: Option<&Path>) 
             ".claude/settings.json",
             ".claude/settings.local.json",
             ".cursor/hooks.json",
+            ".codex",
+            ".gemini/settings.json",
+            ".github/hooks",
+            ".github/copilot",
+            ".copilot",
             ".toolgate",
         ] {
             out.push(root.join(rel));

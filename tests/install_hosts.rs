@@ -408,6 +408,14 @@ fn claude_settings_hook_answers_cursor_and_copilot_in_their_formats() {
                          "cwd": cwd, "tool_name": "bash", "tool_input": {"command": "rm -rf /"}});
     let d = env.run_installed(&path, HostKind::ClaudeCode, &copilot);
     assert!(hosts::is_deny(HostKind::Copilot, &d), "{d:?}");
+    // An agent may not rewrite any host's hook configuration to switch toolgate off.
+    for rel in [".codex/hooks.json", ".gemini/settings.json", ".github/hooks/toolgate.json", ".cursor/hooks.json"] {
+        let write = json!({"session_id": "s", "transcript_path": "/t", "cwd": cwd, "permission_mode": "default",
+                           "hook_event_name": "PreToolUse", "tool_name": "Write", "tool_use_id": "t",
+                           "tool_input": {"file_path": format!("{cwd}/{rel}"), "content": "{}"}});
+        let d = env.run_installed(&path, HostKind::ClaudeCode, &write);
+        assert!(hosts::is_deny(HostKind::ClaudeCode, &d), "{rel}: {d:?}");
+    }
 }
 
 #[test]
