@@ -247,7 +247,12 @@ fn host_checks(
         let input = canary::call(host, forbidden, &cwd_s, &target).to_string();
         let result = run_hook(&command, &input, cwd, &[]).and_then(|a| {
             let denied = hosts::is_deny(host, &a);
-            let summary = format!("exit {} {}", a.exit_code, a.stdout.trim());
+            let summary = format!(
+                "exit {}, {}{}",
+                a.exit_code,
+                if denied { "denied" } else { "allowed" },
+                reason_code(&a).map(|c| format!(" ({c})")).unwrap_or_default()
+            );
             match (forbidden, denied) {
                 (true, true) => Ok(summary),
                 (false, false) if a.exit_code == 0 => Ok(summary),
@@ -270,6 +275,14 @@ fn host_checks(
         ));
     }
     rows
+}
+
+/// The `oap.*` code an answer names, for a short report line.
+fn reason_code(a: &Answer) -> Option<String> {
+    let text = format!("{} {}", a.stdout, a.stderr);
+    let start = text.rfind("(oap.")? + 1;
+    let end = text[start..].find(')')? + start;
+    Some(text[start..end].to_string())
 }
 
 /// The installed hook command run as the host runs it: `sh -c`, JSON on
