@@ -409,7 +409,12 @@ fn claude_settings_hook_answers_cursor_and_copilot_in_their_formats() {
     let d = env.run_installed(&path, HostKind::ClaudeCode, &copilot);
     assert!(hosts::is_deny(HostKind::Copilot, &d), "{d:?}");
     // An agent may not rewrite any host's hook configuration to switch toolgate off.
-    for rel in [".codex/hooks.json", ".gemini/settings.json", ".github/hooks/toolgate.json", ".cursor/hooks.json"] {
+    for rel in [
+        ".codex/hooks.json",
+        ".gemini/settings.json",
+        ".github/hooks/toolgate.json",
+        ".cursor/hooks.json",
+    ] {
         let write = json!({"session_id": "s", "transcript_path": "/t", "cwd": cwd, "permission_mode": "default",
                            "hook_event_name": "PreToolUse", "tool_name": "Write", "tool_use_id": "t",
                            "tool_input": {"file_path": format!("{cwd}/{rel}"), "content": "{}"}});

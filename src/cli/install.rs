@@ -22,15 +22,8 @@ Files written (user scope / project scope):
 Every other key and hook is kept; the old file is backed up beside it as
 NAME.toolgate-<time>.bak; running it again changes nothing. Then run `toolgate doctor`.")]
 pub struct InstallArgs {
-    /// Host to wire toolgate into.
-    #[arg(value_parser = HOSTS)]
-    pub host: String,
-    /// Which configuration file: user, project, or (claude-code only) local.
-    #[arg(long, default_value = "user", value_parser = ["user", "project", "local"])]
-    pub scope: String,
-    /// Project directory for project and local scopes (default: the working directory).
-    #[arg(long, value_name = "DIR")]
-    pub project_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// The toolgate binary the hook runs (default: this one).
     #[arg(long, value_name = "FILE")]
     pub binary: Option<PathBuf>,
@@ -41,7 +34,14 @@ pub struct InstallArgs {
 
 #[derive(Debug, Args)]
 pub struct UninstallArgs {
-    /// Host to take toolgate out of.
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// Which host and which of its configuration files.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Host: claude-code, cursor, codex, gemini or copilot.
     #[arg(value_parser = HOSTS)]
     pub host: String,
     /// Which configuration file: user, project, or (claude-code only) local.
@@ -52,19 +52,17 @@ pub struct UninstallArgs {
     pub project_dir: Option<PathBuf>,
 }
 
-fn target(
-    host: &str,
-    scope: &str,
-    project: Option<PathBuf>,
-) -> anyhow::Result<(HostKind, PathBuf)> {
-    let host = HostKind::parse(host).context("unknown host")?;
-    let scope = Scope::parse(scope).context("unknown scope")?;
-    let path = install::config_path(host, scope, &Dirs::from_env(project))?;
-    Ok((host, path))
+impl TargetArgs {
+    fn resolve(self) -> anyhow::Result<(HostKind, PathBuf)> {
+        let host = HostKind::parse(&self.host).context("unknown host")?;
+        let scope = Scope::parse(&self.scope).context("unknown scope")?;
+        let path = install::config_path(host, scope, &Dirs::from_env(self.project_dir))?;
+        Ok((host, path))
+    }
 }
 
 pub fn install(_paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
-    let (host, path) = target(&a.host, &a.scope, a.project_dir)?;
+    let (host, path) = a.target.resolve()?;
     let binary = match a.binary {
         Some(b) => b,
         None => std::env::current_exe().context("locating the toolgate binary")?,
@@ -105,7 +103,7 @@ pub fn install(_paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
 }
 
 pub fn uninstall(_paths: &PathArgs, a: UninstallArgs) -> anyhow::Result<()> {
-    let (host, path) = target(&a.host, &a.scope, a.project_dir)?;
+    let (host, path) = a.target.resolve()?;
     let change = install::uninstall_file(&path, host)?;
     match change.action {
         Action::NotInstalled => println!("toolgate is not installed in {}", path.display()),

@@ -251,7 +251,9 @@ fn host_checks(
                 "exit {}, {}{}",
                 a.exit_code,
                 if denied { "denied" } else { "allowed" },
-                reason_code(&a).map(|c| format!(" ({c})")).unwrap_or_default()
+                reason_code(&a)
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default()
             );
             match (forbidden, denied) {
                 (true, true) => Ok(summary),
