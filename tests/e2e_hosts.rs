@@ -95,8 +95,14 @@ fn cursor_allow_deny_and_review() {
             json!({"tool_name": "MCP:github:create_issue", "tool_input": "{\"title\":\"x\"}"}),
         ),
     );
-    assert_eq!(review.code, 0, "{review:?}");
-    assert_eq!(review.json()["permission"], "ask");
+    // Cursor does not enforce `ask` for preToolUse: a review is a deny that names the approval.
+    assert_eq!(review.code, 2, "{review:?}");
+    assert_eq!(review.json()["permission"], "deny");
+    let msg = review.json()["user_message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("oap.approval_required") && msg.contains("cannot ask"),
+        "{msg}"
+    );
 }
 
 #[test]
