@@ -136,6 +136,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 json!({"file_path": format!("{cwd}/.env")}),
             ),
         ),
+        (
+            "cursor MCP github (needs approval)",
+            cursor(
+                "beforeMCPExecution",
+                json!({"tool_name": "create_issue", "tool_input": "{\"title\":\"bug\"}", "mcp_server_name": "github"}),
+            ),
+        ),
     ];
     println!("3. evaluating sample calls (exit code, verdict, reason):\n");
     for (label, input) in &calls {
