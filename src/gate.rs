@@ -199,7 +199,7 @@ pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTi
         &key,
     );
     let config = config.unwrap_or_default();
-    let record = build_record(
+    let mut record = build_record(
         call_ref,
         &evaluation,
         &receipt,
@@ -208,10 +208,20 @@ pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTi
         host,
         issued_at,
     );
+    let telemetry = crate::telemetry::Hook::start(
+        loc,
+        &config.telemetry,
+        now,
+        &mut record,
+        call_ref.map(|c| &c.input),
+    );
     let mut log = AuditLog::new(&loc.audit_log.path);
     log.sync = config.audit.sync;
     match log.append(record, &key) {
-        Ok(appended) => finish(host, call.ok(), evaluation, Some(receipt), Some(appended)),
+        Ok(appended) => {
+            telemetry.emit(&appended, &evaluation);
+            finish(host, call.ok(), evaluation, Some(receipt), Some(appended))
+        }
         Err(e) => {
             let ev = Evaluation::early_deny(
                 &evaluation.policy_id,

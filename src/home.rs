@@ -161,6 +161,8 @@ pub struct Config {
     /// Extra tool names that pass without a pack (e.g. a host's new planning tool).
     pub harmless_tools: Vec<String>,
     pub audit: AuditConfig,
+    /// OpenTelemetry export of each decision (docs/telemetry.md).
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

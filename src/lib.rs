@@ -22,3 +22,4 @@ pub mod reason;
 pub mod receipt;
 pub mod redact;
 pub mod state;
+pub mod telemetry;

@@ -1,0 +1,69 @@
+//! OTLP/HTTP with protobuf bodies over a blocking client with hard timeouts.
+
+use super::{ExportError, Settings};
+use prost::Message;
+use std::time::Duration;
+
+/// A client for one collector. TLS is only set up if an https URL is used.
+pub struct Exporter {
+    agent: ureq::Agent,
+    headers: Vec<(String, String)>,
+}
+
+impl Exporter {
+    /// `timeout` bounds each request whole: resolve, connect, TLS, send and answer.
+    pub fn new(settings: &Settings, timeout: Duration) -> Result<Exporter, ExportError> {
+        let mut config = ureq::Agent::config_builder()
+            .timeout_global(Some(timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("toolgate/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &settings.certificate {
+            let pem = std::fs::read(path)
+                .map_err(|e| ExportError::Certificate(format!("{}: {e}", path.display())))?;
+            let certs = ureq::tls::parse_pem(&pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ExportError::Certificate(format!("{}: {e}", path.display())))?;
+            if certs.is_empty() {
+                return Err(ExportError::Certificate(format!(
+                    "{}: no certificate in the file",
+                    path.display()
+                )));
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
+                    .build(),
+            );
+        }
+        Ok(Exporter {
+            agent: config.build().into(),
+            headers: settings.headers.clone(),
+        })
+    }
+
+    /// POSTs one OTLP message. Any answer but 2xx is an error; nothing is retried here.
+    pub fn post(&self, url: &str, msg: &impl Message) -> Result<(), ExportError> {
+        let mut req = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/x-protobuf");
+        for (k, v) in &self.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req
+            .send(msg.encode_to_vec())
+            .map_err(|e| ExportError::Send(e.to_string()))?;
+        let status = resp.status();
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(ExportError::Status(status.as_u16()))
+        }
+    }
+}
