@@ -9,6 +9,7 @@ mod init;
 mod install;
 mod keys;
 mod passport;
+mod telemetry;
 mod verify_log;
 
 use crate::home::{self, Locations, Overrides};
@@ -84,6 +85,9 @@ pub enum Command {
     Uninstall(install::UninstallArgs),
     /// Check every installed hook end to end, including a deny and an allow canary. Exit 1 on any problem.
     Doctor(doctor::DoctorArgs),
+    /// OpenTelemetry export: resolved settings, and replay of recorded decisions.
+    #[command(subcommand)]
+    Telemetry(telemetry::TelemetryCommand),
 }
 
 impl PathArgs {
@@ -207,6 +211,7 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Install(a) => install::install(&cli.paths, a),
         Command::Uninstall(a) => install::uninstall(&cli.paths, a),
         Command::Doctor(a) => return doctor::run(&cli.paths, a),
+        Command::Telemetry(a) => telemetry::run(&cli.paths, a),
     };
     match outcome {
         Ok(()) => 0,

@@ -60,9 +60,9 @@ pub fn recorded_parent(r: &Record) -> Option<TraceParent> {
         .and_then(TraceParent::parse)
 }
 
-/// The sequence numbers a record's notes say were not exported.
-pub fn missed_seqs(r: &Record) -> impl Iterator<Item = u64> + '_ {
-    r.notes.iter().filter_map(|n| {
+/// The sequence numbers that notes (a record's, or the pending file's lines) say were not exported.
+pub fn missed_seqs(notes: &[String]) -> impl Iterator<Item = u64> + '_ {
+    notes.iter().filter_map(|n| {
         let rest = n.strip_prefix(MISSED_NOTE)?;
         rest.split_whitespace().next()?.parse().ok()
     })
@@ -99,7 +99,9 @@ impl Hook {
         let env = |k: &str| std::env::var(k).ok();
         let parent = env("TRACEPARENT").and_then(|t| TraceParent::parse(&t));
         if let Some(p) = &parent {
-            record.notes.push(format!("{TRACEPARENT_NOTE}{}", p.header()));
+            record
+                .notes
+                .push(format!("{TRACEPARENT_NOTE}{}", p.header()));
         }
         let mut hook = Hook {
             active: None,
@@ -108,9 +110,10 @@ impl Hook {
         let settings = match Settings::resolve(config, &env) {
             Ok(Some(s)) if cfg!(feature = "otlp") => s,
             Ok(Some(_)) => {
-                record
-                    .notes
-                    .push(format!("telemetry: not exported: {}", ExportError::NotBuilt));
+                record.notes.push(format!(
+                    "telemetry: not exported: {}",
+                    ExportError::NotBuilt
+                ));
                 return hook;
             }
             Ok(None) => return hook,
@@ -188,7 +191,10 @@ impl Drop for Hook {
 fn note_missed(pending: &Path, r: &Record, e: &ExportError) {
     append_line(
         pending,
-        &format!("{MISSED_NOTE}{} ({}) not exported: {e}", r.seq, r.decision_id),
+        &format!(
+            "{MISSED_NOTE}{} ({}) not exported: {e}",
+            r.seq, r.decision_id
+        ),
     );
 }
 

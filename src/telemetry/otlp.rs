@@ -16,7 +16,9 @@ use opentelemetry_proto::tonic::metrics::v1::{
     NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span, status, ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::trace::v1::{
+    span, status, ResourceSpans, ScopeSpans, Span, Status,
+};
 use sha2::{Digest, Sha256};
 
 /// Latency histogram bucket bounds, in seconds (the decision itself is ~1 ms).
@@ -89,10 +91,21 @@ fn decision_attributes(d: &DecisionSpan) -> Vec<KeyValue> {
     opt(&mut a, attrs::GEN_AI_CONVERSATION_ID, r.session_id.as_ref());
     a.push(s(attrs::TOOLGATE_HOST, &r.host));
     a.push(s(attrs::OAP_DECISION_ID, &r.decision_id));
-    a.push(kv(attrs::OAP_DECISION_ALLOW, any_value::Value::BoolValue(r.allow)));
+    a.push(kv(
+        attrs::OAP_DECISION_ALLOW,
+        any_value::Value::BoolValue(r.allow),
+    ));
     opt(&mut a, attrs::OAP_PASSPORT_ID, r.passport_id.as_ref());
-    opt(&mut a, attrs::OAP_PASSPORT_VERSION, r.passport_version.as_ref());
-    opt(&mut a, attrs::OAP_PASSPORT_DIGEST, r.passport_digest.as_ref());
+    opt(
+        &mut a,
+        attrs::OAP_PASSPORT_VERSION,
+        r.passport_version.as_ref(),
+    );
+    opt(
+        &mut a,
+        attrs::OAP_PASSPORT_DIGEST,
+        r.passport_digest.as_ref(),
+    );
     opt(&mut a, attrs::OAP_ON_BEHALF_OF, r.on_behalf_of.as_ref());
     let codes = r
         .reasons
@@ -105,8 +118,15 @@ fn decision_attributes(d: &DecisionSpan) -> Vec<KeyValue> {
         attrs::OAP_REASON_CODES,
         any_value::Value::ArrayValue(ArrayValue { values: codes }),
     ));
-    opt(&mut a, attrs::TOOLGATE_DECIDING_CHECK, r.deciding_check.as_ref());
-    a.push(kv(attrs::TOOLGATE_AUDIT_SEQ, any_value::Value::IntValue(r.seq as i64)));
+    opt(
+        &mut a,
+        attrs::TOOLGATE_DECIDING_CHECK,
+        r.deciding_check.as_ref(),
+    );
+    a.push(kv(
+        attrs::TOOLGATE_AUDIT_SEQ,
+        any_value::Value::IntValue(r.seq as i64),
+    ));
     a.push(s(attrs::TOOLGATE_AUDIT_HASH, &r.hash));
     a.push(s(attrs::TOOLGATE_INPUT_DIGEST, &r.input_digest));
     if r.verdict == "deny" {
@@ -146,7 +166,11 @@ pub fn spans(d: &DecisionSpan) -> Vec<Span> {
     let span_id = derived::<8>("span", &r.hash);
     let with_details = d.arguments.is_some();
     let status = match (r.verdict.as_str(), r.reasons.first()) {
-        ("deny", Some(first)) => Some(error_status(first.code.as_str(), &first.message, with_details)),
+        ("deny", Some(first)) => Some(error_status(
+            first.code.as_str(),
+            &first.message,
+            with_details,
+        )),
         _ => None,
     };
     let parent = Span {
@@ -178,7 +202,10 @@ pub fn spans(d: &DecisionSpan) -> Vec<Span> {
         }
         if with_details {
             let detail = crate::redact::redact(&serde_json::Value::String(c.detail.clone()));
-            a.push(s(attrs::TOOLGATE_CHECK_DETAIL, detail.as_str().unwrap_or_default()));
+            a.push(s(
+                attrs::TOOLGATE_CHECK_DETAIL,
+                detail.as_str().unwrap_or_default(),
+            ));
         }
         out.push(Span {
             trace_id: trace_id.to_vec(),

@@ -77,9 +77,16 @@ impl Settings {
         c: &TelemetryConfig,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Option<Settings>, SettingsError> {
-        let var = |k: &str| env(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |k: &str| {
+            env(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
         let sdk_disabled = var("OTEL_SDK_DISABLED").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let base = c.endpoint.clone().or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        let base = c
+            .endpoint
+            .clone()
+            .or_else(|| var("OTEL_EXPORTER_OTLP_ENDPOINT"));
         let traces = c
             .traces_endpoint
             .clone()
@@ -247,7 +254,11 @@ mod tests {
             vec![("api-key".into(), "a=b".into()), ("x".into(), "1".into())]
         );
         assert_eq!(s.service_name, "from-env");
-        assert_eq!(s.budget, Duration::from_millis(3), "budget never exceeds the timeout");
+        assert_eq!(
+            s.budget,
+            Duration::from_millis(3),
+            "budget never exceeds the timeout"
+        );
 
         let mut c = TelemetryConfig {
             traces_endpoint: Some("https://file/otlp/traces".into()),
