@@ -1,5 +1,6 @@
 //! Decisions reach a real OTLP/HTTP receiver on loopback as spans and metrics, and a dead,
 //! stalled or refusing collector changes neither the verdict nor the exit code.
+#![cfg(feature = "otlp")]
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

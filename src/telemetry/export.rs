@@ -11,10 +11,28 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    /// `timeout` bounds each request whole: resolve, connect, TLS, send and answer.
-    pub fn new(settings: &Settings, timeout: Duration) -> Result<Exporter, ExportError> {
-        let mut config = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
+    /// `timeout` bounds each request whole: resolve, connect, TLS, send and answer. When the
+    /// caller already bounds the whole export on its own thread (`guarded`, hook mode), the
+    /// name lookup runs inline: a timed lookup costs ureq a watchdog thread per request,
+    /// which on a loaded machine was most of the export's cost.
+    pub fn new(
+        settings: &Settings,
+        timeout: Duration,
+        guarded: bool,
+    ) -> Result<Exporter, ExportError> {
+        let t = Some(timeout);
+        let config = ureq::Agent::config_builder();
+        let mut config = if guarded {
+            config
+                .timeout_connect(t)
+                .timeout_send_request(t)
+                .timeout_send_body(t)
+                .timeout_recv_response(t)
+                .timeout_recv_body(t)
+        } else {
+            config.timeout_global(t)
+        };
+        config = config
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("toolgate/", env!("CARGO_PKG_VERSION")));

@@ -211,6 +211,7 @@ fn append_line(path: &Path, line: &str) {
     }
 }
 
+#[cfg(feature = "otlp")]
 fn unix_nanos(t: OffsetDateTime) -> u64 {
     u64::try_from(t.unix_timestamp_nanos()).unwrap_or(0)
 }
@@ -237,7 +238,7 @@ fn send_live(
         .metrics_url
         .clone()
         .map(|url| (url, otlp::metrics_request(settings, &d)));
-    let exporter = export::Exporter::new(settings, settings.budget)?;
+    let exporter = export::Exporter::new(settings, settings.budget, true)?;
     let traces_url = settings.traces_url.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     // The send runs on its own thread so the budget holds even where a client timeout
@@ -272,7 +273,7 @@ fn send_live(
 #[cfg(feature = "otlp")]
 pub fn replay(settings: &Settings, records: &[Record], batch: usize) -> Result<usize, ExportError> {
     use time::format_description::well_known::Rfc3339;
-    let exporter = export::Exporter::new(settings, settings.timeout)?;
+    let exporter = export::Exporter::new(settings, settings.timeout, false)?;
     let mut sent = 0;
     for chunk in records.chunks(batch.max(1)) {
         let mut spans = Vec::new();
