@@ -245,45 +245,25 @@ fn allowed_and_denied_calls_arrive_as_span_trees() {
         );
         assert_eq!(text(a, "gen_ai.operation.name"), "execute_tool");
         assert_eq!(text(a, "gen_ai.tool.name"), "Bash");
-        assert_eq!(
-            text(a, "gen_ai.tool.call.id"),
-            rec["tool_use_id"].as_str().unwrap()
-        );
+        for (key, field) in [
+            ("gen_ai.tool.call.id", "tool_use_id"),
+            ("gen_ai.agent.id", "agent_id"),
+            ("oap.passport.id", "passport_id"),
+            ("oap.passport.version", "passport_version"),
+            ("oap.passport.digest", "passport_digest"),
+            ("oap.decision.id", "decision_id"),
+            ("toolgate.audit.hash", "hash"),
+            ("toolgate.input.digest", "input_digest"),
+        ] {
+            assert_eq!(text(a, key), rec[field].as_str().unwrap(), "{key}");
+        }
         assert_eq!(text(a, "gen_ai.conversation.id"), "sess-42");
-        assert_eq!(
-            text(a, "gen_ai.agent.id"),
-            rec["agent_id"].as_str().unwrap()
-        );
-        assert_eq!(
-            text(a, "oap.passport.id"),
-            rec["passport_id"].as_str().unwrap()
-        );
-        assert_eq!(
-            text(a, "oap.passport.version"),
-            rec["passport_version"].as_str().unwrap()
-        );
-        assert_eq!(
-            text(a, "oap.passport.digest"),
-            rec["passport_digest"].as_str().unwrap()
-        );
         assert_eq!(text(a, "oap.policy.id"), "system.command.execute.v1");
         assert_eq!(text(a, "oap.on_behalf_of"), "user_alice");
-        assert_eq!(
-            text(a, "oap.decision.id"),
-            rec["decision_id"].as_str().unwrap()
-        );
         assert_eq!(text(a, "toolgate.host"), "claude-code");
-        assert_eq!(
-            text(a, "toolgate.audit.hash"),
-            rec["hash"].as_str().unwrap()
-        );
         assert_eq!(
             attr(a, "toolgate.audit.seq"),
             Some(&Any::IntValue(rec["seq"].as_i64().unwrap()))
-        );
-        assert_eq!(
-            text(a, "toolgate.input.digest"),
-            rec["input_digest"].as_str().unwrap()
         );
         assert!(
             attr(a, "gen_ai.tool.call.arguments").is_none(),

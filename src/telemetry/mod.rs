@@ -153,24 +153,15 @@ impl Hook {
         if let Some((claim, _)) = self.claimed.take() {
             let _ = std::fs::remove_file(claim);
         }
-        let Some(a) = self.active.take() else {
+        let Some(mut a) = self.active.take() else {
             return false;
         };
-        let mut record = a.record;
-        record.seq = appended.seq;
-        record.hash = appended.hash.clone();
-        let result = send_live(
-            &a.settings,
-            &record,
-            evaluation,
-            a.parent.as_ref(),
-            a.arguments.as_ref(),
-            a.started,
-        );
-        match result {
+        a.record.seq = appended.seq;
+        a.record.hash = appended.hash.clone();
+        match send_live(&a, evaluation) {
             Ok(()) => true,
             Err(e) => {
-                note_missed(&a.pending, &record, &e);
+                note_missed(&a.pending, &a.record, &e);
                 false
             }
         }
@@ -217,21 +208,15 @@ fn unix_nanos(t: OffsetDateTime) -> u64 {
 }
 
 #[cfg(feature = "otlp")]
-fn send_live(
-    settings: &Settings,
-    record: &Record,
-    evaluation: &Evaluation,
-    parent: Option<&TraceParent>,
-    arguments: Option<&Value>,
-    started: OffsetDateTime,
-) -> Result<(), ExportError> {
+fn send_live(a: &Active, evaluation: &Evaluation) -> Result<(), ExportError> {
+    let settings = &a.settings;
     let d = otlp::DecisionSpan {
-        record,
+        record: &a.record,
         checks: &evaluation.trace,
-        start_ns: unix_nanos(started),
+        start_ns: unix_nanos(a.started),
         end_ns: unix_nanos(OffsetDateTime::now_utc()),
-        parent,
-        arguments,
+        parent: a.parent.as_ref(),
+        arguments: a.arguments.as_ref(),
     };
     let traces = otlp::traces_request(settings, otlp::spans(&d));
     let metrics = settings
@@ -255,14 +240,7 @@ fn send_live(
 }
 
 #[cfg(not(feature = "otlp"))]
-fn send_live(
-    _: &Settings,
-    _: &Record,
-    _: &Evaluation,
-    _: Option<&TraceParent>,
-    _: Option<&Value>,
-    _: OffsetDateTime,
-) -> Result<(), ExportError> {
+fn send_live(_: &Active, _: &Evaluation) -> Result<(), ExportError> {
     Err(ExportError::NotBuilt)
 }
 
