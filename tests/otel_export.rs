@@ -112,12 +112,15 @@ fn serve(conn: TcpStream, sink: &Mutex<Vec<Received>>, answer: bool) {
 
 fn toolgate(home: &Path, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(BIN);
+    // Only what the test sets: no OTEL_*, TOOLGATE_* or trace context from the outer run.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("OTEL_") || k.starts_with("TOOLGATE_") || k == "TRACEPARENT" {
+            cmd.env_remove(&*k);
+        }
+    }
     cmd.args(args)
         .env("TOOLGATE_HOME", home)
-        .env_remove("TRACEPARENT")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        .env_remove("OTEL_SDK_DISABLED")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

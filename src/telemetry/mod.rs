@@ -29,6 +29,8 @@ use time::OffsetDateTime;
 
 /// Prefix of the note naming a decision whose export was not confirmed.
 pub const MISSED_NOTE: &str = "telemetry: decision seq ";
+/// Most pending notes one record takes over.
+const MAX_NOTES: usize = 64;
 /// Prefix of the note carrying the host's W3C trace context into the record.
 pub const TRACEPARENT_NOTE: &str = "otel.traceparent=";
 
@@ -71,8 +73,15 @@ pub fn missed_seqs(notes: &[String]) -> impl Iterator<Item = u64> + '_ {
 /// One decision's telemetry, opened before its record is appended and emitted after.
 pub struct Hook {
     active: Option<Active>,
-    /// Notes taken from the pending file, put back if this decision is never recorded.
-    claimed: Option<(PathBuf, PathBuf)>,
+    claimed: Option<Claimed>,
+}
+
+/// Notes taken from the pending file, put back if this decision is never recorded.
+struct Claimed {
+    /// The renamed pending file: left behind only by a crash, and then still readable.
+    claim: PathBuf,
+    pending: PathBuf,
+    taken: Vec<String>,
 }
 
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
@@ -126,12 +135,19 @@ impl Hook {
         let claim = pending.with_extension(format!("otel-claimed-{}", record.decision_id));
         // Renaming claims the notes atomically: two concurrent hooks never both take them.
         if std::fs::rename(&pending, &claim).is_ok() {
-            if let Ok(text) = std::fs::read_to_string(&claim) {
-                record
-                    .notes
-                    .extend(text.lines().filter(|l| !l.is_empty()).map(String::from));
+            let text = std::fs::read_to_string(&claim).unwrap_or_default();
+            let mut lines = text.lines().filter(|l| !l.is_empty());
+            let taken: Vec<String> = lines.by_ref().take(MAX_NOTES).map(String::from).collect();
+            // A long outage must not bloat one record: the rest waits for the next.
+            for rest in lines {
+                append_line(&pending, rest);
             }
-            hook.claimed = Some((claim, pending.clone()));
+            record.notes.extend(taken.iter().cloned());
+            hook.claimed = Some(Claimed {
+                claim,
+                pending: pending.clone(),
+                taken,
+            });
         }
         hook.active = Some(Active {
             arguments: settings
@@ -150,8 +166,8 @@ impl Hook {
     /// Exports the recorded decision, waiting at most the budget. Returns whether the
     /// collector confirmed it; a failure is noted for the next record, never raised.
     pub fn emit(mut self, appended: &Appended, evaluation: &Evaluation) -> bool {
-        if let Some((claim, _)) = self.claimed.take() {
-            let _ = std::fs::remove_file(claim);
+        if let Some(c) = self.claimed.take() {
+            let _ = std::fs::remove_file(c.claim);
         }
         let Some(mut a) = self.active.take() else {
             return false;
@@ -170,11 +186,11 @@ impl Hook {
 
 impl Drop for Hook {
     fn drop(&mut self) {
-        if let Some((claim, pending)) = self.claimed.take() {
-            if let Ok(text) = std::fs::read_to_string(&claim) {
-                append_line(&pending, text.trim_end());
+        if let Some(c) = self.claimed.take() {
+            for line in &c.taken {
+                append_line(&c.pending, line);
             }
-            let _ = std::fs::remove_file(claim);
+            let _ = std::fs::remove_file(c.claim);
         }
     }
 }
@@ -278,4 +294,110 @@ pub fn replay(settings: &Settings, records: &[Record], batch: usize) -> Result<u
 #[cfg(not(feature = "otlp"))]
 pub fn replay(_: &Settings, _: &[Record], _: usize) -> Result<usize, ExportError> {
     Err(ExportError::NotBuilt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::{resolve, Overrides};
+
+    fn record(seq: u64) -> Record {
+        serde_json::from_value(serde_json::json!({
+            "seq": seq, "ts": "2026-01-01T00:00:00Z", "decision_id": format!("d{seq}"),
+            "host": "oap", "tool": "t", "policy_id": "p", "input_digest": "sha256:00",
+            "allow": true, "verdict": "allow", "reasons": [], "kid": "k", "prev_hash": "h"
+        }))
+        .unwrap()
+    }
+
+    fn setup() -> (tempfile::TempDir, Locations, TelemetryConfig) {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().to_string_lossy().into_owned();
+        let loc = resolve(
+            &Overrides::default(),
+            &|k| (k == "TOOLGATE_HOME").then(|| home.clone()),
+            dir.path(),
+        );
+        std::fs::create_dir_all(loc.audit_log.path.parent().unwrap()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // Explicit everywhere, so no OTEL_* variable of the outer run can change the test.
+        let config = TelemetryConfig {
+            enabled: Some(true),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            traces_endpoint: Some(format!("http://127.0.0.1:{port}/v1/traces")),
+            protocol: Some("http/protobuf".into()),
+            metrics: Some(false),
+            ..Default::default()
+        };
+        (dir, loc, config)
+    }
+
+    fn pending_lines(loc: &Locations) -> Vec<String> {
+        std::fs::read_to_string(pending_path(loc))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn one_record_takes_a_bounded_share_of_pending_notes() {
+        let (_dir, loc, config) = setup();
+        for seq in 0..(MAX_NOTES as u64 + 5) {
+            append_line(&pending_path(&loc), &format!("{MISSED_NOTE}{seq} (d) x"));
+        }
+        let mut r = record(100);
+        let hook = Hook::start(&loc, &config, OffsetDateTime::now_utc(), &mut r, None);
+        assert_eq!(r.notes.len(), MAX_NOTES);
+        assert_eq!(missed_seqs(&r.notes).next(), Some(0));
+        assert_eq!(
+            pending_lines(&loc).len(),
+            5,
+            "the rest waits for the next record"
+        );
+        drop(hook);
+        assert_eq!(
+            pending_lines(&loc).len(),
+            MAX_NOTES + 5,
+            "an unrecorded decision gives its notes back"
+        );
+    }
+
+    #[test]
+    fn a_failed_export_is_noted_for_the_next_record_only_once() {
+        let (_dir, loc, config) = setup();
+        let mut r = record(0);
+        let hook = Hook::start(&loc, &config, OffsetDateTime::now_utc(), &mut r, None);
+        let ev = Evaluation::early_deny(
+            "p",
+            crate::reason::Reason::new(crate::reason::ReasonCode::InvalidInput, "x"),
+        );
+        let appended = Appended {
+            seq: 7,
+            hash: "sha256:ab".into(),
+        };
+        assert!(!hook.emit(&appended, &ev), "nothing listens on the port");
+        let lines = pending_lines(&loc);
+        assert_eq!(missed_seqs(&lines).collect::<Vec<_>>(), [7]);
+
+        let mut next = record(8);
+        let hook = Hook::start(&loc, &config, OffsetDateTime::now_utc(), &mut next, None);
+        assert_eq!(missed_seqs(&next.notes).collect::<Vec<_>>(), [7]);
+        assert!(!hook.emit(
+            &Appended {
+                seq: 8,
+                hash: "sha256:cd".into()
+            },
+            &ev
+        ));
+        assert_eq!(
+            missed_seqs(&pending_lines(&loc)).collect::<Vec<_>>(),
+            [8],
+            "seq 7 moved into record 8 and is not carried again"
+        );
+    }
 }

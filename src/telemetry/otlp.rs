@@ -334,3 +334,61 @@ pub fn metrics_request(settings: &Settings, d: &DecisionSpan) -> ExportMetricsSe
         }],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reason::{Reason, ReasonCode};
+
+    fn denied() -> Record {
+        let mut r: Record = serde_json::from_value(serde_json::json!({
+            "seq": 3, "ts": "2026-01-01T00:00:00Z", "decision_id": "d", "host": "oap",
+            "tool": "Bash", "policy_id": "p", "input_digest": "sha256:00", "allow": false,
+            "verdict": "deny", "reasons": [], "kid": "k", "prev_hash": "h", "hash": "sha256:ff"
+        }))
+        .unwrap();
+        r.reasons = vec![Reason::new(
+            ReasonCode::BlockedPattern,
+            "`rm -rf ghp_x` is blocked",
+        )];
+        r
+    }
+
+    fn span_of(r: &Record, arguments: Option<&serde_json::Value>) -> Span {
+        spans(&DecisionSpan {
+            record: r,
+            checks: &[],
+            start_ns: 10,
+            end_ns: 5,
+            parent: None,
+            arguments,
+        })
+        .remove(0)
+    }
+
+    #[test]
+    fn deny_status_carries_the_code_and_the_sentence_only_when_allowed() {
+        let r = denied();
+        let s = span_of(&r, None);
+        assert_eq!(s.status.as_ref().unwrap().message, "oap.blocked_pattern");
+        assert_eq!(s.end_time_unix_nano, 10, "an end never precedes the start");
+        let args = serde_json::json!({"command": "rm -rf"});
+        let s = span_of(&r, Some(&args));
+        let msg = &s.status.as_ref().unwrap().message;
+        assert!(
+            msg.starts_with("oap.blocked_pattern: ") && msg.contains("[REDACTED]"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn ids_follow_the_record_hash() {
+        let r = denied();
+        let (a, b) = (span_of(&r, None), span_of(&r, None));
+        assert_eq!((&a.trace_id, &a.span_id), (&b.trace_id, &b.span_id));
+        let mut other = denied();
+        other.hash = "sha256:ee".into();
+        assert_ne!(span_of(&other, None).span_id, a.span_id);
+        assert_eq!((a.trace_id.len(), a.span_id.len()), (16, 8));
+    }
+}
