@@ -296,7 +296,7 @@ pub fn replay(_: &Settings, _: &[Record], _: usize) -> Result<usize, ExportError
     Err(ExportError::NotBuilt)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "otlp"))]
 mod tests {
     use super::*;
     use crate::home::{resolve, Overrides};
