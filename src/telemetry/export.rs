@@ -85,3 +85,32 @@ impl Exporter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::TelemetryConfig;
+
+    fn settings(certificate: &std::path::Path) -> Settings {
+        let c = TelemetryConfig {
+            enabled: Some(true),
+            endpoint: Some("https://127.0.0.1:1".into()),
+            protocol: Some("http/protobuf".into()),
+            certificate: Some(certificate.into()),
+            ..Default::default()
+        };
+        Settings::resolve(&c, &|_| None).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_an_export_error_not_a_fallback_to_default_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        for path in [missing, empty] {
+            let r = Exporter::new(&settings(&path), Duration::from_millis(5), true);
+            assert!(matches!(r, Err(ExportError::Certificate(_))), "{path:?}");
+        }
+    }
+}
