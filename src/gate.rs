@@ -2,18 +2,21 @@
 //! packs, decide, sign, record, answer. Every failure on the way becomes a
 //! deny with its reason code; the only allow is a decided and recorded one.
 
+use crate::audit::log::Rotation;
 use crate::audit::{AuditLog, Record};
 use crate::call::{Call, HostKind};
 use crate::canonical::{self, parse_strict};
-use crate::decision::{self, Environment, Evaluation, FsView, Request, Verdict};
+use crate::decision::{
+    self, CheckTrace, Environment, Evaluation, FsView, Outcome as CheckOutcome, Request, Verdict,
+};
 use crate::home::{Config, Locations};
 use crate::hosts::tool_map::Resolution;
 use crate::hosts::{self, Answer};
 use crate::packs::Catalog;
-use crate::passport::{self, KeyPair, TrustStore, VerifiedPassport};
+use crate::passport::{self, KeyPair, Passport, TrustStore, VerifiedPassport};
 use crate::reason::{Reason, ReasonCode};
 use crate::receipt::{Receipt, Subject};
-use crate::state::StateSnapshot;
+use crate::state::{utc_day, StateSnapshot, TripAction, Tripwire};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
@@ -150,7 +153,9 @@ fn home_dir() -> Option<PathBuf> {
     directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf())
 }
 
-/// Evaluates one hook input end to end.
+/// Evaluates one hook input end to end: load what the decision needs, then
+/// under the audit lock read the state, decide, record, and fold the record
+/// into the state, so concurrent hooks see each other's effects in order.
 pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTime) -> Outcome {
     let issued_at = timestamp(now);
     let key = KeyPair::load(&loc.key.path);
@@ -162,14 +167,46 @@ pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTi
     };
     let call_ref = call.as_ref().ok();
 
-    let mut verified: Option<VerifiedPassport> = None;
-    let evaluation = match (&call, &config) {
-        (Err(r), _) => Evaluation::early_deny("none", r.clone()),
-        (_, Err(e)) => Evaluation::early_deny(
+    let prepared = match (&call, &config) {
+        (Err(r), _) => Prepared::decided(Evaluation::early_deny("none", r.clone())),
+        (_, Err(e)) => Prepared::decided(Evaluation::early_deny(
             "none",
             Reason::new(ReasonCode::PolicyError, format!("config: {e}")),
-        ),
-        (Ok(call), Ok(config)) => decide_call(loc, config, call, now, &mut verified),
+        )),
+        (Ok(call), Ok(config)) => prepare(loc, config, call, now),
+    };
+    let unrecorded = |policy_id: &str, why: String| {
+        Evaluation::early_deny(policy_id, Reason::new(ReasonCode::AuditUnavailable, why))
+    };
+    let config = config.unwrap_or_default();
+    let log = audit_log(&loc.audit_log.path, &config);
+    let ready = key
+        .map_err(|e| format!("the evaluator key cannot sign the audit record: {e}"))
+        .and_then(|k| {
+            log.lock()
+                .map(|l| (k, l))
+                .map_err(|e| format!("the decision could not be recorded: {e}"))
+        });
+    let (key, mut locked) = match ready {
+        Ok(r) => r,
+        Err(why) => {
+            let ev = unrecorded(prepared.policy_id(), why);
+            return finish(host, call.ok(), ev, None, None);
+        }
+    };
+    let verified = prepared.verified;
+    let state = verified.as_ref().map_or_else(StateSnapshot::default, |v| {
+        locked
+            .state
+            .snapshot(&v.passport.passport_id, &utc_day(now.unix_timestamp()))
+    });
+    let evaluation = match prepared.step {
+        Step::Decided(ev) => ev,
+        Step::Ready(ready) => ready.decide(verified.as_ref(), &state, now),
+    };
+    let evaluation = match &verified {
+        Some(v) => tripwire(evaluation, &v.passport, &state, now.unix_timestamp()),
+        None => evaluation,
     };
     let subject = verified.as_ref().map(|v| Subject {
         agent_id: &v.passport.passport_id,
@@ -177,20 +214,6 @@ pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTi
         assurance_level: v.passport.assurance_level.as_str(),
         passport_digest: &v.digest,
     });
-
-    let key = match key {
-        Ok(k) => k,
-        Err(e) => {
-            let ev = Evaluation::early_deny(
-                &evaluation.policy_id,
-                Reason::new(
-                    ReasonCode::AuditUnavailable,
-                    format!("the evaluator key cannot sign the audit record: {e}"),
-                ),
-            );
-            return finish(host, call.ok(), ev, None, None);
-        }
-    };
     let receipt = Receipt::seal(
         &evaluation,
         subject.as_ref(),
@@ -198,7 +221,6 @@ pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTi
         issued_at.clone(),
         &key,
     );
-    let config = config.unwrap_or_default();
     let mut record = build_record(
         call_ref,
         &evaluation,
@@ -208,6 +230,7 @@ pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTi
         host,
         issued_at,
     );
+    // Local files only (trace parent, queued telemetry notes): fine under the lock.
     let telemetry = crate::telemetry::Hook::start(
         loc,
         &config.telemetry,
@@ -215,23 +238,71 @@ pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTi
         &mut record,
         call_ref.map(|c| &c.input),
     );
-    let mut log = AuditLog::new(&loc.audit_log.path);
-    log.sync = config.audit.sync;
-    match log.append(record, &key) {
+    match locked.append(record, &key) {
         Ok(appended) => {
+            // The export may touch the network: never while other hooks wait on the lock.
+            drop(locked);
             telemetry.emit(&appended, &evaluation);
             finish(host, call.ok(), evaluation, Some(receipt), Some(appended))
         }
         Err(e) => {
-            let ev = Evaluation::early_deny(
+            let ev = unrecorded(
                 &evaluation.policy_id,
-                Reason::new(
-                    ReasonCode::AuditUnavailable,
-                    format!("the decision could not be recorded: {e}"),
-                ),
+                format!("the decision could not be recorded: {e}"),
             );
             finish(host, call.ok(), ev, None, None)
         }
+    }
+}
+
+/// The audit log as `config.json` configures it.
+pub fn audit_log(path: &Path, config: &Config) -> AuditLog {
+    let mut log = AuditLog::new(path);
+    log.sync = config.audit.sync;
+    log.rotation = Rotation {
+        max_bytes: config.audit.rotate_max_bytes,
+        daily: config.audit.rotate_daily,
+    };
+    log
+}
+
+/// Applies the passport's behavioural tripwire: once tripped, a call that
+/// would have been allowed or reviewed goes to its action instead, and the
+/// record says why.
+fn tripwire(ev: Evaluation, p: &Passport, state: &StateSnapshot, now_unix: i64) -> Evaluation {
+    let wire = match Tripwire::from_passport(p) {
+        Ok(Some(w)) => w,
+        Ok(None) => return ev,
+        Err(r) => return Evaluation::early_deny(&ev.policy_id, r),
+    };
+    if ev.verdict == Verdict::Deny {
+        return ev;
+    }
+    let Some(reason) = wire.check(state, now_unix) else {
+        return ev;
+    };
+    let verdict = match wire.action {
+        TripAction::Review => Verdict::Review,
+        TripAction::Deny => Verdict::Deny,
+    };
+    let mut trace = ev.trace;
+    trace.push(CheckTrace {
+        policy_id: ev.policy_id.clone(),
+        check: "tripwire".into(),
+        outcome: match verdict {
+            Verdict::Review => CheckOutcome::Review,
+            _ => CheckOutcome::Deny,
+        },
+        code: Some(reason.code),
+        detail: reason.message.clone(),
+        elapsed: std::time::Duration::ZERO,
+    });
+    Evaluation {
+        policy_id: ev.policy_id,
+        verdict,
+        reasons: vec![reason],
+        trace,
+        state_changes: vec![],
     }
 }
 
@@ -258,22 +329,74 @@ fn finish(
     }
 }
 
-/// Loads what the decision needs and runs it; each failure is its own deny.
-fn decide_call(
-    loc: &Locations,
-    config: &Config,
-    call: &Call,
-    now: OffsetDateTime,
-    verified: &mut Option<VerifiedPassport>,
-) -> Evaluation {
+/// What could be loaded before taking the lock: the passport, and either a
+/// verdict already reached or everything the pure decision needs but the state.
+struct Prepared {
+    verified: Option<VerifiedPassport>,
+    step: Step,
+}
+
+enum Step {
+    Decided(Evaluation),
+    Ready(Box<Ready>),
+}
+
+struct Ready {
+    catalog: Catalog,
+    request: Request,
+    protected_paths: Vec<PathBuf>,
+    home: Option<PathBuf>,
+}
+
+impl Prepared {
+    fn decided(ev: Evaluation) -> Prepared {
+        Prepared {
+            verified: None,
+            step: Step::Decided(ev),
+        }
+    }
+
+    fn policy_id(&self) -> &str {
+        match &self.step {
+            Step::Decided(ev) => &ev.policy_id,
+            Step::Ready(r) => &r.request.policy_id,
+        }
+    }
+}
+
+impl Ready {
+    fn decide(
+        self,
+        v: Option<&VerifiedPassport>,
+        state: &StateSnapshot,
+        now: OffsetDateTime,
+    ) -> Evaluation {
+        let Some(v) = v else {
+            return Evaluation::early_deny(
+                &self.request.policy_id,
+                Reason::new(ReasonCode::InternalError, "no verified passport"),
+            );
+        };
+        let env = Environment {
+            now,
+            protected_paths: self.protected_paths,
+            home: self.home,
+            fs: &RealFs,
+        };
+        decision::decide(&v.passport, &self.catalog, &self.request, state, &env)
+    }
+}
+
+/// Loads what the decision needs; each failure is its own deny.
+fn prepare(loc: &Locations, config: &Config, call: &Call, now: OffsetDateTime) -> Prepared {
     let label = call.policy.clone().unwrap_or_else(|| "none".into());
     let catalog = match Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path())) {
         Ok(c) => c,
         Err(e) => {
-            return Evaluation::early_deny(
+            return Prepared::decided(Evaluation::early_deny(
                 &label,
                 Reason::new(ReasonCode::PolicyError, e.to_string()),
-            )
+            ))
         }
     };
     let request = match &call.policy {
@@ -283,46 +406,44 @@ fn decide_call(
         },
         None => {
             let Some(map) = catalog.tool_map(call.host.as_str()) else {
-                return Evaluation::early_deny(
+                return Prepared::decided(Evaluation::early_deny(
                     &label,
                     Reason::new(
                         ReasonCode::PolicyError,
                         format!("no tool map for host {}", call.host.as_str()),
                     ),
-                );
+                ));
             };
             match map.resolve(call, &config.harmless_tools) {
                 Ok(Resolution::Request(r)) => r,
                 Ok(Resolution::Harmless) => {
                     // Harmless tools still need a valid passport: a suspended agent does nothing.
                     return match load_passport(loc) {
-                        Ok(v) => {
-                            let ev = harmless_eval(&v, &call.tool, now);
-                            *verified = Some(v);
-                            ev
-                        }
-                        Err(r) => Evaluation::early_deny("none", r),
+                        Ok(v) => Prepared {
+                            step: Step::Decided(harmless_eval(&v, &call.tool, now)),
+                            verified: Some(v),
+                        },
+                        Err(r) => Prepared::decided(Evaluation::early_deny("none", r)),
                     };
                 }
-                Err(r) => return Evaluation::early_deny("none", r),
+                Err(r) => return Prepared::decided(Evaluation::early_deny("none", r)),
             }
         }
     };
     let v = match load_passport(loc) {
         Ok(v) => v,
-        Err(r) => return Evaluation::early_deny(&request.policy_id, r),
+        Err(r) => return Prepared::decided(Evaluation::early_deny(&request.policy_id, r)),
     };
     let home = home_dir();
-    let env = Environment {
-        now,
-        protected_paths: protected_paths(loc, call.cwd.as_deref(), home.as_deref()),
-        home,
-        fs: &RealFs,
-    };
-    let state = StateSnapshot::default();
-    let ev = decision::decide(&v.passport, &catalog, &request, &state, &env);
-    *verified = Some(v);
-    ev
+    Prepared {
+        step: Step::Ready(Box::new(Ready {
+            protected_paths: protected_paths(loc, call.cwd.as_deref(), home.as_deref()),
+            home,
+            catalog,
+            request,
+        })),
+        verified: Some(v),
+    }
 }
 
 fn harmless_eval(v: &VerifiedPassport, tool: &str, now: OffsetDateTime) -> Evaluation {
@@ -400,6 +521,13 @@ fn build_record(
             .map(|t| format!("{}/{}", t.policy_id, t.check)),
         kid: String::new(),
         log_key: None,
+        event: None,
+        state_changes: if ev.verdict == Verdict::Allow {
+            ev.state_changes.clone()
+        } else {
+            vec![]
+        },
+        next_key: None,
         notes: vec![],
         prev_hash: String::new(),
         hash: String::new(),

@@ -172,6 +172,10 @@ pub struct AuditConfig {
     pub sync: bool,
     /// Store the (redacted) tool input in each record, not only its digest.
     pub store_input: bool,
+    /// Start a new log file once the active one reaches this many bytes.
+    pub rotate_max_bytes: Option<u64>,
+    /// Start a new log file on the first record of each UTC day.
+    pub rotate_daily: bool,
 }
 
 impl Default for AuditConfig {
@@ -179,6 +183,8 @@ impl Default for AuditConfig {
         AuditConfig {
             sync: true,
             store_input: false,
+            rotate_max_bytes: None,
+            rotate_daily: false,
         }
     }
 }

@@ -1,8 +1,17 @@
-//! History that stateful limits need (daily caps, idempotency, rates), as a
-//! plain value handed to the pure decision. The audit module persists it.
+//! History that stateful limits need (daily caps, idempotency, rates, the
+//! tripwire), as a plain value handed to the pure decision. The audit module
+//! persists it beside the log, under the log's lock.
 
+use crate::passport::Passport;
+use crate::reason::{Reason, ReasonCode};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Longest tripwire window; older denies are forgotten.
+pub const MAX_TRIPWIRE_WINDOW: u64 = 86_400;
+/// Most deny timestamps kept per agent, so the state file stays small.
+const MAX_DENIES_KEPT: usize = 4096;
 
 /// What one agent has done recently, as far as limits are concerned.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -19,6 +28,9 @@ pub struct StateSnapshot {
     /// Unix seconds of recent allowed calls, by capability.
     #[serde(default)]
     pub recent_calls: BTreeMap<String, Vec<i64>>,
+    /// Unix seconds of recent denies the tripwire counts (not its own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denies: Vec<i64>,
 }
 
 impl StateSnapshot {
@@ -41,8 +53,23 @@ impl StateSnapshot {
             .map_or(0, |v| v.iter().filter(|&&t| t >= since).count())
     }
 
-    /// Applies the changes of an allowed call.
+    /// Denies at or after `since` (unix seconds).
+    pub fn denies_since(&self, since: i64) -> usize {
+        self.denies.iter().filter(|&&t| t >= since).count()
+    }
+
+    /// Starts a new day's totals when `day` is not the snapshot's day.
+    pub fn roll_day(&mut self, day: &str) {
+        if self.day != day {
+            self.day = day.into();
+            self.daily_totals.clear();
+        }
+    }
+
+    /// Applies the changes of an allowed call. A call counts once per
+    /// capability however many rate windows its pack checks.
     pub fn apply(&mut self, changes: &[StateChange], now_unix: i64) {
+        let mut windows: BTreeMap<&str, u64> = BTreeMap::new();
         for c in changes {
             match c {
                 StateChange::Spend {
@@ -63,12 +90,26 @@ impl StateSnapshot {
                     capability,
                     window_seconds,
                 } => {
-                    let v = self.recent_calls.entry(capability.clone()).or_default();
-                    let horizon = now_unix - *window_seconds as i64;
-                    v.retain(|&t| t >= horizon);
-                    v.push(now_unix);
+                    let w = windows.entry(capability).or_default();
+                    *w = (*w).max(*window_seconds);
                 }
             }
+        }
+        for (capability, window) in windows {
+            let v = self.recent_calls.entry(capability.into()).or_default();
+            let horizon = now_unix.saturating_sub(window as i64);
+            v.retain(|&t| t >= horizon);
+            v.push(now_unix);
+        }
+    }
+
+    fn note_deny(&mut self, now_unix: i64) {
+        let horizon = now_unix.saturating_sub(MAX_TRIPWIRE_WINDOW as i64);
+        self.denies.retain(|&t| t >= horizon);
+        self.denies.push(now_unix);
+        if self.denies.len() > MAX_DENIES_KEPT {
+            let extra = self.denies.len() - MAX_DENIES_KEPT;
+            self.denies.drain(..extra);
         }
     }
 }
@@ -90,4 +131,222 @@ pub enum StateChange {
         capability: String,
         window_seconds: u64,
     },
+}
+
+/// One decision as the state sees it: everything needed to replay it from the log.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'a> {
+    pub seq: u64,
+    pub hash: &'a str,
+    pub agent_id: Option<&'a str>,
+    pub allow: bool,
+    /// A deny the tripwire counts: not one the tripwire itself caused.
+    pub counts_as_deny: bool,
+    pub changes: &'a [StateChange],
+    pub now_unix: i64,
+}
+
+/// The state file: every agent's snapshot and the log position it reflects.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateFile {
+    /// Seq of the last record folded in; `None` for an empty log.
+    pub seq: Option<u64>,
+    /// Hash of that record, so a state file from another log is noticed.
+    #[serde(default)]
+    pub hash: String,
+    #[serde(default)]
+    pub agents: BTreeMap<String, StateSnapshot>,
+}
+
+impl StateFile {
+    /// The snapshot the decision sees for `agent` at `day`.
+    pub fn snapshot(&self, agent: &str, day: &str) -> StateSnapshot {
+        let mut s = self.agents.get(agent).cloned().unwrap_or_default();
+        s.roll_day(day);
+        s
+    }
+
+    /// Folds one recorded decision in. The same function serves the live
+    /// append and `audit rebuild-state`, so both give the same file.
+    pub fn apply(&mut self, d: Decided<'_>) {
+        self.seq = Some(d.seq);
+        self.hash = d.hash.into();
+        let Some(agent) = d.agent_id else { return };
+        if !(d.allow || d.counts_as_deny) {
+            return;
+        }
+        let snap = self.agents.entry(agent.into()).or_default();
+        if d.allow {
+            snap.roll_day(&utc_day(d.now_unix));
+            snap.apply(d.changes, d.now_unix);
+        } else {
+            snap.note_deny(d.now_unix);
+        }
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a unix time.
+pub fn utc_day(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .map(|t| t.date().to_string())
+        .unwrap_or_default()
+}
+
+/// What a tripped tripwire does to further calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TripAction {
+    Review,
+    Deny,
+}
+
+/// `metadata.tripwire` in a passport: after `max_denies` denies within
+/// `window_seconds`, the agent's further calls go to review or are denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tripwire {
+    pub max_denies: u64,
+    pub window_seconds: u64,
+    pub action: TripAction,
+}
+
+impl Tripwire {
+    /// Reads the passport's tripwire; a malformed one is a policy error, never ignored.
+    pub fn from_passport(p: &Passport) -> Result<Option<Tripwire>, Reason> {
+        let Some(t) = p.metadata.as_ref().and_then(|m| m.get("tripwire")) else {
+            return Ok(None);
+        };
+        let bad =
+            |why: &str| Reason::new(ReasonCode::PolicyError, format!("metadata.tripwire: {why}"));
+        let obj = t.as_object().ok_or_else(|| bad("must be an object"))?;
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "max_denies" | "window_seconds" | "action"))
+        {
+            return Err(bad(&format!("unknown field `{k}`")));
+        }
+        let uint = |k: &str| obj.get(k).and_then(Value::as_u64).filter(|&n| n > 0);
+        let max_denies =
+            uint("max_denies").ok_or_else(|| bad("max_denies must be a positive integer"))?;
+        let window_seconds = uint("window_seconds")
+            .filter(|&w| w <= MAX_TRIPWIRE_WINDOW)
+            .ok_or_else(|| bad("window_seconds must be an integer in 1..=86400"))?;
+        let action = match obj.get("action").map(|a| a.as_str()) {
+            None | Some(Some("review")) => TripAction::Review,
+            Some(Some("deny")) => TripAction::Deny,
+            _ => return Err(bad("action must be \"review\" or \"deny\"")),
+        };
+        Ok(Some(Tripwire {
+            max_denies,
+            window_seconds,
+            action,
+        }))
+    }
+
+    /// The reason the wire is tripped at `now`, if it is.
+    pub fn check(&self, snap: &StateSnapshot, now_unix: i64) -> Option<Reason> {
+        let since = now_unix.saturating_sub(self.window_seconds as i64);
+        let n = snap.denies_since(since) as u64;
+        (n >= self.max_denies).then(|| {
+            Reason::new(
+                ReasonCode::TripwireTripped,
+                format!(
+                    "{n} denies in the last {}s reached the tripwire (max_denies {})",
+                    self.window_seconds, self.max_denies
+                ),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decided<'a>(seq: u64, allow: bool, changes: &'a [StateChange], t: i64) -> Decided<'a> {
+        Decided {
+            seq,
+            hash: "h",
+            agent_id: Some("a"),
+            allow,
+            counts_as_deny: !allow,
+            changes,
+            now_unix: t,
+        }
+    }
+
+    #[test]
+    fn two_rate_windows_count_a_call_once() {
+        let ch = [
+            StateChange::Call {
+                capability: "c".into(),
+                window_seconds: 60,
+            },
+            StateChange::Call {
+                capability: "c".into(),
+                window_seconds: 3600,
+            },
+        ];
+        let mut f = StateFile::default();
+        f.apply(decided(0, true, &ch, 1000));
+        f.apply(decided(1, true, &ch, 1030));
+        let s = f.snapshot("a", &utc_day(1030));
+        assert_eq!(s.calls_since("c", 0), 2);
+        assert_eq!(s.calls_since("c", 1001), 1);
+    }
+
+    #[test]
+    fn daily_totals_reset_on_a_new_day() {
+        let ch = [StateChange::Spend {
+            capability: "r".into(),
+            currency: "USD".into(),
+            amount: 500,
+        }];
+        let mut f = StateFile::default();
+        let day1 = 1_700_000_000;
+        f.apply(decided(0, true, &ch, day1));
+        f.apply(decided(1, true, &ch, day1 + 1));
+        assert_eq!(
+            f.snapshot("a", &utc_day(day1)).spent_today("r", "USD"),
+            1000
+        );
+        assert_eq!(
+            f.snapshot("a", &utc_day(day1 + 86_400))
+                .spent_today("r", "USD"),
+            0
+        );
+        f.apply(decided(2, true, &ch, day1 + 86_400));
+        assert_eq!(
+            f.snapshot("a", &utc_day(day1 + 86_400))
+                .spent_today("r", "USD"),
+            500
+        );
+    }
+
+    #[test]
+    fn denies_change_nothing_but_the_tripwire_count() {
+        let ch = [StateChange::UseKey {
+            capability: "r".into(),
+            key: "k".into(),
+        }];
+        let mut f = StateFile::default();
+        f.apply(decided(0, false, &ch, 10));
+        let s = f.snapshot("a", "x");
+        assert!(!s.key_used("r", "k"));
+        assert_eq!(s.denies_since(0), 1);
+        let t = Tripwire {
+            max_denies: 2,
+            window_seconds: 60,
+            action: TripAction::Deny,
+        };
+        assert!(t.check(&s, 20).is_none());
+        f.apply(decided(1, false, &[], 30));
+        assert_eq!(
+            t.check(&f.snapshot("a", "x"), 40).map(|r| r.code),
+            Some(ReasonCode::TripwireTripped)
+        );
+        assert!(
+            t.check(&f.snapshot("a", "x"), 75).is_none(),
+            "window slid past the first deny"
+        );
+    }
 }

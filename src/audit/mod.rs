@@ -1,9 +1,13 @@
 //! The audit log: one signed, hash-chained JSON line per decision, appended
-//! under an exclusive lock before the host is answered.
+//! under an exclusive lock before the host is answered, with a signed head
+//! and the stateful-limit state beside it.
 
+pub mod export;
+pub mod head;
 pub mod log;
+pub mod query;
 pub mod record;
 pub mod verify;
 
-pub use log::{AppendError, AuditLog};
+pub use log::{AppendError, AuditLog, Locked};
 pub use record::{Record, GENESIS};

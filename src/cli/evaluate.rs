@@ -113,6 +113,8 @@ fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
     if a.json {
         let body = json!({
             "verdict": o.evaluation.verdict,
+            // Also for denies that could not be recorded (no signed decision exists for them).
+            "reasons": o.evaluation.reasons,
             "decision": o.receipt,
             "checks": if a.explain { Some(&o.evaluation.trace) } else { None },
             "audit": o.record.as_ref().map(|r| json!({"seq": r.seq, "hash": r.hash})),

@@ -1,6 +1,7 @@
 //! Command-line interface. Each subcommand lives in its own file; this one
 //! holds the argument definitions and the exit-code policy.
 
+mod audit;
 mod config;
 mod demo;
 mod doctor;
@@ -8,6 +9,7 @@ mod evaluate;
 mod init;
 mod install;
 mod keys;
+mod log;
 mod passport;
 mod telemetry;
 mod verify_log;
@@ -73,6 +75,11 @@ pub enum Command {
     Passport(passport::PassportCommand),
     /// Prove an audit log intact: hashes, signatures, sequence and links.
     VerifyLog(verify_log::VerifyLogArgs),
+    /// Query the audit log (filters, --summary, --json) or export it (jsonl, OCSF, CEF).
+    Log(Box<log::LogArgs>),
+    /// Maintain the audit log: repair a torn tail, rebuild state, rotate the key.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Run the whole flow on built-in defaults in a temporary directory.
     Demo(demo::DemoArgs),
     /// Show which files toolgate uses and where each setting came from.
@@ -205,6 +212,8 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Trust(a) => keys::trust(&cli.paths, a),
         Command::Passport(a) => passport::run(&cli.paths, a),
         Command::VerifyLog(a) => return verify_log::run(&cli.paths, a),
+        Command::Log(a) => log::run(&cli.paths, *a),
+        Command::Audit(a) => audit::run(&cli.paths, a),
         Command::Demo(a) => demo::run(a),
         Command::Config(a) => config::run(&cli.paths, a),
         Command::Init(a) => init::run(&cli.paths, a),

@@ -1,0 +1,220 @@
+//! `toolgate log`: query, summarise and export the audit log.
+
+use super::PathArgs;
+use crate::audit::export;
+use crate::audit::log::chain_files;
+use crate::audit::query::{self, Filter, Summary};
+use crate::audit::Record;
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+use time::format_description::well_known::Rfc3339;
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  toolgate log --agent oap:agent:ci --verdict deny --since 24h
+  toolgate log --summary --since 2026-01-01
+  toolgate log export --format ocsf --since 1h > events.jsonl")]
+pub struct LogArgs {
+    #[command(subcommand)]
+    pub command: Option<LogCommand>,
+    #[command(flatten)]
+    pub query: QueryArgs,
+    /// Counts by verdict, tool and reason code instead of records.
+    #[arg(long)]
+    pub summary: bool,
+    /// Print JSON (one record per line; the summary as one object).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Write matching records for a SIEM, one per line.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
+    #[command(flatten)]
+    pub query: QueryArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    /// The records as they are.
+    Jsonl,
+    /// OCSF API Activity (class 6003) events.
+    Ocsf,
+    /// ArcSight Common Event Format lines.
+    Cef,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct QueryArgs {
+    /// Agent (passport) id.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Tool name as the host named it.
+    #[arg(long)]
+    pub tool: Option<String>,
+    /// allow, review or deny.
+    #[arg(long, value_parser = ["allow", "review", "deny"])]
+    pub verdict: Option<String>,
+    /// Reason code, e.g. oap.limit_exceeded.
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Host session id.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// From this time: RFC 3339, YYYY-MM-DD (UTC), or an age like 30m, 24h, 7d.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Log files to read, oldest first (default: the resolved log and its segments).
+    #[arg(long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Parses `--since`/`--until` into unix seconds.
+pub fn parse_time(s: &str, now: i64) -> Result<i64> {
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t.unix_timestamp());
+    }
+    let date_fmt = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(s, &date_fmt) {
+        return Ok(d.midnight().assume_utc().unix_timestamp());
+    }
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let mult = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => bail!("`{s}` is not a time (RFC 3339, YYYY-MM-DD, or an age like 24h)"),
+    };
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("`{s}` is not a time"))?;
+    Ok(now - n * mult)
+}
+
+impl QueryArgs {
+    fn filter(&self) -> Result<Filter> {
+        if let Some(r) = &self.reason {
+            if crate::reason::ReasonCode::parse(r).is_none() {
+                bail!("unknown reason code `{r}`");
+            }
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        Ok(Filter {
+            agent: self.agent.clone(),
+            tool: self.tool.clone(),
+            verdict: self.verdict.clone(),
+            reason: self.reason.clone(),
+            session: self.session.clone(),
+            since: self
+                .since
+                .as_deref()
+                .map(|s| parse_time(s, now))
+                .transpose()?,
+            until: self
+                .until
+                .as_deref()
+                .map(|s| parse_time(s, now))
+                .transpose()?,
+        })
+    }
+
+    fn files(&self, paths: &PathArgs) -> Result<Vec<PathBuf>> {
+        if !self.files.is_empty() {
+            return Ok(self.files.clone());
+        }
+        let log = paths.locations(None).audit_log.path;
+        chain_files(&log).with_context(|| format!("listing {}", log.display()))
+    }
+
+    /// Streams matching records to `each`.
+    fn each(&self, paths: &PathArgs, mut each: impl FnMut(&Record) -> Result<()>) -> Result<()> {
+        let filter = self.filter()?;
+        let mut failed = Ok(());
+        query::for_each(&self.files(paths)?, |r| {
+            if failed.is_ok() && filter.matches(&r) {
+                failed = each(&r);
+            }
+        })?;
+        failed
+    }
+}
+
+pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match a.command {
+        Some(LogCommand::Export(e)) => e.query.each(paths, |r| {
+            let line = match e.format {
+                Format::Jsonl => serde_json::to_string(r)?,
+                Format::Ocsf => export::ocsf(r).to_string(),
+                Format::Cef => export::cef(r),
+            };
+            writeln!(out, "{line}")?;
+            Ok(())
+        })?,
+        None if a.summary => {
+            let mut s = Summary::default();
+            a.query.each(paths, |r| {
+                s.add(r);
+                Ok(())
+            })?;
+            if a.json {
+                writeln!(out, "{}", serde_json::to_string(&s)?)?;
+            } else {
+                write_summary(&mut out, &s)?;
+            }
+        }
+        None => a.query.each(paths, |r| {
+            if a.json {
+                writeln!(out, "{}", serde_json::to_string(r)?)?;
+            } else {
+                let first = r.reasons.first();
+                writeln!(
+                    out,
+                    "{:>6} {} {:<6} {:<24} {:<22} {} {}",
+                    r.seq,
+                    r.ts,
+                    r.verdict,
+                    r.tool,
+                    first.map_or("", |x| x.code.as_str()),
+                    r.agent_id.as_deref().unwrap_or("-"),
+                    first.map_or("", |x| x.message.as_str()),
+                )?;
+            }
+            Ok(())
+        })?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn write_summary(out: &mut impl Write, s: &Summary) -> Result<()> {
+    writeln!(out, "{} records", s.records)?;
+    for (title, map) in [
+        ("by verdict", &s.by_verdict),
+        ("by tool", &s.by_tool),
+        ("by reason", &s.by_reason),
+    ] {
+        writeln!(out, "{title}:")?;
+        let mut rows: Vec<_> = map.iter().collect();
+        rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (k, n) in rows {
+            writeln!(out, "  {n:>8}  {k}")?;
+        }
+    }
+    Ok(())
+}
