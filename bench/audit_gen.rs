@@ -39,7 +39,11 @@ fn latency(a: &str, b: &str, rounds: usize) {
                 time::OffsetDateTime::now_utc(),
             );
             times[i].push(t.elapsed().as_secs_f64() * 1e3);
-            assert!(o.record.is_some(), "not recorded: {:?}", o.evaluation.reasons);
+            assert!(
+                o.record.is_some(),
+                "not recorded: {:?}",
+                o.evaluation.reasons
+            );
         }
     }
     for (name, mut t) in [a, b].iter().zip(times) {
@@ -60,31 +64,54 @@ fn profile(log: &str) {
     let lines: Vec<String> = f.lines().take(20_000).map(|l| l.unwrap()).collect();
     let n = lines.len() as f64;
     let t = std::time::Instant::now();
-    let recs: Vec<Record> = lines.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
-    println!("parse  {:.2} us/record", t.elapsed().as_secs_f64() * 1e6 / n);
+    let recs: Vec<Record> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    println!(
+        "parse  {:.2} us/record",
+        t.elapsed().as_secs_f64() * 1e6 / n
+    );
     let t = std::time::Instant::now();
     let hashes: Vec<String> = recs.iter().map(|r| r.compute_hash()).collect();
-    println!("hash   {:.2} us/record", t.elapsed().as_secs_f64() * 1e6 / n);
+    println!(
+        "hash   {:.2} us/record",
+        t.elapsed().as_secs_f64() * 1e6 / n
+    );
     let key = toolgate::passport::keys::decode_signature(&recs[0].signature).unwrap();
     let _ = key;
     let vk = {
         use base64::Engine;
-        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(recs[0].log_key.as_ref().unwrap()).unwrap();
+        let b = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(recs[0].log_key.as_ref().unwrap())
+            .unwrap();
         ed25519_dalek::VerifyingKey::from_bytes(&b.try_into().unwrap()).unwrap()
     };
-    let sigs: Vec<_> = recs.iter().map(|r| toolgate::passport::keys::decode_signature(&r.signature).unwrap()).collect();
+    let sigs: Vec<_> = recs
+        .iter()
+        .map(|r| toolgate::passport::keys::decode_signature(&r.signature).unwrap())
+        .collect();
     let t = std::time::Instant::now();
-    let bs: usize = std::env::var("BS").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let bs: usize = std::env::var("BS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
     for (c, h) in sigs.chunks(bs).zip(hashes.chunks(bs)) {
         let msgs: Vec<&[u8]> = h.iter().map(|x| x.as_bytes()).collect();
         ed25519_dalek::verify_batch(&msgs, c, &vec![vk; c.len()]).unwrap();
     }
-    println!("batch  {:.2} us/record", t.elapsed().as_secs_f64() * 1e6 / n);
+    println!(
+        "batch  {:.2} us/record",
+        t.elapsed().as_secs_f64() * 1e6 / n
+    );
     let t = std::time::Instant::now();
     for (s, h) in sigs.iter().zip(&hashes).take(2000) {
         vk.verify_strict(h.as_bytes(), s).unwrap();
     }
-    println!("single {:.2} us/record", t.elapsed().as_secs_f64() * 1e6 / 2000.0);
+    println!(
+        "single {:.2} us/record",
+        t.elapsed().as_secs_f64() * 1e6 / 2000.0
+    );
 }
 
 fn main() {

@@ -157,7 +157,8 @@ fn write_jcs(v: &Value, out: &mut Vec<u8>) -> bool {
             let safe = n
                 .as_i64()
                 .is_some_and(|i| i.unsigned_abs() <= crate::canonical::MAX_SAFE_INTEGER)
-                || n.as_u64().is_some_and(|u| u <= crate::canonical::MAX_SAFE_INTEGER);
+                || n.as_u64()
+                    .is_some_and(|u| u <= crate::canonical::MAX_SAFE_INTEGER);
             if !safe {
                 return false;
             }
@@ -212,8 +213,8 @@ mod tests {
         let leaf = prop_oneof![
             Just(Value::Null),
             any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| Value::from(n)),
-            any::<u64>().prop_map(|n| Value::from(n)),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
             any::<f64>()
                 .prop_filter("finite", |f| f.is_finite())
                 .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
