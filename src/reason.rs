@@ -82,6 +82,12 @@ reason_codes! {
     CommandNotAllowed => "oap.command_not_allowed",
     /// The command uses shell structure the gate does not evaluate.
     CommandChainUnsupported => "oap.command_chain_unsupported",
+    /// The command does not parse as bash (or is too long or too deeply nested to analyse).
+    CommandUnparsable => "oap.command_unparsable",
+    /// A word the shell would expand (variables, globs, substitutions) where the passport does not allow it.
+    CommandExpansionNotAllowed => "oap.command_expansion_not_allowed",
+    /// An option or input that makes an allowed program run other code (`git -c`, `find -exec`, `bash -c`).
+    CommandOptionNotAllowed => "oap.command_option_not_allowed",
     /// The command matches a blocked pattern.
     BlockedPattern => "oap.blocked_pattern",
     /// The path is denied or outside the allowed globs.

@@ -6,6 +6,8 @@
 
 pub mod command;
 pub mod path;
+pub mod programs;
+pub mod shell;
 pub mod url;
 mod values;
 

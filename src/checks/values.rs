@@ -29,7 +29,7 @@ fn uint_limit(input: &CheckInput, name: &str) -> Result<Option<u64>, CheckResult
     }
 }
 
-fn bool_limit(input: &CheckInput, name: &str) -> Result<Option<bool>, CheckResult> {
+pub(crate) fn bool_limit(input: &CheckInput, name: &str) -> Result<Option<bool>, CheckResult> {
     match limit(input, name) {
         None => Ok(None),
         Some(v) => v

@@ -1,0 +1,815 @@
+//! Shell analysis: what a command string will run, read by a real bash grammar
+//! (brush-parser). Pure: no passport, no file system.
+//!
+//! The result is every simple command the string can run, in text order,
+//! including those inside substitutions, groups, loops and function bodies,
+//! with de-quoted words, redirections, and the structural constructs that a
+//! passport must opt in to. Every AST node kind is matched exhaustively; a new
+//! kind in the parser is a compile error here, not a silent allow.
+
+use brush_parser::ast;
+use brush_parser::word::{self, ParameterExpr, WordPiece, WordPieceWithSource};
+use brush_parser::ParserOptions;
+use std::collections::BTreeSet;
+
+/// Longest command analysed; anything longer is refused unread.
+pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
+/// How deeply substitutions may nest inside one another.
+const MAX_DEPTH: usize = 8;
+
+/// Shell structure beyond a list of pipelines of simple commands. Each needs
+/// a passport opt-in (see `docs/checks.md`); the commands inside are still checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Construct {
+    /// `cmd &` or `coproc`: keeps running after the gate has answered.
+    Background,
+    /// `( ... )`.
+    Subshell,
+    /// `{ ...; }`.
+    Group,
+    /// `if`, `case`, `[[ ]]`, `(( ))`.
+    Conditional,
+    /// `for`, `while`, `until`.
+    Loop,
+    /// `name() { ... }`: a later word may run the body instead of a program.
+    Function,
+    /// `$( )`, backquotes, `<( )`, `>( )`.
+    Substitution,
+}
+
+impl Construct {
+    /// The passport limit (a boolean under `limits.system.command.execute`) that allows it.
+    pub fn opt_in(self) -> &'static str {
+        match self {
+            Construct::Background => "allow_background",
+            Construct::Subshell | Construct::Group | Construct::Conditional | Construct::Loop => {
+                "allow_compound"
+            }
+            Construct::Function => "allow_functions",
+            Construct::Substitution => "allow_substitution",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Construct::Background => "a background job (`&` or coproc)",
+            Construct::Subshell => "a subshell `( )`",
+            Construct::Group => "a command group `{ }`",
+            Construct::Conditional => "a conditional (`if`, `case`, `[[ ]]`, `(( ))`)",
+            Construct::Loop => "a loop (`for`, `while`, `until`)",
+            Construct::Function => "a function definition",
+            Construct::Substitution => "a command or process substitution",
+        }
+    }
+}
+
+/// One word after quote removal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    /// The de-quoted value when `expands` is false; the source text otherwise.
+    pub text: String,
+    /// The shell will expand it (parameters, globs, braces, tilde, arithmetic,
+    /// ANSI-C or locale quoting), so its value is unknown here.
+    pub expands: bool,
+    /// It holds a command substitution, so its value is another command's output.
+    pub substitutes: bool,
+}
+
+impl Word {
+    /// Whether the value the program receives is known here.
+    pub fn is_literal(&self) -> bool {
+        !self.expands && !self.substitutes
+    }
+}
+
+/// Where a redirection points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redirect {
+    /// `< f`.
+    Read(String),
+    /// `> f`, `>> f`, `>| f`, `&> f`, `<> f`, `>& f`.
+    Write(String),
+    /// A target whose name the shell computes (`> $f`, `> *.log`).
+    Dynamic(String),
+}
+
+/// How a simple command's standard input is fed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stdin {
+    /// From the previous command of a pipeline.
+    pub pipe: bool,
+    /// From a here-document or here-string.
+    pub inline: bool,
+    /// From a file (`< f`).
+    pub file: bool,
+}
+
+/// One simple command the string runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SimpleCommand {
+    /// Names assigned in front of the command (`FOO=1 cmd`) or alone (`FOO=1`).
+    pub assignments: Vec<String>,
+    pub argv: Vec<Word>,
+    pub redirects: Vec<Redirect>,
+    pub stdin: Stdin,
+    /// Source text of expansions outside argv (assignment values, here-doc bodies, redirect targets).
+    pub other_expansions: Vec<String>,
+}
+
+impl SimpleCommand {
+    /// The program name when it is a literal word.
+    pub fn program(&self) -> Option<&str> {
+        self.argv.first().filter(|w| w.is_literal()).map(|w| w.text.as_str())
+    }
+}
+
+/// Everything the string runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Script {
+    pub commands: Vec<SimpleCommand>,
+    pub constructs: BTreeSet<Construct>,
+}
+
+/// Why a string could not be analysed. Always a deny.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShellError {
+    #[error("the command is longer than {MAX_COMMAND_BYTES} bytes")]
+    TooLong,
+    #[error("substitutions nest more than {MAX_DEPTH} deep")]
+    TooDeep,
+    #[error("the command does not parse as bash: {0}")]
+    Unparsable(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+fn options() -> ParserOptions {
+    ParserOptions::default()
+}
+
+/// Parses and analyses a command string.
+pub fn analyze(cmd: &str) -> Result<Script, ShellError> {
+    let mut a = Analyzer::default();
+    a.source(cmd, 0)?;
+    Ok(Script {
+        commands: a.commands,
+        constructs: a.constructs,
+    })
+}
+
+fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
+    if cmd.len() > MAX_COMMAND_BYTES {
+        return Err(ShellError::TooLong);
+    }
+    if cmd.contains('\0') {
+        return Err(ShellError::Unparsable("the command contains a NUL byte".into()));
+    }
+    // The parser is third-party code: a panic in it is a deny, not a crash.
+    let parsed = std::panic::catch_unwind(|| {
+        let mut p = brush_parser::Parser::new(std::io::Cursor::new(cmd.as_bytes()), &options());
+        p.parse_program()
+    });
+    match parsed {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(e)) => Err(ShellError::Unparsable(e.to_string())),
+        Err(_) => Err(ShellError::Unparsable("the parser failed on this input".into())),
+    }
+}
+
+#[derive(Default)]
+struct Analyzer {
+    commands: Vec<SimpleCommand>,
+    constructs: BTreeSet<Construct>,
+}
+
+/// What a word turned into.
+struct Analyzed {
+    word: Word,
+}
+
+impl Analyzer {
+    fn source(&mut self, cmd: &str, depth: usize) -> Result<(), ShellError> {
+        if depth > MAX_DEPTH {
+            return Err(ShellError::TooDeep);
+        }
+        let program = parse_program(cmd)?;
+        for list in &program.complete_commands {
+            self.compound_list(list, depth)?;
+        }
+        Ok(())
+    }
+
+    fn compound_list(&mut self, list: &ast::CompoundList, depth: usize) -> Result<(), ShellError> {
+        for ast::CompoundListItem(and_or, sep) in &list.0 {
+            match sep {
+                ast::SeparatorOperator::Async => {
+                    self.constructs.insert(Construct::Background);
+                }
+                ast::SeparatorOperator::Sequence => {}
+            }
+            self.pipeline(&and_or.first, depth)?;
+            for next in &and_or.additional {
+                match next {
+                    ast::AndOr::And(p) | ast::AndOr::Or(p) => self.pipeline(p, depth)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn pipeline(&mut self, p: &ast::Pipeline, depth: usize) -> Result<(), ShellError> {
+        // `time` and `!` change neither what runs nor what it touches.
+        for (i, cmd) in p.seq.iter().enumerate() {
+            self.command(cmd, i > 0, depth)?;
+        }
+        Ok(())
+    }
+
+    fn command(&mut self, cmd: &ast::Command, piped: bool, depth: usize) -> Result<(), ShellError> {
+        match cmd {
+            ast::Command::Simple(s) => self.simple(s, piped, depth),
+            ast::Command::Compound(c, redirects) => {
+                let at = self.commands.len();
+                self.compound(c, depth)?;
+                self.outer_redirects(redirects.as_ref().map(|r| r.0.as_slice()), at, piped, depth)
+            }
+            ast::Command::Function(f) => {
+                self.constructs.insert(Construct::Function);
+                let ast::FunctionBody(body, redirects) = &f.body;
+                let at = self.commands.len();
+                self.compound(body, depth)?;
+                self.outer_redirects(redirects.as_ref().map(|r| r.0.as_slice()), at, false, depth)
+            }
+            ast::Command::ExtendedTest(t, redirects) => {
+                self.constructs.insert(Construct::Conditional);
+                let at = self.commands.len();
+                let mut holder = SimpleCommand::default();
+                self.extended_test(&t.expr, &mut holder, depth)?;
+                self.commands.push(holder);
+                self.outer_redirects(redirects.as_ref().map(|r| r.0.as_slice()), at, piped, depth)
+            }
+        }
+    }
+
+    /// Redirections on a compound command apply to every command inside it.
+    fn outer_redirects(
+        &mut self,
+        redirects: Option<&[ast::IoRedirect]>,
+        from: usize,
+        piped: bool,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        let mut holder = SimpleCommand::default();
+        for r in redirects.unwrap_or_default() {
+            self.redirect(r, &mut holder, depth)?;
+        }
+        if self.commands.len() == from {
+            // Nothing ran inside (e.g. `(( ))`): keep the redirections on an empty command.
+            self.commands.push(SimpleCommand::default());
+        }
+        for c in &mut self.commands[from..] {
+            c.redirects.extend(holder.redirects.iter().cloned());
+            c.other_expansions
+                .extend(holder.other_expansions.iter().cloned());
+            c.stdin.pipe |= piped;
+            c.stdin.inline |= holder.stdin.inline;
+            c.stdin.file |= holder.stdin.file;
+        }
+        Ok(())
+    }
+
+    fn compound(&mut self, c: &ast::CompoundCommand, depth: usize) -> Result<(), ShellError> {
+        match c {
+            ast::CompoundCommand::Arithmetic(a) => {
+                self.constructs.insert(Construct::Conditional);
+                self.arithmetic(&a.expr.value)
+            }
+            ast::CompoundCommand::ArithmeticForClause(f) => {
+                self.constructs.insert(Construct::Loop);
+                for e in [&f.initializer, &f.condition, &f.updater].into_iter().flatten() {
+                    self.arithmetic(&e.value)?;
+                }
+                self.compound_list(&f.body.list, depth)
+            }
+            ast::CompoundCommand::BraceGroup(g) => {
+                self.constructs.insert(Construct::Group);
+                self.compound_list(&g.list, depth)
+            }
+            ast::CompoundCommand::Subshell(s) => {
+                self.constructs.insert(Construct::Subshell);
+                self.compound_list(&s.list, depth)
+            }
+            ast::CompoundCommand::ForClause(f) => {
+                self.constructs.insert(Construct::Loop);
+                let mut holder = SimpleCommand::default();
+                for w in f.values.iter().flatten() {
+                    let a = self.word(&w.value, depth)?;
+                    if a.word.expands {
+                        holder.other_expansions.push(a.word.text);
+                    }
+                }
+                self.commands.push(holder);
+                self.compound_list(&f.body.list, depth)
+            }
+            ast::CompoundCommand::CaseClause(c) => {
+                self.constructs.insert(Construct::Conditional);
+                let mut holder = SimpleCommand::default();
+                for w in std::iter::once(&c.value).chain(c.cases.iter().flat_map(|i| &i.patterns)) {
+                    let a = self.word(&w.value, depth)?;
+                    if a.word.expands {
+                        holder.other_expansions.push(a.word.text);
+                    }
+                }
+                self.commands.push(holder);
+                for item in &c.cases {
+                    match item.post_action {
+                        ast::CaseItemPostAction::ExitCase
+                        | ast::CaseItemPostAction::UnconditionallyExecuteNextCaseItem
+                        | ast::CaseItemPostAction::ContinueEvaluatingCases => {}
+                    }
+                    if let Some(body) = &item.cmd {
+                        self.compound_list(body, depth)?;
+                    }
+                }
+                Ok(())
+            }
+            ast::CompoundCommand::IfClause(i) => {
+                self.constructs.insert(Construct::Conditional);
+                self.compound_list(&i.condition, depth)?;
+                self.compound_list(&i.then, depth)?;
+                for e in i.elses.iter().flatten() {
+                    if let Some(c) = &e.condition {
+                        self.compound_list(c, depth)?;
+                    }
+                    self.compound_list(&e.body, depth)?;
+                }
+                Ok(())
+            }
+            ast::CompoundCommand::WhileClause(w) | ast::CompoundCommand::UntilClause(w) => {
+                self.constructs.insert(Construct::Loop);
+                let ast::WhileOrUntilClauseCommand(cond, body, _) = w;
+                self.compound_list(cond, depth)?;
+                self.compound_list(&body.list, depth)
+            }
+            ast::CompoundCommand::Coprocess(c) => {
+                self.constructs.insert(Construct::Background);
+                self.command(&c.body, false, depth)
+            }
+        }
+    }
+
+    /// Arithmetic runs no program unless it hides a substitution, which we refuse outright.
+    fn arithmetic(&mut self, text: &str) -> Result<(), ShellError> {
+        if hides_substitution(text) {
+            return Err(ShellError::Unsupported(
+                "a substitution inside an arithmetic expression is not evaluated".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn extended_test(
+        &mut self,
+        e: &ast::ExtendedTestExpr,
+        holder: &mut SimpleCommand,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        match e {
+            ast::ExtendedTestExpr::And(a, b) | ast::ExtendedTestExpr::Or(a, b) => {
+                self.extended_test(a, holder, depth)?;
+                self.extended_test(b, holder, depth)
+            }
+            ast::ExtendedTestExpr::Not(a) | ast::ExtendedTestExpr::Parenthesized(a) => {
+                self.extended_test(a, holder, depth)
+            }
+            ast::ExtendedTestExpr::UnaryTest(_, w) => self.other_word(&w.value, holder, depth),
+            ast::ExtendedTestExpr::BinaryTest(_, a, b) => {
+                self.other_word(&a.value, holder, depth)?;
+                self.other_word(&b.value, holder, depth)
+            }
+        }
+    }
+
+    /// A word outside argv: only its expansions and substitutions matter.
+    fn other_word(
+        &mut self,
+        raw: &str,
+        holder: &mut SimpleCommand,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        let a = self.word(raw, depth)?;
+        if a.word.expands {
+            holder.other_expansions.push(a.word.text);
+        }
+        Ok(())
+    }
+
+    fn simple(&mut self, s: &ast::SimpleCommand, piped: bool, depth: usize) -> Result<(), ShellError> {
+        let mut cmd = SimpleCommand {
+            stdin: Stdin {
+                pipe: piped,
+                ..Stdin::default()
+            },
+            ..SimpleCommand::default()
+        };
+        let items = s
+            .prefix
+            .iter()
+            .flat_map(|p| &p.0)
+            .map(|i| Item::Part(i, true))
+            .chain(s.word_or_name.iter().map(Item::Name))
+            .chain(s.suffix.iter().flat_map(|x| &x.0).map(|i| Item::Part(i, false)));
+        for item in items {
+            match item {
+                Item::Name(w) => self.argv_word(&w.value, &mut cmd, depth)?,
+                Item::Part(ast::CommandPrefixOrSuffixItem::Word(w), _) => {
+                    self.argv_word(&w.value, &mut cmd, depth)?
+                }
+                Item::Part(ast::CommandPrefixOrSuffixItem::IoRedirect(r), _) => {
+                    self.redirect(r, &mut cmd, depth)?
+                }
+                Item::Part(ast::CommandPrefixOrSuffixItem::AssignmentWord(a, raw), true) => {
+                    self.assignment(a, &raw.value, &mut cmd, depth)?
+                }
+                // After the command name, `a=b` is an argument (`make CC=gcc`).
+                Item::Part(ast::CommandPrefixOrSuffixItem::AssignmentWord(_, raw), false) => {
+                    self.argv_word(&raw.value, &mut cmd, depth)?
+                }
+                Item::Part(ast::CommandPrefixOrSuffixItem::ProcessSubstitution(kind, sub), _) => {
+                    match kind {
+                        ast::ProcessSubstitutionKind::Read | ast::ProcessSubstitutionKind::Write => {}
+                    }
+                    self.constructs.insert(Construct::Substitution);
+                    cmd.argv.push(Word {
+                        text: "<(...)".into(),
+                        expands: false,
+                        substitutes: true,
+                    });
+                    self.compound_list(&sub.list, depth)?;
+                }
+            }
+        }
+        self.commands.push(cmd);
+        Ok(())
+    }
+
+    fn argv_word(&mut self, raw: &str, cmd: &mut SimpleCommand, depth: usize) -> Result<(), ShellError> {
+        let a = self.word(raw, depth)?;
+        cmd.argv.push(a.word);
+        Ok(())
+    }
+
+    fn assignment(
+        &mut self,
+        a: &ast::Assignment,
+        raw: &str,
+        cmd: &mut SimpleCommand,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        let name = match &a.name {
+            ast::AssignmentName::VariableName(n) => n.clone(),
+            ast::AssignmentName::ArrayElementName(n, idx) => {
+                if hides_substitution(idx) {
+                    return Err(ShellError::Unsupported(
+                        "a substitution inside an array index is not evaluated".into(),
+                    ));
+                }
+                n.clone()
+            }
+        };
+        cmd.assignments.push(name);
+        let values: Vec<&ast::Word> = match &a.value {
+            ast::AssignmentValue::Scalar(w) => vec![w],
+            ast::AssignmentValue::Array(items) => items
+                .iter()
+                .flat_map(|(k, v)| k.iter().chain(std::iter::once(v)))
+                .collect(),
+        };
+        for v in values {
+            let w = self.word(&v.value, depth)?;
+            if w.word.expands {
+                cmd.other_expansions.push(raw.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    fn redirect(&mut self, r: &ast::IoRedirect, cmd: &mut SimpleCommand, depth: usize) -> Result<(), ShellError> {
+        match r {
+            ast::IoRedirect::File(_, kind, target) => {
+                let dir = match kind {
+                    ast::IoFileRedirectKind::Read | ast::IoFileRedirectKind::DuplicateInput => {
+                        Dir::Read
+                    }
+                    ast::IoFileRedirectKind::Write
+                    | ast::IoFileRedirectKind::Append
+                    | ast::IoFileRedirectKind::ReadAndWrite
+                    | ast::IoFileRedirectKind::Clobber
+                    | ast::IoFileRedirectKind::DuplicateOutput => Dir::Write,
+                };
+                let dup = matches!(
+                    kind,
+                    ast::IoFileRedirectKind::DuplicateInput | ast::IoFileRedirectKind::DuplicateOutput
+                );
+                match target {
+                    ast::IoFileRedirectTarget::Fd(_) => Ok(()),
+                    ast::IoFileRedirectTarget::Filename(w) => self.file_target(&w.value, dir, cmd, depth),
+                    ast::IoFileRedirectTarget::Duplicate(w) => {
+                        let a = self.word(&w.value, depth)?;
+                        if a.word.is_literal() && dup && is_fd(&a.word.text) {
+                            return Ok(());
+                        }
+                        self.file_target(&w.value, dir, cmd, depth)
+                    }
+                    ast::IoFileRedirectTarget::ProcessSubstitution(kind, sub) => {
+                        match kind {
+                            ast::ProcessSubstitutionKind::Read | ast::ProcessSubstitutionKind::Write => {}
+                        }
+                        self.constructs.insert(Construct::Substitution);
+                        self.compound_list(&sub.list, depth)
+                    }
+                }
+            }
+            ast::IoRedirect::HereDocument(_, doc) => {
+                cmd.stdin.inline = true;
+                if doc.requires_expansion {
+                    self.heredoc_body(&doc.doc.value, cmd, depth)?;
+                }
+                Ok(())
+            }
+            ast::IoRedirect::HereString(_, w) => {
+                cmd.stdin.inline = true;
+                self.other_word(&w.value, cmd, depth)
+            }
+            ast::IoRedirect::OutputAndError(w, _append) => self.file_target(&w.value, Dir::Write, cmd, depth),
+        }
+    }
+
+    fn file_target(&mut self, raw: &str, dir: Dir, cmd: &mut SimpleCommand, depth: usize) -> Result<(), ShellError> {
+        let a = self.word(raw, depth)?;
+        let r = if !a.word.is_literal() {
+            Redirect::Dynamic(a.word.text)
+        } else {
+            match dir {
+                Dir::Read => {
+                    cmd.stdin.file = true;
+                    Redirect::Read(a.word.text)
+                }
+                Dir::Write => Redirect::Write(a.word.text),
+            }
+        };
+        cmd.redirects.push(r);
+        Ok(())
+    }
+
+    fn heredoc_body(&mut self, body: &str, cmd: &mut SimpleCommand, depth: usize) -> Result<(), ShellError> {
+        let pieces = word::parse_heredoc(body, &options())
+            .map_err(|e| ShellError::Unparsable(e.to_string()))?;
+        let mut subs = Vec::new();
+        let mut expands = false;
+        self.pieces(body, &pieces, true, &mut expands, &mut String::new(), &mut String::new(), &mut subs)?;
+        if expands {
+            cmd.other_expansions.push("here-document with expansions".into());
+        }
+        self.substitutions(subs, depth)
+    }
+
+    fn substitutions(&mut self, subs: Vec<String>, depth: usize) -> Result<(), ShellError> {
+        for s in subs {
+            self.constructs.insert(Construct::Substitution);
+            self.source(&s, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// De-quotes a word, notes whether it expands, and analyses the commands it substitutes.
+    fn word(&mut self, raw: &str, depth: usize) -> Result<Analyzed, ShellError> {
+        let pieces = word::parse(raw, &options()).map_err(|e| ShellError::Unparsable(e.to_string()))?;
+        let mut text = String::new();
+        // Unquoted characters as written, quoted ones as `x`: the text globs and braces see.
+        let mut shape = String::new();
+        let mut expands = false;
+        let mut subs = Vec::new();
+        self.pieces(raw, &pieces, false, &mut expands, &mut text, &mut shape, &mut subs)?;
+        if unquoted_expansion(&shape) {
+            expands = true;
+        }
+        let substitutes = !subs.is_empty();
+        self.substitutions(subs, depth)?;
+        let literal = !expands && !substitutes;
+        Ok(Analyzed {
+            word: Word {
+                text: if literal { text } else { raw.to_string() },
+                expands,
+                substitutes,
+            },
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pieces(
+        &mut self,
+        raw: &str,
+        pieces: &[WordPieceWithSource],
+        quoted: bool,
+        expands: &mut bool,
+        text: &mut String,
+        shape: &mut String,
+        subs: &mut Vec<String>,
+    ) -> Result<(), ShellError> {
+        for p in pieces {
+            let src = raw.get(p.start_index..p.end_index).unwrap_or(raw);
+            match &p.piece {
+                WordPiece::Text(t) => {
+                    text.push_str(t);
+                    if quoted {
+                        shape.extend(t.chars().map(|_| 'x'));
+                    } else {
+                        shape.push_str(t);
+                    }
+                }
+                WordPiece::SingleQuotedText(t) => {
+                    text.push_str(t);
+                    shape.extend(t.chars().map(|_| 'x'));
+                    if t.is_empty() {
+                        shape.push('x');
+                    }
+                }
+                WordPiece::EscapeSequence(e) => {
+                    // `\x` is `x`; a line continuation is nothing; in double quotes
+                    // only `\$ \` \" \\` lose their backslash.
+                    let unescaped = match e.strip_prefix('\\') {
+                        Some("\n") => "",
+                        Some(rest) if !quoted || matches!(rest, "$" | "`" | "\"" | "\\") => rest,
+                        _ => e.as_str(),
+                    };
+                    text.push_str(unescaped);
+                    shape.extend(unescaped.chars().map(|_| 'x'));
+                }
+                WordPiece::DoubleQuotedSequence(inner) | WordPiece::GettextDoubleQuotedSequence(inner) => {
+                    if matches!(p.piece, WordPiece::GettextDoubleQuotedSequence(_)) {
+                        *expands = true;
+                    }
+                    shape.push('x');
+                    self.pieces(raw, inner, true, expands, text, shape, subs)?;
+                }
+                WordPiece::AnsiCQuotedText(_) => *expands = true,
+                WordPiece::TildeExpansion(_) => {
+                    if !quoted {
+                        *expands = true;
+                    }
+                    text.push_str(src);
+                }
+                WordPiece::ParameterExpansion(pe) => {
+                    *expands = true;
+                    let simple = matches!(pe, ParameterExpr::Parameter { indirect: false, .. });
+                    if !simple && hides_substitution(src) {
+                        return Err(ShellError::Unsupported(
+                            "a substitution inside a parameter expansion is not evaluated".into(),
+                        ));
+                    }
+                }
+                WordPiece::CommandSubstitution(c) | WordPiece::BackquotedCommandSubstitution(c) => {
+                    subs.push(c.clone());
+                }
+                WordPiece::ArithmeticExpression(e) => {
+                    *expands = true;
+                    self.arithmetic(&e.value)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Item<'a> {
+    Name(&'a ast::Word),
+    /// A prefix (`true`) or suffix item.
+    Part(&'a ast::CommandPrefixOrSuffixItem, bool),
+}
+
+#[derive(Clone, Copy)]
+enum Dir {
+    Read,
+    Write,
+}
+
+/// `1`, `2`, `-` (close), `1-` (move): fd duplication, not a file.
+fn is_fd(t: &str) -> bool {
+    let digits = t.strip_suffix('-').unwrap_or(t);
+    t == "-" || (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Whether text the parser left unparsed (arithmetic, parameter operands) could run a command.
+fn hides_substitution(text: &str) -> bool {
+    text.contains('`') || text.contains("$(") || text.contains("<(") || text.contains(">(")
+}
+
+/// Globs, extended globs, brace expansion, tilde after `=`/`:`, and zsh's `=cmd`,
+/// judged on the unquoted characters only.
+fn unquoted_expansion(shape: &str) -> bool {
+    if shape.contains(['*', '?', '[']) || shape.starts_with('=') {
+        return true;
+    }
+    if shape.contains(['(', ')']) {
+        return true;
+    }
+    let b = shape.as_bytes();
+    if b.iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'~' && (i == 0 || b[i - 1] == b'=' || b[i - 1] == b':'))
+    {
+        return true;
+    }
+    // `{a,b}` and `{1..3}`: an opening brace with a comma or `..` before a closing one.
+    let mut rest = shape;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        if let Some(close) = after.find('}') {
+            let body = &after[..close];
+            if body.contains(',') || body.contains("..") {
+                return true;
+            }
+        }
+        rest = after;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(cmd: &str) -> Vec<Vec<String>> {
+        analyze(cmd)
+            .unwrap()
+            .commands
+            .iter()
+            .map(|c| c.argv.iter().map(|w| w.text.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn dequotes_words() {
+        assert_eq!(argv("'r'm -rf \"x y\""), vec![vec!["rm", "-rf", "x y"]]);
+        assert_eq!(argv("\\rm a\\ b"), vec![vec!["rm", "a b"]]);
+        assert_eq!(argv("\"r\"m"), vec![vec!["rm"]]);
+        assert_eq!(argv("echo \"a\\$b\\q\""), vec![vec!["echo", "a$b\\q"]]);
+    }
+
+    #[test]
+    fn finds_every_simple_command() {
+        assert_eq!(
+            argv("ls; rm -rf / && x || y | z\nw"),
+            vec![
+                vec!["ls"],
+                vec!["rm", "-rf", "/"],
+                vec!["x"],
+                vec!["y"],
+                vec!["z"],
+                vec!["w"]
+            ]
+        );
+        let s = analyze("echo $(rm -rf /) `id` <(cat /etc/passwd)").unwrap();
+        let progs: Vec<_> = s.commands.iter().filter_map(|c| c.program()).collect();
+        assert!(progs.contains(&"rm") && progs.contains(&"id") && progs.contains(&"cat"));
+        assert!(s.constructs.contains(&Construct::Substitution));
+    }
+
+    #[test]
+    fn marks_expansions() {
+        for w in ["$HOME", "\"$HOME\"", "*.rs", "{a,b}", "~/x", "$'\\x72m'", "$((1+2))", "a=~/x", "${x:-y}"] {
+            let s = analyze(&format!("echo {w}")).unwrap();
+            assert!(s.commands[0].argv[1].expands, "{w}");
+        }
+        for w in ["'*'", "\"{a,b}\"", "HEAD~1", "stash@{0}", "a.b", "--x=y"] {
+            let s = analyze(&format!("echo {w}")).unwrap();
+            assert!(!s.commands[0].argv[1].expands, "{w}");
+        }
+    }
+
+    #[test]
+    fn redirects_and_constructs() {
+        let s = analyze("echo x > out 2>&1 >/dev/null < in").unwrap();
+        assert_eq!(
+            s.commands[0].redirects,
+            vec![
+                Redirect::Write("out".into()),
+                Redirect::Write("/dev/null".into()),
+                Redirect::Read("in".into())
+            ]
+        );
+        for (cmd, c) in [
+            ("ls &", Construct::Background),
+            ("(ls)", Construct::Subshell),
+            ("{ ls; }", Construct::Group),
+            ("if true; then ls; fi", Construct::Conditional),
+            ("for i in a; do ls; done", Construct::Loop),
+            ("f() { ls; }", Construct::Function),
+        ] {
+            assert!(analyze(cmd).unwrap().constructs.contains(&c), "{cmd}");
+        }
+        assert!(analyze("ls 'unterminated").is_err());
+        assert!(analyze("echo ${x:-$(id)}").is_err());
+    }
+}
