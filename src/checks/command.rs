@@ -10,6 +10,7 @@ use super::values::bool_limit;
 use super::{string_field, string_list, CheckInput, CheckResult, Effect};
 use crate::reason::ReasonCode;
 use serde_json::{Map, Value};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub const READ_POLICY: &str = "data.file.read.v1";
@@ -114,7 +115,15 @@ fn judge(
     let mut fx = Effects::new(cwd);
     let mut details = Vec::new();
     for c in &script.commands {
-        details.push(simple(input, c, &opts, &entries, &patterns, &mut fx)?);
+        details.push(simple(
+            input,
+            c,
+            &opts,
+            &entries,
+            &patterns,
+            &script.functions,
+            &mut fx,
+        )?);
     }
     details.retain(|d| !d.is_empty());
     Ok(CheckResult::Pass {
@@ -131,6 +140,7 @@ fn simple(
     opts: &OptIns,
     entries: &[&str],
     patterns: &[&str],
+    functions: &BTreeSet<String>,
     fx: &mut Effects,
 ) -> Result<String, CheckResult> {
     if let Some(name) = c.assignments.iter().find(|n| !opts.env.contains(&n.as_str())) {
@@ -177,17 +187,21 @@ fn simple(
             format!("the command name `{}` is computed by the shell", first.text),
         ));
     }
-    if let Some(w) = c.argv.iter().find(|w| w.expands) {
-        if !opts.on("allow_expansion") {
-            return Err(expansion(&format!("`{}` expands", w.text)));
-        }
-    }
     let shown = show(&c.argv);
     if let Some(p) = patterns.iter().find(|p| pattern_matches(p, &c.argv)) {
         return Err(deny(
             ReasonCode::BlockedPattern,
             format!("`{shown}` matches blocked pattern `{p}`"),
         ));
+    }
+    if let Some(w) = c.argv.iter().find(|w| w.expands) {
+        if !opts.on("allow_expansion") {
+            return Err(expansion(&format!("`{}` expands", w.text)));
+        }
+    }
+    if functions.contains(&first.text) {
+        // The body was checked command by command where it was defined.
+        return Ok(format!("`{shown}` calls a function defined in the command"));
     }
     let Some((entry, len)) = entries
         .iter()
@@ -473,6 +487,12 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
         if pattern_opts.is_some_and(|o| o.iter().any(|x| option_matches(t, x))) {
             pattern_given = true;
         }
+        // `--file=.env`: a reader's option value may well be a file it reads.
+        if let (true, Some((_, v))) = (prog::READERS.contains(&name), t.split_once('=')) {
+            if !v.is_empty() {
+                fx.file(READ_POLICY, v)?;
+            }
+        }
         if let Some(o) = outputs.iter().find(|o| option_matches(t, o)) {
             let value = match t.split_once('=') {
                 Some((_, v)) => Some(v.to_string()),
@@ -513,6 +533,9 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
         .iter()
         .any(|w| option_matches(&w.text, "-t") || option_matches(&w.text, "--target-directory"));
     for (k, w) in files.iter().enumerate() {
+        if w.is_process_substitution() {
+            continue;
+        }
         let p = literal(w)?;
         if p == "-" {
             continue;

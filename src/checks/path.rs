@@ -73,7 +73,15 @@ fn expand(pattern: &str, root: Option<&Path>, home: Option<&Path>) -> Option<Str
     })
 }
 
-fn globset(patterns: &[&str], root: Option<&Path>, home: Option<&Path>) -> Result<GlobSet, String> {
+/// Blocked globs ignore case and allowed globs respect it, on every platform:
+/// `.ENV` is the same file as `.env` on macOS and Windows volumes, and a deny
+/// that is too wide costs a prompt while an allow that is too wide leaks.
+fn globset(
+    patterns: &[&str],
+    root: Option<&Path>,
+    home: Option<&Path>,
+    case_insensitive: bool,
+) -> Result<GlobSet, String> {
     let mut b = GlobSetBuilder::new();
     for p in patterns {
         let Some(full) = expand(p, root, home) else {
@@ -82,6 +90,7 @@ fn globset(patterns: &[&str], root: Option<&Path>, home: Option<&Path>) -> Resul
         let glob = GlobBuilder::new(&full)
             .literal_separator(true)
             .backslash_escape(true)
+            .case_insensitive(case_insensitive)
             .build()
             .map_err(|e| format!("glob `{p}`: {e}"))?;
         b.add(glob);
@@ -89,16 +98,20 @@ fn globset(patterns: &[&str], root: Option<&Path>, home: Option<&Path>) -> Resul
     b.build().map_err(|e| e.to_string())
 }
 
-/// The paths to judge: the lexical one, and the symlink-resolved one where it differs.
-fn candidates(path: &Path, input: &CheckInput) -> Vec<PathBuf> {
+/// The paths to judge: the lexical one, and the symlink-resolved ones where
+/// they differ. The raw path is resolved too, because the kernel applies `..`
+/// after following a symlink (`link/../x`) while lexical normalisation applies it before.
+fn candidates(path: &Path, raw: &Path, input: &CheckInput) -> Vec<PathBuf> {
     let mut out = vec![path.to_path_buf()];
     let fs = input.env.fs;
-    let resolved = fs.canonicalize(path).or_else(|| {
-        let parent = path.parent()?;
-        Some(fs.canonicalize(parent)?.join(path.file_name()?))
-    });
-    if let Some(r) = resolved {
-        if r != path {
+    let resolve = |p: &Path| {
+        fs.canonicalize(p).or_else(|| {
+            let parent = p.parent()?;
+            Some(fs.canonicalize(parent)?.join(p.file_name()?))
+        })
+    };
+    for r in [resolve(path), resolve(raw)].into_iter().flatten() {
+        if !out.contains(&r) {
             out.push(r);
         }
     }
@@ -125,7 +138,11 @@ pub fn check(
         Ok(p) => p,
         Err(why) => return CheckResult::deny(ReasonCode::PathNotAllowed, why),
     };
-    let cands = candidates(&path, input);
+    let joined = match cwd {
+        Some(c) if !Path::new(raw).is_absolute() => Path::new(c).join(raw),
+        _ => PathBuf::from(raw),
+    };
+    let cands = candidates(&path, &joined, input);
     if access == Access::Write {
         for c in &cands {
             if let Some(p) = input.env.protected_paths.iter().find(|p| c.starts_with(p)) {
@@ -156,7 +173,7 @@ pub fn check(
         Some(Err(e)) => return e,
         _ => vec![],
     };
-    let block_set = match globset(&block, root, home) {
+    let block_set = match globset(&block, root, home, true) {
         Ok(s) => s,
         Err(e) => return CheckResult::deny(ReasonCode::PolicyError, e),
     };
@@ -174,7 +191,7 @@ pub fn check(
             path.display()
         ));
     };
-    let allow_set = match globset(&allow, root, home) {
+    let allow_set = match globset(&allow, root, home, false) {
         Ok(s) => s,
         Err(e) => return CheckResult::deny(ReasonCode::PolicyError, e),
     };

@@ -76,6 +76,11 @@ pub struct Word {
 }
 
 impl Word {
+    /// A `<(...)` or `>(...)` argument: a pipe, not a file in the project.
+    pub fn is_process_substitution(&self) -> bool {
+        self.substitutes && !self.expands && (self.text == "<(...)" || self.text == ">(...)")
+    }
+
     /// Whether the value the program receives is known here.
     pub fn is_literal(&self) -> bool {
         !self.expands && !self.substitutes
@@ -128,6 +133,8 @@ impl SimpleCommand {
 pub struct Script {
     pub commands: Vec<SimpleCommand>,
     pub constructs: BTreeSet<Construct>,
+    /// Names of functions the string defines (their bodies are in `commands`).
+    pub functions: BTreeSet<String>,
 }
 
 /// Why a string could not be analysed. Always a deny.
@@ -154,6 +161,7 @@ pub fn analyze(cmd: &str) -> Result<Script, ShellError> {
     Ok(Script {
         commands: a.commands,
         constructs: a.constructs,
+        functions: a.functions,
     })
 }
 
@@ -180,6 +188,7 @@ fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
 struct Analyzer {
     commands: Vec<SimpleCommand>,
     constructs: BTreeSet<Construct>,
+    functions: BTreeSet<String>,
 }
 
 /// What a word turned into.
@@ -235,6 +244,13 @@ impl Analyzer {
             }
             ast::Command::Function(f) => {
                 self.constructs.insert(Construct::Function);
+                let name = self.word(&f.fname.value, depth)?;
+                if !name.word.is_literal() {
+                    return Err(ShellError::Unsupported(
+                        "a function whose name the shell computes is not evaluated".into(),
+                    ));
+                }
+                self.functions.insert(name.word.text);
                 let ast::FunctionBody(body, redirects) = &f.body;
                 let at = self.commands.len();
                 self.compound(body, depth)?;
@@ -436,12 +452,13 @@ impl Analyzer {
                     self.argv_word(&raw.value, &mut cmd, depth)?
                 }
                 Item::Part(ast::CommandPrefixOrSuffixItem::ProcessSubstitution(kind, sub), _) => {
-                    match kind {
-                        ast::ProcessSubstitutionKind::Read | ast::ProcessSubstitutionKind::Write => {}
-                    }
                     self.constructs.insert(Construct::Substitution);
                     cmd.argv.push(Word {
-                        text: "<(...)".into(),
+                        text: match kind {
+                            ast::ProcessSubstitutionKind::Read => "<(...)",
+                            ast::ProcessSubstitutionKind::Write => ">(...)",
+                        }
+                        .into(),
                         expands: false,
                         substitutes: true,
                     });
@@ -708,7 +725,10 @@ fn hides_substitution(text: &str) -> bool {
 /// Globs, extended globs, brace expansion, tilde after `=`/`:`, and zsh's `=cmd`,
 /// judged on the unquoted characters only.
 fn unquoted_expansion(shape: &str) -> bool {
-    if shape.contains(['*', '?', '[']) || shape.starts_with('=') {
+    let bracket = shape
+        .find('[')
+        .is_some_and(|i| shape[i + 1..].contains(']'));
+    if bracket || shape.contains(['*', '?']) || shape.starts_with('=') {
         return true;
     }
     if shape.contains(['(', ')']) {

@@ -3,48 +3,120 @@
 
 use super::{string_field, string_list, CheckInput, CheckResult};
 use crate::reason::ReasonCode;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use url::{Host, Url};
 
+/// Schemes accepted when the passport names none.
+const DEFAULT_SCHEMES: &[&str] = &["http", "https"];
+/// The limit that widens the accepted schemes.
+pub const SCHEMES_LIMIT: &str = "allowed_schemes";
+
+/// Host names that reach the local machine or a cloud metadata service
+/// whatever DNS says; only an exact (non-wildcard) entry allows them.
+const SPECIAL_HOSTS: &[&str] = &[
+    "localhost",
+    "metadata",
+    "metadata.google.internal",
+    "metadata.goog",
+    "instance-data",
+    "instance-data.ec2.internal",
+];
+
 /// Parses a URL and refuses forms that smuggle a different host past a reader.
-pub fn parse_strict(raw: &str) -> Result<Url, String> {
+pub fn parse_strict(raw: &str, schemes: &[&str]) -> Result<Url, String> {
     if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("the URL contains whitespace or control characters".into());
     }
     if raw.contains('\\') {
         return Err("the URL contains a backslash".into());
     }
-    let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("scheme `{}` is not http or https", url.scheme()));
+    // The scheme and `//` exactly as written: `https:/host` and `https:host` are
+    // repaired by WHATWG parsers but read differently by other clients.
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Err("the URL does not start with `scheme://`".into());
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if !schemes.contains(&scheme.as_str()) {
+        return Err(format!("scheme `{scheme}` is not allowed (allowed: {})", schemes.join(", ")));
     }
-    if !url.username().is_empty() || url.password().is_some() {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if authority.contains('@') {
         return Err("the URL carries user information (`user@host`)".into());
     }
-    // The authority as written: between "//" and the next "/", "?" or "#".
-    let after = raw.split_once("//").map(|x| x.1).unwrap_or("");
-    let authority = after.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('%') {
         return Err("the URL's host is percent-encoded".into());
+    }
+    let url = Url::parse(raw).map_err(|e| format!("`{raw}` is not a valid URL: {e}"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("the URL carries user information (`user@host`)".into());
     }
     Ok(url)
 }
 
-/// Lower-case host with one trailing dot removed (the parser has already applied IDNA).
+/// One trailing dot removed (the parser has already applied IDNA and lower-cased).
 fn host_name(host: &str) -> &str {
     host.strip_suffix('.').unwrap_or(host)
 }
 
+/// A passport domain entry in the form hosts are compared in: IDNA, lower case,
+/// one trailing dot removed. `None` when it is not a domain name.
+fn normalize_entry(entry: &str) -> Option<(bool, String)> {
+    let (wild, base) = match entry.strip_prefix("*.") {
+        Some(b) => (true, b),
+        None => (false, entry),
+    };
+    match Host::parse(base).ok()? {
+        Host::Domain(d) => Some((wild, host_name(&d).to_string())),
+        Host::Ipv4(_) | Host::Ipv6(_) => None,
+    }
+}
+
 /// `*.example.org` matches strict subdomains; `example.org` matches itself only.
+/// Compared label by label, so `evilexample.org` never matches `*.example.org`.
 pub fn domain_matches(pattern: &str, host: &str) -> bool {
-    let pattern = pattern.to_ascii_lowercase();
-    let pattern = host_name(&pattern);
-    match pattern.strip_prefix("*.") {
-        Some(base) => {
-            host.len() > base.len() + 1
-                && host.ends_with(base)
-                && host[..host.len() - base.len()].ends_with('.')
-        }
-        None => host == pattern,
+    let Some((wild, base)) = normalize_entry(pattern) else {
+        return false;
+    };
+    let host: Vec<&str> = host.split('.').collect();
+    let base: Vec<&str> = base.split('.').collect();
+    if wild {
+        host.len() > base.len() && host.ends_with(&base)
+    } else {
+        host == base
+    }
+}
+
+/// Why an address is special, for the message.
+fn ipv4_class(ip: Ipv4Addr) -> &'static str {
+    let o = ip.octets();
+    if ip.is_loopback() {
+        "a loopback address"
+    } else if o[0] == 169 && o[1] == 254 {
+        "a link-local (cloud metadata) address"
+    } else if ip.is_private() || (o[0] == 100 && (64..128).contains(&o[1])) {
+        "a private address"
+    } else if ip.is_unspecified() || ip.is_broadcast() || o[0] == 0 {
+        "an unroutable address"
+    } else {
+        "an IP address"
+    }
+}
+
+fn ipv6_class(ip: Ipv6Addr) -> &'static str {
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return ipv4_class(v4);
+    }
+    let s = ip.segments();
+    if ip.is_loopback() || ip.is_unspecified() {
+        "a loopback address"
+    } else if s[0] & 0xffc0 == 0xfe80 {
+        "a link-local address"
+    } else if s[0] & 0xfe00 == 0xfc00 {
+        "a private (unique local) address"
+    } else if s[0] == 0xfd00 && s[1] == 0x0ec2 {
+        "a cloud metadata address"
+    } else {
+        "an IP address"
     }
 }
 
@@ -59,7 +131,12 @@ pub fn check(
         Ok(None) => return CheckResult::Skip(format!("no `{field}` in the call")),
         Err(e) => return e,
     };
-    let url = match parse_strict(raw) {
+    let schemes = match string_list(input, SCHEMES_LIMIT) {
+        Ok(Some(s)) => s,
+        Ok(None) => DEFAULT_SCHEMES.to_vec(),
+        Err(e) => return e,
+    };
+    let url = match parse_strict(raw, &schemes) {
         Ok(u) => u,
         Err(why) => return CheckResult::deny(ReasonCode::UrlInvalid, why),
     };
@@ -72,37 +149,62 @@ pub fn check(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return e,
     };
-    let host = match url.host() {
-        Some(Host::Domain(d)) => host_name(d).to_string(),
-        Some(Host::Ipv4(ip)) => {
-            let text = ip.to_string();
-            return if allow.contains(&text.as_str()) {
-                CheckResult::pass(format!("IP {text} is explicitly allowed"))
-            } else {
-                CheckResult::deny(
-                    ReasonCode::DomainNotAllowed,
-                    format!("IP address {text} is not explicitly allowed"),
-                )
-            };
-        }
-        Some(Host::Ipv6(ip)) => {
-            let text = format!("[{ip}]");
-            return if allow.contains(&text.as_str()) {
-                CheckResult::pass(format!("IP {text} is explicitly allowed"))
-            } else {
-                CheckResult::deny(
-                    ReasonCode::DomainNotAllowed,
-                    format!("IP address {text} is not explicitly allowed"),
-                )
-            };
-        }
+    // An IP literal (whatever its spelling: decimal, hex, octal, v4-mapped) is
+    // allowed only by an entry naming that exact address.
+    let ip = match url.host() {
+        Some(Host::Ipv4(ip)) => Some((ip.to_string(), ipv4_class(ip))),
+        Some(Host::Ipv6(ip)) => Some((format!("[{ip}]"), ipv6_class(ip))),
+        Some(Host::Domain(_)) => None,
         None => return CheckResult::deny(ReasonCode::UrlInvalid, "the URL has no host"),
     };
+    if let Some((text, class)) = ip {
+        let bare = text.trim_start_matches('[').trim_end_matches(']');
+        let listed = |l: &[&str]| l.iter().any(|e| *e == text || *e == bare);
+        return if listed(&block) {
+            CheckResult::deny(
+                ReasonCode::DomainNotAllowed,
+                format!("{text} is a blocked address"),
+            )
+        } else if listed(&allow) {
+            CheckResult::pass(format!("{text} is explicitly allowed"))
+        } else {
+            CheckResult::deny(
+                ReasonCode::DomainNotAllowed,
+                format!("{text} is {class}, and IP addresses need an exact entry in the allowed domains"),
+            )
+        };
+    }
+    let host = match url.host() {
+        Some(Host::Domain(d)) => host_name(d).to_string(),
+        _ => return CheckResult::deny(ReasonCode::UrlInvalid, "the URL has no host"),
+    };
+    if host.is_empty() || host.split('.').any(str::is_empty) {
+        return CheckResult::deny(
+            ReasonCode::UrlInvalid,
+            format!("`{host}` has an empty label"),
+        );
+    }
     if let Some(p) = block.iter().find(|p| domain_matches(p, &host)) {
         return CheckResult::deny(
             ReasonCode::DomainNotAllowed,
             format!("{host} matches blocked domain {p}"),
         );
+    }
+    let special = SPECIAL_HOSTS.contains(&host.as_str())
+        || host.ends_with(".localhost")
+        || host.ends_with(".internal");
+    if special {
+        let exact = allow
+            .iter()
+            .any(|p| normalize_entry(p).is_some_and(|(wild, base)| !wild && base == host));
+        return if exact {
+            CheckResult::pass(format!("{host} is explicitly allowed"))
+        } else {
+            CheckResult::deny(
+                ReasonCode::DomainNotAllowed,
+                format!("{host} reaches the local machine or a metadata service; only an exact entry allows it"),
+            )
+        };
     }
     if allowed.is_none() {
         return CheckResult::pass(format!("{host} is not blocked"));
@@ -128,14 +230,19 @@ mod tests {
         assert!(!domain_matches("*.example.org", "evilexample.org"));
         assert!(domain_matches("Example.org.", "example.org"));
         assert!(!domain_matches("example.org", "example.org.evil.com"));
+        assert!(domain_matches("*.münchen.de", "a.xn--mnchen-3ya.de"));
+        assert!(domain_matches("EXAMPLE.org", "example.org"));
     }
 
     #[test]
     fn strict_parse_refuses_smuggling() {
-        assert!(parse_strict("https://example.org@evil.com/").is_err());
-        assert!(parse_strict("https://evil.com\\@example.org/").is_err());
-        assert!(parse_strict("file:///etc/passwd").is_err());
-        assert!(parse_strict("https://ex%61mple.org/").is_err());
-        assert!(parse_strict("https://example.org/a%20b").is_ok());
+        let p = |u: &str| parse_strict(u, DEFAULT_SCHEMES);
+        assert!(p("https://example.org@evil.com/").is_err());
+        assert!(p("https://evil.com\\@example.org/").is_err());
+        assert!(p("file:///etc/passwd").is_err());
+        assert!(p("https://ex%61mple.org/").is_err());
+        assert!(p("https:/example.org/").is_err());
+        assert!(p("https://example.org/a%20b").is_ok());
+        assert!(p("HTTPS://example.org/").is_ok());
     }
 }
