@@ -72,6 +72,13 @@ fn judge(
             format!("the call has no `{field}`"),
         ));
     };
+    // The analysis is bash grammar; a command for another shell would be misread.
+    if let Some(other) = string_field(input, "shell")?.filter(|s| !matches!(*s, "bash" | "sh")) {
+        return Err(deny(
+            ReasonCode::CommandUnparsable,
+            format!("toolgate evaluates bash syntax, not {other}; this command is not evaluated"),
+        ));
+    }
     let script = shell::analyze(cmd).map_err(|e| {
         let code = match e {
             ShellError::TooLong | ShellError::TooDeep | ShellError::Unparsable(_) => {

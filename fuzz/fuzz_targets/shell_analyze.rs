@@ -1,0 +1,10 @@
+//! The shell analysis alone: arbitrary text must analyse or be refused, never panic.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = toolgate::checks::shell::analyze(s);
+    }
+});
