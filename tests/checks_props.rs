@@ -43,16 +43,24 @@ fn run(policy: &str, context: Value, opt_in: bool) -> Verdict {
         policy_id: policy.into(),
         context: context.as_object().unwrap().clone(),
     };
-    decide(&passport(opt_in), &catalog, &req, &StateSnapshot::default(), &env).verdict
+    decide(
+        &passport(opt_in),
+        &catalog,
+        &req,
+        &StateSnapshot::default(),
+        &env,
+    )
+    .verdict
 }
 
 /// Strings dense in shell syntax, so the parser's corners are reached.
 fn shellish() -> impl Strategy<Value = String> {
     let atoms = prop::sample::select(vec![
-        "ls", "cat", "rm", "-rf", " ", " ", "'", "\"", "\\", "$", "(", ")", "{", "}", ";", "&", "|", "<", ">",
-        ">>", "2>&1", "`", "$(", "${", "<<", "EOF", "\n", "*", "?", "[", "]", "~", "=", "A=1", "#", "!",
-        "if", "then", "fi", "for", "do", "done", "case", "esac", "in", ".env", "/", "..", "-c", "bash",
-        "<(", "$((", "))", "[[", "]]", "coproc", "function", "xargs", "find", "-exec", "\t", "é",
+        "ls", "cat", "rm", "-rf", " ", " ", "'", "\"", "\\", "$", "(", ")", "{", "}", ";", "&",
+        "|", "<", ">", ">>", "2>&1", "`", "$(", "${", "<<", "EOF", "\n", "*", "?", "[", "]", "~",
+        "=", "A=1", "#", "!", "if", "then", "fi", "for", "do", "done", "case", "esac", "in",
+        ".env", "/", "..", "-c", "bash", "<(", "$((", "))", "[[", "]]", "coproc", "function",
+        "xargs", "find", "-exec", "\t", "é",
     ]);
     prop::collection::vec(atoms, 0..24).prop_map(|v| v.concat())
 }

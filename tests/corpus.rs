@@ -120,7 +120,11 @@ fn run_case(
     d: &Defaults,
     c: &Case,
 ) -> Result<Evaluation, String> {
-    let pname = c.passport.as_deref().or(d.passport.as_deref()).unwrap_or("dev");
+    let pname = c
+        .passport
+        .as_deref()
+        .or(d.passport.as_deref())
+        .unwrap_or("dev");
     let pp = passport(profiles, pname, &c.limits);
     let state = StateSnapshot::default();
     let request = if let Some(hook) = &c.host_input {
@@ -148,11 +152,7 @@ fn run_case(
             context.insert(k.clone(), v.clone());
         }
         Request {
-            policy_id: c
-                .policy
-                .clone()
-                .or(d.policy.clone())
-                .ok_or("no policy")?,
+            policy_id: c.policy.clone().or(d.policy.clone()).ok_or("no policy")?,
             context,
         }
     };
@@ -163,7 +163,8 @@ fn run_case(
 fn golden_corpus() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
     let profiles: Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("passports.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(dir.join("passports.json")).unwrap())
+            .unwrap();
     let catalog = Catalog::embedded().unwrap();
     let fs = LinkFs(
         profiles["_links"]
@@ -192,8 +193,8 @@ fn golden_corpus() {
     let (mut total, mut allows, mut failures) = (0, 0, Vec::new());
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
-        let file: CorpusFile = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let file: CorpusFile =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for (i, c) in file.cases.iter().enumerate() {
             total += 1;
             let name = format!(

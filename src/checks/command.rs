@@ -150,7 +150,11 @@ fn simple(
     functions: &BTreeSet<String>,
     fx: &mut Effects,
 ) -> Result<String, CheckResult> {
-    if let Some(name) = c.assignments.iter().find(|n| !opts.env.contains(&n.as_str())) {
+    if let Some(name) = c
+        .assignments
+        .iter()
+        .find(|n| !opts.env.contains(&n.as_str()))
+    {
         return Err(deny(
             ReasonCode::CommandNotAllowed,
             format!(
@@ -235,7 +239,10 @@ fn option_rules(name: &str, argv: &[Word], entry_len: usize) -> Result<(), Check
             "`{name}` runs its arguments as a command; only the exact allowlisted form may run"
         ));
     }
-    for rule in prog::EXEC_OPTIONS.iter().filter(|r| r.programs.contains(&name)) {
+    for rule in prog::EXEC_OPTIONS
+        .iter()
+        .filter(|r| r.programs.contains(&name))
+    {
         let mut leading = true;
         let mut after_option = false;
         for (i, w) in argv.iter().enumerate().skip(1) {
@@ -389,7 +396,10 @@ impl<'a> Effects<'a> {
 
     /// Adds a file effect for `raw` from every directory the command may run in.
     fn file(&mut self, policy: &str, raw: &str) -> Result<(), CheckResult> {
-        if matches!(raw, "/dev/null" | "/dev/stdin" | "/dev/stdout" | "/dev/stderr") {
+        if matches!(
+            raw,
+            "/dev/null" | "/dev/stdin" | "/dev/stdout" | "/dev/stderr"
+        ) {
             return Ok(());
         }
         if raw.starts_with("/dev/tcp/") || raw.starts_with("/dev/udp/") {
@@ -457,8 +467,15 @@ impl<'a> Effects<'a> {
 /// Files a known program reads or writes, from its literal arguments.
 fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), CheckResult> {
     if prog::DIRECTORY_CHANGERS.contains(&name) {
-        let operands: Vec<&Word> = argv[1..].iter().filter(|w| !w.text.starts_with('-')).collect();
-        fx.change_dir(if name == "popd" || operands.len() != 1 { None } else { Some(operands[0]) });
+        let operands: Vec<&Word> = argv[1..]
+            .iter()
+            .filter(|w| !w.text.starts_with('-'))
+            .collect();
+        fx.change_dir(if name == "popd" || operands.len() != 1 {
+            None
+        } else {
+            Some(operands[0])
+        });
         return Ok(());
     }
     let args = &argv[1..];
@@ -477,7 +494,10 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
     let in_place = prog::IN_PLACE
         .iter()
         .find(|(p, _)| *p == name)
-        .is_some_and(|(_, o)| args.iter().any(|w| o.iter().any(|x| option_matches(&w.text, x))));
+        .is_some_and(|(_, o)| {
+            args.iter()
+                .any(|w| o.iter().any(|x| option_matches(&w.text, x)))
+        });
     let mut i = 0;
     while i < args.len() {
         let w = &args[i];
@@ -505,7 +525,7 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
                 Some((_, v)) => Some(v.to_string()),
                 None if t == *o => {
                     i += 1;
-                    args.get(i - 1).map(|v| literal(v)).transpose()?
+                    args.get(i - 1).map(literal).transpose()?
                 }
                 // `-ofile`: the value is attached.
                 None => t.strip_prefix(*o).map(str::to_string),
@@ -589,13 +609,29 @@ mod tests {
 
     #[test]
     fn patterns_match_normalized_argv() {
-        for cmd in ["rm -rf /", "rm -r -f /", "rm -fr x", "rm --recursive --force x", "/bin/rm -Rf x", "rm x -rf"] {
+        for cmd in [
+            "rm -rf /",
+            "rm -r -f /",
+            "rm -fr x",
+            "rm --recursive --force x",
+            "/bin/rm -Rf x",
+            "rm x -rf",
+        ] {
             assert!(pattern_matches("rm -rf", &argv(cmd)), "{cmd}");
         }
         assert!(!pattern_matches("rm -rf", &argv("rm -r x")));
-        assert!(pattern_matches("git push --force", &argv("git push -f origin main")));
-        assert!(pattern_matches("git push --force", &argv("git push origin +main")));
-        assert!(!pattern_matches("git push --force", &argv("git pull --force")));
+        assert!(pattern_matches(
+            "git push --force",
+            &argv("git push -f origin main")
+        ));
+        assert!(pattern_matches(
+            "git push --force",
+            &argv("git push origin +main")
+        ));
+        assert!(!pattern_matches(
+            "git push --force",
+            &argv("git pull --force")
+        ));
         assert!(!pattern_matches("sudo", &argv("echo sudo")));
     }
 }

@@ -124,7 +124,10 @@ pub struct SimpleCommand {
 impl SimpleCommand {
     /// The program name when it is a literal word.
     pub fn program(&self) -> Option<&str> {
-        self.argv.first().filter(|w| w.is_literal()).map(|w| w.text.as_str())
+        self.argv
+            .first()
+            .filter(|w| w.is_literal())
+            .map(|w| w.text.as_str())
     }
 }
 
@@ -170,7 +173,9 @@ fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
         return Err(ShellError::TooLong);
     }
     if cmd.contains('\0') {
-        return Err(ShellError::Unparsable("the command contains a NUL byte".into()));
+        return Err(ShellError::Unparsable(
+            "the command contains a NUL byte".into(),
+        ));
     }
     // The parser is third-party code: a panic in it is a deny, not a crash.
     let parsed = std::panic::catch_unwind(|| {
@@ -180,7 +185,9 @@ fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
     match parsed {
         Ok(Ok(p)) => Ok(p),
         Ok(Err(e)) => Err(ShellError::Unparsable(e.to_string())),
-        Err(_) => Err(ShellError::Unparsable("the parser failed on this input".into())),
+        Err(_) => Err(ShellError::Unparsable(
+            "the parser failed on this input".into(),
+        )),
     }
 }
 
@@ -302,7 +309,10 @@ impl Analyzer {
             }
             ast::CompoundCommand::ArithmeticForClause(f) => {
                 self.constructs.insert(Construct::Loop);
-                for e in [&f.initializer, &f.condition, &f.updater].into_iter().flatten() {
+                for e in [&f.initializer, &f.condition, &f.updater]
+                    .into_iter()
+                    .flatten()
+                {
                     self.arithmetic(&e.value)?;
                 }
                 self.compound_list(&f.body.list, depth)
@@ -319,10 +329,7 @@ impl Analyzer {
                 self.constructs.insert(Construct::Loop);
                 let mut holder = SimpleCommand::default();
                 for w in f.values.iter().flatten() {
-                    let a = self.word(&w.value, depth)?;
-                    if a.word.expands {
-                        holder.other_expansions.push(a.word.text);
-                    }
+                    self.other_word(&w.value, &mut holder, depth)?;
                 }
                 self.commands.push(holder);
                 self.compound_list(&f.body.list, depth)
@@ -331,10 +338,7 @@ impl Analyzer {
                 self.constructs.insert(Construct::Conditional);
                 let mut holder = SimpleCommand::default();
                 for w in std::iter::once(&c.value).chain(c.cases.iter().flat_map(|i| &i.patterns)) {
-                    let a = self.word(&w.value, depth)?;
-                    if a.word.expands {
-                        holder.other_expansions.push(a.word.text);
-                    }
+                    self.other_word(&w.value, &mut holder, depth)?;
                 }
                 self.commands.push(holder);
                 for item in &c.cases {
@@ -420,7 +424,12 @@ impl Analyzer {
         Ok(())
     }
 
-    fn simple(&mut self, s: &ast::SimpleCommand, piped: bool, depth: usize) -> Result<(), ShellError> {
+    fn simple(
+        &mut self,
+        s: &ast::SimpleCommand,
+        piped: bool,
+        depth: usize,
+    ) -> Result<(), ShellError> {
         let mut cmd = SimpleCommand {
             stdin: Stdin {
                 pipe: piped,
@@ -434,7 +443,12 @@ impl Analyzer {
             .flat_map(|p| &p.0)
             .map(|i| Item::Part(i, true))
             .chain(s.word_or_name.iter().map(Item::Name))
-            .chain(s.suffix.iter().flat_map(|x| &x.0).map(|i| Item::Part(i, false)));
+            .chain(
+                s.suffix
+                    .iter()
+                    .flat_map(|x| &x.0)
+                    .map(|i| Item::Part(i, false)),
+            );
         for item in items {
             match item {
                 Item::Name(w) => self.argv_word(&w.value, &mut cmd, depth)?,
@@ -470,7 +484,12 @@ impl Analyzer {
         Ok(())
     }
 
-    fn argv_word(&mut self, raw: &str, cmd: &mut SimpleCommand, depth: usize) -> Result<(), ShellError> {
+    fn argv_word(
+        &mut self,
+        raw: &str,
+        cmd: &mut SimpleCommand,
+        depth: usize,
+    ) -> Result<(), ShellError> {
         let a = self.word(raw, depth)?;
         cmd.argv.push(a.word);
         Ok(())
@@ -511,7 +530,12 @@ impl Analyzer {
         Ok(())
     }
 
-    fn redirect(&mut self, r: &ast::IoRedirect, cmd: &mut SimpleCommand, depth: usize) -> Result<(), ShellError> {
+    fn redirect(
+        &mut self,
+        r: &ast::IoRedirect,
+        cmd: &mut SimpleCommand,
+        depth: usize,
+    ) -> Result<(), ShellError> {
         match r {
             ast::IoRedirect::File(_, kind, target) => {
                 let dir = match kind {
@@ -526,11 +550,14 @@ impl Analyzer {
                 };
                 let dup = matches!(
                     kind,
-                    ast::IoFileRedirectKind::DuplicateInput | ast::IoFileRedirectKind::DuplicateOutput
+                    ast::IoFileRedirectKind::DuplicateInput
+                        | ast::IoFileRedirectKind::DuplicateOutput
                 );
                 match target {
                     ast::IoFileRedirectTarget::Fd(_) => Ok(()),
-                    ast::IoFileRedirectTarget::Filename(w) => self.file_target(&w.value, dir, cmd, depth),
+                    ast::IoFileRedirectTarget::Filename(w) => {
+                        self.file_target(&w.value, dir, cmd, depth)
+                    }
                     ast::IoFileRedirectTarget::Duplicate(w) => {
                         let a = self.word(&w.value, depth)?;
                         if a.word.is_literal() && dup && is_fd(&a.word.text) {
@@ -540,7 +567,8 @@ impl Analyzer {
                     }
                     ast::IoFileRedirectTarget::ProcessSubstitution(kind, sub) => {
                         match kind {
-                            ast::ProcessSubstitutionKind::Read | ast::ProcessSubstitutionKind::Write => {}
+                            ast::ProcessSubstitutionKind::Read
+                            | ast::ProcessSubstitutionKind::Write => {}
                         }
                         self.constructs.insert(Construct::Substitution);
                         self.compound_list(&sub.list, depth)
@@ -558,11 +586,19 @@ impl Analyzer {
                 cmd.stdin.inline = true;
                 self.other_word(&w.value, cmd, depth)
             }
-            ast::IoRedirect::OutputAndError(w, _append) => self.file_target(&w.value, Dir::Write, cmd, depth),
+            ast::IoRedirect::OutputAndError(w, _append) => {
+                self.file_target(&w.value, Dir::Write, cmd, depth)
+            }
         }
     }
 
-    fn file_target(&mut self, raw: &str, dir: Dir, cmd: &mut SimpleCommand, depth: usize) -> Result<(), ShellError> {
+    fn file_target(
+        &mut self,
+        raw: &str,
+        dir: Dir,
+        cmd: &mut SimpleCommand,
+        depth: usize,
+    ) -> Result<(), ShellError> {
         let a = self.word(raw, depth)?;
         let r = if !a.word.is_literal() {
             Redirect::Dynamic(a.word.text)
@@ -579,14 +615,28 @@ impl Analyzer {
         Ok(())
     }
 
-    fn heredoc_body(&mut self, body: &str, cmd: &mut SimpleCommand, depth: usize) -> Result<(), ShellError> {
+    fn heredoc_body(
+        &mut self,
+        body: &str,
+        cmd: &mut SimpleCommand,
+        depth: usize,
+    ) -> Result<(), ShellError> {
         let pieces = word::parse_heredoc(body, &options())
             .map_err(|e| ShellError::Unparsable(e.to_string()))?;
         let mut subs = Vec::new();
         let mut expands = false;
-        self.pieces(body, &pieces, true, &mut expands, &mut String::new(), &mut String::new(), &mut subs)?;
+        self.pieces(
+            body,
+            &pieces,
+            true,
+            &mut expands,
+            &mut String::new(),
+            &mut String::new(),
+            &mut subs,
+        )?;
         if expands {
-            cmd.other_expansions.push("here-document with expansions".into());
+            cmd.other_expansions
+                .push("here-document with expansions".into());
         }
         self.substitutions(subs, depth)
     }
@@ -601,13 +651,22 @@ impl Analyzer {
 
     /// De-quotes a word, notes whether it expands, and analyses the commands it substitutes.
     fn word(&mut self, raw: &str, depth: usize) -> Result<Analyzed, ShellError> {
-        let pieces = word::parse(raw, &options()).map_err(|e| ShellError::Unparsable(e.to_string()))?;
+        let pieces =
+            word::parse(raw, &options()).map_err(|e| ShellError::Unparsable(e.to_string()))?;
         let mut text = String::new();
         // Unquoted characters as written, quoted ones as `x`: the text globs and braces see.
         let mut shape = String::new();
         let mut expands = false;
         let mut subs = Vec::new();
-        self.pieces(raw, &pieces, false, &mut expands, &mut text, &mut shape, &mut subs)?;
+        self.pieces(
+            raw,
+            &pieces,
+            false,
+            &mut expands,
+            &mut text,
+            &mut shape,
+            &mut subs,
+        )?;
         if unquoted_expansion(&shape) {
             expands = true;
         }
@@ -663,7 +722,8 @@ impl Analyzer {
                     text.push_str(unescaped);
                     shape.extend(unescaped.chars().map(|_| 'x'));
                 }
-                WordPiece::DoubleQuotedSequence(inner) | WordPiece::GettextDoubleQuotedSequence(inner) => {
+                WordPiece::DoubleQuotedSequence(inner)
+                | WordPiece::GettextDoubleQuotedSequence(inner) => {
                     if matches!(p.piece, WordPiece::GettextDoubleQuotedSequence(_)) {
                         *expands = true;
                     }
@@ -679,7 +739,13 @@ impl Analyzer {
                 }
                 WordPiece::ParameterExpansion(pe) => {
                     *expands = true;
-                    let simple = matches!(pe, ParameterExpr::Parameter { indirect: false, .. });
+                    let simple = matches!(
+                        pe,
+                        ParameterExpr::Parameter {
+                            indirect: false,
+                            ..
+                        }
+                    );
                     if !simple && hides_substitution(src) {
                         return Err(ShellError::Unsupported(
                             "a substitution inside a parameter expansion is not evaluated".into(),
@@ -798,7 +864,17 @@ mod tests {
 
     #[test]
     fn marks_expansions() {
-        for w in ["$HOME", "\"$HOME\"", "*.rs", "{a,b}", "~/x", "$'\\x72m'", "$((1+2))", "a=~/x", "${x:-y}"] {
+        for w in [
+            "$HOME",
+            "\"$HOME\"",
+            "*.rs",
+            "{a,b}",
+            "~/x",
+            "$'\\x72m'",
+            "$((1+2))",
+            "a=~/x",
+            "${x:-y}",
+        ] {
             let s = analyze(&format!("echo {w}")).unwrap();
             assert!(s.commands[0].argv[1].expands, "{w}");
         }

@@ -37,7 +37,10 @@ pub fn parse_strict(raw: &str, schemes: &[&str]) -> Result<Url, String> {
     };
     let scheme = scheme.to_ascii_lowercase();
     if !schemes.contains(&scheme.as_str()) {
-        return Err(format!("scheme `{scheme}` is not allowed (allowed: {})", schemes.join(", ")));
+        return Err(format!(
+            "scheme `{scheme}` is not allowed (allowed: {})",
+            schemes.join(", ")
+        ));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.contains('@') {
