@@ -209,6 +209,20 @@ fn simple(
         if !opts.on("allow_expansion") {
             return Err(expansion(&format!("`{}` expands", w.text)));
         }
+        // `rm $FLAGS /` could hide `-rf` from the pattern: a program a pattern names takes literal arguments only.
+        let name = base_name(&first.text);
+        if let Some(p) = patterns
+            .iter()
+            .find(|p| p.split_whitespace().next().map(base_name) == Some(name))
+        {
+            return Err(deny(
+                ReasonCode::CommandExpansionNotAllowed,
+                format!(
+                    "`{}` expands, so blocked pattern `{p}` could not be checked against `{shown}`",
+                    w.text
+                ),
+            ));
+        }
     }
     if functions.contains(&first.text) {
         // The body was checked command by command where it was defined.

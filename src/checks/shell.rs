@@ -906,6 +906,9 @@ mod tests {
             assert!(analyze(cmd).unwrap().constructs.contains(&c), "{cmd}");
         }
         assert!(analyze("ls 'unterminated").is_err());
+        assert_eq!(analyze(&"a ".repeat(40_000)), Err(ShellError::TooLong));
+        assert!(analyze(&format!("echo {}x{}", "$(echo ".repeat(12), ")".repeat(12))).is_err());
+        assert!(analyze(&format!("echo {}x{}", "$(echo ".repeat(3), ")".repeat(3))).is_ok());
         assert!(analyze("echo ${x:-$(id)}").is_err());
     }
 }
