@@ -3,6 +3,7 @@
 # Code hook input, measured with hyperfine on a release binary.
 #
 #   bench/command_check.sh [TOOLGATE_BINARY] [LABEL]
+#   SYNC=off bench/command_check.sh ...   # audit append without fsync
 #
 # Defaults to target/release/toolgate (built if missing). Each run uses a fresh
 # TOOLGATE_HOME with a trusted key and a signed coding-agent passport, so the
@@ -21,6 +22,10 @@ trap 'rm -rf "$HOME_DIR" "$PROJECT"' EXIT
 export TOOLGATE_HOME="$HOME_DIR"
 "$BIN" keygen --trust >/dev/null
 "$BIN" passport new --sign >/dev/null
+if [ "${SYNC:-on}" = off ]; then
+  echo '{"audit":{"sync":false}}' >"$TOOLGATE_HOME/config.json"
+  LABEL="$LABEL, sync off"
+fi
 
 hook() { # $1 = command
   python3 -c 'import json,sys; print(json.dumps({"hook_event_name":"PreToolUse","session_id":"b","tool_use_id":"t","tool_name":"Bash","tool_input":{"command":sys.argv[1]},"cwd":sys.argv[2]}))' "$1" "$PROJECT"

@@ -61,7 +61,18 @@ fn shell_semantics_through_the_binary() {
             2,
             "oap.command_not_allowed",
         ),
-        ("echo $(id)", 2, "oap.command_chain_unsupported"),
+        // coding-agent opts in to substitution; the inner command is still checked.
+        ("echo $(id)", 2, "oap.command_not_allowed"),
+        (
+            "git commit -m \"$(cat <<'EOF'\nfix: a thing\nEOF\n)\"",
+            0,
+            "allow",
+        ),
+        (
+            "for f in a; do echo $f; done",
+            2,
+            "oap.command_chain_unsupported",
+        ),
         ("'r'm -rf /", 2, "oap.blocked_pattern"),
         ("git -c core.pager=sh log", 2, "oap.command_not_allowed"),
         ("echo 'unterminated", 2, "oap.command_unparsable"),
