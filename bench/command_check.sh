@@ -46,3 +46,9 @@ import json, sys
 for r in json.load(open(sys.argv[1]))["results"]:
     print(f'{r["command"]:<28} median {r["median"]*1000:.3f} ms  mean {r["mean"]*1000:.3f} ms  (min {r["min"]*1000:.3f})')
 PY
+if [ -z "${1:-}" ]; then
+  echo "in-process decision (pure decide, coding-agent):"
+  cargo run --quiet --release --example command-decide -- 'git status' \
+    'cargo test --all 2>&1 | tail -n 30 > /tmp/test.log && git diff --stat | head -n 5' \
+    'git status; rm -rf /' 'cat README.md'
+fi

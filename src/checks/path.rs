@@ -82,12 +82,22 @@ fn globset(
     home: Option<&Path>,
     case_insensitive: bool,
 ) -> Result<GlobSet, String> {
+    let full: Vec<(&str, String)> = patterns
+        .iter()
+        .filter_map(|p| expand(p, root, home).map(|f| (*p, f)))
+        .collect();
+    // Compiling a set costs hundreds of microseconds; a command's file effects
+    // ask for the same set once per effect, so sets are memoised per thread.
+    let key = (
+        full.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(),
+        case_insensitive,
+    );
+    if let Some(set) = GLOBSETS.with(|c| c.borrow().get(&key).cloned()) {
+        return Ok(set);
+    }
     let mut b = GlobSetBuilder::new();
-    for p in patterns {
-        let Some(full) = expand(p, root, home) else {
-            continue;
-        };
-        let glob = GlobBuilder::new(&full)
+    for (p, f) in &full {
+        let glob = GlobBuilder::new(f)
             .literal_separator(true)
             .backslash_escape(true)
             .case_insensitive(case_insensitive)
@@ -95,7 +105,25 @@ fn globset(
             .map_err(|e| format!("glob `{p}`: {e}"))?;
         b.add(glob);
     }
-    b.build().map_err(|e| e.to_string())
+    let set = b.build().map_err(|e| e.to_string())?;
+    GLOBSETS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() >= GLOBSET_CACHE_ENTRIES {
+            c.clear();
+        }
+        c.insert(key, set.clone());
+    });
+    Ok(set)
+}
+
+/// Bound on memoised glob sets (a long-lived embedder must not grow without limit).
+const GLOBSET_CACHE_ENTRIES: usize = 64;
+
+type GlobKey = (Vec<String>, bool);
+
+thread_local! {
+    static GLOBSETS: std::cell::RefCell<std::collections::HashMap<GlobKey, GlobSet>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
 /// The paths to judge: the lexical one, and the symlink-resolved ones where
