@@ -177,6 +177,12 @@ fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
             "the command contains a NUL byte".into(),
         ));
     }
+    if fd_out_of_range(cmd) {
+        // brush-parser 0.4 unwraps the fd number (found by fuzzing); bash refuses it too.
+        return Err(ShellError::Unparsable(
+            "a redirection's file descriptor number is out of range".into(),
+        ));
+    }
     // The parser is third-party code: a panic in it is a deny, not a crash.
     let parsed = std::panic::catch_unwind(|| {
         let mut p = brush_parser::Parser::new(std::io::Cursor::new(cmd.as_bytes()), &options());
@@ -777,6 +783,24 @@ enum Dir {
     Write,
 }
 
+/// A run of digits right before `<` or `>` that does not fit an fd (i32).
+fn fd_out_of_range(cmd: &str) -> bool {
+    let b = cmd.as_bytes();
+    let mut start = None;
+    for (i, &c) in b.iter().enumerate() {
+        if c.is_ascii_digit() {
+            start.get_or_insert(i);
+            continue;
+        }
+        if let Some(s) = start.take() {
+            if (c == b'<' || c == b'>') && cmd[s..i].parse::<i32>().is_err() {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// `1`, `2`, `-` (close), `1-` (move): fd duplication, not a file.
 fn is_fd(t: &str) -> bool {
     let digits = t.strip_suffix('-').unwrap_or(t);
@@ -907,6 +931,12 @@ mod tests {
         }
         assert!(analyze("ls 'unterminated").is_err());
         assert_eq!(analyze(&"a ".repeat(40_000)), Err(ShellError::TooLong));
+        // Found by cargo-fuzz: brush-parser panicked on an fd number over i32.
+        assert!(matches!(
+            analyze("echo 44444444444444444444<x"),
+            Err(ShellError::Unparsable(_))
+        ));
+        assert!(analyze("echo 2147483647>/dev/null").is_ok());
         assert!(analyze(&format!("echo {}x{}", "$(echo ".repeat(12), ")".repeat(12))).is_err());
         assert!(analyze(&format!("echo {}x{}", "$(echo ".repeat(3), ")".repeat(3))).is_ok());
         assert!(analyze("echo ${x:-$(id)}").is_err());
