@@ -43,7 +43,12 @@ pub fn jcs(value: &Value) -> Vec<u8> {
 
 /// `sha256:<hex>` of the JCS bytes of a value: the OAP digest form.
 pub fn digest(value: &Value) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(jcs(value))))
+    digest_bytes(&jcs(value))
+}
+
+/// `sha256:<hex>` of bytes that are already canonical.
+pub fn digest_bytes(canonical: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(canonical)))
 }
 
 /// Lower-case hex.
