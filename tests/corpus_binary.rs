@@ -1,30 +1,16 @@
 //! A handful of corpus-style cases through the real binary: hook JSON on
 //! stdin, exit code 0 or 2, the host's answer on stdout, and an audit record.
 
+mod common;
+
 use serde_json::json;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 fn toolgate(home: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_toolgate"))
-        .args(args)
-        .env("TOOLGATE_HOME", home)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let mut cmd = Command::new(common::BIN);
+    cmd.args(args).env("TOOLGATE_HOME", home);
+    let r = common::run_command(cmd, stdin.as_bytes());
+    (r.code, r.stdout)
 }
 
 #[test]
