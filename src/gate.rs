@@ -27,7 +27,7 @@ pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 
 /// How the call should be read.
 #[derive(Debug, Clone, Default)]
-pub struct Request0 {
+pub struct EvaluateOptions {
     /// The host named on the command line; otherwise detected from the input.
     pub host: Option<HostKind>,
 }
@@ -156,7 +156,12 @@ fn home_dir() -> Option<PathBuf> {
 /// Evaluates one hook input end to end: load what the decision needs, then
 /// under the audit lock read the state, decide, record, and fold the record
 /// into the state, so concurrent hooks see each other's effects in order.
-pub fn evaluate(loc: &Locations, bytes: &[u8], req: &Request0, now: OffsetDateTime) -> Outcome {
+pub fn evaluate(
+    loc: &Locations,
+    bytes: &[u8],
+    req: &EvaluateOptions,
+    now: OffsetDateTime,
+) -> Outcome {
     let issued_at = timestamp(now);
     let key = KeyPair::load(&loc.key.path);
     let config = Config::load(&loc.config.path);

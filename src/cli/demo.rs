@@ -2,7 +2,7 @@
 
 use super::{keys::add_trusted, paint, passport::from_template};
 use crate::call::HostKind;
-use crate::gate::{self, Request0};
+use crate::gate::{self, EvaluateOptions};
 use crate::home::{self, Overrides};
 use crate::passport::{self, KeyPair};
 use anyhow::Context;
@@ -150,7 +150,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let o = gate::evaluate(
             &loc,
             &bytes,
-            &Request0 { host: None },
+            &EvaluateOptions { host: None },
             time::OffsetDateTime::now_utc(),
         );
         let verdict = o.evaluation.verdict.as_str().to_uppercase();
@@ -169,7 +169,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let o = gate::evaluate(
         &loc,
         oap.to_string().as_bytes(),
-        &Request0 {
+        &EvaluateOptions {
             host: Some(HostKind::Oap),
         },
         time::OffsetDateTime::now_utc(),

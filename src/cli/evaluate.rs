@@ -100,7 +100,7 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
     let outcome = gate::evaluate(
         &loc,
         &bytes,
-        &gate::Request0 { host },
+        &gate::EvaluateOptions { host },
         time::OffsetDateTime::now_utc(),
     );
     render(&outcome, &a)
