@@ -18,12 +18,12 @@ fn read(p: &std::path::Path) -> Value {
 
 #[test]
 fn every_conformance_case_is_decided_as_expected() {
-    let root = common::shared("peer/oap-conformance/cases");
+    let root = common::data("oap/conformance/cases");
     let catalog = Catalog::embedded().unwrap();
     let key = KeyPair::generate();
     let mut decided = 0;
-    for case in std::fs::read_dir(&root)
-        .expect("../shared/peer/oap-conformance must be beside the checkout")
+    for case in
+        std::fs::read_dir(&root).expect("tests/data/oap/conformance is part of the checkout")
     {
         let case = case.unwrap().path();
         let passport = Passport::from_value(&read(&case.join("passports/template.json"))).unwrap();
@@ -107,7 +107,7 @@ fn every_conformance_case_is_decided_as_expected() {
 
 /// The receipt uses the decision schema's field names and formats.
 fn assert_schema_shaped(d: &Value, label: &str) {
-    let schema = read(&common::shared("schemas/oap-decision-schema.json"));
+    let schema = read(&common::data("schemas/oap-decision-schema.json"));
     let props = schema["properties"].as_object().unwrap();
     for k in d.as_object().unwrap().keys() {
         assert!(

@@ -271,8 +271,10 @@ fn realistic(host: HostKind) -> Value {
 
 fn claude_schema() -> jsonschema::Validator {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/schemas/claude-code-settings.schema.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        .join("tests/data/schemas/claude-code-settings.schema.json");
+    let text =
+        std::fs::read_to_string(&path).expect("the vendored settings schema is in tests/data");
+    let schema: Value = serde_json::from_str(&text).expect("the vendored settings schema is JSON");
     jsonschema::options()
         .should_validate_formats(false)
         .build(&schema)

@@ -144,8 +144,10 @@ pub fn run_command(mut c: Command, stdin: &[u8]) -> Run {
     }
 }
 
-pub fn shared(rel: &str) -> PathBuf {
+/// Vendored third-party test data (`tests/data/SOURCES.md` says where each file comes from),
+/// so `cargo test` needs nothing beside the checkout.
+pub fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared")
+        .join("tests/data")
         .join(rel)
 }
