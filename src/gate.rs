@@ -22,8 +22,69 @@ use std::path::{Path, PathBuf};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-/// Largest hook input accepted.
+/// Largest hook input accepted before the passport's own sizes are known.
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+/// Room for the JSON around a file's content and for escaping it: content of
+/// the passport's `max_file_size_bytes` may take up to twice its size as JSON
+/// (`\n`, `\"`), plus the rest of the hook input.
+const FRAMING_BYTES: usize = 64 * 1024;
+/// Never read more than this, whatever a passport says.
+pub const HARD_MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
+
+/// The input cap for a passport whose largest `max_file_size_bytes` is
+/// `max_content`: a Write of exactly that size must be decidable, so the cap
+/// is never below twice the size plus framing (and never below 1 MiB).
+pub fn input_cap(max_content: Option<u64>) -> usize {
+    let m = max_content.unwrap_or(0).min(HARD_MAX_INPUT_BYTES as u64) as usize;
+    m.saturating_mul(2)
+        .saturating_add(FRAMING_BYTES)
+        .clamp(MAX_INPUT_BYTES, HARD_MAX_INPUT_BYTES)
+}
+
+/// The input cap for the passport at `loc`, read without verifying it: the
+/// value only bounds memory (at most [`HARD_MAX_INPUT_BYTES`]); the decision
+/// itself still uses the verified passport.
+pub fn input_cap_for(loc: &Locations) -> usize {
+    let sizes = std::fs::read(&loc.passport.path)
+        .ok()
+        .filter(|b| b.len() <= MAX_INPUT_BYTES)
+        .and_then(|b| serde_json::from_slice::<Value>(strip_bom(&b)).ok())
+        .and_then(|v| {
+            v.get("limits")?.as_object().map(|l| {
+                l.values()
+                    .filter_map(|c| c.get("max_file_size_bytes")?.as_u64())
+                    .max()
+            })
+        })
+        .flatten();
+    input_cap(sizes)
+}
+
+/// Why the hook input could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("the hook input exceeds {0} bytes")]
+    TooLarge(usize),
+    #[error("timed out after {0}s waiting for the hook input on stdin")]
+    TimedOut(u64),
+    #[error("cannot read the hook input: {0}")]
+    Unreadable(String),
+}
+
+impl InputError {
+    pub fn reason(&self) -> Reason {
+        let hint = match self {
+            InputError::TooLarge(_) => {
+                "; the passport's max_file_size_bytes sets how large a write may be"
+            }
+            InputError::TimedOut(_) => {
+                "; the host must close stdin after writing the call (--read-timeout sets the wait)"
+            }
+            InputError::Unreadable(_) => "",
+        };
+        Reason::new(ReasonCode::InvalidInput, format!("{self}{hint}"))
+    }
+}
 
 /// How the call should be read.
 #[derive(Debug, Clone, Default)]
@@ -68,6 +129,15 @@ pub fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// Parses raw hook input into a call. Duplicate keys are refused: a host and
 /// toolgate must not read two different calls from one document.
 pub fn read_call(bytes: &[u8], host: Option<HostKind>) -> Result<Call, (HostKind, Reason)> {
+    let read = read_call_unbounded(bytes, host);
+    // Past the base cap only a complete call (a large write) is accepted.
+    if bytes.len() > MAX_INPUT_BYTES {
+        return read.map_err(|(h, _)| (h, InputError::TooLarge(MAX_INPUT_BYTES).reason()));
+    }
+    read
+}
+
+fn read_call_unbounded(bytes: &[u8], host: Option<HostKind>) -> Result<Call, (HostKind, Reason)> {
     let fallback = host.unwrap_or(HostKind::Oap);
     let value = parse_strict(strip_bom(bytes)).map_err(|e| {
         (
@@ -162,11 +232,32 @@ pub fn evaluate(
     req: &EvaluateOptions,
     now: OffsetDateTime,
 ) -> Outcome {
+    evaluate_read(loc, read_call(bytes, req.host), bytes.len(), now)
+}
+
+/// Records and answers a deny for input that could not be read (too large,
+/// stalled): the reason says which, never "not valid JSON".
+pub fn evaluate_unread(
+    loc: &Locations,
+    error: &InputError,
+    req: &EvaluateOptions,
+    now: OffsetDateTime,
+) -> Outcome {
+    let host = req.host.unwrap_or(HostKind::Oap);
+    evaluate_read(loc, Err((host, error.reason())), 0, now)
+}
+
+fn evaluate_read(
+    loc: &Locations,
+    read: Result<Call, (HostKind, Reason)>,
+    input_len: usize,
+    now: OffsetDateTime,
+) -> Outcome {
     let issued_at = timestamp(now);
     let key = KeyPair::load(&loc.key.path);
     let config = Config::load(&loc.config.path);
 
-    let (host, call): (HostKind, Result<Call, Reason>) = match read_call(bytes, req.host) {
+    let (host, call): (HostKind, Result<Call, Reason>) = match read {
         Ok(c) => (c.host, Ok(c)),
         Err((h, reason)) => (h, Err(reason)),
     };
@@ -178,7 +269,7 @@ pub fn evaluate(
             "none",
             Reason::new(ReasonCode::PolicyError, format!("config: {e}")),
         )),
-        (Ok(call), Ok(config)) => prepare(loc, config, call, now),
+        (Ok(call), Ok(config)) => prepare(loc, config, call, input_len, now),
     };
     let unrecorded = |policy_id: &str, why: String| {
         Evaluation::early_deny(policy_id, Reason::new(ReasonCode::AuditUnavailable, why))
@@ -393,7 +484,13 @@ impl Ready {
 }
 
 /// Loads what the decision needs; each failure is its own deny.
-fn prepare(loc: &Locations, config: &Config, call: &Call, now: OffsetDateTime) -> Prepared {
+fn prepare(
+    loc: &Locations,
+    config: &Config,
+    call: &Call,
+    input_len: usize,
+    now: OffsetDateTime,
+) -> Prepared {
     let label = call.policy.clone().unwrap_or_else(|| "none".into());
     let catalog = match Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path())) {
         Ok(c) => c,
@@ -435,6 +532,12 @@ fn prepare(loc: &Locations, config: &Config, call: &Call, now: OffsetDateTime) -
             }
         }
     };
+    if input_len > MAX_INPUT_BYTES && !measures_content(&catalog, &request) {
+        return Prepared::decided(Evaluation::early_deny(
+            &request.policy_id,
+            InputError::TooLarge(MAX_INPUT_BYTES).reason(),
+        ));
+    }
     let v = match load_passport(loc) {
         Ok(v) => v,
         Err(r) => return Prepared::decided(Evaluation::early_deny(&request.policy_id, r)),
@@ -449,6 +552,17 @@ fn prepare(loc: &Locations, config: &Config, call: &Call, now: OffsetDateTime) -
         })),
         verified: Some(v),
     }
+}
+
+/// Whether the request's pack measures a field the call carries with a size
+/// check: only such a call (a large write) may exceed the base input cap.
+fn measures_content(catalog: &Catalog, request: &Request) -> bool {
+    catalog.pack(&request.policy_id).is_some_and(|p| {
+        p.checks.iter().any(|c| match c {
+            crate::packs::CheckSpec::MaxBytes { field, .. } => request.context.contains_key(field),
+            _ => false,
+        })
+    })
 }
 
 fn harmless_eval(v: &VerifiedPassport, tool: &str, now: OffsetDateTime) -> Evaluation {

@@ -5,6 +5,7 @@
 //! value the check does not understand is a deny, never a pass.
 
 pub mod command;
+pub mod mcp;
 pub mod path;
 pub mod programs;
 pub mod shell;
@@ -91,6 +92,13 @@ pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
         } => url::check(input, field, allowed.as_deref(), blocked.as_deref()),
         CheckSpec::MaxBytes { field, limit } => values::max_bytes(input, field, limit),
         CheckSpec::OneOf { field, limit, code } => values::one_of(input, field, limit, *code),
+        CheckSpec::McpTool {
+            server_field,
+            tool_field,
+            allowed,
+            prefixes,
+            blocked,
+        } => mcp::check(input, server_field, tool_field, allowed, prefixes, blocked),
         CheckSpec::MaxValue { field, limit, code } => values::max_value(input, field, limit, *code),
         CheckSpec::Flag { field, limit, code } => values::flag(input, field, limit, *code),
         CheckSpec::CurrencyAmount {

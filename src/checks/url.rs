@@ -61,6 +61,44 @@ fn host_name(host: &str) -> &str {
     host.strip_suffix('.').unwrap_or(host)
 }
 
+/// Longest DNS name (RFC 1035), without the trailing dot.
+const MAX_DNS_NAME: usize = 253;
+/// Longest DNS label (RFC 1035).
+const MAX_DNS_LABEL: usize = 63;
+
+/// Whether a parsed host is a name a resolver would look up: letters, digits
+/// and inner hyphens (RFC 952/1123, punycode after IDNA), 1..=63 bytes a label,
+/// 253 in all. WHATWG parsers accept `*`, `_`, `!` and more in hosts; a
+/// fetcher that then resolves or rewrites such a name is not judged by it.
+pub fn dns_name(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("it is empty".into());
+    }
+    if host.len() > MAX_DNS_NAME {
+        return Err(format!("it is longer than {MAX_DNS_NAME} bytes"));
+    }
+    for label in host.split('.') {
+        if label.is_empty() {
+            return Err("it has an empty label".into());
+        }
+        if label.len() > MAX_DNS_LABEL {
+            return Err(format!(
+                "label `{label}` is longer than {MAX_DNS_LABEL} bytes"
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return Err(format!("label `{label}` contains `{c}`"));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Err(format!("label `{label}` starts or ends with `-`"));
+        }
+    }
+    Ok(())
+}
+
 /// A passport domain entry in the form hosts are compared in: IDNA, lower case,
 /// one trailing dot removed. `None` when it is not a domain name.
 fn normalize_entry(entry: &str) -> Option<(bool, String)> {
@@ -181,10 +219,10 @@ pub fn check(
         Some(Host::Domain(d)) => host_name(d).to_string(),
         _ => return CheckResult::deny(ReasonCode::UrlInvalid, "the URL has no host"),
     };
-    if host.is_empty() || host.split('.').any(str::is_empty) {
+    if let Err(why) = dns_name(&host) {
         return CheckResult::deny(
             ReasonCode::UrlInvalid,
-            format!("`{host}` has an empty label"),
+            format!("`{host}` is not a valid DNS host name: {why}"),
         );
     }
     if let Some(p) = block.iter().find(|p| domain_matches(p, &host)) {
@@ -235,6 +273,33 @@ mod tests {
         assert!(!domain_matches("example.org", "example.org.evil.com"));
         assert!(domain_matches("*.münchen.de", "a.xn--mnchen-3ya.de"));
         assert!(domain_matches("EXAMPLE.org", "example.org"));
+    }
+
+    #[test]
+    fn hosts_must_be_dns_names() {
+        for ok in [
+            "example.org",
+            "a-b.example.org",
+            "xn--mnchen-3ya.de",
+            "localhost",
+            "1x.io",
+        ] {
+            assert!(dns_name(ok).is_ok(), "{ok}");
+        }
+        let long = format!("{}.org", "a".repeat(64));
+        for bad in [
+            "*",
+            "*.example.org",
+            "_dmarc.example.org",
+            "a..b",
+            "",
+            "-a.org",
+            "a-.org",
+            "a_b",
+            &long,
+        ] {
+            assert!(dns_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

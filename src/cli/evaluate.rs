@@ -3,7 +3,7 @@
 use super::{paint, PathArgs};
 use crate::call::HostKind;
 use crate::decision::{Outcome as CheckOutcome, Verdict};
-use crate::gate::{self, Outcome, MAX_INPUT_BYTES};
+use crate::gate::{self, InputError, Outcome};
 use clap::Args;
 use serde_json::json;
 use std::io::{Read, Write};
@@ -45,7 +45,7 @@ pub struct EvaluateArgs {
 }
 
 /// Reads stdin up to `max` bytes, giving up after `timeout`.
-pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, String> {
+pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, InputError> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();
@@ -57,13 +57,10 @@ pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, Stri
         let _ = tx.send(r);
     });
     match rx.recv_timeout(timeout) {
-        Ok(Ok(buf)) if buf.len() > max => Err(format!("the hook input is larger than {max} bytes")),
+        Ok(Ok(buf)) if buf.len() > max => Err(InputError::TooLarge(max)),
         Ok(Ok(buf)) => Ok(buf),
-        Ok(Err(e)) => Err(format!("cannot read stdin: {e}")),
-        Err(_) => Err(format!(
-            "no complete input on stdin within {}s",
-            timeout.as_secs()
-        )),
+        Ok(Err(e)) => Err(InputError::Unreadable(e.to_string())),
+        Err(_) => Err(InputError::TimedOut(timeout.as_secs())),
     }
 }
 
@@ -90,10 +87,19 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
                     "toolgate: reading one tool call as JSON from stdin (end with Ctrl-D)..."
                 );
             }
-            match read_stdin_bounded(MAX_INPUT_BYTES, Duration::from_secs(a.read_timeout)) {
+            let cap = gate::input_cap_for(&loc);
+            match read_stdin_bounded(cap, Duration::from_secs(a.read_timeout)) {
                 Ok(b) => b,
                 // An oversized or stalled input still gets a recorded deny.
-                Err(why) => why.into_bytes(),
+                Err(e) => {
+                    let outcome = gate::evaluate_unread(
+                        &loc,
+                        &e,
+                        &gate::EvaluateOptions { host },
+                        time::OffsetDateTime::now_utc(),
+                    );
+                    return render(&outcome, &a);
+                }
             }
         }
     };

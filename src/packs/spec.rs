@@ -54,6 +54,15 @@ pub enum CheckSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<ReasonCode>,
     },
+    /// An MCP tool (server and tool fields) against allowed names, allowed
+    /// prefixes and blocked names, each bare, `server.tool` or `mcp__server__tool`.
+    McpTool {
+        server_field: String,
+        tool_field: String,
+        allowed: String,
+        prefixes: String,
+        blocked: String,
+    },
     /// A non-negative integer no greater than a limit.
     MaxValue {
         field: String,
@@ -100,6 +109,7 @@ impl CheckSpec {
             CheckSpec::MaxBytes { field, .. } => format!("max_bytes({field})"),
             CheckSpec::Domain { field, .. } => format!("domain({field})"),
             CheckSpec::OneOf { field, .. } => format!("one_of({field})"),
+            CheckSpec::McpTool { tool_field, .. } => format!("mcp_tool({tool_field})"),
             CheckSpec::MaxValue { field, .. } => format!("max_value({field})"),
             CheckSpec::Flag { field, .. } => format!("flag({field})"),
             CheckSpec::CurrencyAmount { amount_field, .. } => {
@@ -129,6 +139,11 @@ impl CheckSpec {
                 currency_field,
                 ..
             } => vec![amount_field, currency_field],
+            CheckSpec::McpTool {
+                server_field,
+                tool_field,
+                ..
+            } => vec![server_field, tool_field],
             CheckSpec::Approval { .. } | CheckSpec::Rate { .. } => vec![],
         }
     }
