@@ -82,8 +82,11 @@ reason_codes! {
     CommandNotAllowed => "oap.command_not_allowed",
     /// The command uses shell structure the gate does not evaluate.
     CommandChainUnsupported => "oap.command_chain_unsupported",
-    /// The command does not parse as bash (or is too long or too deeply nested to analyse).
+    /// The command does not parse as bash.
     CommandUnparsable => "oap.command_unparsable",
+    /// The command is over a bound (size, nesting, here-documents, files touched, or a
+    /// known parser trap) and is refused unread, before it can cost time or memory.
+    CommandTooComplex => "oap.command_too_complex",
     /// A word the shell would expand (variables, globs, substitutions) where the passport does not allow it.
     CommandExpansionNotAllowed => "oap.command_expansion_not_allowed",
     /// An option or input that makes an allowed program run other code (`git -c`, `find -exec`, `bash -c`).

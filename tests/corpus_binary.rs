@@ -32,7 +32,17 @@ fn shell_semantics_through_the_binary() {
         0
     );
     let cwd = project.path().to_str().unwrap();
+    // Issue 9, bounded decisions: each of these took seconds to minutes, or aborted the process.
+    let many_names = format!(
+        "cat {}",
+        (0..12_000)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let cases = [
+        ("2>&1forA=1>><($(<<  {|${", 2, "oap.command_too_complex"),
+        (many_names.as_str(), 2, "oap.command_too_complex"),
         ("git status && git diff --stat", 0, "allow"),
         ("cargo test 2>&1 | tail -n 20", 0, "allow"),
         ("cat .env", 2, "oap.path_not_allowed"),

@@ -10,8 +10,14 @@ use super::values::bool_limit;
 use super::{string_field, string_list, CheckInput, CheckResult, Effect};
 use crate::reason::ReasonCode;
 use serde_json::{Map, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+
+/// The most file effects one command may have; more is refused, not checked slowly.
+pub const MAX_FILE_EFFECTS: usize = 1024;
+/// The most working directories a sequence of `cd`s may leave in doubt; past
+/// it, later relative paths are refused (each `cd` may double the set).
+pub const MAX_DIRS: usize = 16;
 
 pub const READ_POLICY: &str = "data.file.read.v1";
 pub const WRITE_POLICY: &str = "data.file.write.v1";
@@ -81,9 +87,10 @@ fn judge(
     }
     let script = shell::analyze(cmd).map_err(|e| {
         let code = match e {
-            ShellError::TooLong | ShellError::TooDeep | ShellError::Unparsable(_) => {
-                ReasonCode::CommandUnparsable
+            ShellError::TooLong | ShellError::TooDeep | ShellError::TooComplex(_) => {
+                ReasonCode::CommandTooComplex
             }
+            ShellError::Unparsable(_) => ReasonCode::CommandUnparsable,
             ShellError::Unsupported(_) => ReasonCode::CommandChainUnsupported,
         };
         deny(code, e.to_string())
@@ -396,6 +403,8 @@ struct Effects<'a> {
     /// A preceding directory change could not be followed.
     lost: bool,
     effects: Vec<Effect>,
+    /// (policy, path) of every effect, so a repeated file is one check.
+    seen: HashSet<(String, String)>,
 }
 
 impl<'a> Effects<'a> {
@@ -405,6 +414,7 @@ impl<'a> Effects<'a> {
             dirs: cwd.map(PathBuf::from).into_iter().collect(),
             lost: false,
             effects: vec![],
+            seen: HashSet::new(),
         }
     }
 
@@ -427,7 +437,7 @@ impl<'a> Effects<'a> {
         } else if self.lost {
             return Err(deny(
                 ReasonCode::CommandNotAllowed,
-                format!("`{raw}` is relative to a directory change toolgate cannot follow"),
+                format!("`{raw}` is relative to a directory change toolgate cannot follow (`cd -`, `cd $X`, `popd`, or more than {MAX_DIRS} possible directories); use an absolute path"),
             ));
         } else if self.dirs.is_empty() {
             // No working directory: the file pack refuses the relative path.
@@ -439,24 +449,33 @@ impl<'a> Effects<'a> {
                 .collect()
         };
         for t in targets {
+            if !self.seen.insert((policy.to_string(), t.clone())) {
+                continue;
+            }
+            if self.effects.len() >= MAX_FILE_EFFECTS {
+                return Err(deny(
+                    ReasonCode::CommandTooComplex,
+                    format!("the command touches more than {MAX_FILE_EFFECTS} files; split it into smaller commands"),
+                ));
+            }
             let mut context = Map::new();
             context.insert("path".into(), Value::String(t));
             if let Some(c) = self.cwd {
                 context.insert("cwd".into(), Value::String(c.into()));
             }
-            let e = Effect {
+            self.effects.push(Effect {
                 policy_id: policy.into(),
                 context,
-            };
-            if !self.effects.contains(&e) {
-                self.effects.push(e);
-            }
+            });
         }
         Ok(())
     }
 
     /// `cd DIR` may or may not have happened by the time later commands run: keep both.
     fn change_dir(&mut self, target: Option<&Word>) {
+        if self.lost {
+            return;
+        }
         match target {
             Some(w) if w.is_literal() && !w.text.is_empty() && w.text != "-" => {
                 let next: Vec<PathBuf> = if Path::new(&w.text).is_absolute() {
@@ -471,6 +490,9 @@ impl<'a> Effects<'a> {
                     if !self.dirs.contains(&n) {
                         self.dirs.push(n);
                     }
+                }
+                if self.dirs.len() > MAX_DIRS {
+                    self.lost = true;
                 }
             }
             _ => self.lost = true,

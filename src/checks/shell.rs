@@ -16,6 +16,16 @@ use std::collections::BTreeSet;
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 /// How deeply substitutions may nest inside one another.
 const MAX_DEPTH: usize = 8;
+/// The most structural nesting (brackets and compound keywords, estimated
+/// lexically) a command may have: the parser recurses once per level.
+pub const MAX_NESTING: usize = 400;
+/// The most here-document operators one command may hold (the parser's
+/// here-document queue is quadratic in their number).
+pub const MAX_HEREDOCS: usize = 32;
+/// Up to this estimated nesting the parser runs on the caller's stack; deeper
+/// input runs on a thread with [`PARSER_STACK`] bytes of stack.
+const INLINE_NESTING: usize = 24;
+const PARSER_STACK: usize = 256 * 1024 * 1024;
 
 /// Shell structure beyond a list of pipelines of simple commands. Each needs
 /// a passport opt-in (see `docs/checks.md`); the commands inside are still checked.
@@ -147,6 +157,9 @@ pub enum ShellError {
     TooLong,
     #[error("substitutions nest more than {MAX_DEPTH} deep")]
     TooDeep,
+    /// Over a bound other than length or substitution depth; refused unparsed.
+    #[error("{0}")]
+    TooComplex(String),
     #[error("the command does not parse as bash: {0}")]
     Unparsable(String),
     #[error("{0}")]
@@ -157,18 +170,39 @@ fn options() -> ParserOptions {
     ParserOptions::default()
 }
 
-/// Parses and analyses a command string.
+/// Parses and analyses a command string. Input over a bound is refused by a
+/// linear pre-scan before the parser sees it, so no input costs more than
+/// milliseconds or a bounded amount of memory.
 pub fn analyze(cmd: &str) -> Result<Script, ShellError> {
-    let mut a = Analyzer::default();
-    a.source(cmd, 0)?;
-    Ok(Script {
-        commands: a.commands,
-        constructs: a.constructs,
-        functions: a.functions,
+    let nesting = screen(cmd)?;
+    let run = || {
+        let mut a = Analyzer::default();
+        a.source(cmd, 0)?;
+        Ok(Script {
+            commands: a.commands,
+            constructs: a.constructs,
+            functions: a.functions,
+        })
+    };
+    if nesting <= INLINE_NESTING {
+        return run();
+    }
+    // Deep (but bounded) nesting: give the recursive parser a stack it cannot exhaust.
+    std::thread::scope(|s| {
+        let worker = std::thread::Builder::new()
+            .name("toolgate-shell".into())
+            .stack_size(PARSER_STACK)
+            .spawn_scoped(s, run)
+            .map_err(|e| ShellError::TooComplex(format!("the analysis could not start: {e}")))?;
+        worker
+            .join()
+            .unwrap_or_else(|_| Err(ShellError::Unparsable("the analysis failed".into())))
     })
 }
 
-fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
+/// The bounds, checked in one linear pass before parsing. Returns the
+/// estimated nesting depth.
+fn screen(cmd: &str) -> Result<usize, ShellError> {
     if cmd.len() > MAX_COMMAND_BYTES {
         return Err(ShellError::TooLong);
     }
@@ -183,6 +217,99 @@ fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
             "a redirection's file descriptor number is out of range".into(),
         ));
     }
+    let (heredocs, trap) = heredoc_operators(cmd);
+    if trap {
+        // brush-parser 0.4 reads an empty here-document tag out of `<<` and two blanks
+        // inside `$( )` and then queues tokens without end (the 26-byte bomb of issue 9).
+        return Err(ShellError::TooComplex(
+            "a here-document operator followed by more than one blank is refused (the parser cannot bound it); write `<<TAG` or `<< TAG`".into(),
+        ));
+    }
+    if heredocs > MAX_HEREDOCS {
+        return Err(ShellError::TooComplex(format!(
+            "the command has {heredocs} here-document operators, more than {MAX_HEREDOCS}"
+        )));
+    }
+    let nesting = nesting_estimate(cmd);
+    if nesting > MAX_NESTING {
+        return Err(ShellError::TooComplex(format!(
+            "the command nests about {nesting} levels deep, more than {MAX_NESTING}"
+        )));
+    }
+    Ok(nesting)
+}
+
+/// Counts `<<` and `<<-` operators (not `<<<`), and whether one is followed by
+/// a run of two or more blanks or line continuations.
+fn heredoc_operators(cmd: &str) -> (usize, bool) {
+    let b = cmd.as_bytes();
+    let (mut count, mut trap) = (0, false);
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] != b'<' || b[i + 1] != b'<' || (i > 0 && b[i - 1] == b'<') {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 2;
+        if b.get(j) == Some(&b'<') {
+            i = j + 1;
+            continue;
+        }
+        count += 1;
+        if b.get(j) == Some(&b'-') {
+            j += 1;
+        }
+        let mut run = 0;
+        loop {
+            match (b.get(j), b.get(j + 1)) {
+                (Some(b' ' | b'\t'), _) => j += 1,
+                (Some(b'\\'), Some(b'\n')) => j += 2,
+                _ => break,
+            }
+            run += 1;
+        }
+        trap |= run >= 2;
+        i = j;
+    }
+    (count, trap)
+}
+
+/// An upper estimate of how deeply the parser will recurse: brackets and
+/// compound keywords, read without regard to quoting (so it never underestimates).
+fn nesting_estimate(cmd: &str) -> usize {
+    let b = cmd.as_bytes();
+    let (mut depth, mut max) = (0usize, 0usize);
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if word(c) && (i == 0 || !word(b[i - 1])) {
+            let end = b[i..]
+                .iter()
+                .position(|&x| !word(x))
+                .map_or(b.len(), |n| i + n);
+            match &b[i..end] {
+                b"if" | b"case" | b"while" | b"until" | b"for" | b"select" | b"function" => {
+                    depth += 1
+                }
+                b"fi" | b"esac" | b"done" => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            i = end;
+        } else {
+            match c {
+                b'(' | b'{' | b'[' => depth += 1,
+                b')' | b'}' | b']' => depth = depth.saturating_sub(1),
+                _ => {}
+            }
+            i += 1;
+        }
+        max = max.max(depth);
+    }
+    max
+}
+
+fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
     // The parser is third-party code: a panic in it is a deny, not a crash.
     let parsed = std::panic::catch_unwind(|| {
         let mut p = brush_parser::Parser::new(std::io::Cursor::new(cmd.as_bytes()), &options());
@@ -940,5 +1067,53 @@ mod tests {
         assert!(analyze(&format!("echo {}x{}", "$(echo ".repeat(12), ")".repeat(12))).is_err());
         assert!(analyze(&format!("echo {}x{}", "$(echo ".repeat(3), ")".repeat(3))).is_ok());
         assert!(analyze("echo ${x:-$(id)}").is_err());
+    }
+
+    fn too_complex(cmd: &str) -> bool {
+        matches!(analyze(cmd), Err(ShellError::TooComplex(_)))
+    }
+
+    #[test]
+    fn pathological_input_is_refused_before_parsing() {
+        // Issue 9: 26 bytes that made brush-parser 0.4 queue tokens until memory ran out.
+        assert!(too_complex("2>&1forA=1>><($(<<  {|${"));
+        for bomb in [
+            "$(<<  ${",
+            "$(<<-  ${",
+            "$(<<\t ${",
+            "$(<< \\\n ${",
+            "$(<<\\\n  ${",
+            "a=$(cat <<  x ${",
+        ] {
+            assert!(too_complex(bomb), "{bomb:?}");
+        }
+        assert!(analyze("cat <<EOF\nx\nEOF").is_ok());
+        assert!(analyze("cat << 'EOF'\nx\nEOF").is_ok());
+        assert!(analyze("cat <<< 'x'").is_ok());
+        // Read without regard to quoting, so it never misses one: quoted text is refused too.
+        assert!(too_complex("echo '<<  x'"));
+        assert!(too_complex(&"cat <<a\n".repeat(MAX_HEREDOCS + 1)));
+        // Nesting the parser would recurse on until the stack overflows.
+        assert!(too_complex(&format!(
+            "{}ls{}",
+            "{ ".repeat(3000),
+            "; }".repeat(3000)
+        )));
+        assert!(too_complex(&"if true; then ".repeat(2000)));
+        assert!(too_complex(&format!("echo {}", "$(".repeat(2000))));
+        // Deep but bounded nesting runs on the analysis thread and parses.
+        let deep = format!("{}ls{}", "( ".repeat(300), " )".repeat(300));
+        assert!(analyze(&deep).is_ok());
+        let braces = format!("{}ls;{}", "{ ".repeat(300), " }".repeat(300));
+        assert!(analyze(&braces).is_ok());
+    }
+
+    #[test]
+    fn nesting_estimate_counts_brackets_and_keywords() {
+        assert_eq!(nesting_estimate("ls"), 0);
+        assert_eq!(nesting_estimate("(a) (b)"), 1);
+        assert_eq!(nesting_estimate("if a; then for x in y; do z; done; fi"), 2);
+        assert_eq!(nesting_estimate("echo fifo done_x"), 0);
+        assert_eq!(heredoc_operators("a <<x <<-y <<<z"), (2, false));
     }
 }
