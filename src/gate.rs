@@ -187,25 +187,22 @@ pub fn protected_paths(loc: &Locations, cwd: Option<&str>, home: Option<&Path>) 
     if let Some(p) = &loc.packs_dir {
         out.push(p.path.clone());
     }
-    for root in cwd
+    let roots: Vec<PathBuf> = cwd
         .map(PathBuf::from)
         .into_iter()
         .chain(home.map(Path::to_path_buf))
-    {
-        for rel in [
-            ".claude/settings.json",
-            ".claude/settings.local.json",
-            ".cursor/hooks.json",
-            ".codex",
-            ".gemini/settings.json",
-            ".github/hooks",
-            ".github/copilot",
-            ".copilot",
-            ".toolgate",
-        ] {
-            out.push(root.join(rel));
-        }
+        .collect();
+    let root_refs: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    // Each host's hook configuration and trust state, from its descriptor.
+    for d in hosts::descriptors() {
+        out.extend(d.protected(&root_refs, home, &env));
     }
+    out.extend(roots.iter().map(|r| r.join(".toolgate")));
     out.retain(|p| !p.as_os_str().is_empty() && p.is_absolute());
     out.into_iter()
         .map(|p| crate::checks::path::normalize(&p))
@@ -261,7 +258,12 @@ fn evaluate_read(
         Ok(c) => (c.host, Ok(c)),
         Err((h, reason)) => (h, Err(reason)),
     };
-    let call_ref = call.as_ref().ok();
+    // A call toolgate could not read still carries the ids the host sent.
+    let sent = call
+        .as_ref()
+        .err()
+        .and_then(|_| hosts::sent_ids(host, bytes));
+    let call_ref = call.as_ref().ok().or(sent.as_ref());
 
     let prepared = match (&call, &config) {
         (Err(r), _) => Prepared::decided(Evaluation::early_deny("none", r.clone())),

@@ -23,3 +23,4 @@ pub mod receipt;
 pub mod redact;
 pub mod state;
 pub mod telemetry;
+pub mod ungated;

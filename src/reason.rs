@@ -116,6 +116,8 @@ reason_codes! {
     AuditUnavailable => "oap.audit_unavailable",
     /// An unexpected internal failure.
     InternalError => "oap.internal_error",
+    /// A tool ran that no allow record covers: the pre-tool hook did not gate it (an alarm, not a decision).
+    UngatedCall => "oap.ungated_call",
 }
 
 impl fmt::Display for ReasonCode {

@@ -77,8 +77,7 @@ impl Env {
         Dirs {
             home: self.home.clone(),
             project: self.project.clone(),
-            codex_home: None,
-            copilot_home: None,
+            env: vec![],
         }
     }
 
@@ -344,7 +343,17 @@ fn per_host(host: HostKind) {
     // 3. doctor proves it, with canaries that are audited under their own session.
     let out = env.toolgate(&["doctor"]);
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{host:?} doctor:\n{report}");
+    if host == HostKind::Codex {
+        // No Codex here to say the hook is trusted: doctor must not claim it runs.
+        let fails: Vec<&str> = report.lines().filter(|l| l.starts_with("FAIL")).collect();
+        assert!(!out.status.success(), "{report}");
+        assert!(
+            !fails.is_empty() && fails.iter().all(|l| l.contains("trusted by Codex")),
+            "{report}"
+        );
+    } else {
+        assert!(out.status.success(), "{host:?} doctor:\n{report}");
+    }
     assert!(
         report.contains("canary deny") && report.contains("canary allow"),
         "{report}"
@@ -435,8 +444,13 @@ fn claude_scopes_and_doctor_failures() {
         assert_eq!(hook["matcher"], "*");
         assert_eq!(hook["hooks"][0]["timeout"], 30);
         let cmd = hook["hooks"][0]["command"].as_str().unwrap();
+        // The paths toolgate needs are pinned, so a host that strips the environment still enforces.
         assert!(
-            cmd.starts_with('/') && cmd.ends_with(" evaluate --host claude-code"),
+            cmd.starts_with('/')
+                && install::is_toolgate_command(cmd, HostKind::ClaudeCode)
+                && cmd.contains(" evaluate --host claude-code --passport ")
+                && cmd.contains(" --audit-log ")
+                && cmd.ends_with(install::SHELL_FALLBACK),
             "{cmd}"
         );
     }
@@ -502,8 +516,12 @@ fn reference_fragments_in_hooks_dir_match_the_installer() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("hooks");
     let update = std::env::var_os("TOOLGATE_UPDATE_HOOKS").is_some();
     for host in hosts::HOOK_HOSTS {
-        let cmd = install::hook_command(Path::new("/usr/local/bin/toolgate"), host);
-        let want = install::to_pretty(&install::fragment(host, &cmd), b"  ");
+        let cmds = install::Commands::new(
+            Path::new("/usr/local/bin/toolgate"),
+            host,
+            &install::HookPaths::default(),
+        );
+        let want = install::to_pretty(&install::fragment(host, &cmds), b"  ");
         let file = dir.join(format!("{}.json", host.as_str()));
         if update {
             std::fs::create_dir_all(&dir).unwrap();

@@ -42,6 +42,48 @@ pub struct EvaluateArgs {
     /// Seconds to wait for stdin before denying.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub read_timeout: u64,
+    /// Seconds after which toolgate answers deny whatever it is still doing
+    /// (lock waits, a slow disk): every host runs the tool when its hook times
+    /// out, so this stays well inside the installed timeout (30 s).
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_DEADLINE_SECS)]
+    pub deadline: u64,
+}
+
+/// Half the installed hook timeout.
+pub const DEFAULT_DEADLINE_SECS: u64 = crate::install::TIMEOUT_SECS / 2;
+
+/// Set once an answer is being written: the watchdog and the gate never both answer.
+static ANSWERED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+
+/// Starts the watchdog: unless the gate has answered by `deadline`, it prints
+/// the host's deny and ends the process. The deny is not recorded (the gate
+/// may hold the log), which the reason says.
+fn watchdog(host: Option<HostKind>, deadline: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(deadline);
+        let mut answered = ANSWERED.lock().unwrap_or_else(|e| e.into_inner());
+        if *answered {
+            return;
+        }
+        *answered = true;
+        let reason = crate::reason::Reason::new(
+            crate::reason::ReasonCode::InternalError,
+            format!(
+                "no decision within {}s (toolgate's deadline), denying; this deny is not in the audit log",
+                deadline.as_secs()
+            ),
+        );
+        let a = crate::hosts::answer(
+            host.unwrap_or(HostKind::Oap),
+            None,
+            Verdict::Deny,
+            &[reason],
+        );
+        let _ = write!(std::io::stdout().lock(), "{}", a.stdout);
+        let _ = write!(std::io::stderr().lock(), "{}", a.stderr);
+        let _ = std::io::stdout().flush();
+        std::process::exit(a.exit_code);
+    });
 }
 
 /// Reads stdin up to `max` bytes, giving up after `timeout`.
@@ -65,8 +107,9 @@ pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, Inpu
 }
 
 pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
-    let loc = paths.locations(a.passport.clone());
     let mut host = a.host.as_deref().and_then(HostKind::parse);
+    watchdog(host, Duration::from_secs(a.deadline.max(1)));
+    let loc = paths.locations(a.passport.clone());
     let bytes = match (&a.policy, &a.context) {
         (Some(policy), Some(file)) => {
             host = Some(HostKind::Oap);
@@ -113,6 +156,15 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
 }
 
 fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
+    let mut answered = ANSWERED.lock().unwrap_or_else(|e| e.into_inner());
+    if *answered {
+        // The watchdog is answering and will end the process.
+        drop(answered);
+        loop {
+            std::thread::park();
+        }
+    }
+    *answered = true;
     let stdout = std::io::stdout();
     let stderr = std::io::stderr();
     let code = o.answer.exit_code;

@@ -2,7 +2,7 @@
 
 use super::PathArgs;
 use crate::call::HostKind;
-use crate::install::{self, Action, Dirs, Scope};
+use crate::install::{self, Action, Dirs, HookPaths, Scope};
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::PathBuf;
@@ -19,6 +19,13 @@ Files written (user scope / project scope):
   gemini       ~/.gemini/settings.json      .gemini/settings.json
   copilot      ~/.copilot/hooks/toolgate.json  .github/hooks/toolgate.json
 
+The hook command pins the passport, key, trust store, audit log and config
+that this toolgate resolves now (flags, TOOLGATE_* variables), so a host that
+strips the environment still runs an enforcing hook. Hosts that run hooks
+through a shell get a fallback that denies when the binary is missing or
+crashes. A post-tool hook (`toolgate observe`) raises an `ungated` alarm for
+any call that ran without an allow record.
+
 Every other key and hook is kept; the old file is backed up beside it as
 NAME.toolgate-<time>.bak; running it again changes nothing. Then run `toolgate doctor`.")]
 pub struct InstallArgs {
@@ -30,6 +37,13 @@ pub struct InstallArgs {
     /// Print the fragment that would be merged, and change nothing.
     #[arg(long)]
     pub print: bool,
+    /// codex only: also record the installed hooks as trusted, the way Codex's own
+    /// /hooks screen does (through `codex app-server`). Without it Codex skips them.
+    #[arg(long)]
+    pub trust: bool,
+    /// The codex program used by --trust (default: `codex` on PATH).
+    #[arg(long, value_name = "FILE", requires = "trust")]
+    pub codex: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -53,16 +67,39 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    fn resolve(self) -> anyhow::Result<(HostKind, PathBuf)> {
+    fn resolve(self) -> anyhow::Result<(HostKind, Scope, PathBuf, Dirs)> {
         let host = HostKind::parse(&self.host).context("unknown host")?;
         let scope = Scope::parse(&self.scope).context("unknown scope")?;
-        let path = install::config_path(host, scope, &Dirs::from_env(self.project_dir))?;
-        Ok((host, path))
+        let dirs = Dirs::from_env(self.project_dir);
+        let path = install::config_path(host, scope, &dirs)?;
+        Ok((host, scope, path, dirs))
     }
 }
 
-pub fn install(_paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
-    let (host, path) = a.target.resolve()?;
+/// The files the hook will use, resolved now: for the user scope without the
+/// working directory's project layer (the hook serves every project).
+fn hook_paths(paths: &PathArgs, scope: Scope, dirs: &Dirs) -> HookPaths {
+    let cwd = match scope {
+        Scope::User => dirs.home.clone(),
+        _ => dirs.project.clone(),
+    };
+    let loc = crate::home::resolve(&paths.overrides(None), &|k| std::env::var(k).ok(), &cwd);
+    let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    HookPaths {
+        passport: Some(abs(&loc.passport.path)),
+        key: Some(abs(&loc.key.path)),
+        trust_dir: Some(abs(&loc.trust_dir.path)),
+        audit_log: Some(abs(&loc.audit_log.path)),
+        config: Some(abs(&loc.config.path)),
+        packs_dir: loc.packs_dir.map(|r| abs(&r.path)),
+    }
+}
+
+pub fn install(paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
+    if a.trust && a.target.host != "codex" {
+        bail!("--trust is for codex only (other hosts run an installed hook without a trust step)");
+    }
+    let (host, scope, path, dirs) = a.target.resolve()?;
     let binary = match a.binary {
         Some(b) => b,
         None => std::env::current_exe().context("locating the toolgate binary")?,
@@ -70,15 +107,15 @@ pub fn install(_paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
     let binary = binary
         .canonicalize()
         .with_context(|| format!("{} does not exist", binary.display()))?;
-    let command = install::hook_command(&binary, host);
+    let commands = install::Commands::new(&binary, host, &hook_paths(paths, scope, &dirs));
     if a.print {
         print!(
             "{}",
-            install::to_pretty(&install::fragment(host, &command), b"  ")
+            install::to_pretty(&install::fragment(host, &commands), b"  ")
         );
         return Ok(());
     }
-    let change = install::install_file(&path, host, &command)?;
+    let change = install::install_file(&path, host, &commands)?;
     let verb = match change.action {
         Action::Created => "created",
         Action::Updated => "updated",
@@ -86,24 +123,25 @@ pub fn install(_paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
         _ => bail!("unexpected install result {:?}", change.action),
     };
     println!("{verb} {}", path.display());
-    println!("  hook command: {command}");
+    println!("  hook command: {}", commands.gate);
+    println!("  alarm:        {}", commands.alarm);
     if let Some(b) = change.backup {
         println!("  backup:       {}", b.display());
     }
-    if std::env::var_os("TOOLGATE_HOME").is_some() {
-        eprintln!("note: TOOLGATE_HOME is set here; the host must see the same value, or it will look for the passport elsewhere");
-    }
-    match host {
-        HostKind::Codex => println!("  Codex runs a new hook only after you trust it: open Codex and review it under /hooks"),
-        HostKind::Gemini => println!("  Gemini CLI: check `/hooks panel` shows toolgate enabled"),
-        _ => {}
+    if a.trust {
+        let codex = a.codex.unwrap_or_else(|| PathBuf::from("codex"));
+        let trusted = crate::hosts::codex::trust_hooks(&codex, &path, &dirs.project)
+            .with_context(|| format!("recording trust with {}", codex.display()))?;
+        println!("  trusted in Codex: {}", trusted.join(", "));
+    } else if let Some(note) = crate::hosts::descriptor(host).and_then(|d| d.install_note) {
+        println!("  {note}");
     }
     println!("next: toolgate doctor");
     Ok(())
 }
 
 pub fn uninstall(_paths: &PathArgs, a: UninstallArgs) -> anyhow::Result<()> {
-    let (host, path) = a.target.resolve()?;
+    let (host, _, path, _) = a.target.resolve()?;
     let change = install::uninstall_file(&path, host)?;
     match change.action {
         Action::NotInstalled => println!("toolgate is not installed in {}", path.display()),

@@ -16,6 +16,7 @@ use time::format_description::well_known::Rfc3339;
 Examples:
   toolgate log --agent oap:agent:ci --verdict deny --since 24h
   toolgate log --summary --since 2026-01-01
+  toolgate log --ungated          # tools that ran without toolgate's allow
   toolgate log export --format ocsf --since 1h > events.jsonl")]
 pub struct LogArgs {
     #[command(subcommand)]
@@ -62,9 +63,12 @@ pub struct QueryArgs {
     /// Tool name as the host named it.
     #[arg(long)]
     pub tool: Option<String>,
-    /// allow, review or deny.
-    #[arg(long, value_parser = ["allow", "review", "deny"])]
+    /// allow, review, deny, or ungated (alarms for calls that ran without an allow record).
+    #[arg(long, value_parser = ["allow", "review", "deny", "ungated"])]
     pub verdict: Option<String>,
+    /// Only ungated-call alarms: tools that ran with no allow record (same as --verdict ungated).
+    #[arg(long, conflicts_with = "verdict")]
+    pub ungated: bool,
     /// Reason code, e.g. oap.limit_exceeded.
     #[arg(long)]
     pub reason: Option<String>,
@@ -116,7 +120,11 @@ impl QueryArgs {
         Ok(Filter {
             agent: self.agent.clone(),
             tool: self.tool.clone(),
-            verdict: self.verdict.clone(),
+            verdict: if self.ungated {
+                Some(crate::ungated::EVENT.into())
+            } else {
+                self.verdict.clone()
+            },
             reason: self.reason.clone(),
             session: self.session.clone(),
             since: self

@@ -10,6 +10,7 @@ mod init;
 mod install;
 mod keys;
 mod log;
+mod observe;
 mod passport;
 mod telemetry;
 mod verify_log;
@@ -90,6 +91,8 @@ pub enum Command {
     Install(install::InstallArgs),
     /// Take toolgate's hook out of a host's configuration, leaving everything else.
     Uninstall(install::UninstallArgs),
+    /// Post-tool hook: record an `ungated` alarm for a call that ran without an allow record.
+    Observe(observe::ObserveArgs),
     /// Check every installed hook end to end, including a deny and an allow canary. Exit 1 on any problem.
     Doctor(doctor::DoctorArgs),
     /// OpenTelemetry export: resolved settings, and replay of recorded decisions.
@@ -220,6 +223,7 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Install(a) => install::install(&cli.paths, a),
         Command::Uninstall(a) => install::uninstall(&cli.paths, a),
         Command::Doctor(a) => return doctor::run(&cli.paths, a),
+        Command::Observe(a) => return observe::run(&cli.paths, a),
         Command::Telemetry(a) => telemetry::run(&cli.paths, a),
     };
     match outcome {

@@ -6,13 +6,74 @@
 //! output, so Claude Code's own permission rules still apply. Review: exit 0
 //! with `permissionDecision: "ask"`.
 
+use super::descriptor::{self, Base, ConfigFile, Descriptor, Layout, Scope};
 use super::{tool_call, Answer, EXIT_ALLOW, EXIT_DENY};
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
 use crate::reason::Reason;
 use serde_json::{json, Value};
 
+/// Where the ids of a call are.
+pub const IDS: super::IdKeys = super::SNAKE_IDS;
+
 pub const EVENT: &str = "PreToolUse";
+
+/// Claude Code, as driven for real (tests/hosts): hooks run through
+/// `/bin/sh -c`; exit 1, a crash or a missing binary let the tool run, so the
+/// installed command ends in toolgate's shell fallback; a timeout runs the
+/// tool too, which toolgate's watchdog keeps from happening.
+pub static HOST: Descriptor = Descriptor {
+    kind: HostKind::ClaudeCode,
+    name: "Claude Code",
+    program: "claude",
+    files: &[
+        ConfigFile {
+            scope: Scope::User,
+            base: Base::EnvOrHome("CLAUDE_CONFIG_DIR", ".claude"),
+            rel: "settings.json",
+        },
+        ConfigFile {
+            scope: Scope::Project,
+            base: Base::Project,
+            rel: ".claude/settings.json",
+        },
+        ConfigFile {
+            scope: Scope::Local,
+            base: Base::Project,
+            rel: ".claude/settings.local.json",
+        },
+    ],
+    layout: Layout {
+        events: &[EVENT],
+        post_events: &["PostToolUse"],
+        grouped: true,
+        command_key: "command",
+        versioned: false,
+    },
+    handler: |command, timeout| json!({"type": "command", "command": command, "timeout": timeout}),
+    shell: true,
+    fails_open: "nothing known with toolgate's wiring: a missing or crashing binary is blocked by the shell fallback, a stall by the watchdog; only a host-side timeout shorter than toolgate's deadline would run the tool",
+    protect: &[".claude/settings.json", ".claude/settings.local.json"],
+    off_switches: descriptor::disable_all_hooks,
+    canary,
+    verified: &["2.1.197"],
+    install_note: None,
+};
+
+/// The doctor's canary: a write to `target`, or a to-do call the version has
+/// (`TodoWrite` was replaced by the `Task*` tools in the 2.1 line).
+fn canary(forbidden: bool, cwd: &str, target: &str, version: Option<&str>) -> Value {
+    let (tool, input) = if forbidden {
+        ("Write", json!({"file_path": target, "content": "canary"}))
+    } else if version.is_some_and(|v| super::version_at_least(v, &[2, 1])) {
+        ("TaskList", json!({}))
+    } else {
+        ("TodoWrite", json!({"todos": []}))
+    };
+    json!({"session_id": super::CANARY_SESSION, "transcript_path": null, "cwd": cwd,
+           "permission_mode": "default", "hook_event_name": EVENT,
+           "tool_name": tool, "tool_input": input, "tool_use_id": "toolu_toolgate_doctor"})
+}
 
 pub fn parse(v: &Value) -> Result<Call, Reason> {
     tool_call(HostKind::ClaudeCode, v, "Claude Code", false)

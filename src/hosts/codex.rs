@@ -12,14 +12,72 @@
 //! `updatedInput` is rejected as invalid). `ask` is unsupported and would fail
 //! open, so a review verdict is a deny.
 
+use super::descriptor::{Base, ConfigFile, Descriptor, Layout, Scope};
 use super::{review_as_deny, tool_call, Answer, EXIT_DENY};
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
 use crate::reason::{Reason, ReasonCode};
 use serde_json::{json, Value};
 
+/// Where the ids of a call are.
+pub const IDS: super::IdKeys = super::SNAKE_IDS;
+
 pub const EVENT: &str = "PreToolUse";
 const APPLY_PATCH: &str = "apply_patch";
+
+/// Codex CLI, as driven for real: exit 2 blocks only with a reason on
+/// stderr (the shell fallback prints one); a missing binary, a crash, exit 1
+/// or a timeout run the tool; a hook not trusted in `/hooks` (or changed
+/// since) is skipped without a word, which doctor checks.
+pub static HOST: Descriptor = Descriptor {
+    kind: HostKind::Codex,
+    name: "Codex CLI",
+    program: "codex",
+    files: &[
+        ConfigFile {
+            scope: Scope::User,
+            base: Base::EnvOrHome("CODEX_HOME", ".codex"),
+            rel: "hooks.json",
+        },
+        ConfigFile {
+            scope: Scope::Project,
+            base: Base::Project,
+            rel: ".codex/hooks.json",
+        },
+    ],
+    layout: Layout {
+        events: &[EVENT],
+        post_events: &["PostToolUse"],
+        grouped: true,
+        command_key: "command",
+        versioned: false,
+    },
+    handler: |command, timeout| {
+        json!({"type": "command", "command": command, "timeout": timeout,
+               "statusMessage": "toolgate: checking the tool call"})
+    },
+    shell: true,
+    fails_open: "a hook Codex does not trust (new or changed: see `toolgate install codex --trust` and doctor); a host-side timeout",
+    protect: &[".codex"],
+    off_switches: |_| vec![],
+    canary,
+    verified: &["0.171.0"],
+    install_note: Some("Codex runs a new or changed hook only once it is trusted: run `toolgate install codex --trust`, or review it in Codex under /hooks"),
+};
+
+fn canary(forbidden: bool, cwd: &str, target: &str, _version: Option<&str>) -> Value {
+    let (tool, input) = if forbidden {
+        (
+            APPLY_PATCH,
+            json!({"command": format!("*** Begin Patch\n*** Add File: {target}\n+canary\n*** End Patch\n")}),
+        )
+    } else {
+        ("update_plan", json!({"plan": []}))
+    };
+    json!({"session_id": super::CANARY_SESSION, "turn_id": super::CANARY_SESSION, "transcript_path": null,
+           "cwd": cwd, "hook_event_name": EVENT, "model": "doctor", "permission_mode": "default",
+           "tool_name": tool, "tool_input": input, "tool_use_id": "toolgate-doctor"})
+}
 
 pub fn parse(v: &Value) -> Result<Call, Reason> {
     let mut call = tool_call(HostKind::Codex, v, "Codex", false)?;
@@ -129,3 +187,202 @@ mod tests {
         assert_eq!(patch_ops(moved).len(), 2);
     }
 }
+
+/// Talking to `codex app-server`, the JSON-RPC interface Codex's own `/hooks`
+/// screen uses: `hooks/list` tells each hook's current hash and trust status,
+/// `config/batchWrite` records `hooks.state."<key>".trusted_hash`. toolgate
+/// never computes Codex's hash itself, so a new Codex that hashes differently
+/// still gets exactly what its screen would write.
+pub mod trust {
+    use serde_json::{json, Value};
+    use std::io::{BufRead, BufReader, Write};
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// How long Codex may take to start and answer.
+    const DEADLINE: Duration = Duration::from_secs(30);
+
+    #[derive(Debug, thiserror::Error)]
+    pub enum TrustError {
+        #[error("cannot run {program} app-server: {source} (install Codex, or pass --codex FILE)")]
+        Spawn {
+            program: String,
+            #[source]
+            source: std::io::Error,
+        },
+        #[error("codex app-server: {0}")]
+        Protocol(String),
+        #[error("codex app-server gave no answer within {}s", DEADLINE.as_secs())]
+        Timeout,
+        #[error("Codex lists no toolgate hook from {0}; run `toolgate install codex` first")]
+        NoHook(String),
+    }
+
+    /// One of toolgate's hooks as Codex sees it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct HookState {
+        pub key: String,
+        pub current_hash: String,
+        /// `trusted`, `untrusted`, `modified` or `managed`.
+        pub status: String,
+    }
+
+    struct Session {
+        child: std::process::Child,
+        lines: mpsc::Receiver<String>,
+        started: Instant,
+    }
+
+    impl Session {
+        fn start(program: &Path) -> Result<Session, TrustError> {
+            let mut child = Command::new(program)
+                .arg("app-server")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|source| TrustError::Spawn {
+                    program: program.display().to_string(),
+                    source,
+                })?;
+            let out = child.stdout.take().expect("piped stdout");
+            let (tx, lines) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut s = Session {
+                child,
+                lines,
+                started: Instant::now(),
+            };
+            s.call(
+                1,
+                "initialize",
+                json!({"clientInfo": {"name": "toolgate", "version": env!("CARGO_PKG_VERSION")}}),
+            )?;
+            s.send(&json!({"jsonrpc": "2.0", "method": "initialized"}))?;
+            Ok(s)
+        }
+
+        fn send(&mut self, msg: &Value) -> Result<(), TrustError> {
+            let stdin = self.child.stdin.as_mut().expect("piped stdin");
+            writeln!(stdin, "{msg}").map_err(|e| TrustError::Protocol(e.to_string()))
+        }
+
+        fn call(&mut self, id: u64, method: &str, params: Value) -> Result<Value, TrustError> {
+            self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))?;
+            loop {
+                let left = DEADLINE.saturating_sub(self.started.elapsed());
+                let line = self
+                    .lines
+                    .recv_timeout(left)
+                    .map_err(|_| TrustError::Timeout)?;
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    continue;
+                };
+                if v.get("id") != Some(&json!(id)) {
+                    continue;
+                }
+                if let Some(e) = v.get("error") {
+                    return Err(TrustError::Protocol(format!("{method}: {e}")));
+                }
+                return Ok(v.get("result").cloned().unwrap_or(Value::Null));
+            }
+        }
+
+        /// toolgate's hooks from one hooks file.
+        fn toolgate_hooks(
+            &mut self,
+            id: u64,
+            hooks_file: &Path,
+            cwd: &Path,
+        ) -> Result<Vec<HookState>, TrustError> {
+            let listed = self.call(id, "hooks/list", json!({"cwds": [cwd]}))?;
+            let file = hooks_file.to_string_lossy();
+            let hooks = listed
+                .pointer("/data")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d.get("hooks").and_then(Value::as_array))
+                .flatten();
+            let mut out: Vec<HookState> = Vec::new();
+            for h in hooks {
+                let field = |k: &str| {
+                    h.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let ours = crate::install::is_toolgate_command(
+                    &field("command"),
+                    crate::call::HostKind::Codex,
+                );
+                if ours && field("sourcePath") == file && !out.iter().any(|o| o.key == field("key"))
+                {
+                    out.push(HookState {
+                        key: field("key"),
+                        current_hash: field("currentHash"),
+                        status: field("trustStatus"),
+                    });
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    impl Drop for Session {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// How Codex sees toolgate's hooks in `hooks_file` (for doctor).
+    pub fn hook_states(
+        program: &Path,
+        hooks_file: &Path,
+        cwd: &Path,
+    ) -> Result<Vec<HookState>, TrustError> {
+        Session::start(program)?.toolgate_hooks(2, hooks_file, cwd)
+    }
+
+    /// Records toolgate's hooks in `hooks_file` as trusted at their current
+    /// hash; returns their keys.
+    pub fn trust_hooks(
+        program: &Path,
+        hooks_file: &Path,
+        cwd: &Path,
+    ) -> Result<Vec<String>, TrustError> {
+        let mut s = Session::start(program)?;
+        let hooks = s.toolgate_hooks(2, hooks_file, cwd)?;
+        if hooks.is_empty() {
+            return Err(TrustError::NoHook(hooks_file.display().to_string()));
+        }
+        let state: serde_json::Map<String, Value> = hooks
+            .iter()
+            .map(|h| (h.key.clone(), json!({"trusted_hash": h.current_hash})))
+            .collect();
+        s.call(
+            3,
+            "config/batchWrite",
+            json!({"edits": [{"keyPath": "hooks.state", "value": state, "mergeStrategy": "upsert"}]}),
+        )?;
+        let after = s.toolgate_hooks(4, hooks_file, cwd)?;
+        match after.iter().find(|h| h.status != "trusted") {
+            Some(h) => Err(TrustError::Protocol(format!(
+                "{} is still {} after the write",
+                h.key, h.status
+            ))),
+            None => Ok(after.into_iter().map(|h| h.key).collect()),
+        }
+    }
+}
+
+pub use trust::trust_hooks;

@@ -15,11 +15,19 @@
 //! the two evaluations reach the same verdict; both are recorded, each with
 //! its event.
 
+use super::descriptor::{Base, ConfigFile, Descriptor, Layout, Scope};
 use super::{missing, object_or_json_string, review_as_deny, str_field, Answer, EXIT_DENY};
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
 use crate::reason::{Reason, ReasonCode};
 use serde_json::{json, Value};
+
+/// Where the ids of a call are.
+pub const IDS: super::IdKeys = super::IdKeys {
+    tool: &["tool_name"],
+    session: &["conversation_id", "session_id"],
+    call: &["tool_use_id", "generation_id"],
+};
 
 pub const EVENTS: &[&str] = &[
     "preToolUse",
@@ -27,6 +35,74 @@ pub const EVENTS: &[&str] = &[
     "beforeMCPExecution",
     "beforeReadFile",
 ];
+
+/// Cursor (adapter-only: no CLI to drive here). `failClosed: true` makes a
+/// hook that cannot answer block; a handler without it fails open.
+pub static HOST: Descriptor = Descriptor {
+    kind: HostKind::Cursor,
+    name: "Cursor",
+    program: "cursor-agent",
+    files: &[
+        ConfigFile {
+            scope: Scope::User,
+            base: Base::Home,
+            rel: ".cursor/hooks.json",
+        },
+        ConfigFile {
+            scope: Scope::Project,
+            base: Base::Project,
+            rel: ".cursor/hooks.json",
+        },
+    ],
+    layout: Layout {
+        events: EVENTS,
+        post_events: &["postToolUse"],
+        grouped: false,
+        command_key: "command",
+        versioned: true,
+    },
+    handler: |command, timeout| json!({"command": command, "timeout": timeout, "failClosed": true}),
+    shell: false,
+    fails_open: "not verified with the real host; per its documentation, a handler without `failClosed: true` (doctor checks it)",
+    protect: &[".cursor/hooks.json"],
+    off_switches,
+    canary,
+    verified: &[],
+    install_note: None,
+};
+
+fn off_switches(doc: &Value) -> Vec<String> {
+    let ours = |h: &Value| {
+        h.get("command")
+            .and_then(Value::as_str)
+            .is_some_and(crate::install::is_toolgate_any)
+    };
+    let open = doc
+        .get("hooks")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flat_map(|h| h.values())
+        .filter_map(Value::as_array)
+        .flatten()
+        .any(|h| ours(h) && h.get("failClosed") != Some(&Value::Bool(true)));
+    if open {
+        vec!["toolgate's entry lacks \"failClosed\": true (Cursor would fail open)".into()]
+    } else {
+        vec![]
+    }
+}
+
+fn canary(forbidden: bool, cwd: &str, target: &str, _version: Option<&str>) -> Value {
+    let (tool, input) = if forbidden {
+        ("Write", json!({"file_path": target, "contents": "canary"}))
+    } else {
+        ("TodoWrite", json!({"todos": []}))
+    };
+    json!({"conversation_id": super::CANARY_SESSION, "generation_id": super::CANARY_SESSION, "model": "doctor",
+           "hook_event_name": "preToolUse", "cursor_version": "doctor",
+           "workspace_roots": [cwd], "user_email": null, "transcript_path": null,
+           "tool_name": tool, "tool_input": input, "tool_use_id": "toolgate-doctor", "cwd": cwd})
+}
 
 /// The tool names the event-specific hooks map to in the tool map.
 const SHELL_TOOL: &str = "Shell";
@@ -53,7 +129,8 @@ pub fn parse(v: &Value) -> Result<Call, Reason> {
             let path = str_field(v, "file_path").ok_or_else(|| missing("file_path", "Cursor"))?;
             (READ_TOOL.to_string(), json!({"file_path": path}))
         }
-        "beforeMCPExecution" | "preToolUse" | "PreToolUse" => {
+        // `postToolUse` is read the same way, for the ungated-call alarm.
+        "beforeMCPExecution" | "preToolUse" | "PreToolUse" | "postToolUse" => {
             let tool = str_field(v, "tool_name").ok_or_else(|| missing("tool_name", "Cursor"))?;
             let input = object_or_json_string(v.get("tool_input"), "tool_input", "Cursor")?;
             (mcp_name(v, &event, tool)?, input)

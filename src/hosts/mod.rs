@@ -10,9 +10,12 @@ pub mod claude_code;
 pub mod codex;
 pub mod copilot;
 pub mod cursor;
+pub mod descriptor;
 pub mod gemini;
 pub mod oap;
 pub mod tool_map;
+
+pub use descriptor::{Base, ConfigFile, Descriptor, Layout, Scope};
 
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
@@ -59,6 +62,38 @@ impl Answer {
             exit_code,
         }
     }
+}
+
+/// Everything toolgate knows about a host that installs hooks.
+pub fn descriptor(host: HostKind) -> Option<&'static Descriptor> {
+    match host {
+        HostKind::ClaudeCode => Some(&claude_code::HOST),
+        HostKind::Cursor => Some(&cursor::HOST),
+        HostKind::Codex => Some(&codex::HOST),
+        HostKind::Gemini => Some(&gemini::HOST),
+        HostKind::Copilot => Some(&copilot::HOST),
+        HostKind::Oap => None,
+    }
+}
+
+/// Every hook host's descriptor, in [`HOOK_HOSTS`] order.
+pub fn descriptors() -> impl Iterator<Item = &'static Descriptor> {
+    HOOK_HOSTS.iter().filter_map(|h| descriptor(*h))
+}
+
+/// The session id every doctor canary call carries, so its records are easy to tell apart.
+pub const CANARY_SESSION: &str = "toolgate-doctor";
+
+/// Whether a `--version` line names at least `min` (`2.1.197 (Claude Code)` >= [2, 1]).
+pub fn version_at_least(version: &str, min: &[u64]) -> bool {
+    let nums: Vec<u64> = version
+        .split(|c: char| !c.is_ascii_digit() && c != '.')
+        .find(|w| w.contains('.'))
+        .unwrap_or("")
+        .split('.')
+        .map_while(|p| p.parse().ok())
+        .collect();
+    !nums.is_empty() && nums.as_slice() >= min
 }
 
 /// Guesses the host from the input's documented distinguishing fields.
@@ -115,6 +150,47 @@ pub fn parse(host: HostKind, v: &Value) -> Result<Call, Reason> {
         HostKind::Oap => oap::parse(v),
     }
 }
+
+/// Where a host puts the ids of a call, most specific key first.
+pub struct IdKeys {
+    pub tool: &'static [&'static str],
+    pub session: &'static [&'static str],
+    pub call: &'static [&'static str],
+}
+
+/// The ids the host sent (tool, session, call id, event), read from any JSON
+/// object, so that a deny for input toolgate cannot otherwise use still names
+/// the call it refused.
+pub fn sent_ids(host: HostKind, bytes: &[u8]) -> Option<Call> {
+    let v = crate::canonical::parse_strict(crate::gate::strip_bom(bytes)).ok()?;
+    let keys = match host {
+        HostKind::ClaudeCode => &claude_code::IDS,
+        HostKind::Cursor => &cursor::IDS,
+        HostKind::Codex => &codex::IDS,
+        HostKind::Gemini => &gemini::IDS,
+        HostKind::Copilot => &copilot::IDS,
+        HostKind::Oap => &oap::IDS,
+    };
+    let first = |ks: &[&str]| ks.iter().find_map(|k| str_field(&v, k));
+    Some(Call {
+        host,
+        event: str_field(&v, "hook_event_name"),
+        tool: first(keys.tool).unwrap_or_default(),
+        input: Value::Null,
+        cwd: str_field(&v, "cwd"),
+        session_id: first(keys.session),
+        tool_use_id: first(keys.call),
+        on_behalf_of: None,
+        policy: None,
+    })
+}
+
+/// The common `tool_name` / `session_id` / `tool_use_id` keys.
+pub(crate) const SNAKE_IDS: IdKeys = IdKeys {
+    tool: &["tool_name"],
+    session: &["session_id"],
+    call: &["tool_use_id"],
+};
 
 /// Renders a verdict as the host expects it.
 pub fn answer(host: HostKind, event: Option<&str>, verdict: Verdict, reasons: &[Reason]) -> Answer {

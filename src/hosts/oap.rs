@@ -6,6 +6,13 @@ use crate::decision::Verdict;
 use crate::reason::{Reason, ReasonCode};
 use serde_json::Value;
 
+/// Where the ids of a request are.
+pub const IDS: super::IdKeys = super::IdKeys {
+    tool: &["policy"],
+    session: &["session_id"],
+    call: &[],
+};
+
 pub fn parse(v: &Value) -> Result<Call, Reason> {
     let policy = super::str_field(v, "policy").ok_or_else(|| missing("policy", "OAP"))?;
     let context = v.get("context").cloned().unwrap_or(Value::Null);

@@ -126,8 +126,11 @@ impl ToolMap {
         Err(Reason::new(
             ReasonCode::UnknownTool,
             format!(
-                "tool `{}` is not mapped to any policy pack for {}",
-                call.tool, self.host
+                "tool `{tool}` is not mapped to any policy pack for {host}; to judge it, map it under \
+                 `tools.{tool}` in policy-packs/hosts/{host}.json of your --packs-dir, or, if it only \
+                 touches the agent's own state, add \"{tool}\" to `harmless_tools` in toolgate's config.json",
+                tool = call.tool,
+                host = self.host
             ),
         ))
     }

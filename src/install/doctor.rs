@@ -1,10 +1,10 @@
 //! `toolgate doctor`: proves the whole chain for every installed host, up to
 //! running the exact installed command the way the host would.
 
-use super::{canary, config_path, installed_commands, layout, read_config, Dirs, Scope};
+use super::{canary, config_path, installed_commands, layout, read_config, Dirs};
 use crate::call::HostKind;
 use crate::home::Locations;
-use crate::hosts::{self, Answer, HOOK_HOSTS};
+use crate::hosts::{self, Answer};
 use crate::passport::{self, PassportError, Status, TrustStore};
 use serde_json::Value;
 use std::io::Write;
@@ -50,18 +50,17 @@ fn row(subject: &str, check: &'static str, result: Result<String, (String, Strin
 pub fn run(loc: &Locations, dirs: &Dirs, cwd: &Path) -> Vec<Row> {
     let mut rows = shared_checks(loc);
     let mut any = false;
-    for host in HOOK_HOSTS {
-        for scope in Scope::for_host(host) {
-            let Ok(path) = config_path(host, *scope, dirs) else {
+    for d in hosts::descriptors() {
+        let host = d.kind;
+        let mut files = Vec::new();
+        for scope in d.scopes() {
+            let Ok(path) = config_path(host, scope, dirs) else {
                 continue;
             };
             let subject = format!("{} ({})", host.as_str(), scope.as_str());
             match read_config(&path, host) {
-                Ok(Some((doc, _))) if !installed_commands(&doc, host).is_empty() => {
-                    any = true;
-                    rows.extend(host_checks(host, &subject, &path, &doc, loc, cwd));
-                }
-                Ok(_) => {}
+                Ok(Some((doc, _))) => files.push((subject, path, doc)),
+                Ok(None) => {}
                 Err(e) => {
                     // A file toolgate cannot read may still hold its hook: say so.
                     rows.push(row(
@@ -71,6 +70,52 @@ pub fn run(loc: &Locations, dirs: &Dirs, cwd: &Path) -> Vec<Row> {
                     ));
                 }
             }
+        }
+        let installed: Vec<_> = files
+            .iter()
+            .filter(|(_, _, doc)| !installed_commands(doc, host).is_empty())
+            .collect();
+        if installed.is_empty() {
+            continue;
+        }
+        any = true;
+        let version = host_version(d.program);
+        rows.push(row(
+            host.as_str(),
+            "host version",
+            Ok(match &version {
+                Some(v) if d.verified.iter().any(|ok| v.contains(ok)) => {
+                    format!("{v} (verified with the real CLI)")
+                }
+                Some(v) => format!("{v} (not one of the versions verified: {})", verified(d)),
+                None => format!(
+                    "`{} --version` did not answer; canaries use the newest tool names",
+                    d.program
+                ),
+            }),
+        ));
+        // An off switch in any of the host's files silences toolgate's hook, wherever that is.
+        for (subject, path, doc) in &files {
+            let off = (d.off_switches)(doc);
+            if !off.is_empty() {
+                rows.push(row(
+                    subject,
+                    "no off switch",
+                    Err((off.join("; "), format!("remove it from {}", path.display()))),
+                ));
+            }
+        }
+        for (subject, path, doc) in installed {
+            rows.extend(host_checks(
+                host,
+                subject,
+                path,
+                doc,
+                loc,
+                cwd,
+                version.as_deref(),
+                dirs,
+            ));
         }
     }
     if !any {
@@ -84,6 +129,40 @@ pub fn run(loc: &Locations, dirs: &Dirs, cwd: &Path) -> Vec<Row> {
         ));
     }
     rows
+}
+
+fn verified(d: &hosts::Descriptor) -> String {
+    if d.verified.is_empty() {
+        "none".into()
+    } else {
+        d.verified.join(", ")
+    }
+}
+
+/// The first line `<program> --version` prints, when it answers within a few seconds.
+pub fn host_version(program: &str) -> Option<String> {
+    let mut child = Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let started = Instant::now();
+    while child.try_wait().ok()?.is_none() {
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .find(|l| l.chars().any(|c| c.is_ascii_digit()))?;
+    out.status.success().then(|| line.trim().to_string())
 }
 
 fn shared_checks(loc: &Locations) -> Vec<Row> {
@@ -168,7 +247,38 @@ fn shared_checks(loc: &Locations) -> Vec<Row> {
         "audit log writable",
         audit_writable(&loc.audit_log.path),
     ));
+    rows.push(row(
+        me,
+        "no ungated calls",
+        ungated_alarms(&loc.audit_log.path),
+    ));
     rows
+}
+
+/// How long an ungated-call alarm keeps doctor failing.
+const ALARM_WINDOW_SECS: i64 = 7 * 86_400;
+
+/// Alarms near the end of the log from the last week: a tool ran that no allow record covers.
+fn ungated_alarms(log: &Path) -> Result<String, (String, String)> {
+    let since = time::OffsetDateTime::now_utc().unix_timestamp() - ALARM_WINDOW_SECS;
+    let alarms: Vec<_> = crate::ungated::recent_records(log)
+        .into_iter()
+        .filter(|r| crate::ungated::is_alarm(r) && r.unix_ts() >= since)
+        .collect();
+    match alarms.last() {
+        None => Ok("no tool ran without an allow record in the last 7 days".into()),
+        Some(last) => Err((
+            format!(
+                "{} tool call(s) ran without an allow record (latest: `{}` on {} at {}, seq {})",
+                alarms.len(),
+                last.tool,
+                last.host,
+                last.ts,
+                last.seq
+            ),
+            "see `toolgate log --ungated`; find why the pre-tool hook did not run (removed, switched off, untrusted, timed out); doctor reports alarms of the last 7 days".into(),
+        )),
+    }
 }
 
 fn audit_writable(path: &Path) -> Result<String, (String, String)> {
@@ -188,6 +298,7 @@ fn audit_writable(path: &Path) -> Result<String, (String, String)> {
         .map_err(|e| (format!("{}: {e}", path.display()), fix))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn host_checks(
     host: HostKind,
     subject: &str,
@@ -195,6 +306,8 @@ fn host_checks(
     doc: &Value,
     loc: &Locations,
     cwd: &Path,
+    version: Option<&str>,
+    dirs: &Dirs,
 ) -> Vec<Row> {
     let mut rows = vec![row(subject, "config valid", validate(host, doc, path))];
     let installed = installed_commands(doc, host);
@@ -202,6 +315,7 @@ fn host_checks(
     let missing: Vec<&str> = l
         .events
         .iter()
+        .chain(l.post_events)
         .filter(|e| !installed.iter().any(|(ev, _)| ev == *e))
         .copied()
         .collect();
@@ -209,7 +323,12 @@ fn host_checks(
         subject,
         "hook on every event",
         if missing.is_empty() {
-            Ok(l.events.join(", "))
+            Ok(l.events
+                .iter()
+                .chain(l.post_events)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", "))
         } else {
             Err((
                 format!("no toolgate hook for {}", missing.join(", ")),
@@ -217,7 +336,16 @@ fn host_checks(
             ))
         },
     ));
-    let command = installed[0].1.clone();
+    let Some(command) = installed
+        .iter()
+        .find(|(_, c)| super::is_gate_command(c))
+        .map(|(_, c)| c.clone())
+    else {
+        return rows;
+    };
+    if host == HostKind::Codex {
+        rows.push(row(subject, "trusted by Codex", codex_trust(path, dirs)));
+    }
     let program = PathBuf::from(super::command_program(&command));
     let exec = executable(&program);
     rows.push(row(
@@ -228,8 +356,13 @@ fn host_checks(
         } else {
             Err((
                 format!(
-                    "{} is missing or not executable (the host would fail open)",
-                    program.display()
+                    "{} is missing or not executable ({})",
+                    program.display(),
+                    if hosts::descriptor(host).is_some_and(|d| d.shell) {
+                        "the shell fallback blocks every call"
+                    } else {
+                        "the host may fail open"
+                    }
                 ),
                 format!(
                     "toolgate install {} (from the toolgate you want it to run)",
@@ -244,7 +377,7 @@ fn host_checks(
     let cwd_s = cwd.to_string_lossy();
     let target = loc.passport.path.to_string_lossy();
     for (forbidden, check) in [(true, "canary deny"), (false, "canary allow")] {
-        let input = canary::call(host, forbidden, &cwd_s, &target).to_string();
+        let input = canary::call(host, forbidden, &cwd_s, &target, version).to_string();
         let result = run_hook(&command, &input, cwd, &[]).and_then(|a| {
             let denied = hosts::is_deny(host, &a);
             let summary = format!(
@@ -352,9 +485,6 @@ pub fn validate(host: HostKind, doc: &Value, path: &Path) -> Result<String, (Str
     let Some(hooks) = doc.get("hooks").and_then(Value::as_object) else {
         return fail("no \"hooks\" object".into());
     };
-    if doc.get("disableAllHooks") == Some(&Value::Bool(true)) {
-        return fail("\"disableAllHooks\": true turns every hook off".into());
-    }
     if l.versioned && doc.get("version").and_then(Value::as_u64) != Some(1) {
         return fail("\"version\" must be 1".into());
     }
@@ -407,31 +537,32 @@ pub fn validate(host: HostKind, doc: &Value, path: &Path) -> Result<String, (Str
             }
         }
     }
-    if host == HostKind::Cursor {
-        for item in hooks.values().filter_map(Value::as_array).flatten() {
-            let ours = item
-                .get("command")
-                .and_then(Value::as_str)
-                .is_some_and(|c| super::is_toolgate_command(c, host));
-            if ours && item.get("failClosed") != Some(&Value::Bool(true)) {
-                return fail(
-                    "toolgate's entry lacks \"failClosed\": true (Cursor would fail open)".into(),
-                );
-            }
-        }
-    }
-    if host == HostKind::Gemini {
-        let off = |ptr: &str| doc.pointer(ptr) == Some(&Value::Bool(false));
-        if off("/hooks/enabled") || off("/tools/enableHooks") || off("/hooksConfig/enabled") {
-            return fail("the hooks system is switched off in this file".into());
-        }
-        let disabled = doc
-            .pointer("/hooks/disabled")
-            .and_then(Value::as_array)
-            .is_some_and(|d| d.iter().any(|n| n == "toolgate"));
-        if disabled {
-            return fail("\"toolgate\" is listed in hooks.disabled".into());
-        }
-    }
     Ok(path.display().to_string())
+}
+
+/// Whether Codex will run toolgate's hooks: asks `codex app-server` (what its
+/// `/hooks` screen shows); a hook that is untrusted or `modified` (changed
+/// since it was trusted) is skipped by Codex without a word.
+fn codex_trust(hooks_file: &Path, dirs: &Dirs) -> Result<String, (String, String)> {
+    let fix = "toolgate install codex --trust (or trust it in Codex under /hooks)".to_string();
+    match hosts::codex::trust::hook_states(Path::new("codex"), hooks_file, &dirs.project) {
+        Ok(states) if states.is_empty() => Err((
+            "Codex does not list toolgate's hooks from this file".into(),
+            fix,
+        )),
+        Ok(states) => match states
+            .iter()
+            .find(|s| s.status != "trusted" && s.status != "managed")
+        {
+            Some(s) => Err((format!("{} is {} (Codex skips it)", s.key, s.status), fix)),
+            None => Ok(format!(
+                "{} hook(s) trusted at their current hash",
+                states.len()
+            )),
+        },
+        Err(e) => Err((
+            format!("cannot ask Codex whether the hooks are trusted: {e}"),
+            format!("put codex on PATH and run doctor again; {fix}"),
+        )),
+    }
 }

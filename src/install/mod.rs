@@ -14,45 +14,16 @@ use crate::call::HostKind;
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
-/// Seconds a host waits for toolgate before giving up (many hosts then fail open).
+/// Seconds a host waits for toolgate before giving up (every host then runs the tool).
 pub const TIMEOUT_SECS: u64 = 30;
 
-/// Which configuration file of a host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// The user's home configuration (every project).
-    User,
-    /// The project's shared configuration (checked in).
-    Project,
-    /// Claude Code's `.claude/settings.local.json` (this checkout only).
-    Local,
-}
+pub use crate::hosts::Scope;
 
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::User => "user",
-            Scope::Project => "project",
-            Scope::Local => "local",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Scope> {
-        match s {
-            "user" => Some(Scope::User),
-            "project" => Some(Scope::Project),
-            "local" => Some(Scope::Local),
-            _ => None,
-        }
-    }
-
-    /// The scopes a host has.
-    pub fn for_host(host: HostKind) -> &'static [Scope] {
-        match host {
-            HostKind::ClaudeCode => &[Scope::User, Scope::Project, Scope::Local],
-            _ => &[Scope::User, Scope::Project],
-        }
-    }
+/// The scopes a host has.
+pub fn scopes(host: HostKind) -> Vec<Scope> {
+    crate::hosts::descriptor(host)
+        .map(|d| d.scopes().collect())
+        .unwrap_or_default()
 }
 
 /// Installer failures; each says what to do.
@@ -92,14 +63,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
 pub struct Dirs {
     pub home: PathBuf,
     pub project: PathBuf,
-    /// `CODEX_HOME`, when set (default `~/.codex`).
-    pub codex_home: Option<PathBuf>,
-    /// `COPILOT_HOME`, when set (default `~/.copilot`).
-    pub copilot_home: Option<PathBuf>,
+    /// The variables that relocate host directories (`CODEX_HOME`, `COPILOT_HOME`,
+    /// `CLAUDE_CONFIG_DIR`), as set.
+    pub env: Vec<(String, PathBuf)>,
 }
 
 impl Dirs {
-    /// From the environment: `HOME`, the working directory, `CODEX_HOME`, `COPILOT_HOME`.
+    /// From the environment: `HOME`, the working directory, and each host's relocation variable.
     pub fn from_env(project: Option<PathBuf>) -> Dirs {
         let var = |k: &str| {
             std::env::var_os(k)
@@ -109,91 +79,126 @@ impl Dirs {
         let home = var("HOME")
             .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().to_path_buf()))
             .unwrap_or_else(|| PathBuf::from("/"));
+        let env = relocation_vars()
+            .filter_map(|k| var(k).map(|v| (k.to_string(), v)))
+            .collect();
         Dirs {
             home,
             project: project
                 .or_else(|| std::env::current_dir().ok())
                 .unwrap_or_else(|| PathBuf::from(".")),
-            codex_home: var("CODEX_HOME"),
-            copilot_home: var("COPILOT_HOME"),
+            env,
         }
     }
+
+    /// Looks up a relocation variable.
+    pub fn var(&self, k: &str) -> Option<PathBuf> {
+        self.env
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+    }
+}
+
+/// Every environment variable some host uses to move its configuration directory.
+pub fn relocation_vars() -> impl Iterator<Item = &'static str> {
+    crate::hosts::descriptors().flat_map(|d| {
+        d.files.iter().filter_map(|f| match f.base {
+            crate::hosts::Base::EnvOrHome(var, _) => Some(var),
+            _ => None,
+        })
+    })
 }
 
 /// The configuration file toolgate writes for a host and scope.
 pub fn config_path(host: HostKind, scope: Scope, dirs: &Dirs) -> Result<PathBuf, InstallError> {
-    if !Scope::for_host(host).contains(&scope) {
-        return Err(InstallError::BadScope {
+    let d = crate::hosts::descriptor(host).ok_or(InstallError::NotAHookHost(host.as_str()))?;
+    d.config_path(scope, &dirs.home, &dirs.project, &|k| dirs.var(k))
+        .ok_or_else(|| InstallError::BadScope {
             host: host.as_str(),
             scope: scope.as_str(),
-            valid: Scope::for_host(host)
-                .iter()
+            valid: d
+                .scopes()
                 .map(|s| s.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-        });
-    }
-    let (home, proj) = (&dirs.home, &dirs.project);
-    Ok(match (host, scope) {
-        (HostKind::ClaudeCode, Scope::User) => home.join(".claude/settings.json"),
-        (HostKind::ClaudeCode, Scope::Project) => proj.join(".claude/settings.json"),
-        (HostKind::ClaudeCode, Scope::Local) => proj.join(".claude/settings.local.json"),
-        (HostKind::Cursor, Scope::User) => home.join(".cursor/hooks.json"),
-        (HostKind::Cursor, _) => proj.join(".cursor/hooks.json"),
-        (HostKind::Codex, Scope::User) => dirs
-            .codex_home
-            .clone()
-            .unwrap_or_else(|| home.join(".codex"))
-            .join("hooks.json"),
-        (HostKind::Codex, _) => proj.join(".codex/hooks.json"),
-        (HostKind::Gemini, Scope::User) => home.join(".gemini/settings.json"),
-        (HostKind::Gemini, _) => proj.join(".gemini/settings.json"),
-        (HostKind::Copilot, Scope::User) => dirs
-            .copilot_home
-            .clone()
-            .unwrap_or_else(|| home.join(".copilot"))
-            .join("hooks/toolgate.json"),
-        (HostKind::Copilot, _) => proj.join(".github/hooks/toolgate.json"),
-        (HostKind::Oap, _) => return Err(InstallError::NotAHookHost("oap")),
-    })
+        })
 }
 
-/// How a host lays out its hooks.
-pub struct Layout {
-    /// The events toolgate's entry is added to.
-    pub events: &'static [&'static str],
-    /// Handlers sit in `{"matcher", "hooks": [...]}` groups.
-    pub grouped: bool,
-    /// The handler key that holds the shell command.
-    pub command_key: &'static str,
-    /// The file carries `"version": 1`.
-    pub versioned: bool,
-}
+pub use crate::hosts::Layout;
 
+/// A host's hook layout (Oap, which has no hooks, gets Claude Code's, for fragments in tests).
 pub fn layout(host: HostKind) -> Layout {
-    let (events, grouped, command_key, versioned): (&'static [&'static str], _, _, _) = match host {
-        HostKind::ClaudeCode | HostKind::Codex | HostKind::Oap => {
-            (&["PreToolUse"], true, "command", false)
-        }
-        HostKind::Gemini => (&["BeforeTool"], true, "command", false),
-        HostKind::Cursor => (crate::hosts::cursor::EVENTS, false, "command", true),
-        HostKind::Copilot => (&["preToolUse"], false, "bash", true),
-    };
-    Layout {
-        events,
-        grouped,
-        command_key,
-        versioned,
+    crate::hosts::descriptor(host)
+        .unwrap_or(&crate::hosts::claude_code::HOST)
+        .layout
+}
+
+/// The toolgate files a hook uses, pinned on its command line so that a host
+/// that strips the environment (Gemini in CI, redaction of `*KEY*`) still
+/// runs an enforcing hook against the same passport, key and log.
+#[derive(Debug, Clone, Default)]
+pub struct HookPaths {
+    pub passport: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    pub trust_dir: Option<PathBuf>,
+    pub audit_log: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub packs_dir: Option<PathBuf>,
+}
+
+impl HookPaths {
+    fn flags(&self, with_passport: bool) -> Vec<(&'static str, &Path)> {
+        let passport = if with_passport { &self.passport } else { &None };
+        [
+            ("--passport", passport),
+            ("--key", &self.key),
+            ("--trust-dir", &self.trust_dir),
+            ("--audit-log", &self.audit_log),
+            ("--config", &self.config),
+            ("--packs-dir", &self.packs_dir),
+        ]
+        .into_iter()
+        .filter_map(|(flag, p)| p.as_deref().map(|p| (flag, p)))
+        .collect()
     }
 }
 
-/// The shell command a host runs: the absolute binary and an explicit host.
-pub fn hook_command(binary: &Path, host: HostKind) -> String {
-    format!(
-        "{} evaluate --host {}",
+/// What follows toolgate's command for hosts that run hooks through a shell:
+/// any status but toolgate's own 0 and 2 (a missing binary's 127, a crash's
+/// 128+n) becomes a deny with a reason on stderr (Codex ignores an exit 2
+/// with empty stderr).
+pub const SHELL_FALLBACK: &str = "; s=$?; [ $s -eq 0 ] || [ $s -eq 2 ] || { echo \"toolgate: the hook could not run (exit $s: binary missing or crashed); denying (oap.internal_error)\" >&2; exit 2; }; exit $s";
+
+/// The two subcommands toolgate installs: the gate and the ungated-call alarm.
+const SUBCOMMANDS: [&str; 2] = ["evaluate", "observe"];
+
+/// The shell command a host runs before a tool: the absolute binary, an
+/// explicit host, the pinned paths, and the shell fallback where the host has a shell.
+pub fn hook_command(binary: &Path, host: HostKind, paths: &HookPaths) -> String {
+    let mut cmd = command_line(binary, "evaluate", host, &paths.flags(true));
+    if crate::hosts::descriptor(host).is_some_and(|d| d.shell) {
+        cmd.push_str(SHELL_FALLBACK);
+    }
+    cmd
+}
+
+/// The command a host runs after a tool ran: `toolgate observe`, which raises
+/// the ungated-call alarm when no allow record exists for the call.
+pub fn post_command(binary: &Path, host: HostKind, paths: &HookPaths) -> String {
+    command_line(binary, "observe", host, &paths.flags(false))
+}
+
+fn command_line(binary: &Path, sub: &str, host: HostKind, flags: &[(&str, &Path)]) -> String {
+    let mut cmd = format!(
+        "{} {sub} --host {}",
         shell_quote(&binary.to_string_lossy()),
         host.as_str()
-    )
+    );
+    for (flag, p) in flags {
+        cmd.push_str(&format!(" {flag} {}", shell_quote(&p.to_string_lossy())));
+    }
+    cmd
 }
 
 /// Quotes a word for `sh` only where it needs it.
@@ -208,59 +213,105 @@ pub fn shell_quote(s: &str) -> String {
     }
 }
 
-/// The program of a hook command (its first shell word, unquoted).
-pub fn command_program(cmd: &str) -> String {
-    let cmd = cmd.trim_start();
-    let mut out = String::new();
-    let mut chars = cmd.chars().peekable();
-    let mut quote: Option<char> = None;
+/// Splits a command into words as `sh` would for plain words and quotes;
+/// `None` when it holds anything else the shell would act on (`;`, `|`, `$`, ...).
+pub fn shell_words(cmd: &str) -> Option<Vec<String>> {
+    let mut words = Vec::new();
+    let mut cur: Option<String> = None;
+    let mut chars = cmd.chars();
     while let Some(c) = chars.next() {
-        match (quote, c) {
-            (None, c) if c.is_whitespace() => break,
-            (None, '\'' | '"') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '\\') => out.extend(chars.next()),
-            (_, c) => out.push(c),
+        match c {
+            c if c.is_whitespace() => words.extend(cur.take()),
+            '\'' => {
+                let w = cur.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '"' => {
+                let w = cur.get_or_insert_with(String::new);
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '$' | '`' | '\\' => return None,
+                        c => w.push(c),
+                    }
+                }
+            }
+            '\\' => cur.get_or_insert_with(String::new).push(chars.next()?),
+            c if ";&|<>()$`*?[#~{}".contains(c) => return None,
+            c => cur.get_or_insert_with(String::new).push(c),
         }
     }
-    out
+    words.extend(cur);
+    Some(words)
+}
+
+/// The program of a hook command (its first shell word, unquoted).
+pub fn command_program(cmd: &str) -> String {
+    shell_words(strip_fallback(cmd))
+        .and_then(|w| w.into_iter().next())
+        .unwrap_or_default()
+}
+
+fn strip_fallback(cmd: &str) -> &str {
+    cmd.trim_end()
+        .strip_suffix(SHELL_FALLBACK)
+        .unwrap_or(cmd)
+        .trim()
+}
+
+/// Which host a toolgate hook command is for: its program is `toolgate*`, its
+/// subcommand `evaluate` or `observe`, and nothing else follows but path
+/// flags (and the exact shell fallback), so a command that also runs
+/// something else is never taken for toolgate's.
+pub fn toolgate_host(cmd: &str) -> Option<HostKind> {
+    let words = shell_words(strip_fallback(cmd))?;
+    let [program, sub, flag, host, rest @ ..] = words.as_slice() else {
+        return None;
+    };
+    let named = Path::new(program)
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with("toolgate"));
+    let flags_ok = rest.chunks(2).all(|pair| {
+        pair.len() == 2
+            && [
+                "--passport",
+                "--key",
+                "--trust-dir",
+                "--audit-log",
+                "--config",
+                "--packs-dir",
+            ]
+            .contains(&pair[0].as_str())
+    });
+    (named && SUBCOMMANDS.contains(&sub.as_str()) && flag == "--host" && flags_ok)
+        .then(|| HostKind::parse(host))
+        .flatten()
 }
 
 /// Whether a hook command is toolgate's own for this host.
 pub fn is_toolgate_command(cmd: &str, host: HostKind) -> bool {
-    let tail = format!(" evaluate --host {}", host.as_str());
-    cmd.trim_end().ends_with(&tail)
-        && Path::new(&command_program(cmd))
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with("toolgate"))
+    toolgate_host(cmd) == Some(host)
+}
+
+/// Whether a hook command is toolgate's for any host.
+pub fn is_toolgate_any(cmd: &str) -> bool {
+    toolgate_host(cmd).is_some()
+}
+
+/// Whether a toolgate command is the gate (`evaluate`) rather than the alarm.
+pub fn is_gate_command(cmd: &str) -> bool {
+    shell_words(strip_fallback(cmd)).is_some_and(|w| w.get(1).is_some_and(|s| s == "evaluate"))
 }
 
 /// toolgate's handler object for a host.
 pub fn handler(host: HostKind, command: &str) -> Value {
-    match host {
-        HostKind::Cursor => {
-            json!({"command": command, "timeout": TIMEOUT_SECS, "failClosed": true})
-        }
-        HostKind::Copilot => {
-            json!({"type": "command", "bash": command, "timeoutSec": TIMEOUT_SECS})
-        }
-        HostKind::Gemini => json!({
-            "name": "toolgate",
-            "type": "command",
-            "command": command,
-            "timeout": TIMEOUT_SECS * 1000,
-            "description": "toolgate: authorize each tool call against the signed passport",
-        }),
-        HostKind::Codex => json!({
-            "type": "command",
-            "command": command,
-            "timeout": TIMEOUT_SECS,
-            "statusMessage": "toolgate: checking the tool call",
-        }),
-        HostKind::ClaudeCode | HostKind::Oap => {
-            json!({"type": "command", "command": command, "timeout": TIMEOUT_SECS})
-        }
-    }
+    let d = crate::hosts::descriptor(host).unwrap_or(&crate::hosts::claude_code::HOST);
+    (d.handler)(command, TIMEOUT_SECS)
 }
 
 /// What toolgate adds to one event's array.
@@ -270,6 +321,22 @@ fn entry(host: HostKind, command: &str) -> Value {
         json!({"matcher": "*", "hooks": [h]})
     } else {
         h
+    }
+}
+
+/// The commands toolgate installs for a host: the gate, and the alarm for hosts with post events.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    pub gate: String,
+    pub alarm: String,
+}
+
+impl Commands {
+    pub fn new(binary: &Path, host: HostKind, paths: &HookPaths) -> Commands {
+        Commands {
+            gate: hook_command(binary, host, paths),
+            alarm: post_command(binary, host, paths),
+        }
     }
 }
 
@@ -342,7 +409,7 @@ fn unusable(path: &Path, host: HostKind, why: impl Into<String>) -> InstallError
 pub fn install_into(
     doc: &mut Value,
     host: HostKind,
-    command: &str,
+    commands: &Commands,
     path: &Path,
 ) -> Result<bool, InstallError> {
     let before = doc.clone();
@@ -368,10 +435,12 @@ pub fn install_into(
         .or_insert_with(|| Value::Object(Map::new()))
         .as_object_mut()
         .ok_or_else(|| unusable(path, host, "\"hooks\" is not an object"))?;
-    let want = entry(host, command);
-    for event in l.events {
+    let gates = l.events.iter().map(|e| (*e, &commands.gate));
+    let alarms = l.post_events.iter().map(|e| (*e, &commands.alarm));
+    for (event, command) in gates.chain(alarms) {
+        let want = entry(host, command);
         let arr = hooks
-            .entry(*event)
+            .entry(event)
             .or_insert_with(|| Value::Array(vec![]))
             .as_array_mut()
             .ok_or_else(|| unusable(path, host, format!("\"hooks.{event}\" is not an array")))?;
@@ -383,7 +452,7 @@ pub fn install_into(
             continue;
         }
         strip(arr, host, &l);
-        arr.push(want.clone());
+        arr.push(want);
     }
     Ok(*doc != before)
 }
@@ -417,9 +486,9 @@ pub fn remove_from(doc: &mut Value, host: HostKind) -> usize {
 }
 
 /// The fragment toolgate merges into an empty configuration (the `hooks/` reference files).
-pub fn fragment(host: HostKind, command: &str) -> Value {
+pub fn fragment(host: HostKind, commands: &Commands) -> Value {
     let mut doc = json!({});
-    install_into(&mut doc, host, command, Path::new("-"))
+    install_into(&mut doc, host, commands, Path::new("-"))
         .expect("an empty object always takes the fragment");
     doc
 }
@@ -486,12 +555,16 @@ pub struct Change {
 }
 
 /// Merges toolgate's hook into a host's configuration file.
-pub fn install_file(path: &Path, host: HostKind, command: &str) -> Result<Change, InstallError> {
+pub fn install_file(
+    path: &Path,
+    host: HostKind,
+    commands: &Commands,
+) -> Result<Change, InstallError> {
     let existing = read_config(path, host)?;
     let (mut doc, raw) = existing
         .clone()
         .unwrap_or_else(|| (json!({}), String::new()));
-    let changed = install_into(&mut doc, host, command, path)?;
+    let changed = install_into(&mut doc, host, commands, path)?;
     if !changed {
         return Ok(Change {
             path: path.into(),
@@ -606,16 +679,33 @@ mod tests {
     #[test]
     fn commands_are_recognised_only_when_ours() {
         let host = HostKind::ClaudeCode;
-        let cmd = hook_command(Path::new("/opt/my tools/toolgate"), host);
-        assert_eq!(cmd, "'/opt/my tools/toolgate' evaluate --host claude-code");
+        let paths = HookPaths {
+            passport: Some("/h/passport.json".into()),
+            key: Some("/h/keys/my key.jwk".into()),
+            ..HookPaths::default()
+        };
+        let cmd = hook_command(Path::new("/opt/my tools/toolgate"), host, &paths);
+        assert!(cmd.starts_with("'/opt/my tools/toolgate' evaluate --host claude-code --passport /h/passport.json --key '/h/keys/my key.jwk'"));
+        assert!(cmd.ends_with(SHELL_FALLBACK));
         assert!(is_toolgate_command(&cmd, host));
+        assert!(is_gate_command(&cmd));
+        let post = post_command(Path::new("/opt/toolgate"), host, &paths);
+        assert!(is_toolgate_command(&post, host) && !is_gate_command(&post));
         assert!(!is_toolgate_command(&cmd, HostKind::Cursor));
-        assert!(!is_toolgate_command(
+        // Copilot's and Cursor's commands carry no fallback when the host has no shell.
+        assert!(!hook_command(Path::new("/t/toolgate"), HostKind::Cursor, &paths).contains("exit"));
+        for other in [
             "/usr/bin/other evaluate --host claude-code",
-            host
-        ));
-        assert!(!is_toolgate_command(
             "/usr/bin/toolgate evaluate --host claude-code; rm x",
+            "/usr/bin/toolgate evaluate --host claude-code --key /k && curl x",
+            "/usr/bin/toolgate evaluate --host claude-code --explain",
+            "/usr/bin/toolgate evaluate --host claude-code --key $(cat /x)",
+            "/usr/bin/toolgate evaluate --host claude-code --key",
+        ] {
+            assert!(!is_toolgate_command(other, host), "{other}");
+        }
+        assert!(is_toolgate_command(
+            "/usr/bin/toolgate evaluate --host claude-code",
             host
         ));
         assert_eq!(command_program("'/a b/toolgate' x"), "/a b/toolgate");
@@ -625,18 +715,23 @@ mod tests {
     #[test]
     fn install_is_idempotent_and_uninstall_exact() {
         for host in crate::hosts::HOOK_HOSTS {
-            let cmd = hook_command(Path::new("/usr/local/bin/toolgate"), host);
+            let cmds = Commands::new(
+                Path::new("/usr/local/bin/toolgate"),
+                host,
+                &HookPaths::default(),
+            );
             let l = layout(host);
+            let n = l.events.len() + l.post_events.len();
             let mut doc = json!({"hooks": {l.events[0]: [{"keep": "user entry"}]}, "other": 1});
             let orig = doc.clone();
-            assert!(install_into(&mut doc, host, &cmd, Path::new("x")).unwrap());
-            assert!(!install_into(&mut doc, host, &cmd, Path::new("x")).unwrap());
-            assert_eq!(installed_commands(&doc, host).len(), l.events.len());
+            assert!(install_into(&mut doc, host, &cmds, Path::new("x")).unwrap());
+            assert!(!install_into(&mut doc, host, &cmds, Path::new("x")).unwrap());
+            assert_eq!(installed_commands(&doc, host).len(), n);
             // A moved binary replaces the old entry rather than adding a second.
-            let moved = hook_command(Path::new("/opt/toolgate"), host);
+            let moved = Commands::new(Path::new("/opt/toolgate"), host, &HookPaths::default());
             assert!(install_into(&mut doc, host, &moved, Path::new("x")).unwrap());
-            assert_eq!(installed_commands(&doc, host).len(), l.events.len());
-            assert_eq!(remove_from(&mut doc, host), l.events.len());
+            assert_eq!(installed_commands(&doc, host).len(), n);
+            assert_eq!(remove_from(&mut doc, host), n);
             if l.versioned {
                 doc.as_object_mut().unwrap().remove("version");
             }
