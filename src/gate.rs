@@ -229,7 +229,7 @@ pub fn evaluate(
     req: &EvaluateOptions,
     now: OffsetDateTime,
 ) -> Outcome {
-    evaluate_read(loc, read_call(bytes, req.host), bytes.len(), now)
+    evaluate_read(loc, read_call(bytes, req.host), bytes, now)
 }
 
 /// Records and answers a deny for input that could not be read (too large,
@@ -241,15 +241,18 @@ pub fn evaluate_unread(
     now: OffsetDateTime,
 ) -> Outcome {
     let host = req.host.unwrap_or(HostKind::Oap);
-    evaluate_read(loc, Err((host, error.reason())), 0, now)
+    evaluate_read(loc, Err((host, error.reason())), &[], now)
 }
 
+/// `bytes` is the raw input (empty when it could not be read), for its size
+/// and for the ids the host sent when the call itself could not be read.
 fn evaluate_read(
     loc: &Locations,
     read: Result<Call, (HostKind, Reason)>,
-    input_len: usize,
+    bytes: &[u8],
     now: OffsetDateTime,
 ) -> Outcome {
+    let input_len = bytes.len();
     let issued_at = timestamp(now);
     let key = KeyPair::load(&loc.key.path);
     let config = Config::load(&loc.config.path);
