@@ -11,7 +11,7 @@
 use std::io::Write;
 use toolgate::audit::head::{head_path, Head};
 use toolgate::audit::log::key_b64;
-use toolgate::audit::{AuditLog, Record, GENESIS};
+use toolgate::audit::{Record, GENESIS};
 use toolgate::passport::KeyPair;
 use toolgate::reason::{Reason, ReasonCode};
 
@@ -143,21 +143,33 @@ fn main() {
         "every check of system.command.execute.v1 passed",
     )];
     rec.kid = key.kid().into();
+    // Every record has the same effect on the state (one agent, one day, no changes), so
+    // the state each leaves has one digest, computed once.
+    let mut state = toolgate::state::StateFile::default();
+    let mut digest = None;
+    let mut log_id = String::new();
     for seq in 0..count {
         rec.seq = seq;
         rec.decision_id = format!("00000000-0000-4000-8000-{seq:012}");
         rec.prev_hash = prev;
         rec.log_key = (seq == 0).then(|| key_b64(&key));
+        state.apply(rec.decided());
+        rec.state_digest = Some(digest.get_or_insert_with(|| state.digest()).clone());
         rec.seal(&key);
+        state.hash = rec.hash.clone();
         serde_json::to_writer(&mut out, &rec).unwrap();
         out.write_all(b"\n").unwrap();
         prev = rec.hash.clone();
+        if seq == 0 {
+            log_id = rec.hash.clone();
+        }
     }
     out.flush().unwrap();
     drop(out);
-    Head::new(count - 1, &prev, &ts, &key)
+    Head::new(&log_id, &rec, &key)
         .store(&head_path(&log_path))
         .unwrap();
-    AuditLog::new(&log_path).rebuild_state().unwrap();
+    let state_path = log_path.with_file_name("audit.jsonl.state");
+    std::fs::write(state_path, serde_json::to_vec(&state).unwrap()).unwrap();
     eprintln!("wrote {count} records to {}", log_path.display());
 }

@@ -253,7 +253,6 @@ fn evaluate_read(
     now: OffsetDateTime,
 ) -> Outcome {
     let input_len = bytes.len();
-    let issued_at = timestamp(now);
     let key = KeyPair::load(&loc.key.path);
     let config = Config::load(&loc.config.path);
 
@@ -295,6 +294,9 @@ fn evaluate_read(
             return finish(host, call.ok(), ev, None, None);
         }
     };
+    // Never before the last record: a clock set back cannot reopen caps or rate windows.
+    let (now, clock_note) = locked.monotonic_now(now);
+    let issued_at = timestamp(now);
     let verified = prepared.verified;
     let state = verified.as_ref().map_or_else(StateSnapshot::default, |v| {
         locked
@@ -331,6 +333,7 @@ fn evaluate_read(
         host,
         issued_at,
     );
+    record.notes.extend(clock_note);
     // Local files only (trace parent, queued telemetry notes): fine under the lock.
     let telemetry = crate::telemetry::Hook::start(
         loc,
@@ -652,6 +655,8 @@ fn build_record(
             vec![]
         },
         next_key: None,
+        state_digest: None,
+        lost: None,
         notes: vec![],
         prev_hash: String::new(),
         hash: String::new(),

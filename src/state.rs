@@ -160,6 +160,39 @@ pub struct StateFile {
 }
 
 impl StateFile {
+    /// `sha256:` of everything the state holds but its position (`seq`, `hash`, which
+    /// name the record that carries this digest). Every field counts, including ones
+    /// added later; members that are null or empty are left out first, so a new field
+    /// at its default does not change the digest of a state written before it existed.
+    pub fn digest(&self) -> String {
+        fn prune(v: &mut Value) {
+            match v {
+                Value::Object(m) => {
+                    m.values_mut().for_each(prune);
+                    m.retain(|_, v| !is_empty(v));
+                }
+                Value::Array(items) => items.iter_mut().for_each(prune),
+                _ => {}
+            }
+        }
+        fn is_empty(v: &Value) -> bool {
+            match v {
+                Value::Null => true,
+                Value::String(s) => s.is_empty(),
+                Value::Array(a) => a.is_empty(),
+                Value::Object(m) => m.is_empty(),
+                _ => false,
+            }
+        }
+        let mut v = serde_json::to_value(self).expect("a state serialises");
+        if let Some(m) = v.as_object_mut() {
+            m.remove("seq");
+            m.remove("hash");
+        }
+        prune(&mut v);
+        crate::canonical::digest(&v)
+    }
+
     /// The snapshot the decision sees for `agent` at `day`.
     pub fn snapshot(&self, agent: &str, day: &str) -> StateSnapshot {
         let mut s = self.agents.get(agent).cloned().unwrap_or_default();
@@ -272,6 +305,34 @@ mod tests {
             changes,
             now_unix: t,
         }
+    }
+
+    #[test]
+    fn the_digest_covers_the_content_not_the_position() {
+        let ch = [StateChange::UseKey {
+            capability: "r".into(),
+            key: "k".into(),
+        }];
+        let mut f = StateFile::default();
+        let empty = f.digest();
+        f.apply(decided(0, true, &ch, 10));
+        let used = f.digest();
+        assert_ne!(empty, used);
+        let mut moved = f.clone();
+        moved.seq = Some(9);
+        moved.hash = "other".into();
+        assert_eq!(
+            moved.digest(),
+            used,
+            "seq and hash are the record's business"
+        );
+        let mut edited = f.clone();
+        edited.agents.get_mut("a").unwrap().idempotency_keys.clear();
+        assert_ne!(edited.digest(), used);
+        // An agent entry with nothing in it is the same as none.
+        let mut idle = StateFile::default();
+        idle.agents.insert("b".into(), StateSnapshot::default());
+        assert_eq!(idle.digest(), empty);
     }
 
     #[test]

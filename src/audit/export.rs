@@ -1,6 +1,7 @@
 //! Exporting records for SIEMs: OCSF API Activity events and CEF lines.
 //! docs/audit.md has the field-by-field mapping.
 
+use super::head::Checkpoint;
 use super::record::Record;
 use serde_json::{json, Value};
 
@@ -22,7 +23,8 @@ fn outcome(verdict: &str) -> (u64, &'static str, u64, &'static str, u64) {
     }
 }
 
-pub fn ocsf(r: &Record) -> Value {
+/// The OCSF event of a record, with its signed checkpoint under `unmapped.checkpoint`.
+pub fn ocsf(r: &Record, checkpoint: Option<&Checkpoint>) -> Value {
     let (action_id, action, disposition_id, disposition, severity_id) = outcome(&r.verdict);
     let first = r.reasons.first();
     json!({
@@ -74,6 +76,7 @@ pub fn ocsf(r: &Record) -> Value {
             "kid": r.kid,
             "prev_hash": r.prev_hash,
             "hash": r.hash,
+            "checkpoint": checkpoint,
         },
     })
 }
@@ -93,7 +96,8 @@ fn ext(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub fn cef(r: &Record) -> String {
+/// The CEF line of a record; its signed checkpoint, as JSON, is `flexString1`.
+pub fn cef(r: &Record, checkpoint: Option<&Checkpoint>) -> String {
     let (_, _, _, _, sev) = outcome(&r.verdict);
     let severity = match sev {
         1 => 1,
@@ -125,6 +129,13 @@ pub fn cef(r: &Record) -> String {
     ];
     if let Some(u) = &r.on_behalf_of {
         fields.push(("suser", u.clone()));
+    }
+    if let Some(c) = checkpoint {
+        fields.push(("flexString1Label", "checkpoint".into()));
+        fields.push((
+            "flexString1",
+            serde_json::to_string(c).expect("a checkpoint serialises"),
+        ));
     }
     if let Some(m) = first {
         fields.push(("reason", m.code.as_str().into()));

@@ -1,26 +1,147 @@
-//! The signed head: the last record's seq and hash, kept beside the log and
-//! rewritten under the log's lock. A hash chain alone cannot show that its
-//! last records were cut off; a head that names a record the log no longer
-//! has can.
+//! The signed head and checkpoints.
+//!
+//! A hash chain alone cannot show that its last records were cut off. The head,
+//! kept beside the log and rewritten under its lock, holds the newest record in
+//! full with a signed checkpoint naming it. It is written *before* the record is
+//! appended, so it never legitimately lags the log: an append interrupted between
+//! the two leaves a head one record ahead, holding the very record the next writer
+//! completes. Anything else (a missing head, one behind the log, one further ahead)
+//! is tampering, and the gate refuses to append until `toolgate audit repair`.
+//!
+//! A checkpoint is the part of the head that can leave the machine: log id, seq,
+//! record hash, time and key id, signed. Whoever holds one can later prove the log
+//! still extends it (`toolgate verify-log --checkpoint`).
 
+use super::record::Record;
 use crate::canonical::jcs;
+use crate::passport::keys::kid_for;
 use crate::passport::{KeyPair, PublicKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// Domain separation: a head signature can never be mistaken for a record's.
-const CONTEXT: &str = "toolgate-audit-head-v1";
+/// Domain separation: a checkpoint signature is never a record's or a passport's.
+pub const CHECKPOINT_CONTEXT: &str = "toolgate-audit-checkpoint-v1";
+const HEAD_CONTEXT: &str = "toolgate-audit-head-v2";
+const OLD_HEAD_CONTEXT: &str = "toolgate-audit-head-v1";
+/// A head is one record plus a few hundred bytes; anything far larger is not one.
+const MAX_HEAD_BYTES: u64 = 16 * 1024 * 1024;
 
+/// A signed statement that log `log_id` had record `seq` with `hash` at `ts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub context: String,
+    /// The hash of the log's first record (seq 0): which chain this is.
+    pub log_id: String,
+    pub seq: u64,
+    pub hash: String,
+    pub ts: String,
+    /// The key that signed the checkpoint: one of the log's keys.
+    pub kid: String,
+    #[serde(default)]
+    pub signature: String,
+}
+
+impl Checkpoint {
+    /// Signs a checkpoint for record `seq`/`hash` of log `log_id`.
+    pub fn sign(log_id: &str, seq: u64, hash: &str, ts: &str, key: &KeyPair) -> Checkpoint {
+        let mut c = Checkpoint {
+            context: CHECKPOINT_CONTEXT.into(),
+            log_id: log_id.into(),
+            seq,
+            hash: hash.into(),
+            ts: ts.into(),
+            kid: key.kid().into(),
+            signature: String::new(),
+        };
+        c.signature = key.sign_oap(&c.signed_bytes());
+        c
+    }
+
+    /// The checkpoint of `record` in log `log_id`.
+    pub fn of(log_id: &str, record: &Record, key: &KeyPair) -> Checkpoint {
+        Checkpoint::sign(log_id, record.seq, &record.hash, &record.ts, key)
+    }
+
+    fn signed_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_value(self).expect("a checkpoint serialises");
+        if let Some(m) = v.as_object_mut() {
+            m.remove("signature");
+        }
+        jcs(&v)
+    }
+
+    /// Whether `key` signed this checkpoint.
+    pub fn verify(&self, key: &PublicKey) -> bool {
+        self.context == CHECKPOINT_CONTEXT
+            && self.kid == key.kid
+            && key.verify_oap(&self.signed_bytes(), &self.signature)
+    }
+
+    /// The checkpoints in a witness's file: one JSON checkpoint, a JSON array of them, or
+    /// JSON lines, each a checkpoint or a document carrying one under `checkpoint`
+    /// (an exported OCSF event keeps it at `unmapped.checkpoint`).
+    pub fn parse_file(text: &str) -> Result<Vec<Checkpoint>, String> {
+        fn find(v: &serde_json::Value) -> Option<&serde_json::Value> {
+            if v.get("context").is_some() {
+                return Some(v);
+            }
+            v.get("checkpoint")
+                .or_else(|| v.get("unmapped").and_then(|u| u.get("checkpoint")))
+        }
+        let one = |v: &serde_json::Value| -> Result<Checkpoint, String> {
+            let c = find(v).ok_or("no checkpoint in this JSON document")?;
+            serde_json::from_value(c.clone()).map_err(|e| format!("not a checkpoint: {e}"))
+        };
+        let trimmed = text.trim();
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
+            return match &v {
+                serde_json::Value::Array(items) => items.iter().map(one).collect(),
+                _ => one(&v).map(|c| vec![c]),
+            };
+        }
+        trimmed
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let json = match l.strip_prefix("CEF:") {
+                    Some(_) => cef_checkpoint(l).ok_or("a CEF line without flexString1")?,
+                    None => l.to_string(),
+                };
+                let v: serde_json::Value =
+                    serde_json::from_str(&json).map_err(|e| format!("line {}: {e}", i + 1))?;
+                one(&v).map_err(|e| format!("line {}: {e}", i + 1))
+            })
+            .collect()
+    }
+}
+
+/// The checkpoint JSON in a CEF line's `flexString1` (compact JSON has no spaces), unescaped.
+fn cef_checkpoint(line: &str) -> Option<String> {
+    let start = line.find(" flexString1=")? + " flexString1=".len();
+    let value = line[start..].split(' ').next()?;
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            out.extend(chars.next());
+        } else {
+            out.push(c);
+        }
+    }
+    Some(out)
+}
+
+/// The head file: the newest record in full, its signer's key and a signed checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Head {
     pub context: String,
-    pub seq: u64,
-    pub hash: String,
-    pub kid: String,
-    pub ts: String,
-    #[serde(default)]
-    pub signature: String,
+    pub checkpoint: Checkpoint,
+    /// The signer's public key (base64url); its key id is the record's `kid`.
+    pub key: String,
+    pub record: Record,
 }
 
 /// `<log>.head`.
@@ -36,44 +157,78 @@ pub fn sibling(log: &Path, suffix: &str) -> PathBuf {
     log.with_file_name(name)
 }
 
+/// A public key from the base64url form records carry.
+pub fn public_from_b64(b64: &str) -> Result<PublicKey, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(b64)
+        .map_err(|e| format!("key is not base64url: {e}"))?;
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| "key is not 32 bytes".to_string())?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&arr)
+        .map_err(|e| format!("key is invalid: {e}"))?;
+    if key.is_weak() {
+        return Err("key is a weak (small-order) key".into());
+    }
+    Ok(PublicKey {
+        kid: kid_for(&key),
+        key,
+    })
+}
+
 impl Head {
-    pub fn new(seq: u64, hash: &str, ts: &str, key: &KeyPair) -> Head {
-        let mut h = Head {
-            context: CONTEXT.into(),
-            seq,
-            hash: hash.into(),
-            kid: key.kid().into(),
-            ts: ts.into(),
-            signature: String::new(),
-        };
-        h.signature = key.sign_oap(&h.signed_bytes());
-        h
-    }
-
-    fn signed_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_value(self).expect("a head serialises");
-        if let Some(m) = v.as_object_mut() {
-            m.remove("signature");
+    /// The head for `record` (already sealed) of log `log_id`.
+    pub fn new(log_id: &str, record: &Record, key: &KeyPair) -> Head {
+        Head {
+            context: HEAD_CONTEXT.into(),
+            checkpoint: Checkpoint::of(log_id, record, key),
+            key: super::log::key_b64(key),
+            record: record.clone(),
         }
-        jcs(&v)
     }
 
-    /// Whether `key` signed this head.
-    pub fn verify(&self, key: &PublicKey) -> bool {
-        self.context == CONTEXT
-            && self.kid == key.kid
-            && key.verify_oap(&self.signed_bytes(), &self.signature)
+    /// Whether the head is what a writer wrote: its key has the record's key id, the
+    /// record hashes and is signed by it, and the checkpoint names the record and is
+    /// signed by it too. Returns the key. (Which key may sign the log is the chain's
+    /// business; this only shows the head was not assembled from parts.)
+    pub fn check(&self) -> Result<PublicKey, String> {
+        let key = public_from_b64(&self.key).map_err(|e| format!("the head's {e}"))?;
+        self.record
+            .check(&key)
+            .map_err(|e| format!("the head's record (seq {}): {e}", self.record.seq))?;
+        let c = &self.checkpoint;
+        if c.seq != self.record.seq || c.hash != self.record.hash {
+            return Err(format!(
+                "the head's checkpoint names seq {} but its record is seq {}",
+                c.seq, self.record.seq
+            ));
+        }
+        if !c.verify(&key) {
+            return Err("the head's checkpoint signature does not verify".into());
+        }
+        Ok(key)
     }
 
-    /// Reads a head; `Ok(None)` when there is none.
+    /// Reads a head; `Ok(None)` when there is none. Only a regular file is read, and
+    /// only up to a size no head reaches.
     pub fn load(path: &Path) -> Result<Option<Head>, String> {
-        match std::fs::read(path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| format!("{}: {e}", path.display())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", path.display())),
-        }
+        let bytes = match read_regular(path, MAX_HEAD_BYTES) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            let old = std::str::from_utf8(&bytes).is_ok_and(|t| t.contains(OLD_HEAD_CONTEXT));
+            if old {
+                format!(
+                    "{}: a head in the older format ({OLD_HEAD_CONTEXT}), which does not hold its record",
+                    path.display()
+                )
+            } else {
+                format!("{}: {e}", path.display())
+            }
+        })
     }
 
     /// Replaces the head atomically (write a temporary file, rename).
@@ -82,6 +237,36 @@ impl Head {
         bytes.push(b'\n');
         write_atomic(path, &bytes)
     }
+}
+
+/// Reads `path` if it is a regular file no larger than `max` bytes: a FIFO, a device
+/// or a symlink put in its place is refused without blocking on it.
+pub fn read_regular(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let f = opts.open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > max {
+        return Err(std::io::Error::other(format!(
+            "{} bytes is more than the {max} allowed",
+            meta.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    f.take(max + 1).read_to_end(&mut out)?;
+    if out.len() as u64 > max {
+        return Err(std::io::Error::other("grew past its size limit while read"));
+    }
+    Ok(out)
 }
 
 /// Writes `bytes` to `path` through a 0600 temporary file and a rename, so a

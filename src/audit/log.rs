@@ -3,14 +3,15 @@
 //! and the state file, so a decision, its record and its effect on later
 //! limits are one step that concurrent hooks cannot interleave.
 
-use super::head::{head_path, sibling, write_atomic, Head};
-use super::record::{Record, GENESIS};
+use super::head::{head_path, read_regular, sibling, write_atomic, Checkpoint, Head};
+use super::record::{Lost, Record, GENESIS};
 use crate::passport::KeyPair;
 use crate::state::StateFile;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
 
 /// How long an append waits for the lock before failing closed.
 pub const LOCK_WAIT: Duration = Duration::from_secs(5);
@@ -37,12 +38,132 @@ pub enum AppendError {
     BadTail { path: PathBuf, why: String },
     #[error("cannot write audit log {path}: {why}")]
     Write { path: PathBuf, why: String },
-    #[error("audit log {path} does not match its signed head: {why}; run `toolgate verify-log`")]
-    Head { path: PathBuf, why: String },
+    #[error("audit log {path}: {finding}. Run `toolgate verify-log` to see what is left, then `toolgate audit repair --accept-loss` to record the loss and resume")]
+    Tampered { path: PathBuf, finding: Finding },
     #[error("audit state {path}: {why}; run `toolgate audit rebuild-state`")]
     State { path: PathBuf, why: String },
     #[error("the evaluator key {have} may not sign this log: {why}")]
     Key { have: String, why: String },
+    #[error("audit log {path}: {why}")]
+    Rebuild { path: PathBuf, why: String },
+}
+
+/// What a writer found that only tampering (or a restored backup) explains. The gate
+/// refuses to append until a person records it with `toolgate audit repair --accept-loss`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The log has records but the head is gone.
+    HeadMissing { tail_seq: u64 },
+    /// The head names an earlier record than the log's last: an older head was put back.
+    HeadBehind {
+        head_seq: u64,
+        head_hash: String,
+        tail_seq: u64,
+    },
+    /// The head names records the log no longer has.
+    RecordsMissing {
+        head_seq: u64,
+        head_hash: String,
+        tail_seq: u64,
+    },
+    /// The log and its segments are gone, but the head says records existed.
+    LogMissing {
+        head_seq: u64,
+        head_hash: String,
+        log_id: String,
+    },
+    /// The head is not what a writer wrote, or another record than the log's.
+    HeadInvalid { why: String },
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::HeadMissing { tail_seq } => write!(
+                f,
+                "the signed head is missing while the log has records up to seq {tail_seq}, so a cut-off tail could not be seen (tampering)"
+            ),
+            Finding::HeadBehind { head_seq, tail_seq, .. } => write!(
+                f,
+                "the signed head names seq {head_seq} but the log goes on to seq {tail_seq}: an older head was put back (tampering or a partial restore)"
+            ),
+            Finding::RecordsMissing { head_seq, head_hash, tail_seq } => write!(
+                f,
+                "the signed head names seq {head_seq} ({head_hash}) but the log ends at seq {tail_seq}: {} record(s) are missing (cut off, or an older copy of the log was restored)",
+                head_seq - tail_seq
+            ),
+            Finding::LogMissing { head_seq, head_hash, .. } => write!(
+                f,
+                "the log is missing but the signed head says it held {} record(s), up to seq {head_seq} ({head_hash}): the log was deleted",
+                head_seq + 1
+            ),
+            Finding::HeadInvalid { why } => write!(f, "the signed head is not valid: {why}"),
+        }
+    }
+}
+
+impl Finding {
+    /// The evidence a repair signs into the chain.
+    fn lost(&self) -> Lost {
+        let (found, records, last_seq, last_hash, log_id) = match self {
+            Finding::HeadMissing { .. } => ("head_missing", 0, None, None, None),
+            Finding::HeadBehind {
+                head_seq,
+                head_hash,
+                ..
+            } => ("head_behind", 0, Some(*head_seq), Some(head_hash), None),
+            Finding::RecordsMissing {
+                head_seq,
+                head_hash,
+                tail_seq,
+            } => (
+                "records_missing",
+                head_seq - tail_seq,
+                Some(*head_seq),
+                Some(head_hash),
+                None,
+            ),
+            Finding::LogMissing {
+                head_seq,
+                head_hash,
+                log_id,
+            } => (
+                "log_missing",
+                head_seq + 1,
+                Some(*head_seq),
+                Some(head_hash),
+                Some(log_id.clone()),
+            ),
+            Finding::HeadInvalid { .. } => ("head_invalid", 0, None, None, None),
+        };
+        Lost {
+            found: found.into(),
+            records,
+            last_seq,
+            last_hash: last_hash.cloned(),
+            log_id,
+        }
+    }
+}
+
+/// How far a record's time may lie before its predecessor's before it is called out
+/// (writers that started together finish in any order, within the lock wait).
+pub const CLOCK_TOLERANCE_SECS: i64 = 10;
+
+/// What `repair` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Repaired {
+    Nothing,
+    /// Torn bytes moved aside: where, and how many.
+    Torn {
+        aside: PathBuf,
+        bytes: usize,
+    },
+    /// A finding recorded in a signed `audit.repair` record at `seq`.
+    Recorded {
+        finding: Finding,
+        seq: u64,
+    },
 }
 
 /// When the active file is closed and a new one started.
@@ -62,15 +183,16 @@ pub struct AuditLog {
     pub rotation: Rotation,
 }
 
-/// Where an appended record landed.
+/// Where an appended record landed, with the signed checkpoint that names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
     pub seq: u64,
     pub hash: String,
+    pub checkpoint: Checkpoint,
 }
 
 /// The log held under its lock: the last record, the head and the state as
-/// they are now. Dropping it releases the lock.
+/// they are now, all checked against each other. Dropping it releases the lock.
 pub struct Locked<'a> {
     log: &'a AuditLog,
     lock: File,
@@ -78,6 +200,10 @@ pub struct Locked<'a> {
     /// rotation, the newest segment).
     pub tail: Option<Record>,
     pub state: StateFile,
+    /// The chain's id (its first record's hash); `None` before the first record.
+    pub log_id: Option<String>,
+    /// The head as read, put back if an append fails after replacing it.
+    head: Option<Head>,
 }
 
 impl Drop for Locked<'_> {
@@ -85,6 +211,9 @@ impl Drop for Locked<'_> {
         let _ = self.lock.unlock();
     }
 }
+
+/// Largest state file read: far beyond any real one, small enough to never exhaust memory.
+const MAX_STATE_BYTES: u64 = 256 * 1024 * 1024;
 
 impl AuditLog {
     pub fn new(path: impl Into<PathBuf>) -> AuditLog {
@@ -117,7 +246,15 @@ impl AuditLog {
         }
     }
 
-    /// Opens `path` for appending: created 0600, never through a symlink.
+    fn tampered(&self, finding: Finding) -> AppendError {
+        AppendError::Tampered {
+            path: self.path.clone(),
+            finding,
+        }
+    }
+
+    /// Opens `path` for appending: created 0600, never through a symlink, never
+    /// anything but a regular file (a FIFO put in its place must not hang the gate).
     fn open_file(&self, path: &Path) -> Result<File, AppendError> {
         if let Ok(meta) = std::fs::symlink_metadata(path) {
             if meta.file_type().is_symlink() {
@@ -132,12 +269,25 @@ impl AuditLog {
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600).custom_flags(libc_o_nofollow());
+            opts.mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
         }
-        opts.open(path).map_err(|e| AppendError::Open {
+        let open_err = |why: String| AppendError::Open {
             path: path.into(),
-            why: e.to_string(),
-        })
+            why,
+        };
+        let f = opts.open(path).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                AppendError::Symlink(path.into())
+            } else {
+                open_err(e.to_string())
+            }
+        })?;
+        match f.metadata() {
+            Ok(m) if m.is_file() => Ok(f),
+            Ok(_) => Err(open_err("not a regular file".into())),
+            Err(e) => Err(open_err(e.to_string())),
+        }
     }
 
     /// Takes the lock only: for repair, which must not read the tail first.
@@ -148,23 +298,133 @@ impl AuditLog {
     }
 
     /// Takes the lock and reads the tail, the head and the state, refusing
-    /// anything inconsistent (torn tail, a head past the end, a state file
-    /// from elsewhere) rather than chaining onto it.
+    /// anything that does not fit together (a torn tail, a head that is missing,
+    /// behind or ahead of the log, a state file edited or from elsewhere) rather
+    /// than chaining onto it. The one repair done here is finishing an append that
+    /// was interrupted after its head was written: the head holds that record.
     pub fn lock(&self) -> Result<Locked<'_>, AppendError> {
+        self.lock_checked(true)
+    }
+
+    fn lock_checked(&self, check_state: bool) -> Result<Locked<'_>, AppendError> {
         let lock = self.lock_file()?;
-        let (tail, window) = self.read_chain_tail()?;
-        let head = Head::load(&head_path(&self.path)).map_err(|why| AppendError::Head {
-            path: self.path.clone(),
-            why,
-        })?;
-        check_head(&self.path, head.as_ref(), tail.as_ref())?;
-        let state = self.load_state(tail.as_ref(), &window)?;
-        Ok(Locked {
+        let (tail, mut window) = self.read_chain_tail()?;
+        let head = Head::load(&head_path(&self.path))
+            .map_err(|why| self.tampered(Finding::HeadInvalid { why }))?;
+        let (log_id, pending) = self.check_head(head.as_ref(), tail.as_ref())?;
+        let mut locked = Locked {
             log: self,
             lock,
             tail,
-            state,
-        })
+            state: StateFile::default(),
+            log_id,
+            head,
+        };
+        if let Some(rec) = pending {
+            self.write_line(&rec)?;
+            window.push(rec.clone());
+            locked.tail = Some(rec);
+        }
+        if check_state {
+            locked.state = self.load_state(locked.tail.as_ref(), &window)?;
+        }
+        Ok(locked)
+    }
+
+    /// The head against the log's last record: returns the chain's id and the record
+    /// an interrupted append left in the head, if any.
+    fn check_head(
+        &self,
+        head: Option<&Head>,
+        tail: Option<&Record>,
+    ) -> Result<(Option<String>, Option<Record>), AppendError> {
+        let head = match (head, tail) {
+            (None, None) => return Ok((None, None)),
+            (None, Some(t)) => return Err(self.tampered(Finding::HeadMissing { tail_seq: t.seq })),
+            (Some(h), _) => h,
+        };
+        let key = head
+            .check()
+            .map_err(|why| self.tampered(Finding::HeadInvalid { why }))?;
+        let rec = &head.record;
+        let log_id = head.checkpoint.log_id.clone();
+        if rec.seq == 0 && log_id != rec.hash {
+            return Err(self.tampered(Finding::HeadInvalid {
+                why: "its log id is not the hash of the log's first record".into(),
+            }));
+        }
+        let Some(t) = tail else {
+            if rec.seq == 0 && rec.prev_hash == GENESIS {
+                // The very first append was interrupted after its head.
+                return Ok((Some(log_id), Some(rec.clone())));
+            }
+            return Err(self.tampered(Finding::LogMissing {
+                head_seq: rec.seq,
+                head_hash: rec.hash.clone(),
+                log_id,
+            }));
+        };
+        let missing = || {
+            self.tampered(Finding::RecordsMissing {
+                head_seq: rec.seq,
+                head_hash: rec.hash.clone(),
+                tail_seq: t.seq,
+            })
+        };
+        if rec.seq == t.seq {
+            return if rec.hash == t.hash {
+                Ok((Some(log_id), None))
+            } else {
+                Err(self.tampered(Finding::HeadInvalid {
+                    why: format!(
+                        "it holds another record for seq {} than the log does (the log was rewritten)",
+                        t.seq
+                    ),
+                }))
+            };
+        }
+        if rec.seq < t.seq {
+            return Err(self.tampered(Finding::HeadBehind {
+                head_seq: rec.seq,
+                head_hash: rec.hash.clone(),
+                tail_seq: t.seq,
+            }));
+        }
+        if rec.seq > t.seq + 1 || rec.prev_hash != t.hash {
+            return Err(missing());
+        }
+        // One ahead and chaining: the append was cut between head and log. Its key
+        // must be the one the log expects next.
+        let allowed = match &t.next_key {
+            Some(next) => *next == head.key,
+            None => t.kid == key.kid,
+        };
+        if !allowed {
+            return Err(self.tampered(Finding::HeadInvalid {
+                why: format!(
+                    "its record (seq {}) is signed by {}, which may not sign after seq {}",
+                    rec.seq, key.kid, t.seq
+                ),
+            }));
+        }
+        Ok((Some(log_id), Some(rec.clone())))
+    }
+
+    /// Writes one record line to the active file (synced unless `sync` is off); a
+    /// partial line (disk full) is taken back while the lock is held.
+    fn write_line(&self, record: &Record) -> Result<(), AppendError> {
+        let mut line = serde_json::to_vec(record).expect("a record serialises");
+        line.push(b'\n');
+        let mut file = self.open_file(&self.path)?;
+        let before = file.metadata().map_err(|e| self.write_err(e))?.len();
+        let written =
+            file.write_all(&line)
+                .and_then(|()| if self.sync { file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            let _ = file.set_len(before);
+            return Err(self.write_err(e));
+        }
+        Ok(())
     }
 
     /// The chain's last record and the complete records read with it.
@@ -184,6 +444,9 @@ impl AuditLog {
         }
     }
 
+    /// The state file, checked against the digest the last record carries. A state one
+    /// record behind (a writer stopped between its record and its state) is caught up
+    /// by folding that record in, and must then match too; anything else is refused.
     fn load_state(
         &self,
         tail: Option<&Record>,
@@ -194,58 +457,143 @@ impl AuditLog {
             path: path.clone(),
             why,
         };
-        let mut state: StateFile = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| err(e.to_string()))?,
-            // Rebuilt below from the records in view if they reach back to seq 0 (a
-            // writer died before its first state write); otherwise refused.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => StateFile::default(),
+        let state: Option<StateFile> = match read_regular(&path, MAX_STATE_BYTES) {
+            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| err(e.to_string()))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(err(e.to_string())),
         };
         let Some(tail) = tail else {
-            return match state.seq {
-                None => Ok(state),
-                Some(s) => Err(err(format!("reflects seq {s} but the log is empty"))),
+            return match state.as_ref().and_then(|s| s.seq) {
+                None => Ok(StateFile::default()),
+                Some(s) => Err(err(format!(
+                    "reflects seq {s} but the log is empty (the log was deleted)"
+                ))),
             };
         };
-        if state.seq == Some(tail.seq) {
-            return if state.hash == tail.hash {
-                Ok(state)
-            } else {
-                Err(err(format!(
+        let matches = |s: &StateFile, r: &Record| -> Result<(), String> {
+            if s.hash != r.hash {
+                return Err(format!(
                     "belongs to another log (hash at seq {} differs)",
+                    r.seq
+                ));
+            }
+            match &r.state_digest {
+                Some(d) if *d != s.digest() => Err(format!(
+                    "was edited: its content does not match the digest record seq {} signed",
+                    r.seq
+                )),
+                _ => Ok(()),
+            }
+        };
+        let mut state = match state {
+            Some(s) if s.seq == Some(tail.seq) => {
+                matches(&s, tail).map_err(err)?;
+                return Ok(s);
+            }
+            Some(s) if s.seq.is_some_and(|q| q > tail.seq) => {
+                return Err(err(format!(
+                    "reflects seq {} but the log ends at seq {} (records were removed)",
+                    s.seq.unwrap_or_default(),
                     tail.seq
                 )))
-            };
-        }
-        if state.seq.is_some_and(|s| s > tail.seq) {
-            return Err(err(format!("is ahead of the log (seq {})", tail.seq)));
-        }
-        // A writer died after its record and before the state: fold in the records since.
-        let from = state.seq.map_or(0, |s| s + 1);
-        let missing: Vec<&Record> = window.iter().filter(|r| r.seq >= from).collect();
-        if missing.first().map(|r| r.seq) != Some(from) {
+            }
+            Some(s) => s,
+            // Writers stopped before the first state write: caught up below if the
+            // records in view reach back to seq 0, refused otherwise.
+            None => StateFile::default(),
+        };
+        // Behind: writers stopped between their record and their state. Fold the
+        // records since in, each one's signed digest checked on the way.
+        let from = match state.seq {
+            None => {
+                if state.digest() != StateFile::default().digest() {
+                    return Err(err(
+                        "was edited: it holds entries but names no record".into()
+                    ));
+                }
+                0
+            }
+            Some(q) => {
+                let anchor = window.iter().find(|r| r.seq == q).ok_or_else(|| {
+                    err(format!(
+                        "is behind the log (at seq {q}, the log at seq {}) by more than the records in view",
+                        tail.seq
+                    ))
+                })?;
+                matches(&state, anchor).map_err(err)?;
+                q + 1
+            }
+        };
+        let since: Vec<&Record> = window.iter().filter(|r| r.seq >= from).collect();
+        if since.first().map(|r| r.seq) != Some(from) {
             return Err(err(match state.seq {
-                Some(s) => format!("is behind the log (at seq {s})"),
-                None => "is missing while the log has records".into(),
+                None => format!(
+                    "is missing while the log has records up to seq {}",
+                    tail.seq
+                ),
+                Some(q) => format!(
+                    "is behind the log (at seq {q}, the log at seq {})",
+                    tail.seq
+                ),
             }));
         }
-        if let Some(s) = state.seq {
-            let anchor = window.iter().find(|r| r.seq == s);
-            if anchor.is_some_and(|r| r.hash != state.hash) {
-                return Err(err(format!(
-                    "belongs to another log (hash at seq {s} differs)"
-                )));
-            }
-        }
-        for r in missing {
+        for r in since {
             state.apply(r.decided());
+            if let Some(d) = &r.state_digest {
+                if *d != state.digest() {
+                    return Err(err(format!(
+                        "folding seq {} in does not give the state that record signed",
+                        r.seq
+                    )));
+                }
+            }
         }
         Ok(state)
     }
 
-    /// Moves a torn last line aside and records that it did. Complete records
-    /// are never touched. Returns where the torn bytes went, if there were any.
-    pub fn repair(&self, key: &KeyPair, ts: &str) -> Result<Option<(PathBuf, usize)>, AppendError> {
+    /// Moves a torn last line aside and records that it did; with `accept_loss`,
+    /// records what the head says is gone (missing records, a missing or older
+    /// head, a deleted log) in a signed `audit.repair` record, so the gate resumes
+    /// with the loss on the record. Complete records are never touched.
+    pub fn repair(
+        &self,
+        key: &KeyPair,
+        ts: &str,
+        accept_loss: bool,
+    ) -> Result<Repaired, AppendError> {
+        if let Some((aside, bytes)) = self.move_torn_tail(ts)? {
+            // The torn bytes are evidence too; record them once the rest is sound.
+            let mut locked = match self.lock() {
+                Ok(l) => l,
+                Err(AppendError::Tampered { .. }) if accept_loss => {
+                    return self.record_finding(key, ts)
+                }
+                Err(e) => return Err(e),
+            };
+            let n = bytes.len();
+            let rec = Record::event(
+                "audit.repair",
+                ts,
+                vec![format!(
+                    "moved {n} torn bytes to {}; digest {}",
+                    aside.display(),
+                    crate::canonical::digest(&serde_json::Value::String(
+                        String::from_utf8_lossy(&bytes).into_owned()
+                    ))
+                )],
+            );
+            locked.append(rec, key)?;
+            return Ok(Repaired::Torn { aside, bytes: n });
+        }
+        match self.lock() {
+            Ok(_) => Ok(Repaired::Nothing),
+            Err(AppendError::Tampered { .. }) if accept_loss => self.record_finding(key, ts),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The torn bytes after the last newline, moved to `<log>.torn-<time>-<offset>`.
+    fn move_torn_tail(&self, ts: &str) -> Result<Option<(PathBuf, Vec<u8>)>, AppendError> {
         let lock = self.lock_file()?;
         let mut file = self.open_file(&self.path)?;
         let mut bytes = Vec::new();
@@ -253,59 +601,152 @@ impl AuditLog {
             .map_err(|e| self.open_err(e))?;
         file.read_to_end(&mut bytes).map_err(|e| self.open_err(e))?;
         let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let torn = &bytes[keep..];
-        let moved = if torn.is_empty() {
-            None
-        } else {
-            let aside = sibling(
-                &self.path,
-                &format!("torn-{}-{}", ts.replace(':', ""), keep),
-            );
-            write_atomic(&aside, torn).map_err(|e| self.write_err(e))?;
-            file.set_len(keep as u64).map_err(|e| self.write_err(e))?;
-            file.sync_all().map_err(|e| self.write_err(e))?;
-            Some((aside, torn.len()))
-        };
-        drop(file);
-        let _ = lock.unlock();
-        drop(lock);
-        let Some((aside, n)) = moved else {
+        let torn = bytes.split_off(keep);
+        if torn.is_empty() {
             return Ok(None);
+        }
+        let aside = sibling(
+            &self.path,
+            &format!("torn-{}-{}", ts.replace(':', ""), keep),
+        );
+        write_atomic(&aside, &torn).map_err(|e| self.write_err(e))?;
+        file.set_len(keep as u64).map_err(|e| self.write_err(e))?;
+        file.sync_all().map_err(|e| self.write_err(e))?;
+        let _ = lock.unlock();
+        Ok(Some((aside, torn)))
+    }
+
+    /// Records the finding that makes the log refuse appends, and resumes: the chain
+    /// goes on from the log's real last record (or, for a deleted log, starts again
+    /// naming the lost one), with the state rebuilt from what the log still holds.
+    fn record_finding(&self, key: &KeyPair, ts: &str) -> Result<Repaired, AppendError> {
+        let finding = match self.lock_checked(false) {
+            Err(AppendError::Tampered { finding, .. }) => finding,
+            Err(e) => return Err(e),
+            Ok(_) => return Ok(Repaired::Nothing),
         };
-        let mut locked = self.lock()?;
-        let rec = Record::event(
+        let lock = self.lock_file()?;
+        let (tail, _) = self.read_chain_tail()?;
+        let files = chain_files(&self.path).map_err(|e| self.open_err(e))?;
+        let (state, log_id) = match &tail {
+            Some(_) => self.verified_fold(&files, key)?,
+            None => (StateFile::default(), None),
+        };
+        let mut locked = Locked {
+            log: self,
+            lock,
+            tail,
+            state,
+            log_id,
+            head: None,
+        };
+        let mut rec = Record::event(
             "audit.repair",
             ts,
             vec![format!(
-                "moved {n} torn bytes at offset {keep} to {}; digest {}",
-                aside.display(),
-                crate::canonical::digest(&serde_json::Value::String(
-                    String::from_utf8_lossy(torn).into_owned()
-                ))
+                "{finding}; recorded by `toolgate audit repair --accept-loss`"
+            )],
+        );
+        rec.lost = Some(finding.lost());
+        let at = locked.append(rec, key)?;
+        Ok(Repaired::Recorded {
+            finding,
+            seq: at.seq,
+        })
+    }
+
+    /// Folds every record of a chain that verifies (the current key anchoring it) into
+    /// a fresh state; returns it with the chain's id.
+    fn verified_fold(
+        &self,
+        files: &[PathBuf],
+        key: &KeyPair,
+    ) -> Result<(StateFile, Option<String>), AppendError> {
+        use super::verify::{verify_files, HeadCheck, Options};
+        let bad = |why: String| AppendError::Rebuild {
+            path: self.path.clone(),
+            why,
+        };
+        let opts = Options {
+            anchors: vec![key.public()],
+            head: HeadCheck::Skip,
+            ..Options::default()
+        };
+        let intact = verify_files(files, &opts).map_err(|b| {
+            bad(format!(
+                "the log does not verify, so it cannot be replayed: {} (line {}); see `toolgate verify-log`",
+                b.what, b.line
+            ))
+        })?;
+        let mut state = StateFile::default();
+        super::query::for_each(files, |r| state.apply(r.decided()))
+            .map_err(|e| self.open_err(e))?;
+        Ok((state, intact.log_id))
+    }
+
+    /// Rebuilds the state file by folding every record of the (verified) chain in
+    /// order, the same fold the live append uses, and appends a signed
+    /// `audit.state_rebuilt` record carrying the new state's digest: an edited or lost
+    /// state is replaced only by this explicit, recorded step.
+    pub fn rebuild_state(&self, key: &KeyPair, ts: &str) -> Result<StateFile, AppendError> {
+        let mut locked = self.lock_checked(false)?;
+        let files = chain_files(&self.path).map_err(|e| self.open_err(e))?;
+        let before = read_regular(&self.state_path(), MAX_STATE_BYTES)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<StateFile>(&b).ok());
+        let (state, _) = if locked.tail.is_some() {
+            self.verified_fold(&files, key)?
+        } else {
+            (StateFile::default(), None)
+        };
+        let was = match &before {
+            Some(s) => format!(
+                "the state file was at seq {:?} with digest {}",
+                s.seq,
+                s.digest()
+            ),
+            None => "the state file was missing or unreadable".into(),
+        };
+        locked.state = state;
+        let rec = Record::event(
+            "audit.state_rebuilt",
+            ts,
+            vec![format!(
+                "state rebuilt from {} records by `toolgate audit rebuild-state`; {was}",
+                locked.tail.as_ref().map_or(0, |t| t.seq + 1)
             )],
         );
         locked.append(rec, key)?;
-        Ok(Some((aside, n)))
-    }
-}
-
-impl AuditLog {
-    /// Rebuilds the state file by folding every record of the chain in
-    /// order: the same fold the live append uses.
-    pub fn rebuild_state(&self) -> Result<StateFile, AppendError> {
-        let lock = self.lock_file()?;
-        let files = chain_files(&self.path).map_err(|e| self.open_err(e))?;
-        let mut state = StateFile::default();
-        super::query::for_each(&files, |r| state.apply(r.decided()))
-            .map_err(|e| self.open_err(e))?;
-        let bytes = serde_json::to_vec(&state).expect("a state serialises");
-        write_atomic(&self.state_path(), &bytes).map_err(|e| self.write_err(e))?;
-        let _ = lock.unlock();
-        Ok(state)
+        Ok(locked.state.clone())
     }
 }
 
 impl Locked<'_> {
+    /// The time a decision made now is made at: never before the last record, so
+    /// daily caps and rate windows cannot reopen because the clock went back. The note
+    /// says so when the clock is behind by more than the tolerance.
+    pub fn monotonic_now(&self, now: OffsetDateTime) -> (OffsetDateTime, Option<String>) {
+        let Some(last) = self.tail.as_ref() else {
+            return (now, None);
+        };
+        let last_unix = last.unix_ts();
+        let behind = last_unix - now.unix_timestamp();
+        if behind <= 0 {
+            return (now, None);
+        }
+        let at = OffsetDateTime::from_unix_timestamp(last_unix).unwrap_or(now);
+        let note = (behind > CLOCK_TOLERANCE_SECS).then(|| {
+            format!(
+                "clock: the system time {} is {behind}s before the previous record (seq {}, {}); decided and recorded at {}",
+                crate::gate::timestamp(now),
+                last.seq,
+                last.ts,
+                last.ts
+            )
+        });
+        (at, note)
+    }
+
     /// Hands the log to a new key: the rotation record is signed by the
     /// current key and names the new one, which must sign every later record.
     pub fn rotate_key(
@@ -323,10 +764,11 @@ impl Locked<'_> {
         self.append(rec, old)
     }
 
-    /// Appends a record: fills seq, prev_hash, kid, hash and signature from
-    /// the tail, then folds it into the state and re-signs the head. The
-    /// record is on disk (synced) before either; both are rebuilt from the log
-    /// if a crash leaves them behind.
+    /// Appends a record: fills seq, prev_hash, kid, the state digest, hash and
+    /// signature from the tail and the state; writes the head holding the record,
+    /// then the record, then the state. A writer stopped after the head leaves the
+    /// next one a head to finish from; stopped after the record, a state one behind
+    /// that the next one folds forward.
     pub fn append(&mut self, mut record: Record, key: &KeyPair) -> Result<Appended, AppendError> {
         let log = self.log;
         let kb64 = key_b64(key);
@@ -354,6 +796,15 @@ impl Locked<'_> {
                 }
                 record.seq = last.seq + 1;
                 record.prev_hash = last.hash.clone();
+                // Records never go back in time, whatever the caller's clock said.
+                if record.unix_ts() < last.unix_ts() {
+                    let (_, note) = self.monotonic_now(
+                        OffsetDateTime::from_unix_timestamp(record.unix_ts())
+                            .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                    );
+                    record.notes.extend(note);
+                    record.ts = last.ts.clone();
+                }
             }
             None => {
                 record.seq = 0;
@@ -364,30 +815,37 @@ impl Locked<'_> {
             record.log_key = Some(kb64);
         }
         record.kid = key.kid().into();
+        let mut next = self.state.clone();
+        record.hash.clear();
+        next.apply(record.decided());
+        record.state_digest = Some(next.digest());
         record.seal(key);
-        let mut line = serde_json::to_vec(&record).expect("a record serialises");
-        line.push(b'\n');
-        let mut file = log.open_file(&log.path)?;
-        let before = file.metadata().map_err(|e| log.write_err(e))?.len();
-        let written =
-            file.write_all(&line)
-                .and_then(|()| if log.sync { file.sync_data() } else { Ok(()) });
-        if let Err(e) = written {
-            // A partial line (disk full) is taken back while we still hold the lock.
-            let _ = file.set_len(before);
-            return Err(log.write_err(e));
+        next.hash = record.hash.clone();
+        let log_id = self.log_id.clone().unwrap_or_else(|| record.hash.clone());
+        let hp = head_path(&log.path);
+        let head = Head::new(&log_id, &record, key);
+        head.store(&hp)
+            .map_err(|e| log.write_err(format!("writing the head {}: {e}", hp.display())))?;
+        if let Err(e) = log.write_line(&record) {
+            // Not recorded, so not decided: the head goes back to what it was.
+            let _ = match &self.head {
+                Some(h) => h.store(&hp),
+                None => std::fs::remove_file(&hp),
+            };
+            return Err(e);
         }
-        self.state.apply(record.decided());
+        // Best effort: a state one behind is folded forward by the next writer.
+        if let Ok(bytes) = serde_json::to_vec(&next) {
+            let _ = write_atomic(&log.state_path(), &bytes);
+        }
+        self.state = next;
         let appended = Appended {
             seq: record.seq,
             hash: record.hash.clone(),
+            checkpoint: head.checkpoint,
         };
-        // Best effort: a lagging state is caught up from the log, a lagging head only weakens
-        // truncation evidence by the records since, until the next append.
-        if let Ok(bytes) = serde_json::to_vec(&self.state) {
-            let _ = write_atomic(&log.state_path(), &bytes);
-        }
-        let _ = Head::new(record.seq, &record.hash, &record.ts, key).store(&head_path(&log.path));
+        self.head = None;
+        self.log_id = Some(log_id);
         self.tail = Some(record);
         Ok(appended)
     }
@@ -450,6 +908,8 @@ impl Record {
             event: Some(event.into()),
             state_changes: vec![],
             next_key: None,
+            state_digest: None,
+            lost: None,
             notes,
             prev_hash: String::new(),
             hash: String::new(),
@@ -458,42 +918,10 @@ impl Record {
     }
 }
 
-fn check_head(path: &Path, head: Option<&Head>, tail: Option<&Record>) -> Result<(), AppendError> {
-    let Some(head) = head else { return Ok(()) };
-    let err = |why: String| AppendError::Head {
-        path: path.into(),
-        why,
-    };
-    match tail {
-        None => Err(err(format!(
-            "the head names seq {} but the log is empty",
-            head.seq
-        ))),
-        Some(t) if head.seq > t.seq => Err(err(format!(
-            "the head names seq {} but the log ends at seq {}",
-            head.seq, t.seq
-        ))),
-        Some(t) if head.seq == t.seq && head.hash != t.hash => {
-            Err(err(format!("seq {} has another hash than the head", t.seq)))
-        }
-        Some(_) => Ok(()),
-    }
-}
-
 /// The public key as records carry it: base64url of the 32 bytes.
 pub fn key_b64(key: &KeyPair) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.public().key.as_bytes())
-}
-
-#[cfg(unix)]
-fn libc_o_nofollow() -> i32 {
-    // O_NOFOLLOW on Linux; the symlink_metadata check above covers other unixes.
-    if cfg!(target_os = "linux") {
-        0o400000
-    } else {
-        0
-    }
 }
 
 fn lock_with_timeout(file: &File, wait: Duration) -> Result<(), AppendError> {

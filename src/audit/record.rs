@@ -63,6 +63,13 @@ pub struct Record {
     /// (base64url), which must sign every later record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_key: Option<String>,
+    /// `sha256:` of the state this record leaves behind (see `StateFile::digest`), so an
+    /// edited state file is caught by the writer before it decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_digest: Option<String>,
+    /// On an `audit.repair` record: what was found missing and what was last known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<Lost>,
     /// Telemetry or other side notes that never change the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -73,9 +80,37 @@ pub struct Record {
     pub signature: String,
 }
 
+/// What an explicit repair found missing: the evidence of a loss, signed into the chain.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Lost {
+    /// What was wrong: `head_missing`, `head_behind`, `records_missing`, `log_missing`,
+    /// `head_format`.
+    pub found: String,
+    /// Records known to be gone (0 when none are, or nothing says how many).
+    pub records: u64,
+    /// The last record the head knew of, when there was a head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_hash: Option<String>,
+    /// The log the lost records belonged to (its genesis hash), when it was another chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_id: Option<String>,
+}
+
 impl Record {
     /// SHA-256 over the JCS of the record without `hash` and `signature`.
     pub fn compute_hash(&self) -> String {
+        let mut bytes = Vec::with_capacity(1024);
+        if !self.write_jcs_unsigned(&mut bytes) {
+            bytes = self.jcs_via_value();
+        }
+        format!("sha256:{}", hex(&Sha256::digest(&bytes)))
+    }
+
+    /// The general path: the record as a `Value`, canonicalised.
+    fn jcs_via_value(&self) -> Vec<u8> {
         let mut v = serde_json::to_value(self).expect("a record serialises");
         if let Value::Object(m) = &mut v {
             m.remove("hash");
@@ -85,7 +120,117 @@ impl Record {
         if !write_jcs(&v, &mut bytes) {
             bytes = jcs(&v);
         }
-        format!("sha256:{}", hex(&Sha256::digest(&bytes)))
+        bytes
+    }
+
+    /// JCS of the record without `hash` and `signature`, written field by field in
+    /// sorted key order with no intermediate `Value` (verify-log's hot path). Must give
+    /// the bytes `jcs_via_value` gives; false sends the caller there (an unsafe integer).
+    /// The destructuring has no `..`: a new field does not compile until it is hashed.
+    fn write_jcs_unsigned(&self, out: &mut Vec<u8>) -> bool {
+        let Record {
+            seq,
+            ts,
+            decision_id,
+            agent_id,
+            on_behalf_of,
+            host,
+            session_id,
+            tool_use_id,
+            tool,
+            policy_id,
+            passport_id,
+            passport_version,
+            passport_digest,
+            input_digest,
+            input,
+            allow,
+            verdict,
+            reasons,
+            deciding_check,
+            kid,
+            log_key,
+            event,
+            state_changes,
+            next_key,
+            state_digest,
+            lost,
+            notes,
+            prev_hash,
+            hash: _,
+            signature: _,
+        } = self;
+        if *seq > crate::canonical::MAX_SAFE_INTEGER {
+            return false;
+        }
+        let mut w = Fields::new(out);
+        // Keys in JCS order (all ASCII, so byte order). Options without
+        // `skip_serializing_if` are written as null, as serde writes them.
+        w.nullable("agent_id", agent_id.as_deref());
+        w.raw("allow", if *allow { "true" } else { "false" });
+        w.opt("deciding_check", deciding_check.as_deref());
+        w.str("decision_id", decision_id);
+        w.opt("event", event.as_deref());
+        w.str("host", host);
+        if let Some(v) = input {
+            if !w.value("input", v) {
+                return false;
+            }
+        }
+        w.str("input_digest", input_digest);
+        w.str("kid", kid);
+        w.opt("log_key", log_key.as_deref());
+        if let Some(l) = lost {
+            if !w.value("lost", &serde_json::to_value(l).expect("serialises")) {
+                return false;
+            }
+        }
+        w.opt("next_key", next_key.as_deref());
+        if !notes.is_empty() {
+            w.key("notes");
+            w.out.push(b'[');
+            for (i, n) in notes.iter().enumerate() {
+                if i > 0 {
+                    w.out.push(b',');
+                }
+                w.string(n);
+            }
+            w.out.push(b']');
+        }
+        w.nullable("on_behalf_of", on_behalf_of.as_deref());
+        w.nullable("passport_digest", passport_digest.as_deref());
+        w.nullable("passport_id", passport_id.as_deref());
+        w.nullable("passport_version", passport_version.as_deref());
+        w.str("policy_id", policy_id);
+        w.str("prev_hash", prev_hash);
+        w.key("reasons");
+        w.out.push(b'[');
+        for (i, r) in reasons.iter().enumerate() {
+            if i > 0 {
+                w.out.push(b',');
+            }
+            w.out.extend_from_slice(b"{\"code\":");
+            w.string(r.code.as_str());
+            w.out.extend_from_slice(b",\"message\":");
+            w.string(&r.message);
+            w.out.push(b'}');
+        }
+        w.out.push(b']');
+        w.raw("seq", &seq.to_string());
+        w.nullable("session_id", session_id.as_deref());
+        if !state_changes.is_empty() {
+            let v = serde_json::to_value(state_changes).expect("serialises");
+            if !w.value("state_changes", &v) {
+                return false;
+            }
+        }
+        w.opt("state_digest", state_digest.as_deref());
+        w.str("tool", tool);
+        w.nullable("tool_use_id", tool_use_id.as_deref());
+        w.str("ts", ts);
+        w.str("verdict", verdict);
+        w.out.push(b'}');
+        true
     }
 
     /// Unix seconds of `ts` (0 when unparseable, which verify-log never lets through).
@@ -137,6 +282,63 @@ impl Record {
             return Err("signature does not verify".into());
         }
         Ok(())
+    }
+}
+
+/// Writes `"key":value` members of one JSON object in the order given.
+struct Fields<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Fields<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Fields<'a> {
+        out.push(b'{');
+        Fields { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn string(&mut self, s: &str) {
+        serde_json::to_writer(&mut *self.out, s).expect("writing to a Vec cannot fail");
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        self.string(v);
+    }
+
+    fn raw(&mut self, k: &str, v: &str) {
+        self.key(k);
+        self.out.extend_from_slice(v.as_bytes());
+    }
+
+    /// A field serde skips when absent.
+    fn opt(&mut self, k: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+
+    /// A field serde writes as null when absent.
+    fn nullable(&mut self, k: &str, v: Option<&str>) {
+        match v {
+            Some(v) => self.str(k, v),
+            None => self.raw(k, "null"),
+        }
+    }
+
+    fn value(&mut self, k: &str, v: &Value) -> bool {
+        self.key(k);
+        write_jcs(v, self.out)
     }
 }
 
@@ -230,7 +432,76 @@ mod tests {
         })
     }
 
+    fn full_record(text: &str, n: u64) -> Record {
+        let mut r = Record::event(
+            "audit.repair",
+            "2026-01-01T00:00:00Z",
+            vec![text.into(), "é\u{2028}".into()],
+        );
+        r.seq = n;
+        r.agent_id = Some(format!("a{text}"));
+        r.on_behalf_of = Some(text.into());
+        r.session_id = Some("s".into());
+        r.tool_use_id = Some(text.into());
+        r.passport_id = Some("p".into());
+        r.passport_version = Some("1".into());
+        r.passport_digest = Some("sha256:x".into());
+        r.input = Some(serde_json::json!({"command": text, "n": n, "z": [1, true, null]}));
+        r.reasons = vec![
+            Reason::new(ReasonCode::Allowed, text),
+            Reason::new(ReasonCode::LimitExceeded, "\"q\""),
+        ];
+        r.deciding_check = Some("c".into());
+        r.kid = "k".into();
+        r.log_key = Some("lk".into());
+        r.state_changes = vec![StateChange::Spend {
+            capability: "c".into(),
+            currency: "USD".into(),
+            amount: n,
+        }];
+        r.next_key = Some("nk".into());
+        r.state_digest = Some("sha256:s".into());
+        r.lost = Some(Lost {
+            found: "records_missing".into(),
+            records: 3,
+            last_seq: Some(n),
+            last_hash: Some("h".into()),
+            log_id: None,
+        });
+        r.prev_hash = GENESIS.into();
+        r
+    }
+
+    #[test]
+    fn the_direct_record_hash_is_the_canonical_one() {
+        let full = full_record("x\u{1}\u{7f}\u{1F600}", 7);
+        let mut bare = Record::event("e", "t", vec![]);
+        bare.event = None;
+        bare.agent_id = None;
+        for r in [full, bare] {
+            let mut direct = Vec::new();
+            assert!(r.write_jcs_unsigned(&mut direct));
+            assert_eq!(
+                String::from_utf8(direct).unwrap(),
+                String::from_utf8(r.jcs_via_value()).unwrap()
+            );
+        }
+        // An unsafe integer goes the general way and still hashes canonically.
+        let mut big = full_record("b", 1);
+        big.seq = u64::MAX;
+        assert!(!big.write_jcs_unsigned(&mut Vec::new()));
+        assert!(big.compute_hash().starts_with("sha256:"));
+    }
+
     proptest! {
+        #[test]
+        fn the_direct_record_hash_agrees_for_any_text(text in ".*", n in 0u64..(1 << 53)) {
+            let r = full_record(&text, n);
+            let mut direct = Vec::new();
+            prop_assert!(r.write_jcs_unsigned(&mut direct));
+            prop_assert_eq!(direct, r.jcs_via_value());
+        }
+
         #[test]
         fn the_fast_writer_agrees_with_the_canonicaliser(v in json()) {
             let mut fast = Vec::new();

@@ -1,15 +1,17 @@
-//! Proving a log intact: every line parses, hashes, is signed by the log's
-//! key, links to the one before, and the signed head names a record the log
-//! still has.
+//! Proving a log intact: every line parses, hashes, is signed by a key that is
+//! pinned or handed over by one, links to the one before, never goes back in time;
+//! the signed head names the log's last record; and every checkpoint a witness
+//! kept is a record the log still has.
 //!
 //! Large logs are checked in blocks: parsing and hashing run on every core,
 //! the cheap chain checks run in order, and signatures are batch-verified on
-//! every core. The first bad record is the one with the lowest line number
-//! whatever thread found it.
+//! every core while the next block is read and parsed. The first bad record is
+//! the one with the lowest line number whatever thread found it.
 
-use super::head::{head_path, Head};
-use super::record::{Record, GENESIS};
-use crate::passport::keys::{decode_signature, kid_for};
+use super::head::{public_from_b64, Checkpoint, Head};
+use super::log::CLOCK_TOLERANCE_SECS;
+use super::record::{Lost, Record, GENESIS};
+use crate::passport::keys::decode_signature;
 use crate::passport::PublicKey;
 use ed25519_dalek::{Signature, VerifyingKey};
 use std::io::Read;
@@ -17,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 /// Bytes read per block; records are verified a block at a time.
 #[cfg(not(test))]
-const BLOCK: usize = 8 * 1024 * 1024;
+const BLOCK: usize = 4 * 1024 * 1024;
 /// Small in unit tests, so records straddle blocks.
 #[cfg(test)]
 const BLOCK: usize = 3000;
@@ -31,6 +33,25 @@ pub struct Broken {
     pub line: usize,
     pub seq: Option<u64>,
     pub what: String,
+    /// For what a checkpoint or the head proves: `truncation`, `wipe` or `rollback`.
+    pub tampering: Option<&'static str>,
+}
+
+/// Which key signed which records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySpan {
+    pub kid: String,
+    pub first_seq: u64,
+    pub last_seq: u64,
+    /// `pinned`, or `chained from <kid> at seq <n>`.
+    pub trust: String,
+}
+
+/// A loss a person recorded with `toolgate audit repair --accept-loss`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub seq: u64,
+    pub lost: Lost,
 }
 
 /// A verified log's summary.
@@ -38,171 +59,425 @@ pub struct Broken {
 pub struct Intact {
     pub records: u64,
     pub last_hash: String,
+    /// The chain's id: its first record's hash.
+    pub log_id: Option<String>,
     /// Whether a signed head was checked (absent only for an empty log or with `head: None`).
     pub head_checked: bool,
+    pub keys: Vec<KeySpan>,
+    pub losses: Vec<Declared>,
+    /// Checkpoints the log was proved to extend.
+    pub checkpoints: usize,
 }
 
 /// Where to find the head, and whether its absence is an error.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub enum HeadCheck {
     /// The head at this path must exist for a non-empty log.
     Required(PathBuf),
     /// Do not check a head (e.g. an exported copy of old segments).
+    #[default]
     Skip,
+}
+
+/// What to verify against.
+#[derive(Default)]
+pub struct Options {
+    /// Keys the user pinned: the chain of keys must start from, or pass through, one.
+    pub anchors: Vec<PublicKey>,
+    pub head: HeadCheck,
+    /// Checkpoints kept elsewhere, with the file each came from.
+    pub checkpoints: Vec<(PathBuf, Checkpoint)>,
+    /// Called after each block with the records verified so far.
+    pub progress: Option<Box<dyn Fn(u64) + Sync>>,
 }
 
 /// Verifies one log file with its head (if the file has one beside it).
 pub fn verify_file(path: &Path, key: &PublicKey) -> Result<Intact, Broken> {
-    let hp = head_path(path);
+    let hp = super::head::head_path(path);
     let head = if hp.exists() {
         HeadCheck::Required(hp)
     } else {
         HeadCheck::Skip
     };
-    verify_files(&[path.to_path_buf()], std::slice::from_ref(key), &head)
+    verify_files(
+        &[path.to_path_buf()],
+        &Options {
+            anchors: vec![key.clone()],
+            head,
+            ..Options::default()
+        },
+    )
 }
 
 struct Parsed {
     rec: Record,
     sig: Option<Signature>,
+    unix: Option<i64>,
+}
+
+/// A key of the chain: the verifying key, its base64url form and its id, computed once.
+#[derive(Clone)]
+struct ChainKey {
+    key: VerifyingKey,
+    b64: String,
+    kid: String,
 }
 
 /// The chain as walked so far.
 struct Walk {
     expected_seq: u64,
     prev: String,
-    key: Option<(VerifyingKey, String)>,
+    prev_unix: Option<i64>,
+    key: Option<ChainKey>,
     next_key: Option<String>,
     anchors: Vec<PublicKey>,
     anchored: bool,
     head: Option<Head>,
     head_seen: bool,
+    log_id: Option<String>,
+    spans: Vec<KeySpan>,
+    seen_keys: Vec<PublicKey>,
+    losses: Vec<Declared>,
+    /// Checkpoints by seq, the next to meet first.
+    checkpoints: Vec<(PathBuf, Checkpoint)>,
+    next_cp: usize,
 }
 
-/// Verifies a sequence of files as one chain from genesis. `anchors` are the
-/// public keys trusted to have signed it: at least one must have signed a
-/// record (its signature then covers everything before it through the
-/// chain, and every later key was introduced by a record it or a successor
-/// signed).
-pub fn verify_files(
-    files: &[PathBuf],
-    anchors: &[PublicKey],
-    head: &HeadCheck,
-) -> Result<Intact, Broken> {
-    let nowhere = |what: String| Broken {
+fn nowhere(what: String) -> Broken {
+    Broken {
         file: None,
         line: 0,
         seq: None,
         what,
-    };
-    let (head, head_path) = match head {
+        tampering: None,
+    }
+}
+
+/// Verifies a sequence of files as one chain from genesis. The pinned keys in
+/// `opts.anchors` must have signed at least one record: that signature covers
+/// everything before it through the chain, and every later key was handed over by
+/// a rotation record it or a successor signed. A key that appears any other way is
+/// refused.
+pub fn verify_files(files: &[PathBuf], opts: &Options) -> Result<Intact, Broken> {
+    let (head, head_path) = match &opts.head {
         HeadCheck::Required(p) => (
             Head::load(p).map_err(|e| nowhere(format!("signed head unreadable: {e}")))?,
             Some(p.clone()),
         ),
         HeadCheck::Skip => (None, None),
     };
+    if let Some(h) = &head {
+        h.check().map_err(nowhere)?;
+    }
+    let mut checkpoints = opts.checkpoints.clone();
+    checkpoints.sort_by_key(|(_, c)| c.seq);
     let mut walk = Walk {
         expected_seq: 0,
         prev: GENESIS.into(),
+        prev_unix: None,
         key: None,
         next_key: None,
-        anchors: anchors.to_vec(),
+        anchors: opts.anchors.clone(),
         anchored: false,
-        head: head.clone(),
+        head,
         head_seen: false,
+        log_id: None,
+        spans: vec![],
+        seen_keys: vec![],
+        losses: vec![],
+        checkpoints,
+        next_cp: 0,
     };
     let mut last_file: Option<&PathBuf> = None;
     let mut last_line = 0;
     for file in files {
-        last_line = verify_one(file, &mut walk)?;
+        last_line = verify_one(file, &mut walk, opts.progress.as_deref())?;
         last_file = Some(file);
     }
-    let at_end = |what: String| Broken {
+    let at_end = |what: String, tampering: Option<&'static str>| Broken {
         file: last_file.cloned(),
         line: last_line + 1,
         seq: Some(walk.expected_seq),
         what,
+        tampering,
     };
     if walk.expected_seq > 0 && !walk.anchored {
+        let kids: Vec<&str> = walk.spans.iter().map(|s| s.kid.as_str()).collect();
         return Err(at_end(
-            "no record is signed by the given public key (the log belongs to another evaluator)"
-                .into(),
+            format!(
+                "no record is signed by a pinned key: the log's keys are {} (pin the evaluator key in the trust store, or pass --pubkey)",
+                kids.join(", ")
+            ),
+            None,
         ));
     }
     match (&walk.head, &head_path) {
         (Some(h), _) if !walk.head_seen => {
-            return Err(at_end(format!(
-                "records missing at the end: the signed head names seq {} ({}) but the log ends before it",
-                h.seq, h.hash
-            )))
+            let r = &h.record;
+            let what = if r.seq == walk.expected_seq && r.prev_hash == walk.prev {
+                format!(
+                    "the signed head holds seq {} ({}), which the log lacks: an append was interrupted (the next decision completes it) or the last record was removed",
+                    r.seq, r.hash
+                )
+            } else if walk.expected_seq == 0 {
+                format!(
+                    "the log is empty but the signed head names seq {} ({}): the log was deleted",
+                    r.seq, r.hash
+                )
+            } else {
+                format!(
+                    "records missing at the end: the signed head names seq {} ({}) but the log ends before it",
+                    r.seq, r.hash
+                )
+            };
+            let kind = if walk.expected_seq == 0 {
+                "wipe"
+            } else {
+                "truncation"
+            };
+            return Err(at_end(what, Some(kind)));
         }
         (None, Some(p)) if walk.expected_seq > 0 => {
-            return Err(at_end(format!(
-                "the signed head {} is missing, so a cut-off tail could not be seen",
-                p.display()
-            )))
+            return Err(at_end(
+                format!(
+                    "the signed head {} is missing, so a cut-off tail could not be seen",
+                    p.display()
+                ),
+                Some("truncation"),
+            ))
         }
         _ => {}
+    }
+    // Checkpoints past the end: the log no longer reaches what a witness saw.
+    if let Some((file, c)) = walk.checkpoints.get(walk.next_cp) {
+        let (what, kind) = if walk.log_id.as_deref().is_some_and(|id| id != c.log_id) {
+            (
+                format!(
+                    "checkpoint {} is for log {}, but this log's first record is {}: the log was wiped and started again (the checkpoint proves records up to seq {} existed)",
+                    file.display(),
+                    c.log_id,
+                    walk.log_id.as_deref().unwrap_or_default(),
+                    c.seq
+                ),
+                "wipe",
+            )
+        } else if walk.expected_seq == 0 {
+            (
+                format!(
+                    "the log is empty, but checkpoint {} proves log {} had records up to seq {}: the log was wiped",
+                    file.display(),
+                    c.log_id,
+                    c.seq
+                ),
+                "wipe",
+            )
+        } else if walk.head_seen {
+            (
+                format!(
+                    "the log and its head end at seq {}, but checkpoint {} proves seq {} existed: the log was rolled back to an older copy",
+                    walk.expected_seq - 1,
+                    file.display(),
+                    c.seq
+                ),
+                "rollback",
+            )
+        } else {
+            (
+                format!(
+                    "the log ends at seq {}, but checkpoint {} proves seq {} existed: records were cut off",
+                    walk.expected_seq - 1,
+                    file.display(),
+                    c.seq
+                ),
+                "truncation",
+            )
+        };
+        return Err(at_end(what, Some(kind)));
+    }
+    for (file, c) in &walk.checkpoints {
+        let signed = walk
+            .seen_keys
+            .iter()
+            .find(|k| k.kid == c.kid)
+            .is_some_and(|k| c.verify(k));
+        if !signed {
+            return Err(nowhere(format!(
+                "checkpoint {} (seq {}) is not signed by any key of this log",
+                file.display(),
+                c.seq
+            )));
+        }
+    }
+    if let Some(h) = &walk.head {
+        if walk.log_id.as_deref() != Some(h.checkpoint.log_id.as_str()) {
+            return Err(nowhere(format!(
+                "the signed head names log {} but this log's first record is {}",
+                h.checkpoint.log_id,
+                walk.log_id.as_deref().unwrap_or("missing")
+            )));
+        }
     }
     Ok(Intact {
         records: walk.expected_seq,
         last_hash: walk.prev,
+        log_id: walk.log_id,
         head_checked: walk.head_seen,
+        keys: walk.spans,
+        losses: walk.losses,
+        checkpoints: walk.checkpoints.len(),
     })
 }
 
-/// Verifies one file, continuing `walk`; returns its number of lines.
-fn verify_one(path: &Path, walk: &mut Walk) -> Result<usize, Broken> {
+/// Verifies one file, continuing `walk`; returns its number of lines. While one
+/// block's signatures are verified, the next block is read, parsed and hashed.
+fn verify_one(
+    path: &Path,
+    walk: &mut Walk,
+    progress: Option<&(dyn Fn(u64) + Sync)>,
+) -> Result<usize, Broken> {
     let broken = |line: usize, seq: Option<u64>, what: String| Broken {
         file: Some(path.into()),
         line,
         seq,
+        tampering: classify(&what),
         what,
     };
     let mut file =
         std::fs::File::open(path).map_err(|e| broken(0, None, format!("cannot open: {e}")))?;
-    let mut carry: Vec<u8> = Vec::new();
+    let mut reader = Blocks {
+        carry: Vec::new(),
+        eof: false,
+    };
+    let stage = |reader: &mut Blocks, file: &mut std::fs::File| -> std::io::Result<Option<Stage>> {
+        Ok(reader.next(file)?.map(|b| {
+            let lines = split_lines(&b.bytes);
+            Stage {
+                parsed: parse_all(&lines),
+                lines: lines.len(),
+                torn: b.torn.is_some(),
+            }
+        }))
+    };
     let mut line_no = 0usize;
     let mut first_in_file = true;
-    loop {
-        let mut block = std::mem::take(&mut carry);
-        let old = block.len();
-        block.resize(old + BLOCK, 0);
-        let n = read_full(&mut file, &mut block[old..])
-            .map_err(|e| broken(line_no + 1, None, e.to_string()))?;
-        block.truncate(old + n);
-        let eof = n == 0;
-        let cut = match block.iter().rposition(|&b| b == b'\n') {
-            Some(i) => i + 1,
-            None if eof => 0,
-            None => {
-                carry = block;
-                continue;
+    let mut current = stage(&mut reader, &mut file).map_err(|e| broken(1, None, e.to_string()))?;
+    while let Some(cur) = current.take() {
+        let (to_verify, chain_fail) = walk_block(&cur.parsed, line_no, &mut first_in_file, walk);
+        let go_on = !cur.torn && chain_fail.is_none();
+        let (sig_fail, next) = std::thread::scope(|s| {
+            let sigs = s.spawn(|| {
+                par_map(&to_verify, |_, part| {
+                    first_bad_signature(part, &cur.parsed).into_iter().collect()
+                })
+                .into_iter()
+                .min()
+            });
+            let next = if go_on {
+                stage(&mut reader, &mut file)
+            } else {
+                Ok(None)
+            };
+            (sigs.join().expect("verify thread"), next)
+        });
+        match (sig_fail, chain_fail) {
+            (Some(i), _) => {
+                let rec = &cur.parsed[i].as_ref().expect("verified records parsed").rec;
+                return Err(broken(
+                    line_no + i + 1,
+                    Some(rec.seq),
+                    "signature does not verify".into(),
+                ));
             }
-        };
-        if eof && cut < block.len() {
-            // Complete lines first, then the torn remainder.
-            let lines: Vec<&[u8]> = split_lines(&block[..cut]);
-            check_block(&lines, line_no, &mut first_in_file, walk)
-                .map_err(|(l, s, w)| broken(l, s, w))?;
-            line_no += lines.len();
+            (None, Some((l, s, w))) => return Err(broken(l, s, w)),
+            (None, None) => {}
+        }
+        line_no += cur.lines;
+        if let Some(p) = progress {
+            p(walk.expected_seq);
+        }
+        if cur.torn {
             return Err(broken(
                 line_no + 1,
                 None,
                 "incomplete last line (torn write); `toolgate audit repair` moves it aside".into(),
             ));
         }
-        if block.is_empty() {
-            return Ok(line_no);
-        }
-        carry = block.split_off(cut);
-        let lines = split_lines(&block);
-        check_block(&lines, line_no, &mut first_in_file, walk)
-            .map_err(|(l, s, w)| broken(l, s, w))?;
-        line_no += lines.len();
-        if eof {
-            return Ok(line_no);
+        current = next.map_err(|e| broken(line_no + 1, None, e.to_string()))?;
+    }
+    Ok(line_no)
+}
+
+/// The kind of tampering a finding shows, where it shows one.
+fn classify(what: &str) -> Option<&'static str> {
+    if what.contains("was wiped") || what.contains("was deleted") {
+        Some("wipe")
+    } else if what.contains("rolled back") || what.contains("older head was put back") {
+        Some("rollback")
+    } else if what.contains("cut off") || what.contains("records missing at the end") {
+        Some("truncation")
+    } else {
+        None
+    }
+}
+
+/// One block, parsed and hashed, waiting for the chain walk.
+struct Stage {
+    parsed: Vec<Result<Parsed, (String, Option<u64>)>>,
+    lines: usize,
+    torn: bool,
+}
+
+/// A run of complete lines, and whether the file ended in a torn one.
+struct Block {
+    bytes: Vec<u8>,
+    torn: Option<Vec<u8>>,
+}
+
+/// Reads a file in blocks of whole lines.
+struct Blocks {
+    carry: Vec<u8>,
+    eof: bool,
+}
+
+impl Blocks {
+    fn next(&mut self, file: &mut std::fs::File) -> std::io::Result<Option<Block>> {
+        loop {
+            if self.eof {
+                return Ok(None);
+            }
+            let mut block = std::mem::take(&mut self.carry);
+            let old = block.len();
+            block.resize(old + BLOCK, 0);
+            let n = read_full(file, &mut block[old..])?;
+            block.truncate(old + n);
+            let eof = n == 0;
+            let cut = match block.iter().rposition(|&b| b == b'\n') {
+                Some(i) => i + 1,
+                None if eof => 0,
+                None => {
+                    self.carry = block;
+                    continue;
+                }
+            };
+            if eof {
+                self.eof = true;
+                let rest = block.split_off(cut);
+                if block.is_empty() && rest.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(Block {
+                    bytes: block,
+                    torn: (!rest.is_empty()).then_some(rest),
+                }));
+            }
+            self.carry = block.split_off(cut);
+            if block.is_empty() {
+                continue;
+            }
+            return Ok(Some(Block {
+                bytes: block,
+                torn: None,
+            }));
         }
     }
 }
@@ -254,56 +529,37 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(usize, &[T]) -> Vec<R> + Sy
     })
 }
 
-/// Checks a block of complete lines; `base` is the line number before it.
-fn check_block(
-    lines: &[&[u8]],
+/// Parses and hashes a block's lines on every core; a failure keeps the seq it names.
+fn parse_all(lines: &[&[u8]]) -> Vec<Result<Parsed, (String, Option<u64>)>> {
+    par_map(lines, |_, part| {
+        part.iter()
+            .map(|l| parse_and_hash(l).map_err(|e| (e, seq_hint(l))))
+            .collect()
+    })
+}
+
+/// Chain, seq, time and keys, in order; stops at the first failure. Returns the
+/// records whose signatures must be checked, with their keys.
+fn walk_block(
+    parsed: &[Result<Parsed, (String, Option<u64>)>],
     base: usize,
     first_in_file: &mut bool,
     walk: &mut Walk,
-) -> Result<(), Fail> {
-    // 1. Parse and hash, on every core.
-    let parsed: Vec<Result<Parsed, String>> = par_map(lines, |_, part| {
-        part.iter().map(|l| parse_and_hash(l)).collect()
-    });
-    // 2. Chain, seq and keys, in order; stops at the first failure.
+) -> (Vec<(usize, VerifyingKey)>, Option<Fail>) {
     let mut to_verify: Vec<(usize, VerifyingKey)> = Vec::with_capacity(parsed.len());
-    let mut chain_fail: Option<Fail> = None;
     for (i, p) in parsed.iter().enumerate() {
         let line = base + i + 1;
         let p = match p {
             Ok(p) => p,
-            Err(what) => {
-                chain_fail = Some((line, seq_hint(lines[i]), what.clone()));
-                break;
-            }
+            Err((what, seq)) => return (to_verify, Some((line, *seq, what.clone()))),
         };
-        match walk_one(walk, &p.rec, *first_in_file) {
+        match walk_one(walk, p, *first_in_file) {
             Ok(key) => to_verify.push((i, key)),
-            Err(what) => {
-                chain_fail = Some((line, Some(p.rec.seq), what));
-                break;
-            }
+            Err(what) => return (to_verify, Some((line, Some(p.rec.seq), what))),
         }
         *first_in_file = false;
     }
-    // 3. Signatures of everything before the first chain failure, on every core.
-    let sig_fail = par_map(&to_verify, |_, part| {
-        first_bad_signature(part, &parsed).into_iter().collect()
-    })
-    .into_iter()
-    .min();
-    match (sig_fail, chain_fail) {
-        (Some(i), _) => {
-            let rec = &parsed[i].as_ref().expect("verified records parsed").rec;
-            Err((
-                base + i + 1,
-                Some(rec.seq),
-                "signature does not verify".into(),
-            ))
-        }
-        (None, Some(f)) => Err(f),
-        (None, None) => Ok(()),
-    }
+    (to_verify, None)
 }
 
 fn seq_hint(line: &[u8]) -> Option<u64> {
@@ -325,13 +581,16 @@ fn parse_and_hash(line: &[u8]) -> Result<Parsed, String> {
         ));
     }
     let sig = decode_signature(&rec.signature);
-    Ok(Parsed { rec, sig })
+    let unix = time::OffsetDateTime::parse(&rec.ts, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp());
+    Ok(Parsed { rec, sig, unix })
 }
 
 /// Index (into `parsed`) of the first record in `part` whose signature fails.
 fn first_bad_signature(
     part: &[(usize, VerifyingKey)],
-    parsed: &[Result<Parsed, String>],
+    parsed: &[Result<Parsed, (String, Option<u64>)>],
 ) -> Option<usize> {
     let get = |i: usize| {
         parsed[i]
@@ -375,7 +634,8 @@ fn first_bad_signature(
 }
 
 /// Checks one record against the walk and advances it; returns the key that must have signed it.
-fn walk_one(w: &mut Walk, rec: &Record, first_in_file: bool) -> Result<VerifyingKey, String> {
+fn walk_one(w: &mut Walk, p: &Parsed, first_in_file: bool) -> Result<VerifyingKey, String> {
+    let rec = &p.rec;
     if rec.seq != w.expected_seq {
         return Err(if rec.seq > w.expected_seq {
             format!(
@@ -398,73 +658,145 @@ fn walk_one(w: &mut Walk, rec: &Record, first_in_file: bool) -> Result<Verifying
             rec.prev_hash, w.prev
         ));
     }
-    match (&rec.log_key, w.next_key.take(), &w.key) {
+    let Some(unix) = p.unix else {
+        return Err(format!("ts {:?} is not an RFC 3339 time", rec.ts));
+    };
+    if let Some(prev) = w.prev_unix {
+        if prev - unix > CLOCK_TOLERANCE_SECS {
+            return Err(format!(
+                "time goes backwards: ts {} is {}s before the previous record's (more than the {CLOCK_TOLERANCE_SECS}s tolerance); writers never record that, so the record was edited or forged",
+                rec.ts,
+                prev - unix
+            ));
+        }
+    }
+    let introduced = match (&rec.log_key, w.next_key.take(), &w.key) {
         (Some(k), Some(next), _) if *k != next => {
             return Err("the key after a rotation is not the one the rotation named".into())
         }
         (None, Some(_), _) => {
             return Err("the first record after a key rotation does not name its key".into())
         }
-        (Some(k), Some(_), _) => w.key = Some(decode_key(k)?),
-        (Some(k), None, Some((_, cur))) if k != cur => {
-            return Err("log_key changes the key without a rotation record".into())
+        (Some(k), Some(_), Some(prev)) => Some((chain_key(k)?, Some(prev.kid.clone()))),
+        (Some(k), None, Some(cur)) if *k != cur.b64 => {
+            return Err(format!(
+                "log_key changes the key to {} without a rotation record signed by {}",
+                chain_key(k).map_or_else(|_| "an invalid key".into(), |c| c.kid),
+                cur.kid
+            ))
         }
-        (Some(_), None, Some(_)) => {}
-        (Some(k), None, None) => w.key = Some(decode_key(k)?),
+        (Some(_), None, Some(_)) => None,
+        (Some(k), _, None) => Some((chain_key(k)?, None)),
         (None, None, None) => return Err("the log's first record does not name its key".into()),
         (None, None, Some(_)) if first_in_file => {
             return Err("a rotated file's first record does not name the log's key".into())
         }
-        (None, None, Some(_)) => {}
+        (None, None, Some(_)) => None,
+    };
+    if let Some((ck, from)) = introduced {
+        let pinned = w.anchors.iter().any(|a| a.key == ck.key);
+        let trust = match (&from, pinned) {
+            (_, true) => "pinned".to_string(),
+            (Some(prev), false) => format!("handed over by {prev} at seq {}", rec.seq - 1),
+            (None, false) => "not pinned".to_string(),
+        };
+        w.spans.push(KeySpan {
+            kid: ck.kid.clone(),
+            first_seq: rec.seq,
+            last_seq: rec.seq,
+            trust,
+        });
+        w.seen_keys.push(PublicKey {
+            key: ck.key,
+            kid: ck.kid.clone(),
+        });
+        w.anchored |= pinned;
+        w.key = Some(ck);
     }
-    let (key, _) = w.key.clone().expect("set above");
-    let kid = kid_for(&key);
-    if rec.kid != kid {
-        return Err(format!("signed as {} but the log's key is {kid}", rec.kid));
+    let ck = w.key.as_ref().expect("set above");
+    if rec.kid != ck.kid {
+        return Err(format!(
+            "signed as {} but the log's key is {}",
+            rec.kid, ck.kid
+        ));
     }
-    if !w.anchored && w.anchors.iter().any(|a| a.key == key) {
-        w.anchored = true;
+    let key = ck.key;
+    if let Some(span) = w.spans.last_mut() {
+        span.last_seq = rec.seq;
     }
+    if rec.seq == 0 {
+        w.log_id = Some(rec.hash.clone());
+    }
+    check_checkpoints(w, rec)?;
     if let Some(h) = &w.head {
-        if h.seq == rec.seq {
-            if h.hash != rec.hash {
+        if h.record.seq == rec.seq {
+            if h.record.hash != rec.hash {
                 return Err(format!(
-                    "the signed head names hash {} for this seq but the record's is {}",
-                    h.hash, rec.hash
+                    "the signed head holds hash {} for this seq but the record's is {}",
+                    h.record.hash, rec.hash
                 ));
             }
-            let pk = PublicKey {
-                key,
-                kid: kid.clone(),
-            };
-            if !h.verify(&pk) {
-                return Err("the signed head's signature does not verify".into());
-            }
             w.head_seen = true;
+        } else if w.head_seen {
+            return Err(format!(
+                "the signed head names seq {}, but the log goes on: an older head was put back",
+                h.record.seq
+            ));
         }
     }
+    if let Some(lost) = &rec.lost {
+        w.losses.push(Declared {
+            seq: rec.seq,
+            lost: lost.clone(),
+        });
+    }
     if let Some(next) = &rec.next_key {
-        decode_key(next)?;
+        chain_key(next)?;
         w.next_key = Some(next.clone());
     }
-    w.prev = rec.hash.clone();
+    w.prev.clone_from(&rec.hash);
+    w.prev_unix = Some(unix);
     w.expected_seq += 1;
     Ok(key)
 }
 
-fn decode_key(b64: &str) -> Result<(VerifyingKey, String), String> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(b64)
-        .map_err(|e| format!("log_key is not base64url: {e}"))?;
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| "log_key is not 32 bytes".to_string())?;
-    let key = VerifyingKey::from_bytes(&arr).map_err(|e| format!("log_key is invalid: {e}"))?;
-    if key.is_weak() {
-        return Err("log_key is a weak (small-order) key".into());
+/// The checkpoints at this record's seq: same log, same record.
+fn check_checkpoints(w: &mut Walk, rec: &Record) -> Result<(), String> {
+    while let Some((file, c)) = w.checkpoints.get(w.next_cp) {
+        if c.seq > rec.seq {
+            break;
+        }
+        if w.log_id.as_deref() != Some(c.log_id.as_str()) {
+            return Err(format!(
+                "checkpoint {} is for log {}, but this log's first record is {}: the log was wiped and started again (the checkpoint proves records up to seq {} existed)",
+                file.display(),
+                c.log_id,
+                w.log_id.as_deref().unwrap_or("missing"),
+                c.seq
+            ));
+        }
+        if c.hash != rec.hash {
+            return Err(format!(
+                "checkpoint {} names {} for seq {}, but the log's record is {}: the log was rolled back to before seq {} and rewritten",
+                file.display(),
+                c.hash,
+                c.seq,
+                rec.hash,
+                c.seq
+            ));
+        }
+        w.next_cp += 1;
     }
-    Ok((key, b64.to_string()))
+    Ok(())
+}
+
+fn chain_key(b64: &str) -> Result<ChainKey, String> {
+    let pk = public_from_b64(b64).map_err(|e| format!("log_{e}"))?;
+    Ok(ChainKey {
+        key: pk.key,
+        b64: b64.to_string(),
+        kid: pk.kid,
+    })
 }
 
 #[cfg(test)]
@@ -542,6 +874,6 @@ mod tests {
     fn an_unrelated_key_does_not_prove_the_log() {
         let (_d, path, _key) = log_of(3);
         let b = verify_file(&path, &KeyPair::generate().public()).unwrap_err();
-        assert!(b.what.contains("given public key"), "{b:?}");
+        assert!(b.what.contains("pinned key"), "{b:?}");
     }
 }

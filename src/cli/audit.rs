@@ -1,6 +1,7 @@
 //! `toolgate audit`: maintenance of the audit log that is itself recorded.
 
 use super::PathArgs;
+use crate::audit::log::Repaired;
 use crate::gate::{audit_log, timestamp};
 use crate::home::Config;
 use crate::passport::KeyPair;
@@ -10,12 +11,28 @@ use std::path::PathBuf;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Move a torn last line (an interrupted write) aside and record that it was done.
-    Repair,
-    /// Rebuild the stateful-limit state file by replaying the log.
+    /// Move a torn last line aside; with --accept-loss, record a loss the gate found
+    /// (missing records, a missing or older head, a deleted log) and resume.
+    Repair(RepairArgs),
+    /// Rebuild the stateful-limit state file by replaying the verified log; recorded.
     RebuildState,
     /// Hand the log to a new evaluator key: the current key signs a record naming the new one.
     RotateKey(RotateKeyArgs),
+    /// Write a signed checkpoint of the log's last record, for a witness off this machine.
+    Checkpoint(CheckpointArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+When the gate refuses with oap.audit_unavailable because records, the head or the log are
+gone, nothing is healed on its own: run `toolgate verify-log` to see what is left, then
+`toolgate audit repair --accept-loss`. That appends a signed `audit.repair` record saying what
+was found, how many records were lost and the last hash known, and the gate resumes. The loss
+stays visible: verify-log lists it, and checkpoints taken before it no longer match.")]
+pub struct RepairArgs {
+    /// Record what the head says is lost and resume appending.
+    #[arg(long)]
+    pub accept_loss: bool,
 }
 
 #[derive(Debug, Args)]
@@ -25,33 +42,51 @@ pub struct RotateKeyArgs {
     pub new_key: PathBuf,
 }
 
+#[derive(Debug, Args)]
+#[command(after_help = "\
+A checkpoint is {context, log_id, seq, hash, ts, kid, signature}: it says this log had this
+record, signed by the evaluator key. Keep it anywhere the machine's users cannot rewrite: a
+ticket, a git note, a transparency log. Later, `toolgate verify-log --checkpoint FILE` proves
+the log still extends it, and names a truncation, wipe or rollback past it. Every decision
+exported over OTLP or as OCSF/CEF carries one too.")]
+pub struct CheckpointArgs {
+    /// Write the checkpoint here (0600) instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
 pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
     let loc = paths.locations(None);
     let config = Config::load(&loc.config.path)?;
     let log = audit_log(&loc.audit_log.path, &config);
     let now = timestamp(time::OffsetDateTime::now_utc());
     match cmd {
-        AuditCommand::Repair => {
+        AuditCommand::Repair(a) => {
             let key = KeyPair::load(&loc.key.path)?;
-            match log.repair(&key, &now)? {
-                Some((aside, n)) => println!(
-                    "moved {n} torn bytes to {}; the repair is recorded in {}",
+            match log.repair(&key, &now, a.accept_loss)? {
+                Repaired::Torn { aside, bytes } => println!(
+                    "moved {bytes} torn bytes to {}; the repair is recorded in {}",
                     aside.display(),
                     log.path().display()
                 ),
-                None => println!(
-                    "nothing to repair: {} ends with a complete record",
+                Repaired::Recorded { finding, seq } => println!(
+                    "recorded at seq {seq} of {}: {finding}. The gate appends again; `toolgate verify-log` lists the loss",
+                    log.path().display()
+                ),
+                Repaired::Nothing => println!(
+                    "nothing to repair: {} ends with a complete record that its head names",
                     log.path().display()
                 ),
             }
         }
         AuditCommand::RebuildState => {
-            let state = log.rebuild_state()?;
+            let key = KeyPair::load(&loc.key.path)?;
+            let state = log.rebuild_state(&key, &now)?;
             println!(
-                "rebuilt {} from {} records ({} agents)",
+                "rebuilt {} from the verified log ({} agents); recorded at seq {}",
                 log.state_path().display(),
-                state.seq.map_or(0, |s| s + 1),
-                state.agents.len()
+                state.agents.len(),
+                state.seq.unwrap_or_default()
             );
         }
         AuditCommand::RotateKey(a) => {
@@ -72,6 +107,42 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
                 new.kid(),
                 loc.key.path.display()
             );
+        }
+        AuditCommand::Checkpoint(a) => {
+            let key = KeyPair::load(&loc.key.path)?;
+            let locked = log.lock()?;
+            let (Some(tail), Some(log_id)) = (&locked.tail, &locked.log_id) else {
+                anyhow::bail!(
+                    "{} has no records yet: there is nothing to checkpoint",
+                    log.path().display()
+                );
+            };
+            let ours = tail.kid == key.kid()
+                || tail.next_key.as_deref() == Some(crate::audit::log::key_b64(&key).as_str());
+            if !ours {
+                anyhow::bail!(
+                    "the evaluator key {} did not sign {} (its last record is signed by {})",
+                    key.kid(),
+                    log.path().display(),
+                    tail.kid
+                );
+            }
+            let cp = crate::audit::head::Checkpoint::of(log_id, tail, &key);
+            drop(locked);
+            let text = serde_json::to_string(&cp).expect("a checkpoint serialises") + "\n";
+            match a.out {
+                Some(path) => {
+                    crate::audit::head::write_atomic(&path, text.as_bytes())
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!(
+                        "checkpoint of seq {} ({}) written to {}",
+                        cp.seq,
+                        cp.hash,
+                        path.display()
+                    );
+                }
+                None => print!("{text}"),
+            }
         }
     }
     Ok(())

@@ -38,9 +38,16 @@ pub enum LogCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Each OCSF event (at `unmapped.checkpoint`) and CEF line (`flexString1`) carries a checkpoint
+of its record signed with the evaluator key: keep them, and `toolgate verify-log --checkpoint
+events.jsonl` proves later that the log still extends every exported decision.")]
 pub struct ExportArgs {
     #[arg(long, value_enum, default_value = "jsonl")]
     pub format: Format,
+    /// Export OCSF/CEF without signed checkpoints (when the evaluator key is not at hand).
+    #[arg(long)]
+    pub no_checkpoint: bool,
     #[command(flatten)]
     pub query: QueryArgs,
 }
@@ -165,15 +172,29 @@ pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match a.command {
-        Some(LogCommand::Export(e)) => e.query.each(paths, |r| {
-            let line = match e.format {
-                Format::Jsonl => serde_json::to_string(r)?,
-                Format::Ocsf => export::ocsf(r).to_string(),
-                Format::Cef => export::cef(r),
+        Some(LogCommand::Export(e)) => {
+            let signer = match (e.format, e.no_checkpoint) {
+                (Format::Jsonl, _) | (_, true) => None,
+                _ => Some(checkpoint_signer(paths, &e.query)?),
             };
-            writeln!(out, "{line}")?;
-            Ok(())
-        })?,
+            let mut log_id = signer.as_ref().and_then(|s| s.1.clone());
+            e.query.each(paths, |r| {
+                if r.seq == 0 {
+                    log_id = Some(r.hash.clone());
+                }
+                let cp = signer.as_ref().map(|(key, _)| {
+                    let id = log_id.as_deref().unwrap_or("unknown");
+                    crate::audit::head::Checkpoint::of(id, r, key)
+                });
+                let line = match e.format {
+                    Format::Jsonl => serde_json::to_string(r)?,
+                    Format::Ocsf => export::ocsf(r, cp.as_ref()).to_string(),
+                    Format::Cef => export::cef(r, cp.as_ref()),
+                };
+                writeln!(out, "{line}")?;
+                Ok(())
+            })?
+        }
         None if a.summary => {
             let mut s = Summary::default();
             a.query.each(paths, |r| {
@@ -208,6 +229,27 @@ pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
     }
     out.flush()?;
     Ok(())
+}
+
+/// The evaluator key that signs exported checkpoints, and the log's id as its head or
+/// first record names it.
+fn checkpoint_signer(
+    paths: &PathArgs,
+    q: &QueryArgs,
+) -> Result<(crate::passport::KeyPair, Option<String>)> {
+    let loc = paths.locations(None);
+    let key = crate::passport::KeyPair::load(&loc.key.path).with_context(|| {
+        format!(
+            "OCSF/CEF events carry a checkpoint signed by the evaluator key {}; pass --no-checkpoint to export without",
+            loc.key.path.display()
+        )
+    })?;
+    let files = q.files(paths)?;
+    let head = files
+        .last()
+        .map(|f| crate::audit::head::head_path(f))
+        .and_then(|h| crate::audit::head::Head::load(&h).ok().flatten());
+    Ok((key, head.map(|h| h.checkpoint.log_id)))
 }
 
 fn write_summary(out: &mut impl Write, s: &Summary) -> Result<()> {

@@ -31,6 +31,10 @@ pub const TOOLGATE_HOST: &str = "toolgate.host";
 pub const TOOLGATE_DECIDING_CHECK: &str = "toolgate.deciding_check";
 pub const TOOLGATE_AUDIT_SEQ: &str = "toolgate.audit.seq";
 pub const TOOLGATE_AUDIT_HASH: &str = "toolgate.audit.hash";
+/// The chain's id (its first record's hash).
+pub const TOOLGATE_AUDIT_LOG_ID: &str = "toolgate.audit.log_id";
+/// The signed checkpoint of the record, as JSON: `toolgate verify-log --checkpoint` reads it.
+pub const TOOLGATE_AUDIT_CHECKPOINT: &str = "toolgate.audit.checkpoint";
 pub const TOOLGATE_INPUT_DIGEST: &str = "toolgate.input.digest";
 pub const TOOLGATE_CHECK_NAME: &str = "toolgate.check.name";
 pub const TOOLGATE_CHECK_OUTCOME: &str = "toolgate.check.outcome";

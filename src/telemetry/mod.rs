@@ -174,7 +174,7 @@ impl Hook {
         };
         a.record.seq = appended.seq;
         a.record.hash = appended.hash.clone();
-        match send_live(&a, evaluation) {
+        match send_live(&a, evaluation, &appended.checkpoint) {
             Ok(()) => true,
             Err(e) => {
                 note_missed(&a.pending, &a.record, &e);
@@ -224,7 +224,11 @@ fn unix_nanos(t: OffsetDateTime) -> u64 {
 }
 
 #[cfg(feature = "otlp")]
-fn send_live(a: &Active, evaluation: &Evaluation) -> Result<(), ExportError> {
+fn send_live(
+    a: &Active,
+    evaluation: &Evaluation,
+    checkpoint: &crate::audit::head::Checkpoint,
+) -> Result<(), ExportError> {
     let settings = &a.settings;
     let d = otlp::DecisionSpan {
         record: &a.record,
@@ -233,6 +237,7 @@ fn send_live(a: &Active, evaluation: &Evaluation) -> Result<(), ExportError> {
         end_ns: unix_nanos(OffsetDateTime::now_utc()),
         parent: a.parent.as_ref(),
         arguments: a.arguments.as_ref(),
+        checkpoint: Some(checkpoint),
     };
     let traces = otlp::traces_request(settings, otlp::spans(&d));
     let metrics = settings
@@ -256,7 +261,11 @@ fn send_live(a: &Active, evaluation: &Evaluation) -> Result<(), ExportError> {
 }
 
 #[cfg(not(feature = "otlp"))]
-fn send_live(_: &Active, _: &Evaluation) -> Result<(), ExportError> {
+fn send_live(
+    _: &Active,
+    _: &Evaluation,
+    _: &crate::audit::head::Checkpoint,
+) -> Result<(), ExportError> {
     Err(ExportError::NotBuilt)
 }
 
@@ -283,6 +292,7 @@ pub fn replay(settings: &Settings, records: &[Record], batch: usize) -> Result<u
                 end_ns: at,
                 parent: parent.as_ref(),
                 arguments: r.input.as_ref().filter(|_| settings.export_arguments),
+                checkpoint: None,
             }));
         }
         exporter.post(&settings.traces_url, &otlp::traces_request(settings, spans))?;
@@ -376,9 +386,11 @@ mod tests {
             "p",
             crate::reason::Reason::new(crate::reason::ReasonCode::InvalidInput, "x"),
         );
+        let cp_key = crate::passport::KeyPair::generate();
         let appended = Appended {
             seq: 7,
             hash: "sha256:ab".into(),
+            checkpoint: crate::audit::head::Checkpoint::sign("l", 7, "sha256:ab", "t", &cp_key),
         };
         assert!(!hook.emit(&appended, &ev), "nothing listens on the port");
         let lines = pending_lines(&loc);
@@ -390,7 +402,8 @@ mod tests {
         assert!(!hook.emit(
             &Appended {
                 seq: 8,
-                hash: "sha256:cd".into()
+                hash: "sha256:cd".into(),
+                checkpoint: crate::audit::head::Checkpoint::sign("l", 8, "sha256:cd", "t", &cp_key),
             },
             &ev
         ));

@@ -41,6 +41,8 @@ pub struct DecisionSpan<'a> {
     pub parent: Option<&'a TraceParent>,
     /// The redacted tool input; `Some` only when `export_arguments` is configured.
     pub arguments: Option<&'a serde_json::Value>,
+    /// The signed checkpoint of the record, so the collector is a witness of the log.
+    pub checkpoint: Option<&'a crate::audit::head::Checkpoint>,
 }
 
 fn kv(key: &str, value: any_value::Value) -> KeyValue {
@@ -128,6 +130,13 @@ fn decision_attributes(d: &DecisionSpan) -> Vec<KeyValue> {
         any_value::Value::IntValue(r.seq as i64),
     ));
     a.push(s(attrs::TOOLGATE_AUDIT_HASH, &r.hash));
+    if let Some(c) = d.checkpoint {
+        a.push(s(attrs::TOOLGATE_AUDIT_LOG_ID, &c.log_id));
+        a.push(s(
+            attrs::TOOLGATE_AUDIT_CHECKPOINT,
+            &serde_json::to_string(c).expect("a checkpoint serialises"),
+        ));
+    }
     a.push(s(attrs::TOOLGATE_INPUT_DIGEST, &r.input_digest));
     if r.verdict == "deny" {
         if let Some(first) = r.reasons.first() {
@@ -362,6 +371,7 @@ mod tests {
             end_ns: 5,
             parent: None,
             arguments,
+            checkpoint: None,
         })
         .remove(0)
     }
