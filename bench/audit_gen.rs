@@ -156,7 +156,6 @@ fn main() {
         state.apply(rec.decided());
         rec.state_digest = Some(digest.get_or_insert_with(|| state.digest()).clone());
         rec.seal(&key);
-        state.hash = rec.hash.clone();
         serde_json::to_writer(&mut out, &rec).unwrap();
         out.write_all(b"\n").unwrap();
         prev = rec.hash.clone();
@@ -170,6 +169,6 @@ fn main() {
         .store(&head_path(&log_path))
         .unwrap();
     let state_path = log_path.with_file_name("audit.jsonl.state");
-    std::fs::write(state_path, serde_json::to_vec(&state).unwrap()).unwrap();
+    std::fs::write(state_path, state.to_bytes()).unwrap();
     eprintln!("wrote {count} records to {}", log_path.display());
 }

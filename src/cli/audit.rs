@@ -81,12 +81,12 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
         }
         AuditCommand::RebuildState => {
             let key = KeyPair::load(&loc.key.path)?;
-            let state = log.rebuild_state(&key, &now)?;
+            let (state, at) = log.rebuild_state(&key, &now)?;
             println!(
                 "rebuilt {} from the verified log ({} agents); recorded at seq {}",
                 log.state_path().display(),
                 state.agents.len(),
-                state.seq.unwrap_or_default()
+                at.seq
             );
         }
         AuditCommand::RotateKey(a) => {
