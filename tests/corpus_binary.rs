@@ -43,6 +43,23 @@ fn shell_semantics_through_the_binary() {
     let cases = [
         ("2>&1forA=1>><($(<<  {|${", 2, "oap.command_too_complex"),
         (many_names.as_str(), 2, "oap.command_too_complex"),
+        // Issue 9 #2: git writes the working tree; each pathspec is a write effect.
+        (
+            "git restore --source=HEAD:evil .claude/settings.local.json",
+            2,
+            "oap.path_not_allowed",
+        ),
+        (
+            "git restore .claude/settings.json",
+            2,
+            "oap.path_not_allowed",
+        ),
+        ("git show HEAD:.env", 2, "oap.path_not_allowed"),
+        ("git diff HEAD~1", 0, "allow"),
+        ("git log --oneline -n 5", 0, "allow"),
+        ("git add src/lib.rs", 0, "allow"),
+        ("git commit -m \"fix: parse\"", 0, "allow"),
+        ("git restore src/lib.rs", 0, "allow"),
         ("git status && git diff --stat", 0, "allow"),
         ("cargo test 2>&1 | tail -n 20", 0, "allow"),
         ("cat .env", 2, "oap.path_not_allowed"),

@@ -369,3 +369,24 @@ fn the_same_inputs_give_the_same_decision() {
         serde_json::to_value(&b).unwrap()
     );
 }
+
+#[test]
+fn explain_says_when_an_allowed_program_is_not_modelled() {
+    let p = passport(
+        &["system.command.execute"],
+        json!({"system.command.execute": {"allowed_commands": ["frobnicate", "git status"]}}),
+    );
+    let s = StateSnapshot::default();
+    let detail = |cmd: &str| {
+        let e = run(&p, "system.command.execute.v1", json!({"command": cmd}), &s);
+        assert_eq!(e.verdict, Verdict::Allow, "{cmd}: {:#?}", e.trace);
+        e.trace
+            .iter()
+            .find(|t| t.check.starts_with("command"))
+            .unwrap()
+            .detail
+            .clone()
+    };
+    assert!(detail("frobnicate --all").contains("`frobnicate` is not modelled"));
+    assert!(!detail("git status").contains("not modelled"));
+}

@@ -4,6 +4,7 @@
 //! is opted in by the passport, and its file effects pass the file packs.
 //! `docs/checks.md` states exactly what this guarantees and what it does not.
 
+use super::models::{self, Touch};
 use super::programs::{self as prog, base_name, option_matches};
 use super::shell::{self, Redirect, ShellError, SimpleCommand, Word};
 use super::values::bool_limit;
@@ -249,6 +250,12 @@ fn simple(
     option_rules(name, &c.argv, len)?;
     interpreter_input(input, c, opts)?;
     file_effects(name, &c.argv, fx)?;
+    model_effects(input, name, &c.argv, fx)?;
+    if !modelled(name) {
+        return Ok(format!(
+            "`{shown}` matches allowed `{entry}`; `{name}` is not modelled (toolgate knows none of its options or files, so only the allowlist judged it)"
+        ));
+    }
     Ok(format!("`{shown}` matches allowed `{entry}`"))
 }
 
@@ -547,8 +554,18 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
             end = true;
             continue;
         }
-        if pattern_opts.is_some_and(|o| o.iter().any(|x| option_matches(t, x))) {
+        if let Some(x) = pattern_opts.and_then(|o| o.iter().find(|x| option_matches(t, x))) {
             pattern_given = true;
+            // `-e PATTERN` / `-f FILE`: the next word is the option's value, not an operand.
+            if t == *x {
+                if let Some(v) = args.get(i) {
+                    if matches!(*x, "-f" | "--file" | "--from-file") {
+                        fx.file(READ_POLICY, &literal(v)?)?;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
         }
         // `--file=.env`: a reader's option value may well be a file it reads.
         if let (true, Some((_, v))) = (prog::READERS.contains(&name), t.split_once('=')) {
@@ -609,6 +626,105 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
         }
         if writes_all || in_place || (copies && (last || target_dir)) {
             fx.file(WRITE_POLICY, &p)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether toolgate knows anything about a program beyond its name: a model,
+/// or an entry in the generic tables of [`prog`].
+pub fn modelled(name: &str) -> bool {
+    models::is_modelled(name)
+        || prog::RUNNERS.contains(&name)
+        || prog::READERS.contains(&name)
+        || prog::WRITERS.contains(&name)
+        || prog::COPIERS.contains(&name)
+        || prog::INTERPRETERS.contains(&name)
+        || prog::DIRECTORY_CHANGERS.contains(&name)
+        || prog::EXEC_OPTIONS
+            .iter()
+            .any(|r| r.programs.contains(&name))
+        || prog::OUTPUT_OPTIONS.iter().any(|(p, _)| *p == name)
+        || prog::IN_PLACE.iter().any(|(p, _)| *p == name)
+        || matches!(
+            name,
+            "dd" | "echo"
+                | "printf"
+                | "pwd"
+                | "true"
+                | "false"
+                | "test"
+                | "["
+                | "which"
+                | "date"
+                | "ls"
+        )
+}
+
+/// What the program's model says it reads, writes or runs (git subcommands,
+/// awk and sed programs, tar modes, build-tool options).
+fn model_effects(
+    input: &CheckInput,
+    name: &str,
+    argv: &[Word],
+    fx: &mut Effects,
+) -> Result<(), CheckResult> {
+    let Some(touches) = models::touches(name, argv) else {
+        return Ok(());
+    };
+    for t in touches.map_err(|r| deny(r.code, r.message))? {
+        match t {
+            Touch::Read(p) => fx.file(READ_POLICY, &p)?,
+            Touch::ReadPattern(p) => {
+                pattern_read(input, &p)?;
+                fx.file(READ_POLICY, &p)?
+            }
+            Touch::Write(p) => fx.file(WRITE_POLICY, &p)?,
+            // The working tree: the command's directory stands for it.
+            Touch::Tree => fx.file(WRITE_POLICY, ".")?,
+        }
+    }
+    Ok(())
+}
+
+/// A pattern the program matches itself (`git log -- '*.env'`) reads files no
+/// one named: refused when its last component and the last component of a
+/// blocked read glob could name the same file (either matches the other's text).
+fn pattern_read(input: &CheckInput, pattern: &str) -> Result<(), CheckResult> {
+    let blocked = input
+        .passport
+        .limits_for("data.file.read")
+        .and_then(|l| l.get("blocked_paths"))
+        .and_then(Value::as_array);
+    let last = |g: &str| g.rsplit('/').next().unwrap_or(g).to_string();
+    let mine = last(pattern);
+    let matcher = |g: &str| {
+        globset::GlobBuilder::new(g)
+            .case_insensitive(true)
+            .literal_separator(true)
+            .build()
+            .ok()
+            .map(|g| g.compile_matcher())
+    };
+    let my_glob = matcher(&mine);
+    // A pathspec cannot leave the repository (nor match inside `.git/`), so
+    // only relative globs of the project matter.
+    let in_tree = |b: &&str| !b.starts_with(['/', '~']) && !b.starts_with(".git/");
+    for b in blocked
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(in_tree)
+    {
+        let theirs = last(b);
+        let hit = my_glob.as_ref().is_some_and(|m| m.is_match(&theirs))
+            || matcher(&theirs).is_some_and(|m| m.is_match(&mine))
+            || theirs == "**";
+        if hit {
+            return Err(deny(
+                ReasonCode::PathNotAllowed,
+                format!("the pattern `{pattern}` may match files under blocked `{b}`; name the files instead"),
+            ));
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 
 pub mod command;
 pub mod mcp;
+pub mod models;
 pub mod path;
 pub mod programs;
 pub mod shell;

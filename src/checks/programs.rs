@@ -44,6 +44,10 @@ pub const RUNNERS: &[&str] = &[
     "unshare",
     "watch",
     "xargs",
+    "alias",
+    "fc",
+    "bind",
+    "complete",
 ];
 
 /// An option that makes a program run code or commands of the caller's choosing.
@@ -379,6 +383,148 @@ pub const OUTPUT_OPTIONS: &[(&str, &[&str])] = &[
     ("clang", &["-o"]),
     ("rustc", &["-o"]),
     ("go", &["-o"]),
+];
+
+/// Variables that change what the shell or the programs it starts do (where
+/// they find programs, what they load at start, how they split words). A
+/// builtin that assigns one (`for PATH in`, `read HOME`, `printf -v IFS`,
+/// `declare LD_PRELOAD=`) needs the name in `allowed_env_assignments`, like
+/// `NAME=value`. An entry ending in `*` is a prefix.
+pub const SENSITIVE_VARIABLES: &[&str] = &[
+    "PATH",
+    "HOME",
+    "ENV",
+    "BASH_ENV",
+    "IFS",
+    "CDPATH",
+    "PS1",
+    "PS2",
+    "PS4",
+    "PROMPT_COMMAND",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "GLOBIGNORE",
+    "BASH_*",
+    "LD_*",
+    "DYLD_*",
+    "GIT_*",
+    "PYTHON*",
+    "NODE_*",
+    "NPM_*",
+    "npm_config_*",
+    "PERL*",
+    "RUBY*",
+    "GEM_*",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "MANPAGER",
+    "LESS*",
+    "SSH_*",
+    "HISTFILE",
+    "TMPDIR",
+    "XDG_*",
+    "CARGO*",
+    "RUSTC*",
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "MAKEFLAGS",
+    "MAKEFILES",
+    "SHELL",
+    "ZDOTDIR",
+    "INPUTRC",
+    "BROWSER",
+    "GOFLAGS",
+    "GOPATH",
+    "CC",
+    "CXX",
+    "LDFLAGS",
+    "CFLAGS",
+    "PKG_CONFIG*",
+    "OPENSSL_*",
+    "SSL_*",
+    "CURL_*",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "TOOLGATE_*",
+    "CLAUDE_*",
+    "CODEX_HOME",
+    "COPILOT_HOME",
+    "GEMINI_*",
+    "CURSOR_*",
+    "TERMINFO",
+    "LOCPATH",
+    "NLSPATH",
+    "GCONV_PATH",
+    "MALLOC_*",
+    "GLIBC_TUNABLES",
+];
+
+/// Whether a variable is in [`SENSITIVE_VARIABLES`].
+pub fn is_sensitive_variable(name: &str) -> bool {
+    SENSITIVE_VARIABLES
+        .iter()
+        .any(|v| match v.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *v,
+        })
+}
+
+/// Builtins that assign the variables their operands name, and the options
+/// whose next word is a name (`printf -v NAME`, `read -a NAME`) or a value.
+pub const ASSIGNING_BUILTINS: &[(&str, &[&str], &[&str])] = &[
+    // (builtin, options naming a variable, options taking another value)
+    ("read", &["-a"], &["-d", "-i", "-n", "-N", "-p", "-t", "-u"]),
+    ("printf", &["-v"], &[]),
+    ("mapfile", &[], &["-d", "-n", "-O", "-s", "-u", "-C", "-c"]),
+    (
+        "readarray",
+        &[],
+        &["-d", "-n", "-O", "-s", "-u", "-C", "-c"],
+    ),
+    ("declare", &[], &[]),
+    ("typeset", &[], &[]),
+    ("local", &[], &[]),
+    ("export", &[], &[]),
+    ("readonly", &[], &[]),
+    ("getopts", &[], &[]),
+];
+
+/// Builtins that evaluate their operands as arithmetic or as variable names
+/// with subscripts (`a[$(cmd)]` runs cmd there).
+pub const ARITHMETIC_BUILTINS: &[&str] = &[
+    "let",
+    "declare",
+    "typeset",
+    "local",
+    "export",
+    "readonly",
+    "unset",
+    "printf",
+    "read",
+    "mapfile",
+    "readarray",
+    "getopts",
+    "test",
+    "[",
+    "wait",
+    "shift",
+    "return",
+    "exit",
+    "kill",
+    "ulimit",
+    "umask",
+    "source",
+    ".",
+    "eval",
+    "exec",
 ];
 
 /// Programs that change the working directory of the commands after them.

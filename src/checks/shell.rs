@@ -438,7 +438,9 @@ impl Analyzer {
         match c {
             ast::CompoundCommand::Arithmetic(a) => {
                 self.constructs.insert(Construct::Conditional);
-                self.arithmetic(&a.expr.value)
+                self.arithmetic(&a.expr.value)?;
+                self.arithmetic_names(&a.expr.value);
+                Ok(())
             }
             ast::CompoundCommand::ArithmeticForClause(f) => {
                 self.constructs.insert(Construct::Loop);
@@ -447,6 +449,7 @@ impl Analyzer {
                     .flatten()
                 {
                     self.arithmetic(&e.value)?;
+                    self.arithmetic_names(&e.value);
                 }
                 self.compound_list(&f.body.list, depth)
             }
@@ -461,6 +464,10 @@ impl Analyzer {
             ast::CompoundCommand::ForClause(f) => {
                 self.constructs.insert(Construct::Loop);
                 let mut holder = SimpleCommand::default();
+                if crate::checks::programs::is_sensitive_variable(&f.variable_name) {
+                    // `for PATH in /tmp/x; do ls; done` assigns PATH for the body.
+                    holder.assignments.push(f.variable_name.clone());
+                }
                 for w in f.values.iter().flatten() {
                     self.other_word(&w.value, &mut holder, depth)?;
                 }
@@ -521,6 +528,19 @@ impl Analyzer {
         Ok(())
     }
 
+    /// A name in arithmetic is evaluated recursively: a variable holding
+    /// `a[$(cmd)]` runs cmd. So a reference is an expansion (needs `allow_expansion`).
+    fn arithmetic_names(&mut self, text: &str) {
+        if names_variable(text) {
+            let mut holder = SimpleCommand::default();
+            holder.other_expansions.push(format!(
+                "(( {} )) (arithmetic evaluates the variables it names)",
+                text.trim()
+            ));
+            self.commands.push(holder);
+        }
+    }
+
     fn extended_test(
         &mut self,
         e: &ast::ExtendedTestExpr,
@@ -535,8 +555,29 @@ impl Analyzer {
             ast::ExtendedTestExpr::Not(a) | ast::ExtendedTestExpr::Parenthesized(a) => {
                 self.extended_test(a, holder, depth)
             }
-            ast::ExtendedTestExpr::UnaryTest(_, w) => self.other_word(&w.value, holder, depth),
-            ast::ExtendedTestExpr::BinaryTest(_, a, b) => {
+            ast::ExtendedTestExpr::UnaryTest(op, w) => {
+                if matches!(
+                    op,
+                    ast::UnaryPredicate::ShellVariableIsSetAndAssigned
+                        | ast::UnaryPredicate::ShellVariableIsSetAndNameRef
+                ) {
+                    self.arithmetic_operand(&w.value, holder, depth)?;
+                }
+                self.other_word(&w.value, holder, depth)
+            }
+            ast::ExtendedTestExpr::BinaryTest(op, a, b) => {
+                if matches!(
+                    op,
+                    ast::BinaryPredicate::ArithmeticEqualTo
+                        | ast::BinaryPredicate::ArithmeticNotEqualTo
+                        | ast::BinaryPredicate::ArithmeticLessThan
+                        | ast::BinaryPredicate::ArithmeticLessThanOrEqualTo
+                        | ast::BinaryPredicate::ArithmeticGreaterThan
+                        | ast::BinaryPredicate::ArithmeticGreaterThanOrEqualTo
+                ) {
+                    self.arithmetic_operand(&a.value, holder, depth)?;
+                    self.arithmetic_operand(&b.value, holder, depth)?;
+                }
                 self.other_word(&a.value, holder, depth)?;
                 self.other_word(&b.value, holder, depth)
             }
@@ -551,8 +592,28 @@ impl Analyzer {
         depth: usize,
     ) -> Result<(), ShellError> {
         let a = self.word(raw, depth)?;
+        subscript_code(&a.word.text)?;
         if a.word.expands {
             holder.other_expansions.push(a.word.text);
+        }
+        Ok(())
+    }
+
+    /// An operand `[[ ]]` evaluates as arithmetic (`-eq`, `-v`): a name in it is
+    /// an expansion, and a subscript holding a substitution is refused.
+    fn arithmetic_operand(
+        &mut self,
+        raw: &str,
+        holder: &mut SimpleCommand,
+        depth: usize,
+    ) -> Result<(), ShellError> {
+        let a = self.word(raw, depth)?;
+        subscript_code(&a.word.text)?;
+        if a.word.is_literal() && names_variable(&a.word.text) {
+            holder.other_expansions.push(format!(
+                "`{}` (evaluated as arithmetic, so the variables it names are expanded)",
+                a.word.text
+            ));
         }
         Ok(())
     }
@@ -613,6 +674,7 @@ impl Analyzer {
                 }
             }
         }
+        builtin_semantics(&mut cmd)?;
         self.commands.push(cmd);
         Ok(())
     }
@@ -656,6 +718,7 @@ impl Analyzer {
         };
         for v in values {
             let w = self.word(&v.value, depth)?;
+            subscript_code(&w.word.text)?;
             if w.word.expands {
                 cmd.other_expansions.push(raw.to_string());
             }
@@ -872,6 +935,11 @@ impl Analyzer {
                 }
                 WordPiece::ParameterExpansion(pe) => {
                     *expands = true;
+                    if src.contains("@P") {
+                        return Err(ShellError::Unsupported(
+                            "prompt expansion `${x@P}` runs the command substitutions in the variable's value, which is not evaluated".into(),
+                        ));
+                    }
                     let simple = matches!(
                         pe,
                         ParameterExpr::Parameter {
@@ -908,6 +976,101 @@ enum Item<'a> {
 enum Dir {
     Read,
     Write,
+}
+
+/// Builtins that assign variables or evaluate arithmetic: a sensitive name
+/// they assign is recorded as an assignment (the passport must allow it), a
+/// name `let` evaluates is an expansion, and a subscript that holds a
+/// substitution (`'a[$(id)]'`, run when the builtin evaluates it) is refused.
+fn builtin_semantics(cmd: &mut SimpleCommand) -> Result<(), ShellError> {
+    use crate::checks::programs::{is_sensitive_variable, ARITHMETIC_BUILTINS, ASSIGNING_BUILTINS};
+    let Some(name) = cmd.program().map(str::to_string) else {
+        return Ok(());
+    };
+    if ARITHMETIC_BUILTINS.contains(&name.as_str()) {
+        for w in &cmd.argv[1..] {
+            subscript_code(&w.text)?;
+        }
+    }
+    if name == "let" {
+        for w in &cmd.argv[1..] {
+            if w.is_literal() && names_variable(&w.text) {
+                cmd.other_expansions.push(format!(
+                    "let {} (arithmetic evaluates the variables it names)",
+                    w.text
+                ));
+            }
+        }
+    }
+    let Some((_, name_opts, value_opts)) = ASSIGNING_BUILTINS.iter().find(|(b, _, _)| *b == name)
+    else {
+        return Ok(());
+    };
+    let mut names = vec![];
+    let args = &cmd.argv[1..];
+    let mut i = 0;
+    let mut operands = vec![];
+    while i < args.len() {
+        let t = args[i].text.as_str();
+        if name_opts.contains(&t) {
+            if let Some(n) = args.get(i + 1) {
+                names.push(n.text.clone());
+            }
+            i += 2;
+            continue;
+        }
+        if value_opts.contains(&t) {
+            i += 2;
+            continue;
+        }
+        if !(t.starts_with('-') || t.starts_with('+')) || t.contains('=') {
+            operands.push(t.to_string());
+        }
+        i += 1;
+    }
+    match name.as_str() {
+        // printf's operands are its format and arguments; only -v names a variable.
+        "printf" => {}
+        // getopts OPTSTRING NAME [ARGS]
+        "getopts" => names.extend(operands.get(1).cloned()),
+        "mapfile" | "readarray" => names.extend(operands.last().cloned()),
+        _ => names.extend(operands),
+    }
+    for n in names {
+        let var = n
+            .split(['=', '['])
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('+')
+            .to_string();
+        if is_sensitive_variable(&var) {
+            cmd.assignments.push(var);
+        }
+    }
+    Ok(())
+}
+
+/// A subscript holding a command substitution: `a[$(id)]`, `a[`id`]`.
+fn subscript_code(text: &str) -> Result<(), ShellError> {
+    if let Some(open) = text.find('[') {
+        if hides_substitution(&text[open..]) {
+            return Err(ShellError::Unsupported(format!(
+                "`{text}` holds a command substitution in an array subscript, which bash runs when it evaluates the subscript; not evaluated"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether arithmetic text names a variable (a letter or `_` starting a word,
+/// not inside a number such as `0x1f` or `16#ff`).
+fn names_variable(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        (c.is_ascii_alphabetic() || c == b'_')
+            && (i == 0
+                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'#'))
+    })
 }
 
 /// A run of digits right before `<` or `>` that does not fit an fd (i32).

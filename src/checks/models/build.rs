@@ -1,0 +1,348 @@
+//! Build tools and test runners: options that name files they write or
+//! load, or code they run. As data: per program, which options' values are
+//! files read, files written, or refused.
+//!
+//! Running the project's own tests and build scripts stays allowed (that is
+//! what allowlisting `pytest` or `make` means, see docs/checks.md); what is
+//! modelled is the command line choosing *other* files or code.
+
+use super::{lit, option_value, Refusal, Touch, Touches};
+use crate::checks::shell::Word;
+
+/// What an option's value is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Value {
+    /// A file or directory the program reads or loads (configuration, manifests, scripts).
+    Reads,
+    /// A file or directory the program writes (reports, caches, output dirs).
+    Writes,
+    /// Code (a plugin, module, command or shell) of the caller's choosing: refused.
+    Runs(&'static str),
+}
+
+/// One program's options: (option, what its value is).
+struct Tool {
+    programs: &'static [&'static str],
+    options: &'static [(&'static str, Value)],
+    /// `NAME=value` operands that replace the program's shell or load files: refused.
+    variables: &'static [&'static str],
+}
+
+const TOOLS: &[Tool] = &[
+    Tool {
+        programs: &["pytest", "py.test"],
+        options: &[
+            ("--junitxml", Value::Writes),
+            ("--junit-xml", Value::Writes),
+            ("--resultlog", Value::Writes),
+            ("--result-log", Value::Writes),
+            ("--basetemp", Value::Writes),
+            ("--html", Value::Writes),
+            ("--report-log", Value::Writes),
+            ("-c", Value::Reads),
+            ("--config-file", Value::Reads),
+            ("--rootdir", Value::Reads),
+            ("--confcutdir", Value::Reads),
+            ("-p", Value::Runs("loads a plugin module of the caller's choosing")),
+            ("--pdbcls", Value::Runs("imports a debugger class of the caller's choosing")),
+            ("--pyargs", Value::Runs("imports test modules by name from anywhere on sys.path")),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["npm", "pnpm", "yarn", "npx"],
+        options: &[
+            ("--userconfig", Value::Reads),
+            ("--globalconfig", Value::Reads),
+            ("--prefix", Value::Writes),
+            ("-C", Value::Writes),
+            ("--dir", Value::Writes),
+            ("--cache", Value::Writes),
+            ("--cwd", Value::Writes),
+            ("--script-shell", Value::Runs("runs package scripts in a shell of the caller's choosing")),
+            ("--node-options", Value::Runs("passes options (such as --require) to every node it starts")),
+            ("--init-module", Value::Runs("runs a module of the caller's choosing")),
+            ("--onload-script", Value::Runs("runs a module of the caller's choosing")),
+            ("--shell", Value::Runs("runs commands in a shell of the caller's choosing")),
+            ("--call", Value::Runs("runs a command of the caller's choosing")),
+            ("-c", Value::Runs("runs a command of the caller's choosing")),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["cargo"],
+        options: &[
+            ("--manifest-path", Value::Reads),
+            ("--target-dir", Value::Writes),
+            ("--artifact-dir", Value::Writes),
+            ("--out-dir", Value::Writes),
+            ("--lockfile-path", Value::Writes),
+            ("-C", Value::Reads),
+            ("--config", Value::Runs("sets configuration (build.rustc-wrapper, target runners, aliases) that runs programs")),
+            ("-Z", Value::Runs("enables unstable behaviour, including configuration that runs programs")),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["make", "gmake"],
+        options: &[
+            ("-f", Value::Reads),
+            ("--file", Value::Reads),
+            ("--makefile", Value::Reads),
+            ("-C", Value::Reads),
+            ("--directory", Value::Reads),
+            ("-I", Value::Reads),
+            ("--include-dir", Value::Reads),
+            ("--eval", Value::Runs("evaluates make code of the caller's choosing")),
+            ("-E", Value::Runs("evaluates make code of the caller's choosing")),
+        ],
+        variables: &["SHELL", ".SHELLFLAGS", "MAKESHELL", "MAKEFILES", "MAKEFLAGS", "MFLAGS", "GNUMAKEFLAGS"],
+    },
+    Tool {
+        programs: &["go"],
+        options: &[
+            ("-modfile", Value::Reads),
+            ("-overlay", Value::Reads),
+            ("-pgo", Value::Reads),
+            ("-C", Value::Reads),
+            ("-exec", Value::Runs("runs test binaries through a program of the caller's choosing")),
+            ("-toolexec", Value::Runs("runs every compiler tool through a program of the caller's choosing")),
+            ("-vettool", Value::Runs("runs a vet tool of the caller's choosing")),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["gcc", "g++", "cc", "c++", "clang", "clang++"],
+        options: &[
+            ("-wrapper", Value::Runs("runs the compiler's subprocesses through a program of the caller's choosing")),
+            ("-fplugin", Value::Runs("loads a compiler plugin")),
+            ("-B", Value::Runs("takes the compiler's own programs from a directory of the caller's choosing")),
+            ("-specs", Value::Runs("loads a specs file that can run programs")),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["sort"],
+        options: &[
+            ("--compress-program", Value::Runs("compresses temporary files with a program of the caller's choosing")),
+            ("--files0-from", Value::Reads),
+            ("-T", Value::Writes),
+            ("--temporary-directory", Value::Writes),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["split", "csplit"],
+        options: &[("--filter", Value::Runs("pipes every piece through a shell command"))],
+        variables: &[],
+    },
+    Tool {
+        programs: &["man"],
+        options: &[
+            ("-P", Value::Runs("pages through a program of the caller's choosing")),
+            ("--pager", Value::Runs("pages through a program of the caller's choosing")),
+            ("-H", Value::Runs("opens a browser of the caller's choosing")),
+            ("--html", Value::Runs("opens a browser of the caller's choosing")),
+            ("-M", Value::Reads),
+            ("--manpath", Value::Reads),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["less", "more", "most"],
+        options: &[
+            ("-k", Value::Runs("loads key bindings that can run commands")),
+            ("--lesskey-file", Value::Runs("loads key bindings that can run commands")),
+            ("--lesskey-src", Value::Runs("loads key bindings that can run commands")),
+            ("-o", Value::Writes),
+            ("-O", Value::Writes),
+            ("--log-file", Value::Writes),
+            ("--LOG-FILE", Value::Writes),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["vim", "vi", "nvim", "view", "ex", "vimdiff"],
+        options: &[
+            ("-c", Value::Runs("runs an editor command, which can run shell commands")),
+            ("--cmd", Value::Runs("runs an editor command, which can run shell commands")),
+            ("-S", Value::Runs("sources an editor script")),
+            ("-u", Value::Runs("loads a vimrc of the caller's choosing")),
+        ],
+        variables: &[],
+    },
+    Tool {
+        programs: &["rsync"],
+        options: &[("--files-from", Value::Reads), ("--include-from", Value::Reads), ("--exclude-from", Value::Reads)],
+        variables: &[],
+    },
+    Tool {
+        programs: &["hash"],
+        options: &[("-p", Value::Runs("makes a command name run a program of the caller's choosing"))],
+        variables: &[],
+    },
+    Tool {
+        programs: &["mapfile", "readarray"],
+        options: &[("-C", Value::Runs("runs a callback of the caller's choosing"))],
+        variables: &[],
+    },
+    Tool {
+        programs: &["enable"],
+        options: &[("-f", Value::Runs("loads a builtin from a shared library"))],
+        variables: &[],
+    },
+];
+
+/// Python: the script operand, or the module `-m` names, is code it loads.
+const PYTHONS: &[&str] = &["python", "python2", "python3", "pypy", "pypy3"];
+/// Python options that take a value.
+const PYTHON_VALUE_OPTIONS: &[&str] = &["-W", "-X", "--check-hash-based-pycs"];
+
+/// Programs modelled here.
+pub const MODELLED: &[&str] = &[
+    "pytest",
+    "py.test",
+    "npm",
+    "pnpm",
+    "yarn",
+    "npx",
+    "cargo",
+    "make",
+    "gmake",
+    "go",
+    "gcc",
+    "g++",
+    "cc",
+    "c++",
+    "clang",
+    "clang++",
+    "sort",
+    "split",
+    "csplit",
+    "man",
+    "less",
+    "more",
+    "most",
+    "vim",
+    "vi",
+    "nvim",
+    "view",
+    "ex",
+    "vimdiff",
+    "rsync",
+    "hash",
+    "mapfile",
+    "readarray",
+    "enable",
+    "python",
+    "python2",
+    "python3",
+    "pypy",
+    "pypy3",
+];
+
+pub fn touches(name: &str, args: &[Word]) -> Option<Touches> {
+    if PYTHONS.contains(&name) {
+        return Some(python(args));
+    }
+    let tool = TOOLS.iter().find(|t| t.programs.contains(&name))?;
+    Some(tool_touches(name, tool, args))
+}
+
+fn tool_touches(name: &str, tool: &Tool, args: &[Word]) -> Touches {
+    let mut out = vec![];
+    let mut i = 0;
+    while i < args.len() {
+        let t = args[i].text.as_str();
+        if t == "--" {
+            break;
+        }
+        if let Some((var, _)) = t.split_once('=').filter(|_| !t.starts_with('-')) {
+            if tool.variables.contains(&var) {
+                return Err(Refusal::option(format!(
+                    "`{name} {var}=...` replaces the shell or the files {name} loads"
+                )));
+            }
+        }
+        let hit = tool.options.iter().find_map(|(o, v)| {
+            // `-p` must not match `--pdbcls`; one-letter options match attached values too.
+            option_value(args, i, o).map(|r| (*o, *v, r))
+        });
+        let Some((o, v, (value, n))) = hit else {
+            i += 1;
+            continue;
+        };
+        match v {
+            // `pytest -p no:NAME` turns a plugin off.
+            Value::Runs(_) if o == "-p" && value.as_ref().is_ok_and(|v| v.starts_with("no:")) => {}
+            Value::Runs(why) => {
+                return Err(Refusal::option(format!(
+                    "`{name} {o}` {why}; allowlist an entry that names it to allow it"
+                )))
+            }
+            Value::Reads | Value::Writes => {
+                let value = value?;
+                // pytest's `-o`-style `key=value` and report specs like `xml:path`.
+                let path = value.split_once(':').map_or(value, |(k, p)| {
+                    if k.len() > 1 && !k.contains('/') {
+                        p
+                    } else {
+                        value
+                    }
+                });
+                if !path.is_empty() {
+                    out.push(if v == Value::Reads {
+                        Touch::Read(path.to_string())
+                    } else {
+                        Touch::Write(path.to_string())
+                    });
+                }
+            }
+        }
+        i += n;
+    }
+    Ok(out)
+}
+
+/// `python script.py` reads the script; `python -m pkg.mod` loads `pkg/mod.py`
+/// (or the package) from the working directory first, so both are reads.
+fn python(args: &[Word]) -> Touches {
+    let mut i = 0;
+    while i < args.len() {
+        let t = args[i].text.as_str();
+        if let Some((m, _)) = option_value(args, i, "-m") {
+            let m = m?;
+            if m.is_empty() {
+                return Ok(vec![]);
+            }
+            let rel = m.replace('.', "/");
+            if m == "pytest" || m == "py.test" {
+                let tool = TOOLS.iter().find(|t| t.programs.contains(&"pytest"));
+                let rest = &args[(i + if t == "-m" { 2 } else { 1 }).min(args.len())..];
+                let mut out = vec![Touch::Read(format!("{rel}.py")), Touch::Read(rel)];
+                if let Some(tool) = tool {
+                    out.extend(tool_touches("pytest", tool, rest)?);
+                }
+                return Ok(out);
+            }
+            return Ok(vec![Touch::Read(format!("{rel}.py")), Touch::Read(rel)]);
+        }
+        if t == "--" || !t.starts_with('-') || t == "-" {
+            let script = if t == "--" {
+                args.get(i + 1)
+            } else {
+                Some(&args[i])
+            };
+            return Ok(match script.map(lit).transpose()? {
+                Some(s) if s != "-" => vec![Touch::Read(s.to_string())],
+                _ => vec![],
+            });
+        }
+        i += if PYTHON_VALUE_OPTIONS.contains(&t) {
+            2
+        } else {
+            1
+        };
+    }
+    Ok(vec![])
+}

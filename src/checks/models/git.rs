@@ -1,0 +1,637 @@
+//! git: which subcommands read files, which rewrite the working tree, and
+//! which run code. An unknown subcommand (an alias, a `git-foo` extension on
+//! PATH) is refused: it runs code toolgate cannot see.
+//!
+//! Revisions and paths are not told apart (that needs the repository): every
+//! operand of a reading subcommand is a possible path read, of a writing one a
+//! possible path written. A name that is really a branch reads or writes a
+//! harmless non-file; what matters is that a path is never missed.
+
+use super::{lit, option_value, Refusal, Touch, Touches};
+use crate::checks::shell::Word;
+
+/// What a subcommand does with its operands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Touches no file the command line names (`status`, `branch`, `fetch`).
+    Inert,
+    /// Reads every pathspec (`REV:PATH` reads PATH); with none, nothing.
+    Reads,
+    /// Like `Reads`, but with no pathspec it reads the whole tree (`grep`, `archive`).
+    ReadsTree,
+    /// Writes every pathspec; with none, the whole tree (`restore`, `rm`, `mv`, `clean`).
+    Writes,
+    /// Writes the whole tree, and every pathspec (`checkout`, `merge`, `pull`, `stash`).
+    WritesTree,
+    /// Runs programs or hooks of the caller's choosing.
+    Runs(&'static str),
+}
+
+/// Subcommands and what they do. Aliases and unknown names are refused.
+const SUBCOMMANDS: &[(&[&str], Rule)] = &[
+    (
+        &[
+            "status",
+            "branch",
+            "fetch",
+            "push",
+            "remote",
+            "tag",
+            "describe",
+            "reflog",
+            "ls-files",
+            "ls-tree",
+            "ls-remote",
+            "rev-list",
+            "rev-parse",
+            "init",
+            "help",
+            "version",
+            "var",
+            "count-objects",
+            "fsck",
+            "gc",
+            "prune",
+            "repack",
+            "merge-base",
+            "name-rev",
+            "show-ref",
+            "symbolic-ref",
+            "update-ref",
+            "verify-commit",
+            "verify-tag",
+            "check-ignore",
+            "check-attr",
+            "check-ref-format",
+            "notes",
+            "stage",
+            "for-each-ref",
+            "show-branch",
+            "cherry",
+            "maintenance",
+            "pack-refs",
+            "write-tree",
+            "commit-tree",
+            "mktree",
+            "update-index",
+            "rerere",
+            "bundle",
+            "sparse-checkout",
+            "replace",
+        ],
+        Rule::Inert,
+    ),
+    (
+        &[
+            "diff",
+            "show",
+            "log",
+            "blame",
+            "annotate",
+            "cat-file",
+            "add",
+            "commit",
+            "shortlog",
+            "whatchanged",
+            "diff-files",
+            "diff-index",
+            "diff-tree",
+            "range-diff",
+            "hash-object",
+            "format-patch",
+            "mailinfo",
+        ],
+        Rule::Reads,
+    ),
+    (&["grep", "archive"], Rule::ReadsTree),
+    (
+        &[
+            "restore",
+            "rm",
+            "mv",
+            "clean",
+            "checkout-index",
+            "clone",
+            "worktree",
+        ],
+        Rule::Writes,
+    ),
+    (
+        &[
+            "checkout",
+            "switch",
+            "merge",
+            "pull",
+            "rebase",
+            "cherry-pick",
+            "revert",
+            "stash",
+            "am",
+            "apply",
+            "read-tree",
+            "submodule",
+            "bisect",
+            "reset",
+            "merge-file",
+        ],
+        Rule::WritesTree,
+    ),
+    (
+        &[
+            "difftool",
+            "mergetool",
+            "filter-branch",
+            "filter-repo",
+            "send-email",
+            "instaweb",
+            "daemon",
+            "shell",
+            "upload-pack",
+            "receive-pack",
+            "upload-archive",
+            "credential",
+            "credential-cache",
+            "credential-store",
+            "p4",
+            "svn",
+            "cvsimport",
+            "cvsserver",
+            "cvsexportcommit",
+            "archimport",
+            "quiltimport",
+            "fast-import",
+            "fast-export",
+            "hook",
+            "web--browse",
+            "imap-send",
+            "request-pull",
+            "gui",
+            "citool",
+            "gitk",
+            "column",
+            "remote-ext",
+            "remote-fd",
+            "http-backend",
+            "sh-setup",
+            "run-command",
+        ],
+        Rule::Runs("starts other programs (tools, hooks, editors, servers or remote helpers)"),
+    ),
+];
+
+/// Options that make a writing subcommand leave the working tree alone.
+const TREE_UNTOUCHED: &[(&str, &[&str])] = &[
+    ("restore", &["--staged", "-S"]),
+    ("rm", &["--cached"]),
+    ("clean", &["-n", "--dry-run"]),
+    (
+        "apply",
+        &["--check", "--stat", "--numstat", "--summary", "--cached"],
+    ),
+    ("checkout", &["-b", "-B", "--orphan"]),
+    (
+        "switch",
+        &["-c", "-C", "--create", "--force-create", "--orphan"],
+    ),
+    ("submodule", &[]),
+];
+
+/// `restore --staged --worktree` does write the tree.
+const TREE_AGAIN: &[(&str, &[&str])] = &[("restore", &["--worktree", "-W"])];
+
+/// `reset` rewrites the working tree only in these modes (the default touches the index).
+const RESET_TREE: &[&str] = &["--hard", "--merge", "--keep"];
+
+/// Second words after which a subcommand only reports.
+const REPORTING: &[(&str, &[&str])] = &[
+    ("stash", &["list", "show"]),
+    ("submodule", &["status", "summary"]),
+    ("bisect", &["log", "terms", "visualize", "view"]),
+    ("worktree", &["list", "lock", "unlock", "prune", "repair"]),
+];
+
+/// Second words (or options) that run code: (subcommand, word, what it runs).
+const RUNS_CODE: &[(&str, &str)] = &[
+    ("submodule", "foreach"),
+    ("bisect", "run"),
+    ("rebase", "-x"),
+    ("rebase", "--exec"),
+    ("clone", "--template"),
+    ("clone", "-c"),
+    ("clone", "--config"),
+    ("init", "--template"),
+    ("commit", "--template"),
+    ("-", "--upload-pack"),
+    ("-", "--receive-pack"),
+    ("-", "--exec"),
+    ("clone", "-u"),
+];
+
+/// Options whose next word is a value, never a pathspec (per subcommand; `*` = any).
+const VALUE_OPTIONS: &[(&str, &[&str])] = &[
+    (
+        "*",
+        &[
+            "-m",
+            "--message",
+            "--author",
+            "--committer",
+            "--date",
+            "--since",
+            "--until",
+            "--after",
+            "--before",
+            "--grep",
+            "--format",
+            "--pretty",
+            "--max-count",
+            "--skip",
+            "-U",
+            "--unified",
+            "--onto",
+            "--strategy",
+            "--strategy-option",
+            "-X",
+            "--depth",
+            "--branch",
+            "--origin",
+            "--reuse-message",
+            "--reedit-message",
+            "--fixup",
+            "--squash",
+            "--trailer",
+            "--cleanup",
+            "--abbrev",
+            "--encoding",
+            "--diff-filter",
+            "--source",
+            "--prefix",
+            "--remote",
+            "--track",
+            "--orphan",
+            "--conflict",
+            "--inter-hunk-context",
+        ],
+    ),
+    ("log", &["-n", "-S", "-G"]),
+    ("show", &["-n", "-S", "-G"]),
+    ("shortlog", &["-n"]),
+    ("whatchanged", &["-n", "-S", "-G"]),
+    ("restore", &["-s"]),
+    ("checkout", &["-b", "-B"]),
+    ("switch", &["-c", "-C", "--create", "--force-create"]),
+    ("commit", &["-c", "-C"]),
+    ("clone", &["-b", "-o"]),
+    ("merge", &["-s"]),
+    ("pull", &["-s"]),
+    ("rebase", &["-s"]),
+    ("cherry-pick", &["-m", "-s"]),
+    ("revert", &["-m", "-s"]),
+    ("stash", &["-m"]),
+    ("worktree", &["-b", "-B", "--reason"]),
+    ("blame", &["-L", "-S", "--contents"]),
+];
+
+/// Global options (before the subcommand) that take a value.
+const GLOBAL_WITH_VALUE: &[&str] = &[
+    "-C",
+    "-c",
+    "--git-dir",
+    "--work-tree",
+    "--namespace",
+    "--config-env",
+    "--exec-path",
+    "--super-prefix",
+    "--attr-source",
+];
+
+/// Configuration keys whose value is a program, a script or a file git loads:
+/// setting one is code execution (`core.pager=sh`, `alias.x=!cmd`).
+const EXEC_CONFIG: &[&str] = &[
+    "alias.",
+    "core.pager",
+    "core.editor",
+    "core.fsmonitor",
+    "core.hookspath",
+    "core.sshcommand",
+    "core.askpass",
+    "core.gitproxy",
+    "core.worktree",
+    "core.attributesfile",
+    "core.excludesfile",
+    "diff.external",
+    "diff.",
+    "merge.",
+    "filter.",
+    "credential.",
+    "gpg.",
+    "sequence.editor",
+    "pager.",
+    "include.",
+    "includeif.",
+    "uploadpack.",
+    "remote.",
+    "web.browser",
+    "browser.",
+    "man.",
+    "difftool.",
+    "mergetool.",
+    "protocol.",
+    "ssh.",
+    "init.templatedir",
+    "submodule.",
+    "instaweb.",
+    "sendemail.",
+    "http.",
+    "url.",
+    "interactive.difffilter",
+    "receive.",
+    "hook.",
+];
+
+/// The touches of `git ARGS`.
+pub fn touches(args: &[Word]) -> Touches {
+    let mut i = 0;
+    while i < args.len() && args[i].text.starts_with('-') {
+        let t = args[i].text.as_str();
+        i += if GLOBAL_WITH_VALUE.contains(&t) { 2 } else { 1 };
+    }
+    let Some(sub) = args.get(i) else {
+        return Ok(vec![]);
+    };
+    let sub_name = lit(sub)?;
+    let rest = &args[i + 1..];
+    if rest
+        .iter()
+        .any(|w| w.text.starts_with("ext::") || w.text.starts_with("fd::"))
+    {
+        return Err(Refusal::option(
+            "an `ext::` or `fd::` remote makes git run a command of the caller's choosing",
+        ));
+    }
+    if sub_name == "config" {
+        return config(rest);
+    }
+    let Some(rule) = SUBCOMMANDS
+        .iter()
+        .find(|(names, _)| names.contains(&sub_name))
+        .map(|(_, r)| *r)
+    else {
+        return Err(Refusal::not_allowed(format!(
+            "`git {sub_name}` is not a git subcommand toolgate models; an alias or a `git-{sub_name}` program runs code it cannot see"
+        )));
+    };
+    if let Rule::Runs(what) = rule {
+        return Err(Refusal::option(format!("`git {sub_name}` {what}")));
+    }
+    for (s, o) in RUNS_CODE {
+        if (*s == sub_name || *s == "-")
+            && rest
+                .iter()
+                .any(|w| w.text == *o || w.text.starts_with(&format!("{o}=")))
+        {
+            return Err(Refusal::option(format!(
+                "`git {sub_name} {o}` runs a command or loads files of the caller's choosing"
+            )));
+        }
+    }
+    let second = rest
+        .iter()
+        .find(|w| !w.text.starts_with('-'))
+        .map(|w| w.text.as_str());
+    if REPORTING
+        .iter()
+        .any(|(s, words)| *s == sub_name && second.is_some_and(|w| words.contains(&w)))
+    {
+        return Ok(vec![]);
+    }
+    let has = |opts: &[&str]| {
+        rest.iter().any(|w| {
+            opts.iter()
+                .any(|o| w.text == *o || w.text.starts_with(&format!("{o}=")))
+        })
+    };
+    let table = |t: &[(&str, &'static [&'static str])]| {
+        t.iter()
+            .find(|(s, _)| *s == sub_name)
+            .map_or(&[][..], |(_, o)| *o)
+    };
+    let untouched = has(table(TREE_UNTOUCHED)) && !has(table(TREE_AGAIN));
+    let (paths, reads) = pathspecs(sub_name, rest)?;
+    let mut out: Vec<Touch> = reads.into_iter().map(Touch::Read).collect();
+    match rule {
+        Rule::Inert | Rule::Runs(_) => {}
+        Rule::Reads | Rule::ReadsTree => {
+            let empty = paths.is_empty();
+            for p in paths {
+                match p {
+                    Spec::Path(p) => out.push(Touch::Read(p)),
+                    Spec::Pattern(p) => out.push(Touch::ReadPattern(p)),
+                }
+            }
+            // `archive REV` reads the whole tree unless `--` names the paths.
+            if rule == Rule::ReadsTree && (empty || (sub_name == "archive" && !dashdash(rest))) {
+                out.push(Touch::Read(".".into()));
+            }
+        }
+        Rule::Writes | Rule::WritesTree => {
+            if sub_name == "reset" && !has(RESET_TREE) {
+                return Ok(out);
+            }
+            if untouched {
+                // `checkout -b new` with no start point and no paths changes no file.
+                let switches_branch = matches!(sub_name, "checkout" | "switch");
+                if !switches_branch || paths.is_empty() {
+                    return Ok(out);
+                }
+            }
+            let empty = paths.is_empty();
+            // `checkout REV -- PATHS` writes only the paths.
+            let only_paths = matches!(sub_name, "checkout" | "stash") && dashdash(rest);
+            for p in paths {
+                match p {
+                    Spec::Path(p) => out.push(Touch::Write(p)),
+                    Spec::Pattern(_) => out.push(Touch::Tree),
+                }
+            }
+            if empty || (rule == Rule::WritesTree && !only_paths) {
+                out.push(Touch::Tree);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn dashdash(rest: &[Word]) -> bool {
+    rest.iter().any(|w| w.text == "--")
+}
+
+/// A pathspec operand: a path, or one git matches itself (magic, wildcards).
+enum Spec {
+    Path(String),
+    Pattern(String),
+}
+
+/// The operands of a subcommand as pathspecs, plus files that options read
+/// (`-F msg`, `-L 1,2:file`, `--file=...`).
+fn pathspecs(sub: &str, rest: &[Word]) -> Result<(Vec<Spec>, Vec<String>), Refusal> {
+    let mut specs = Vec::new();
+    let mut reads = Vec::new();
+    let mut end = false;
+    let mut pattern_pending = sub == "grep";
+    let mut i = 0;
+    while i < rest.len() {
+        let w = &rest[i];
+        let t = w.text.as_str();
+        if !end && t == "--" {
+            end = true;
+            i += 1;
+            continue;
+        }
+        if !end && t.starts_with('-') && t.len() > 1 {
+            for opt in ["-F", "--file", "-f", "--template", "--pathspec-from-file"] {
+                if let Some((v, n)) = option_value(rest, i, opt) {
+                    let v = v?;
+                    if !v.is_empty() && v != "-" {
+                        reads.push(v.to_string());
+                    }
+                    if opt == "-f" && sub == "grep" {
+                        pattern_pending = false;
+                    }
+                    i += n - 1;
+                    break;
+                }
+            }
+            if let Some((v, n)) = option_value(rest, i, "-L") {
+                let v = v?;
+                if let Some((_, file)) = v.rsplit_once(':') {
+                    reads.push(file.to_string());
+                }
+                i += n - 1;
+            }
+            if sub == "grep" && (t == "-e" || t.starts_with("--regexp")) {
+                pattern_pending = false;
+                if t == "-e" {
+                    i += 1;
+                }
+            }
+            let takes_value = VALUE_OPTIONS
+                .iter()
+                .filter(|(s, _)| *s == "*" || *s == sub)
+                .any(|(_, opts)| opts.contains(&t));
+            if takes_value {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        i += 1;
+        if pattern_pending {
+            pattern_pending = false;
+            continue;
+        }
+        let t = lit(w)?;
+        // `REV:PATH` (show, cat-file, restore --source) names PATH; a URL or
+        // `host:path` remote names no local file.
+        let path = match t.split_once(':') {
+            Some((_, p)) if t.contains("://") || p.is_empty() => continue,
+            Some(("", p)) if p.starts_with(['(', '/', '!', '^']) => {
+                // Pathspec magic (`:(glob)`, `:/`, `:!`): matched by git anywhere in the tree.
+                specs.push(Spec::Pattern("*".into()));
+                continue;
+            }
+            Some((_, p)) => p.trim_start_matches(|c: char| c.is_ascii_digit() || c == ':'),
+            None => t,
+        };
+        if path.is_empty() {
+            continue;
+        }
+        if path.contains(['*', '?', '[']) {
+            specs.push(Spec::Pattern(path.to_string()));
+        } else {
+            specs.push(Spec::Path(path.to_string()));
+        }
+    }
+    Ok((specs, reads))
+}
+
+/// `git config`: reading is inert; setting a key that names a program or a
+/// loaded file is code execution, and `--file`/`-f` writes that file.
+fn config(rest: &[Word]) -> Touches {
+    let mut out = vec![];
+    let mut operands = vec![];
+    let mut i = 0;
+    let mut reading = false;
+    let mut file_given = false;
+    while i < rest.len() {
+        let t = rest[i].text.as_str();
+        if let Some((v, n)) =
+            option_value(rest, i, "--file").or_else(|| option_value(rest, i, "-f"))
+        {
+            out.push(Touch::Write(v?.to_string()));
+            file_given = true;
+            i += n;
+            continue;
+        }
+        if matches!(
+            t,
+            "--get"
+                | "--get-all"
+                | "--get-regexp"
+                | "--list"
+                | "-l"
+                | "--get-urlmatch"
+                | "get"
+                | "list"
+        ) {
+            reading = true;
+        }
+        if !t.starts_with('-') {
+            operands.push(lit(&rest[i])?);
+        }
+        i += 1;
+    }
+    let operands: Vec<&str> = operands
+        .into_iter()
+        .filter(|o| !matches!(*o, "set" | "get" | "list" | "unset"))
+        .collect();
+    let writes = !reading && operands.len() >= 2
+        || rest.iter().any(|w| {
+            matches!(
+                w.text.as_str(),
+                "--add"
+                    | "--replace-all"
+                    | "--unset"
+                    | "--unset-all"
+                    | "--rename-section"
+                    | "--remove-section"
+                    | "--edit"
+                    | "-e"
+                    | "set"
+            )
+        });
+    if rest
+        .iter()
+        .any(|w| matches!(w.text.as_str(), "--edit" | "-e"))
+    {
+        return Err(Refusal::option("`git config --edit` starts an editor"));
+    }
+    if writes {
+        let key = operands.first().copied().unwrap_or("").to_ascii_lowercase();
+        if let Some(k) = EXEC_CONFIG.iter().find(|k| {
+            if k.ends_with('.') {
+                key.starts_with(*k)
+            } else {
+                key == **k
+            }
+        }) {
+            return Err(Refusal::option(format!(
+                "setting git config `{key}` ({k}) names a program or a file git loads, which runs code of the caller's choosing"
+            )));
+        }
+        if !file_given {
+            out.push(Touch::Write(".git/config".into()));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,278 @@
+//! Program models: what an allowlisted program will really do with its
+//! arguments, beyond the generic reader/writer tables of [`super::programs`].
+//!
+//! A model turns a command line into *touches* (files read or written, the
+//! whole working tree written) that the command check then judges under the
+//! file packs, or refuses it with a reason naming the option or script
+//! construct. The knowledge is data (tables in each model) read by small
+//! interpreters; the interpreters only ever add touches or refusals.
+
+pub mod build;
+pub mod git;
+pub mod scripts;
+
+use super::shell::Word;
+use crate::reason::ReasonCode;
+
+/// Something a command does to the file system.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Touch {
+    /// Reads this path (relative to the command's directory, or absolute).
+    Read(String),
+    /// Writes, creates, removes, renames or changes the mode of this path.
+    Write(String),
+    /// Reads the files a pattern the program expands itself matches (a git
+    /// pathspec `'*.env'`): judged against the passport's blocked read globs.
+    ReadPattern(String),
+    /// Writes files of the working tree that the command line does not name
+    /// (`git checkout BRANCH`, `git stash`, `git clean`).
+    Tree,
+}
+
+/// Why a model refuses a command: the code and a sentence naming the option.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: ReasonCode,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn option(message: impl Into<String>) -> Refusal {
+        Refusal {
+            code: ReasonCode::CommandOptionNotAllowed,
+            message: message.into(),
+        }
+    }
+
+    pub fn not_allowed(message: impl Into<String>) -> Refusal {
+        Refusal {
+            code: ReasonCode::CommandNotAllowed,
+            message: message.into(),
+        }
+    }
+
+    pub fn computed(what: &str) -> Refusal {
+        Refusal {
+            code: ReasonCode::CommandExpansionNotAllowed,
+            message: format!(
+                "`{what}` is computed by the shell, so what the program does with it is unknown"
+            ),
+        }
+    }
+}
+
+pub type Touches = Result<Vec<Touch>, Refusal>;
+
+/// The touches of one simple command, or `None` when no model covers the program.
+pub fn touches(name: &str, argv: &[Word]) -> Option<Touches> {
+    let args = &argv[1..];
+    match name {
+        "git" => Some(git::touches(args)),
+        _ if TREE_WRITERS.contains(&name) => Some(tree_writer(name, args)),
+        _ => match SECOND_OPERAND_WRITTEN.iter().find(|(p, _)| *p == name) {
+            Some((_, values)) => Some(second_operand_written(args, values)),
+            None => scripts::touches(name, args).or_else(|| build::touches(name, args)),
+        },
+    }
+}
+
+/// Programs that read their first operand and write their second (`uniq IN OUT`,
+/// `xxd -r IN OUT`), with the options whose next word is a value.
+const SECOND_OPERAND_WRITTEN: &[(&str, &[&str])] = &[
+    (
+        "uniq",
+        &[
+            "-f",
+            "-s",
+            "-w",
+            "--skip-fields",
+            "--skip-chars",
+            "--check-chars",
+        ],
+    ),
+    (
+        "xxd",
+        &["-c", "-g", "-l", "-o", "-s", "-n", "-cols", "-len", "-seek"],
+    ),
+];
+
+fn second_operand_written(args: &[Word], values: &[&str]) -> Touches {
+    let mut operands = vec![];
+    let mut i = 0;
+    while i < args.len() {
+        let t = args[i].text.as_str();
+        if values.contains(&t) {
+            i += 2;
+            continue;
+        }
+        if !t.starts_with('-') || t == "-" {
+            operands.push(&args[i]);
+        }
+        i += 1;
+    }
+    match operands.get(1) {
+        Some(w) if w.text != "-" => Ok(vec![Touch::Write(lit(w)?.to_string())]),
+        _ => Ok(vec![]),
+    }
+}
+
+/// Programs that write the files they name, or with none, files of the
+/// working tree named elsewhere (in a patch, an archive).
+const TREE_WRITERS: &[&str] = &["patch", "unzip"];
+
+fn tree_writer(name: &str, args: &[Word]) -> Touches {
+    let mut out = vec![];
+    // Where the files it writes land, when the command line says.
+    let mut into: Option<String> = None;
+    let mut operands = vec![];
+    let mut i = 0;
+    while i < args.len() {
+        let t = args[i].text.as_str();
+        if name == "unzip" && matches!(t, "-l" | "-t" | "-v" | "-Z" | "-p" | "-c") {
+            // Listing, testing or printing writes nothing.
+            return Ok(out);
+        }
+        let value = |opt| option_value(args, i, opt);
+        if let Some((v, n)) = value("-d").or_else(|| value("--directory")) {
+            into = Some(v?.to_string());
+            i += n;
+        } else if let Some((v, n)) = value("-o").or_else(|| value("--output")) {
+            out.push(Touch::Write(v?.to_string()));
+            into.get_or_insert_with(String::new);
+            i += n;
+        } else if let Some((v, n)) = value("-i").or_else(|| value("--input")) {
+            out.push(Touch::Read(v?.to_string()));
+            i += n;
+        } else {
+            if !t.starts_with('-') {
+                operands.push(lit(&args[i])?.to_string());
+            }
+            i += 1;
+        }
+    }
+    // patch FILE [PATCHFILE]; unzip ARCHIVE [MEMBERS]
+    let mut operands = operands.into_iter();
+    match (name, operands.next()) {
+        ("patch", Some(file)) => {
+            out.push(Touch::Write(file));
+            out.extend(operands.map(Touch::Read));
+            into.get_or_insert_with(String::new);
+        }
+        (_, first) => out.extend(first.map(Touch::Read)),
+    }
+    match into {
+        Some(d) if !d.is_empty() => out.push(Touch::Write(d)),
+        Some(_) => {}
+        None => out.push(Touch::Tree),
+    }
+    Ok(out)
+}
+
+/// Whether a model (or the generic tables) covers this program; `--explain`
+/// says when an allowlisted program is not modelled.
+pub fn is_modelled(name: &str) -> bool {
+    name == "git"
+        || TREE_WRITERS.contains(&name)
+        || SECOND_OPERAND_WRITTEN.iter().any(|(p, _)| *p == name)
+        || scripts::MODELLED.contains(&name)
+        || build::MODELLED.contains(&name)
+}
+
+/// A word's value, which must be literal for a touch to be checked.
+pub(crate) fn lit(w: &Word) -> Result<&str, Refusal> {
+    if w.is_literal() {
+        Ok(&w.text)
+    } else {
+        Err(Refusal::computed(&w.text))
+    }
+}
+
+/// The value of option `opt` in `args[i]`: attached (`--opt=v`, `-ov`) or the next word.
+/// Returns the value and how many words it took (1 or 2).
+pub(crate) fn option_value<'a>(
+    args: &'a [Word],
+    i: usize,
+    opt: &str,
+) -> Option<(Result<&'a str, Refusal>, usize)> {
+    let t = args.get(i)?.text.as_str();
+    if t == opt {
+        return Some((args.get(i + 1).map_or(Ok(""), lit), 2));
+    }
+    if let Some(v) = t.strip_prefix(opt) {
+        // `--opt=v`, and single-dash long options as go spells them (`-exec=prog`).
+        if opt.len() > 2 {
+            return v.strip_prefix('=').map(|v| (lit(&args[i]).map(|_| v), 1));
+        }
+        if opt.len() == 2 && !v.is_empty() {
+            return Some((lit(&args[i]).map(|_| v), 1));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::shell;
+
+    fn run(cmd: &str) -> Touches {
+        let argv = shell::analyze(cmd).unwrap().commands.remove(0).argv;
+        touches(&argv[0].text.clone(), &argv).expect("modelled")
+    }
+
+    #[test]
+    fn sed_scripts() {
+        assert_eq!(run("sed -n 1,5p f"), Ok(vec![]));
+        assert_eq!(
+            run("sed 's/a/b/w out' f"),
+            Ok(vec![Touch::Write("out".into())])
+        );
+        assert_eq!(
+            run("sed '1r in.txt' f"),
+            Ok(vec![Touch::Read("in.txt".into())])
+        );
+        assert!(run("sed '1e id' f").is_err());
+        assert!(run("sed 's/x/y/e' f").is_err());
+        assert!(run("sed -f s.sed f").is_err());
+        assert_eq!(run("sed 's|a;b|c|g;p' f"), Ok(vec![]));
+    }
+
+    #[test]
+    fn awk_programs() {
+        assert_eq!(run("awk '{print $1}' f"), Ok(vec![]));
+        assert_eq!(run("awk '$1 > 3 {print}' f"), Ok(vec![]));
+        assert_eq!(
+            run("awk '{print > \"o.txt\"}' f"),
+            Ok(vec![Touch::Write("o.txt".into())])
+        );
+        assert_eq!(
+            run("awk '{getline l < \"in\"}' f"),
+            Ok(vec![Touch::Read("in".into())])
+        );
+        assert!(run("awk 'BEGIN{system(\"id\")}'").is_err());
+        assert!(run("awk '{print | \"sh\"}'").is_err());
+        assert!(run("awk '{print > $2}' f").is_err());
+        assert_eq!(run("awk '/a|b/' f"), Ok(vec![]));
+    }
+
+    #[test]
+    fn git_subcommands() {
+        assert_eq!(run("git status"), Ok(vec![]));
+        assert_eq!(
+            run("git restore --source=HEAD:x .claude/s.json"),
+            Ok(vec![Touch::Write(".claude/s.json".into())])
+        );
+        assert_eq!(
+            run("git show HEAD:.env"),
+            Ok(vec![Touch::Read(".env".into())])
+        );
+        assert!(run("git stash").unwrap().contains(&Touch::Tree));
+        assert_eq!(run("git stash list"), Ok(vec![]));
+        assert_eq!(run("git reset HEAD~1"), Ok(vec![]));
+        assert!(run("git reset --hard").unwrap().contains(&Touch::Tree));
+        assert_eq!(run("git checkout -b topic"), Ok(vec![]));
+        assert!(run("git co main").is_err());
+        assert!(run("git config alias.x '!id'").is_err());
+        assert_eq!(run("git config user.name"), Ok(vec![]));
+    }
+}

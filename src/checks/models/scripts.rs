@@ -1,0 +1,525 @@
+//! Languages inside allowed text tools: awk and sed programs are read for
+//! the constructs that run commands or touch files; tar's modes and archive
+//! names; a few editors' and pagers' command options.
+//!
+//! The scanners are deliberately small: they look for the constructs that
+//! matter (awk `system()`, pipes, `getline <`, `print >`; sed `e`, `w`, `r`,
+//! `s///w`, `s///e`) and refuse what they cannot read, rather than parse the
+//! whole language.
+
+use super::{lit, option_value, Refusal, Touch, Touches};
+use crate::checks::shell::Word;
+
+/// Programs modelled here.
+pub const MODELLED: &[&str] = &[
+    "awk",
+    "gawk",
+    "mawk",
+    "nawk",
+    "busybox-awk",
+    "sed",
+    "gsed",
+    "tar",
+    "gtar",
+    "bsdtar",
+];
+
+/// awk options that take a value (the program is the first operand after them).
+const AWK_VALUE_OPTIONS: &[&str] = &["-F", "-v", "--assign", "--field-separator"];
+/// awk options that load a program or a library from a file: refused.
+const AWK_CODE_FILE_OPTIONS: &[&str] =
+    &["-f", "--file", "-E", "--exec", "-l", "--load", "--include"];
+
+/// sed options that take a value.
+const SED_VALUE_OPTIONS: &[&str] = &["-l", "--line-length"];
+
+pub fn touches(name: &str, args: &[Word]) -> Option<Touches> {
+    match name {
+        "awk" | "gawk" | "mawk" | "nawk" => Some(awk(name, args)),
+        "sed" | "gsed" => Some(sed(args)),
+        "tar" | "gtar" | "bsdtar" => Some(tar(args)),
+        _ => None,
+    }
+}
+
+fn awk(name: &str, args: &[Word]) -> Touches {
+    let mut out = vec![];
+    let mut program: Option<&str> = None;
+    let mut files = vec![];
+    let mut in_place = false;
+    let mut i = 0;
+    let mut end = false;
+    while i < args.len() {
+        let t = args[i].text.as_str();
+        if !end && t == "--" {
+            end = true;
+            i += 1;
+            continue;
+        }
+        if !end && t.starts_with('-') && t.len() > 1 {
+            if let Some(o) = AWK_CODE_FILE_OPTIONS
+                .iter()
+                .find(|o| option_value(args, i, o).is_some())
+            {
+                return Err(Refusal::option(format!(
+                    "`{name} {o}` loads a program or a library from a file, which toolgate does not read"
+                )));
+            }
+            if let Some((v, n)) = option_value(args, i, "-i") {
+                // gawk -i NAME includes a source file; only `-i inplace` is a known library.
+                if v? != "inplace" {
+                    return Err(Refusal::option(format!(
+                        "`{name} -i` includes awk source from a file, which toolgate does not read"
+                    )));
+                }
+                in_place = true;
+                i += n;
+                continue;
+            }
+            if let Some(o) = AWK_VALUE_OPTIONS.iter().find(|o| **o == t) {
+                let _ = o;
+                i += 2;
+                continue;
+            }
+            i += 1;
+            continue;
+        }
+        if program.is_none() {
+            program = Some(lit(&args[i])?);
+        } else if !t.contains('=') || t.starts_with(['.', '/']) {
+            files.push(i);
+        }
+        i += 1;
+    }
+    if let Some(p) = program {
+        out.extend(awk_program(name, p)?);
+    }
+    if in_place {
+        for &k in &files {
+            out.push(Touch::Write(lit(&args[k])?.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// Scans an awk program: `system()`, `|` (to or from a command) and `|&` run
+/// commands; `getline < "f"` reads, `print > "f"` / `>> "f"` writes; a target
+/// that is not a string literal is refused.
+pub fn awk_program(name: &str, p: &str) -> Touches {
+    let b = p.as_bytes();
+    let mut out = vec![];
+    let mut i = 0;
+    // The last significant byte, to tell a regex `/.../` from division.
+    let mut prev: u8 = b'(';
+    let mut last_word = String::new();
+    // Inside a print/printf statement at this paren depth.
+    let mut printing: Option<usize> = None;
+    let mut depth = 0usize;
+    let refuse = |what: &str| {
+        Err(Refusal::option(format!(
+            "the {name} program {what}, which runs a command of the caller's choosing"
+        )))
+    };
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'"' => {
+                i = skip_quoted(b, i, b'"');
+                prev = b'"';
+                continue;
+            }
+            b'/' if b"(,~!&|{};=<>+-*%^?:\n".contains(&prev)
+                || matches!(last_word.as_str(), "print" | "printf" | "return" | "in") =>
+            {
+                i = skip_quoted(b, i, b'/');
+                prev = b'/';
+                last_word.clear();
+                continue;
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'|' if b.get(i + 1) == Some(&b'|') => {
+                i += 2;
+                prev = b'|';
+                continue;
+            }
+            b'|' => return refuse("pipes to or from a command (`|`)"),
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b';' | b'}' | b'{' | b'\n' => printing = None,
+            b'>' if printing == Some(depth) => {
+                let mut j = i + 1;
+                if b.get(j) == Some(&b'>') {
+                    j += 1;
+                }
+                out.push(Touch::Write(awk_target(name, b, j, "print >")?));
+            }
+            b'<' if last_word == "getline" || getline_before(b, i) => {
+                out.push(Touch::Read(awk_target(name, b, i + 1, "getline <")?));
+            }
+            _ => {}
+        }
+        if c.is_ascii_alphanumeric() || c == b'_' || c == b'@' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'@') {
+                i += 1;
+            }
+            let word = &p[start..i];
+            match word {
+                "system" => return refuse("calls `system()`"),
+                "@load" | "@include" | "@namespace" if word != "@namespace" => {
+                    return Err(Refusal::option(format!(
+                        "the {name} program uses `{word}`, which loads code from a file toolgate does not read"
+                    )))
+                }
+                "print" | "printf" => printing = Some(depth),
+                _ => {}
+            }
+            last_word = word.to_string();
+            prev = b'a';
+            continue;
+        }
+        if !c.is_ascii_whitespace() || c == b'\n' {
+            prev = c;
+            if c != b'<' {
+                last_word.clear();
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// `getline var < file`: a `getline` word shortly before this `<`.
+fn getline_before(b: &[u8], at: usize) -> bool {
+    let before = String::from_utf8_lossy(&b[..at]);
+    let trimmed = before.trim_end();
+    let mut words = trimmed.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+    let last = words.next().unwrap_or("");
+    last == "getline" || (words.next() == Some("getline"))
+}
+
+/// The file an awk redirection names: a string literal, else refused.
+fn awk_target(name: &str, b: &[u8], mut j: usize, what: &str) -> Result<String, Refusal> {
+    while j < b.len() && b[j].is_ascii_whitespace() {
+        j += 1;
+    }
+    if b.get(j) == Some(&b'"') {
+        let end = skip_quoted(b, j, b'"');
+        let inner = &b[j + 1..end.saturating_sub(1).max(j + 1)];
+        let s = String::from_utf8_lossy(inner).replace("\\\"", "\"");
+        let next = b[end.min(b.len())..]
+            .iter()
+            .find(|c| !c.is_ascii_whitespace())
+            .copied();
+        // `print > "a" b` concatenates: the name is computed.
+        if next.is_none_or(|c| b";}\n)".contains(&c)) && !s.contains('\\') {
+            return Ok(s);
+        }
+    }
+    Err(Refusal::option(format!(
+        "the {name} program's `{what}` names a file it computes, so the file it touches is unknown"
+    )))
+}
+
+/// Index just past a quoted run starting at `start` (backslash escapes honoured).
+fn skip_quoted(b: &[u8], start: usize, q: u8) -> usize {
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            c if c == q => return i + 1,
+            _ => i += 1,
+        }
+    }
+    b.len()
+}
+
+fn sed(args: &[Word]) -> Touches {
+    let mut out = vec![];
+    let mut scripts = vec![];
+    let mut first_operand_is_script = true;
+    let mut i = 0;
+    let mut end = false;
+    while i < args.len() {
+        let t = args[i].text.as_str();
+        if !end && t == "--" {
+            end = true;
+            i += 1;
+            continue;
+        }
+        if !end && t.starts_with('-') && t.len() > 1 {
+            if option_value(args, i, "-f").is_some() || option_value(args, i, "--file").is_some() {
+                return Err(Refusal::option(
+                    "`sed -f` runs a script from a file, which toolgate does not read (its `e` and `w` commands are unknown)",
+                ));
+            }
+            if let Some((v, n)) =
+                option_value(args, i, "-e").or_else(|| option_value(args, i, "--expression"))
+            {
+                scripts.push(v?.to_string());
+                first_operand_is_script = false;
+                i += n;
+                continue;
+            }
+            if SED_VALUE_OPTIONS.contains(&t) {
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if first_operand_is_script {
+            scripts.push(lit(&args[i])?.to_string());
+            first_operand_is_script = false;
+        }
+        i += 1;
+    }
+    for s in &scripts {
+        out.extend(sed_script(s)?);
+    }
+    Ok(out)
+}
+
+/// Scans a sed script command by command: `e` and `s///e` run commands;
+/// `w`/`W` and `s///w` write the rest of the line's file, `r`/`R` read it.
+/// A command letter it does not know is refused.
+pub fn sed_script(s: &str) -> Touches {
+    let b = s.as_bytes();
+    let mut out = vec![];
+    let mut i = 0;
+    let file_arg = |i: &mut usize| -> String {
+        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+            *i += 1;
+        }
+        let start = *i;
+        while *i < b.len() && b[*i] != b'\n' {
+            *i += 1;
+        }
+        s[start..*i].to_string()
+    };
+    let runs = || {
+        Err(Refusal::option(
+            "the sed script uses `e`, which runs a command of the caller's choosing",
+        ))
+    };
+    while i < b.len() {
+        // Addresses: numbers, `$`, `/re/`, `\cREc`, ranges, steps, `!`, flags.
+        loop {
+            while i < b.len() && matches!(b[i], b' ' | b'\t' | b';' | b'\n') {
+                i += 1;
+            }
+            match b.get(i) {
+                Some(c) if c.is_ascii_digit() || matches!(c, b'$' | b',' | b'~' | b'+' | b'!') => {
+                    i += 1
+                }
+                Some(b'/') => i = skip_quoted(b, i, b'/'),
+                Some(b'\\') if i + 1 < b.len() => {
+                    let d = b[i + 1];
+                    i = skip_quoted(b, i + 1, d);
+                }
+                Some(b'I' | b'M') if i > 0 && matches!(b[i - 1], b'/') => i += 1,
+                _ => break,
+            }
+        }
+        let Some(&cmd) = b.get(i) else { break };
+        i += 1;
+        match cmd {
+            b'e' => return runs(),
+            b'w' | b'W' => out.push(Touch::Write(file_arg(&mut i))),
+            b'r' | b'R' => out.push(Touch::Read(file_arg(&mut i))),
+            b's' | b'y' => {
+                let Some(&d) = b.get(i) else {
+                    return Err(Refusal::option("the sed script ends inside `s`"));
+                };
+                i = skip_quoted(b, i, d);
+                i = skip_quoted(b, i.saturating_sub(1), d);
+                if cmd == b's' {
+                    while i < b.len() && !matches!(b[i], b';' | b'\n' | b'}') {
+                        match b[i] {
+                            b'e' => return runs(),
+                            b'w' => {
+                                i += 1;
+                                out.push(Touch::Write(file_arg(&mut i)));
+                                break;
+                            }
+                            c if c.is_ascii_digit() || b"gpiImM ".contains(&c) => i += 1,
+                            c => {
+                                return Err(Refusal::option(format!(
+                                    "the sed `s` flag `{}` is not modelled",
+                                    c as char
+                                )))
+                            }
+                        }
+                    }
+                }
+            }
+            b'a' | b'i' | b'c' => {
+                // Text to the end of the line (`a\` continues onto the next).
+                while i < b.len() && b[i] != b'\n' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b':' | b'b' | b't' | b'T' | b'l' | b'q' | b'Q' | b'L' | b'v' => {
+                while i < b.len() && !matches!(b[i], b';' | b'\n' | b'}') {
+                    i += 1;
+                }
+            }
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'{' | b'}' | b'=' | b'd' | b'D' | b'g' | b'G' | b'h' | b'H' | b'n' | b'N' | b'p'
+            | b'P' | b'x' | b'z' | b'F' => {}
+            c => {
+                return Err(Refusal::option(format!(
+                    "the sed command `{}` is not modelled, so what it does is unknown",
+                    c as char
+                )))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// tar: `f host:path` runs a remote shell; create reads its operands and
+/// writes the archive; extract writes the tree (or the `-C` directory).
+fn tar(args: &[Word]) -> Touches {
+    let mut out = vec![];
+    let mut mode = None;
+    let mut archive: Option<String> = None;
+    let mut dir: Option<String> = None;
+    let mut force_local = false;
+    let mut operands = vec![];
+    let mut i = 0;
+    let mut pending_f = false;
+    while i < args.len() {
+        let w = &args[i];
+        let t = w.text.as_str();
+        i += 1;
+        if pending_f {
+            archive = Some(lit(w)?.to_string());
+            pending_f = false;
+            continue;
+        }
+        let bundle = if let Some(b) = t.strip_prefix('-').filter(|b| !b.starts_with('-')) {
+            Some(b)
+        } else if i == 1 && !t.starts_with('-') {
+            // Old style: `tar czf out.tgz dir`.
+            Some(t)
+        } else {
+            None
+        };
+        if let Some(b) = bundle {
+            for (k, c) in b.char_indices() {
+                match c {
+                    'c' | 'x' | 't' | 'r' | 'u' | 'A' => mode = Some(c),
+                    'f' => {
+                        let rest = &b[k + 1..];
+                        if rest.is_empty() {
+                            pending_f = true;
+                        } else {
+                            archive = Some(rest.to_string());
+                        }
+                        break;
+                    }
+                    'C' => {
+                        let rest = &b[k + 1..];
+                        if rest.is_empty() {
+                            dir = args.get(i).map(lit).transpose()?.map(str::to_string);
+                            i += 1;
+                        } else {
+                            dir = Some(rest.to_string());
+                        }
+                        break;
+                    }
+                    'T' => {
+                        return Err(Refusal::option(
+                            "`tar -T` reads the names of the files to archive from a file, so the files it reads are unknown",
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            continue;
+        }
+        match t.split_once('=').map_or((t, None), |(k, v)| (k, Some(v))) {
+            ("--create", _) => mode = Some('c'),
+            ("--extract" | "--get", _) => mode = Some('x'),
+            ("--list", _) => mode = Some('t'),
+            ("--append" | "--update" | "--concatenate" | "--delete", _) => mode = Some('r'),
+            ("--force-local", _) => force_local = true,
+            ("--file", v) => {
+                archive = Some(match v {
+                    Some(v) => v.to_string(),
+                    None => {
+                        i += 1;
+                        args.get(i - 1).map(lit).transpose()?.unwrap_or("").to_string()
+                    }
+                })
+            }
+            ("--directory", v) => {
+                dir = Some(match v {
+                    Some(v) => v.to_string(),
+                    None => {
+                        i += 1;
+                        args.get(i - 1).map(lit).transpose()?.unwrap_or("").to_string()
+                    }
+                })
+            }
+            ("--files-from", _) => {
+                return Err(Refusal::option(
+                    "`tar --files-from` reads the names of the files to archive from a file, so the files it reads are unknown",
+                ))
+            }
+            _ if t.starts_with('-') => {}
+            _ => operands.push(lit(w)?.to_string()),
+        }
+    }
+    if let Some(a) = &archive {
+        let colon = a.find(':');
+        let slash = a.find('/');
+        if !force_local && colon.is_some_and(|c| slash.is_none_or(|s| c < s)) {
+            return Err(Refusal::option(format!(
+                "the tar archive `{a}` names a remote host, so tar would start a remote shell (rsh/ssh); use --force-local for a local file"
+            )));
+        }
+    }
+    let at = |p: &str| match &dir {
+        Some(d) if !p.starts_with('/') => format!("{d}/{p}"),
+        _ => p.to_string(),
+    };
+    let archive = archive.filter(|a| a != "-");
+    match mode {
+        Some('c') | Some('r') | Some('u') | Some('A') => {
+            if let Some(a) = archive {
+                out.push(Touch::Write(a));
+            }
+            for p in &operands {
+                out.push(Touch::Read(at(p)));
+            }
+        }
+        Some('x') => {
+            if let Some(a) = archive {
+                out.push(Touch::Read(a));
+            }
+            match &dir {
+                Some(d) => out.push(Touch::Write(d.clone())),
+                None => out.push(Touch::Tree),
+            }
+        }
+        _ => {
+            if let Some(a) = archive {
+                out.push(Touch::Read(a));
+            }
+        }
+    }
+    Ok(out)
+}
