@@ -102,14 +102,25 @@ impl ToolMap {
                 context,
             }));
         }
+        // Exact harmless names go before the MCP pattern, which (for Copilot's
+        // `<server>-<tool>`) has no prefix to tell the two apart.
+        if self.harmless.contains(&call.tool) || extra_harmless.contains(&call.tool) {
+            return Ok(Resolution::Harmless);
+        }
         if let Some(mcp) = &self.mcp {
             if let Some(rest) = call.tool.strip_prefix(&mcp.prefix) {
-                let (server, tool) = split_mcp(rest, &mcp.separator).ok_or_else(|| {
-                    Reason::new(
-                        ReasonCode::UnknownTool,
-                        format!("`{}` is not a well-formed MCP tool name", call.tool),
-                    )
-                })?;
+                let split = split_mcp(rest, &mcp.separator);
+                let (server, tool) = match split {
+                    Some(st) => st,
+                    // Without a prefix, a name that does not split is simply not an MCP tool.
+                    None if mcp.prefix.is_empty() => return Err(unknown(call, &self.host)),
+                    None => {
+                        return Err(Reason::new(
+                            ReasonCode::UnknownTool,
+                            format!("`{}` is not a well-formed MCP tool name", call.tool),
+                        ))
+                    }
+                };
                 let mut context = Map::new();
                 context.insert("server".into(), server.into());
                 context.insert("tool".into(), tool.into());
@@ -120,20 +131,21 @@ impl ToolMap {
                 }));
             }
         }
-        if self.harmless.contains(&call.tool) || extra_harmless.contains(&call.tool) {
-            return Ok(Resolution::Harmless);
-        }
-        Err(Reason::new(
+        Err(unknown(call, &self.host))
+    }
+}
+
+/// The deny for a tool no map names, with how to map it or list it as harmless.
+fn unknown(call: &Call, host: &str) -> Reason {
+    Reason::new(
             ReasonCode::UnknownTool,
             format!(
                 "tool `{tool}` is not mapped to any policy pack for {host}; to judge it, map it under \
                  `tools.{tool}` in policy-packs/hosts/{host}.json of your --packs-dir, or, if it only \
                  touches the agent's own state, add \"{tool}\" to `harmless_tools` in toolgate's config.json",
-                tool = call.tool,
-                host = self.host
+                tool = call.tool
             ),
-        ))
-    }
+        )
 }
 
 /// The value behind alternative pointers. Two alternatives that are both
