@@ -41,11 +41,43 @@ pub struct Request {
     pub context: Map<String, Value>,
 }
 
-/// Read-only view of the file system for symlink resolution, injected so the
-/// core stays pure. The edge passes the real one; tests pass a map.
+/// Read-only view of the file system (symlinks, directory listings, small
+/// ignore files), injected so the core stays pure. The edge passes the real
+/// one; tests pass a map. Every method but `canonicalize` defaults to "nothing
+/// there", so a view that cannot list makes readers read nothing beyond their operands.
 pub trait FsView: Sync {
     /// The canonical (symlink-free) path of an existing path, if it exists.
     fn canonicalize(&self, path: &Path) -> Option<PathBuf>;
+    /// The entries of a directory (symlinks not followed), or `None` when
+    /// `path` is not a directory that can be listed (following a final symlink).
+    fn read_dir(&self, _path: &Path) -> Option<Vec<DirEntry>> {
+        None
+    }
+    /// The text of a small file (an ignore file), at most `max` bytes, or `None`.
+    fn read_small(&self, _path: &Path, _max: usize) -> Option<String> {
+        None
+    }
+    /// Whether the edge's time budget for walking is spent. The decision reads
+    /// no clock: the view that does the I/O keeps time.
+    fn out_of_time(&self) -> bool {
+        false
+    }
+}
+
+/// What a directory entry is, as listed (a symlink is not followed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    pub kind: EntryKind,
 }
 
 /// A view in which nothing exists (pure evaluation).

@@ -7,7 +7,8 @@ use crate::audit::{AuditLog, Record};
 use crate::call::{Call, HostKind};
 use crate::canonical::{self, parse_strict};
 use crate::decision::{
-    self, CheckTrace, Environment, Evaluation, FsView, Outcome as CheckOutcome, Request, Verdict,
+    self, CheckTrace, DirEntry, EntryKind, Environment, Evaluation, FsView,
+    Outcome as CheckOutcome, Request, Verdict,
 };
 use crate::home::{Config, Locations};
 use crate::hosts::tool_map::Resolution;
@@ -104,12 +105,73 @@ pub struct Outcome {
     pub answer: Answer,
 }
 
-/// The file-system view used in production: real symlink resolution.
-pub struct RealFs;
+/// Wall-clock budget for the directory walks of one decision (see docs/checks.md).
+pub const WALK_TIME_BUDGET: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The file-system view used in production: real symlink resolution and
+/// listings, with the walk's time budget counted from its creation.
+pub struct RealFs {
+    started: std::time::Instant,
+    budget: std::time::Duration,
+}
+
+impl RealFs {
+    pub fn new() -> RealFs {
+        RealFs::with_budget(WALK_TIME_BUDGET)
+    }
+
+    pub fn with_budget(budget: std::time::Duration) -> RealFs {
+        RealFs {
+            started: std::time::Instant::now(),
+            budget,
+        }
+    }
+}
+
+impl Default for RealFs {
+    fn default() -> RealFs {
+        RealFs::new()
+    }
+}
 
 impl FsView for RealFs {
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
         std::fs::canonicalize(path).ok()
+    }
+
+    fn read_dir(&self, path: &Path) -> Option<Vec<DirEntry>> {
+        let entries = std::fs::read_dir(path).ok()?;
+        let mut out = Vec::new();
+        for e in entries {
+            let Ok(e) = e else { continue };
+            // d_type from readdir where the file system gives it: no stat per entry.
+            let kind = match e.file_type() {
+                Ok(t) if t.is_symlink() => EntryKind::Symlink,
+                Ok(t) if t.is_dir() => EntryKind::Dir,
+                Ok(t) if t.is_file() => EntryKind::File,
+                _ => EntryKind::Other,
+            };
+            out.push(DirEntry {
+                name: e.file_name().to_string_lossy().into_owned(),
+                kind,
+            });
+        }
+        Some(out)
+    }
+
+    fn read_small(&self, path: &Path, max: usize) -> Option<String> {
+        use std::io::Read;
+        let mut buf = Vec::new();
+        std::fs::File::open(path)
+            .ok()?
+            .take(max as u64)
+            .read_to_end(&mut buf)
+            .ok()?;
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    fn out_of_time(&self) -> bool {
+        self.started.elapsed() > self.budget
     }
 }
 
@@ -485,7 +547,7 @@ impl Ready {
             now,
             protected_paths: self.protected_paths,
             home: self.home,
-            fs: &RealFs,
+            fs: &RealFs::new(),
         };
         decision::decide(&v.passport, &self.catalog, &self.request, state, &env)
     }

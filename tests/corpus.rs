@@ -5,8 +5,9 @@
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
-use toolgate::decision::{decide, Environment, Evaluation, FsView, Request};
+use toolgate::decision::{decide, DirEntry, EntryKind, Environment, Evaluation, FsView, Request};
 use toolgate::gate::read_call;
 use toolgate::hosts::tool_map::Resolution;
 use toolgate::packs::Catalog;
@@ -58,12 +59,26 @@ struct CorpusFile {
     cases: Vec<Case>,
 }
 
-/// A fake file system: `links` maps a path to its symlink target; a path
-/// "exists" (canonicalizes) only when resolving it went through a link.
-struct LinkFs(Vec<(PathBuf, PathBuf)>);
+/// A fake file system: `links` maps a path to its symlink target; `files`
+/// holds every regular file (with its text), their parent directories
+/// existing implicitly. A path canonicalizes when it exists.
+struct TreeFs {
+    links: Vec<(PathBuf, PathBuf)>,
+    files: BTreeMap<PathBuf, String>,
+    dirs: BTreeSet<PathBuf>,
+}
 
-impl FsView for LinkFs {
-    fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+impl TreeFs {
+    fn new(links: Vec<(PathBuf, PathBuf)>, files: BTreeMap<PathBuf, String>) -> TreeFs {
+        let mut dirs = BTreeSet::new();
+        for p in files.keys().chain(links.iter().map(|(l, _)| l)) {
+            dirs.extend(p.ancestors().skip(1).map(Path::to_path_buf));
+        }
+        TreeFs { links, files, dirs }
+    }
+
+    /// Resolves every link on the way; `None` for a path that does not exist.
+    fn resolve(&self, path: &Path) -> (PathBuf, bool) {
         let mut out = PathBuf::from("/");
         let mut linked = false;
         for c in path.components() {
@@ -73,15 +88,62 @@ impl FsView for LinkFs {
                 }
                 Component::Normal(n) => {
                     out.push(n);
-                    if let Some((_, t)) = self.0.iter().find(|(l, _)| *l == out) {
+                    let mut hops = 0;
+                    while let Some((_, t)) = self.links.iter().find(|(l, _)| *l == out) {
                         out = t.clone();
                         linked = true;
+                        hops += 1;
+                        if hops > 8 {
+                            break;
+                        }
                     }
                 }
                 _ => {}
             }
         }
-        linked.then_some(out)
+        (out, linked)
+    }
+
+    fn exists(&self, p: &Path) -> bool {
+        self.files.contains_key(p) || self.dirs.contains(p)
+    }
+}
+
+impl FsView for TreeFs {
+    fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
+        let (out, linked) = self.resolve(path);
+        (linked || self.exists(&out)).then_some(out)
+    }
+
+    fn read_dir(&self, path: &Path) -> Option<Vec<DirEntry>> {
+        let (dir, _) = self.resolve(path);
+        if !self.dirs.contains(&dir) {
+            return None;
+        }
+        let mut out: BTreeMap<String, EntryKind> = BTreeMap::new();
+        let child = |p: &Path| {
+            (p.parent() == Some(dir.as_path()))
+                .then(|| p.file_name().unwrap().to_string_lossy().into_owned())
+        };
+        for f in self.files.keys() {
+            out.extend(child(f).map(|n| (n, EntryKind::File)));
+        }
+        for d in &self.dirs {
+            out.extend(child(d).map(|n| (n, EntryKind::Dir)));
+        }
+        for (l, _) in &self.links {
+            out.extend(child(l).map(|n| (n, EntryKind::Symlink)));
+        }
+        Some(
+            out.into_iter()
+                .map(|(name, kind)| DirEntry { name, kind })
+                .collect(),
+        )
+    }
+
+    fn read_small(&self, path: &Path, max: usize) -> Option<String> {
+        let (p, _) = self.resolve(path);
+        self.files.get(&p).map(|t| t.chars().take(max).collect())
     }
 }
 
@@ -166,13 +228,22 @@ fn golden_corpus() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("passports.json")).unwrap())
             .unwrap();
     let catalog = Catalog::embedded().unwrap();
-    let fs = LinkFs(
-        profiles["_links"]
+    let pairs = |key: &str| -> Vec<(PathBuf, String)> {
+        profiles[key]
             .as_object()
-            .unwrap()
-            .iter()
-            .map(|(k, v)| (PathBuf::from(k), PathBuf::from(v.as_str().unwrap())))
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (PathBuf::from(k), v.as_str().unwrap().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let fs = TreeFs::new(
+        pairs("_links")
+            .into_iter()
+            .map(|(k, v)| (k, PathBuf::from(v)))
             .collect(),
+        pairs("_tree").into_iter().collect(),
     );
     let env = Environment {
         now: time::macros::datetime!(2026-06-01 12:00 UTC),

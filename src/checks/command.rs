@@ -6,8 +6,10 @@
 
 use super::models::{self, Touch};
 use super::programs::{self as prog, base_name, option_matches};
+use super::readers;
 use super::shell::{self, Redirect, ShellError, SimpleCommand, Word};
 use super::values::bool_limit;
+use super::walk::{self, Walk};
 use super::{string_field, string_list, CheckInput, CheckResult, Effect};
 use crate::reason::ReasonCode;
 use serde_json::{Map, Value};
@@ -206,14 +208,20 @@ fn simple(
             format!("the command name `{}` is computed by the shell", first.text),
         ));
     }
-    let shown = show(&c.argv);
-    if let Some(p) = patterns.iter().find(|p| pattern_matches(p, &c.argv)) {
+    // With allow_expansion, a plain glob is expanded as bash would, against the file system.
+    let expanded = match opts.on("allow_expansion") {
+        true => expand_globs(input, &c.argv, fx)?,
+        false => None,
+    };
+    let argv: &[Word] = expanded.as_deref().unwrap_or(&c.argv);
+    let shown = show(argv);
+    if let Some(p) = patterns.iter().find(|p| pattern_matches(p, argv)) {
         return Err(deny(
             ReasonCode::BlockedPattern,
             format!("`{shown}` matches blocked pattern `{p}`"),
         ));
     }
-    if let Some(w) = c.argv.iter().find(|w| w.expands) {
+    if let Some(w) = argv.iter().find(|w| w.expands) {
         if !opts.on("allow_expansion") {
             return Err(expansion(&format!("`{}` expands", w.text)));
         }
@@ -238,7 +246,7 @@ fn simple(
     }
     let Some((entry, len)) = entries
         .iter()
-        .filter_map(|e| prefix_len(e, &c.argv).map(|n| (*e, n)))
+        .filter_map(|e| prefix_len(e, argv).map(|n| (*e, n)))
         .max_by_key(|(_, n)| *n)
     else {
         return Err(deny(
@@ -247,10 +255,31 @@ fn simple(
         ));
     };
     let name = base_name(&first.text);
-    option_rules(name, &c.argv, len)?;
+    option_rules(name, argv, len)?;
     interpreter_input(input, c, opts)?;
-    file_effects(name, &c.argv, fx)?;
-    model_effects(input, name, &c.argv, fx)?;
+    let fed = c.stdin.pipe || c.stdin.inline || c.stdin.file;
+    let planned = match readers::plan(name, argv, fed) {
+        Some(Ok(plan)) => {
+            for (path, walk) in &plan.reads {
+                fx.read(path, walk.as_ref())?;
+            }
+            for path in &plan.writes {
+                fx.file(WRITE_POLICY, path)?;
+            }
+            true
+        }
+        Some(Err(word)) => {
+            return Err(deny(
+                ReasonCode::CommandExpansionNotAllowed,
+                format!("the file argument `{word}` is computed by the shell, so the files it reads are unknown"),
+            ))
+        }
+        None => {
+            file_effects(name, argv, fx)?;
+            false
+        }
+    };
+    model_effects(input, name, argv, planned, fx)?;
     if !modelled(name) {
         return Ok(format!(
             "`{shown}` matches allowed `{entry}`; `{name}` is not modelled (toolgate knows none of its options or files, so only the allowlist judged it)"
@@ -427,6 +456,33 @@ impl<'a> Effects<'a> {
 
     /// Adds a file effect for `raw` from every directory the command may run in.
     fn file(&mut self, policy: &str, raw: &str) -> Result<(), CheckResult> {
+        self.file_with(policy, raw, None)
+    }
+
+    /// A read, walked as `walk` says when the reader recurses into directories.
+    fn read(&mut self, raw: &str, walk: Option<&Walk>) -> Result<(), CheckResult> {
+        let spec = walk
+            .map(|w| {
+                serde_json::to_value(w).map_err(|e| deny(ReasonCode::InternalError, e.to_string()))
+            })
+            .transpose()?;
+        self.file_with(READ_POLICY, raw, spec)
+    }
+
+    /// The single working directory relative words resolve against, if it is certain.
+    fn only_dir(&self) -> Option<&Path> {
+        match (self.lost, self.dirs.as_slice()) {
+            (false, [d]) => Some(d),
+            _ => None,
+        }
+    }
+
+    fn file_with(
+        &mut self,
+        policy: &str,
+        raw: &str,
+        walk: Option<Value>,
+    ) -> Result<(), CheckResult> {
         if matches!(
             raw,
             "/dev/null" | "/dev/stdin" | "/dev/stdout" | "/dev/stderr"
@@ -456,7 +512,12 @@ impl<'a> Effects<'a> {
                 .collect()
         };
         for t in targets {
-            if !self.seen.insert((policy.to_string(), t.clone())) {
+            // A walked read and a plain read of one path are different effects.
+            let key = match &walk {
+                Some(w) => format!("{policy}|{w}"),
+                None => policy.to_string(),
+            };
+            if !self.seen.insert((key, t.clone())) {
                 continue;
             }
             if self.effects.len() >= MAX_FILE_EFFECTS {
@@ -469,6 +530,9 @@ impl<'a> Effects<'a> {
             context.insert("path".into(), Value::String(t));
             if let Some(c) = self.cwd {
                 context.insert("cwd".into(), Value::String(c.into()));
+            }
+            if let Some(w) = &walk {
+                context.insert("walk".into(), w.clone());
             }
             self.effects.push(Effect {
                 policy_id: policy.into(),
@@ -505,6 +569,49 @@ impl<'a> Effects<'a> {
             _ => self.lost = true,
         }
     }
+}
+
+/// Words whose only expansion is a pathname glob, replaced by what bash would
+/// expand them to on this file system (sorted; an unmatched glob stays as
+/// written, quotes removed). `None` when no word is such a glob.
+fn expand_globs(
+    input: &CheckInput,
+    argv: &[Word],
+    fx: &Effects,
+) -> Result<Option<Vec<Word>>, CheckResult> {
+    let globs: Vec<Option<String>> = argv
+        .iter()
+        .map(|w| {
+            (w.expands && !w.substitutes)
+                .then(|| walk::glob_pattern(&w.text))
+                .flatten()
+        })
+        .collect();
+    if globs.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let Some(dir) = fx.only_dir().map(Path::to_path_buf) else {
+        return Ok(None);
+    };
+    let mut budget = walk::MAX_WALK_ENTRIES;
+    let mut out = Vec::new();
+    for (w, g) in argv.iter().zip(globs) {
+        let Some(pattern) = g else {
+            out.push(w.clone());
+            continue;
+        };
+        let literal = |text: String| Word {
+            text,
+            expands: false,
+            substitutes: false,
+        };
+        match walk::expand_glob(input.env.fs, Some(&dir), &pattern, &mut budget) {
+            Ok(Some(names)) => out.extend(names.into_iter().map(literal)),
+            Ok(None) => out.push(literal(walk::unescape(&pattern))),
+            Err(why) => return Err(deny(ReasonCode::LimitExceeded, why)),
+        }
+    }
+    Ok(Some(out))
 }
 
 /// Files a known program reads or writes, from its literal arguments.
@@ -635,6 +742,7 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
 /// or an entry in the generic tables of [`prog`].
 pub fn modelled(name: &str) -> bool {
     models::is_modelled(name)
+        || readers::READERS.iter().any(|r| r.programs.contains(&name))
         || prog::RUNNERS.contains(&name)
         || prog::READERS.contains(&name)
         || prog::WRITERS.contains(&name)
@@ -663,10 +771,13 @@ pub fn modelled(name: &str) -> bool {
 
 /// What the program's model says it reads, writes or runs (git subcommands,
 /// awk and sed programs, tar modes, build-tool options).
+/// `walked`: a recursive-reader plan already judged what the command reads
+/// (file by file), so the model's reads of whole directories are not repeated.
 fn model_effects(
     input: &CheckInput,
     name: &str,
     argv: &[Word],
+    walked: bool,
     fx: &mut Effects,
 ) -> Result<(), CheckResult> {
     let Some(touches) = models::touches(name, argv) else {
@@ -674,7 +785,10 @@ fn model_effects(
     };
     for t in touches.map_err(|r| deny(r.code, r.message))? {
         match t {
+            Touch::Read(_) if walked => {}
             Touch::Read(p) => fx.file(READ_POLICY, &p)?,
+            // The walk judged each file the pattern reaches.
+            Touch::ReadPattern(_) if walked => {}
             Touch::ReadPattern(p) => {
                 pattern_read(input, &p)?;
                 fx.file(READ_POLICY, &p)?

@@ -9,9 +9,11 @@ pub mod mcp;
 pub mod models;
 pub mod path;
 pub mod programs;
+pub mod readers;
 pub mod shell;
 pub mod url;
 mod values;
+pub mod walk;
 
 use crate::decision::Environment;
 use crate::packs::CheckSpec;
@@ -79,12 +81,14 @@ pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
             access,
             allowed,
             blocked,
+            walk,
         } => path::check(
             input,
             field,
             *access,
             allowed.as_deref(),
             blocked.as_deref(),
+            walk.as_deref(),
         ),
         CheckSpec::Domain {
             field,

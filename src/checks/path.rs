@@ -3,6 +3,7 @@
 //! Where the file (or its parent) exists, the symlink-resolved path is
 //! checked too, and a deny on either wins.
 
+use super::walk::{self, Stop, Walk};
 use super::{string_field, string_list, CheckInput, CheckResult};
 use crate::packs::Access;
 use crate::reason::ReasonCode;
@@ -152,20 +153,70 @@ pub fn check(
     access: Access,
     allowed: Option<&str>,
     blocked: Option<&str>,
+    walk: Option<&str>,
 ) -> CheckResult {
-    let raw = match string_field(input, field) {
-        Ok(Some(r)) => r,
-        Ok(None) => return CheckResult::Skip(format!("no `{field}` in the call")),
-        Err(e) => return e,
+    match judge(input, field, access, allowed, blocked, walk) {
+        Ok(r) | Err(r) => r,
+    }
+}
+
+/// The compiled allow and block sets of one check.
+struct Sets {
+    block: GlobSet,
+    allow: Option<GlobSet>,
+}
+
+impl Sets {
+    /// A deny reason when `c` is blocked or outside the allowed paths.
+    fn refuse(&self, c: &Path) -> Option<String> {
+        if self.block.is_match(c) {
+            return Some(format!("{} matches a blocked path", c.display()));
+        }
+        match &self.allow {
+            Some(a) if !a.is_match(c) => {
+                Some(format!("{} is outside the allowed paths", c.display()))
+            }
+            _ => None,
+        }
+    }
+
+    /// A deny reason for a directory a reader lists or walks: it is blocked,
+    /// every entry it could hold is blocked, or nothing in it is allowed.
+    fn refuse_dir(&self, d: &Path) -> Option<String> {
+        let inner = d.join(walk::PROBE);
+        if self.block.is_match(d) {
+            Some(format!("{} matches a blocked path", d.display()))
+        } else if self.block.is_match(&inner) {
+            Some(format!(
+                "every entry of {} matches a blocked path",
+                d.display()
+            ))
+        } else if self
+            .allow
+            .as_ref()
+            .is_some_and(|a| !a.is_match(d) && !a.is_match(&inner))
+        {
+            Some(format!("{} is outside the allowed paths", d.display()))
+        } else {
+            None
+        }
+    }
+}
+
+fn judge(
+    input: &CheckInput,
+    field: &str,
+    access: Access,
+    allowed: Option<&str>,
+    blocked: Option<&str>,
+    walk: Option<&str>,
+) -> Result<CheckResult, CheckResult> {
+    let Some(raw) = string_field(input, field)? else {
+        return Ok(CheckResult::Skip(format!("no `{field}` in the call")));
     };
-    let cwd = match string_field(input, "cwd") {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let path = match resolve(raw, cwd) {
-        Ok(p) => p,
-        Err(why) => return CheckResult::deny(ReasonCode::PathNotAllowed, why),
-    };
+    let cwd = string_field(input, "cwd")?;
+    let path =
+        resolve(raw, cwd).map_err(|why| CheckResult::deny(ReasonCode::PathNotAllowed, why))?;
     let joined = match cwd {
         Some(c) if !Path::new(raw).is_absolute() => Path::new(c).join(raw),
         _ => PathBuf::from(raw),
@@ -174,64 +225,158 @@ pub fn check(
     if access == Access::Write {
         for c in &cands {
             if let Some(p) = input.env.protected_paths.iter().find(|p| c.starts_with(p)) {
-                return CheckResult::deny(
+                return Err(CheckResult::deny(
                     ReasonCode::PathNotAllowed,
                     format!(
                         "{} is inside {}, which toolgate protects from agents",
                         c.display(),
                         p.display()
                     ),
-                );
+                ));
             }
         }
     }
     let root = cwd.map(Path::new);
     let home = input.env.home.as_deref();
-    let lists = (
-        allowed.map(|n| string_list(input, n)),
-        blocked.map(|n| string_list(input, n)),
-    );
-    let allow = match lists.0 {
-        Some(Ok(Some(l))) => Some(l),
-        Some(Err(e)) => return e,
-        _ => None,
+    let allow = match allowed {
+        Some(n) => string_list(input, n)?,
+        None => None,
     };
-    let block = match lists.1 {
-        Some(Ok(Some(l))) => l,
-        Some(Err(e)) => return e,
-        _ => vec![],
+    let block = match blocked {
+        Some(n) => string_list(input, n)?.unwrap_or_default(),
+        None => vec![],
     };
-    let block_set = match globset(&block, root, home, true) {
-        Ok(s) => s,
-        Err(e) => return CheckResult::deny(ReasonCode::PolicyError, e),
+    let policy = |e: String| CheckResult::deny(ReasonCode::PolicyError, e);
+    let sets = Sets {
+        block: globset(&block, root, home, true).map_err(policy)?,
+        allow: match &allow {
+            Some(a) => Some(globset(a, root, home, false).map_err(policy)?),
+            None => None,
+        },
     };
     for c in &cands {
-        if block_set.is_match(c) {
-            return CheckResult::deny(
+        if sets.block.is_match(c) {
+            return Err(CheckResult::deny(
                 ReasonCode::PathNotAllowed,
                 format!("{} matches a blocked path", c.display()),
-            );
+            ));
         }
     }
-    let Some(allow) = allow else {
-        return CheckResult::pass(format!(
-            "{} is not blocked (no allowed_paths set)",
-            path.display()
-        ));
-    };
-    let allow_set = match globset(&allow, root, home, false) {
-        Ok(s) => s,
-        Err(e) => return CheckResult::deny(ReasonCode::PolicyError, e),
-    };
+    let spec = walk
+        .and_then(|w| input.context.get(w))
+        .filter(|v| !v.is_null());
     for c in &cands {
-        if !allow_set.is_match(c) {
-            return CheckResult::deny(
-                ReasonCode::PathNotAllowed,
-                format!("{} is outside the allowed paths", c.display()),
-            );
+        // A walked directory is not read itself: its files are, each judged below.
+        let why = match spec {
+            Some(_) => sets.refuse_dir(c),
+            None => sets.refuse(c),
+        };
+        if let Some(why) = why {
+            return Err(CheckResult::deny(ReasonCode::PathNotAllowed, why));
         }
     }
-    CheckResult::pass(format!("{} is allowed", path.display()))
+    let walked = match spec {
+        Some(spec) => Some(tree(input, &path, &cands, spec, &sets)?),
+        None => None,
+    };
+    let shown = path.display();
+    Ok(CheckResult::pass(match (walked, allow.is_some()) {
+        (Some(w), _) => format!("{shown} is allowed; {w}"),
+        (None, true) => format!("{shown} is allowed"),
+        (None, false) => format!("{shown} is not blocked (no allowed_paths set)"),
+    }))
+}
+
+/// Judges what a recursive reader reads below `path` (or, for a listing, the
+/// directory it lists). Returns what was walked, for the trace.
+fn tree(
+    input: &CheckInput,
+    path: &Path,
+    cands: &[PathBuf],
+    spec: &serde_json::Value,
+    sets: &Sets,
+) -> Result<String, CheckResult> {
+    let mut w: Walk = serde_json::from_value(spec.clone()).map_err(|e| {
+        CheckResult::deny(
+            ReasonCode::InvalidContext,
+            format!("`walk` is malformed: {e}"),
+        )
+    })?;
+    let glob = string_field(input, "glob")?;
+    let cwd = string_field(input, "cwd")?.map(Path::new);
+    let fs = input.env.fs;
+    if w.list_only {
+        // Listing names: the directory listed must not be one whose every entry is blocked.
+        let base = match glob {
+            Some(g) => walk::glob_base(path, g),
+            None => path.to_path_buf(),
+        };
+        let mut dirs = vec![base.clone()];
+        dirs.extend(fs.canonicalize(&base));
+        dirs.extend(cands.iter().cloned());
+        for d in dirs {
+            if let Some(why) = sets.refuse_dir(&d) {
+                return Err(CheckResult::deny(
+                    ReasonCode::PathNotAllowed,
+                    format!("{} would list {}: {why}", w.reader, d.display()),
+                ));
+            }
+        }
+        return Ok(format!("{} lists {}", w.reader, base.display()));
+    }
+    if let Some(g) = glob {
+        w.globs.push(g.to_string());
+    }
+    let hint_base = w
+        .glob_base
+        .as_deref()
+        .map(PathBuf::from)
+        .or_else(|| cwd.map(Path::to_path_buf))
+        .unwrap_or_else(|| path.to_path_buf());
+    let mut files = 0usize;
+    let result = walk::walk(fs, path, cwd, &w, |v| {
+        files += 1;
+        for c in std::iter::once(v.path.to_path_buf()).chain(v.real.clone()) {
+            if let Some(why) = sets.refuse(&c) {
+                return Err((v.path.to_path_buf(), why));
+            }
+        }
+        Ok(())
+    });
+    match result {
+        Ok(entries) => Ok(format!(
+            "{} reads {files} files below it ({entries} entries listed)",
+            w.reader
+        )),
+        Err(Stop::Budget(why)) => Err(CheckResult::deny(
+            ReasonCode::LimitExceeded,
+            format!("{why}; name narrower paths or exclude large directories"),
+        )),
+        Err(Stop::Refused((file, why))) => {
+            let rel = file
+                .strip_prefix(&hint_base)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let hint = w
+                .exclude_hint
+                .replace("{path}", &rel)
+                .replace("{name}", &name);
+            let how = if hint.is_empty() {
+                String::new()
+            } else {
+                format!("; leave it out with {hint}")
+            };
+            Err(CheckResult::deny(
+                ReasonCode::PathNotAllowed,
+                format!("{} would read {}: {why}{how}", w.reader, file.display()),
+            ))
+        }
+    }
 }
 
 #[cfg(test)]

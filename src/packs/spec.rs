@@ -29,6 +29,8 @@ pub enum CheckSpec {
         blocked: Option<String>,
     },
     /// A file path, normalised, matched against allow and deny globs (deny wins).
+    /// With `walk`, the named context field may describe how a recursive reader
+    /// walks the path (`checks::walk::Walk`): every file it would read is judged too.
     Path {
         field: String,
         access: Access,
@@ -36,6 +38,8 @@ pub enum CheckSpec {
         allowed: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         blocked: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        walk: Option<String>,
     },
     /// UTF-8 byte length of a string (or the sum over an array of strings).
     MaxBytes { field: String, limit: String },
