@@ -61,4 +61,15 @@ pub struct Call {
     pub on_behalf_of: Option<String>,
     /// For generic OAP requests: the policy named by the caller.
     pub policy: Option<String>,
+    /// Set when the call comes from inside a subagent (Claude Code `agent_id`, `agent_type`).
+    pub subagent: Option<Subagent>,
+}
+
+/// The subagent a call was made in, as the host names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subagent {
+    /// The host's id for this subagent instance.
+    pub id: Option<String>,
+    /// The subagent's type (its definition's name, e.g. `code-reviewer`): what delegations match.
+    pub agent_type: Option<String>,
 }

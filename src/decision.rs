@@ -114,6 +114,10 @@ pub enum Outcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckTrace {
     pub policy_id: String,
+    /// The policy layer the check ran under (`org`, `passport`, `delegation:TYPE`, `status`),
+    /// set when a call is decided under more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer: Option<String>,
     pub check: String,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -144,6 +148,7 @@ impl Evaluation {
             verdict: Verdict::Deny,
             trace: vec![CheckTrace {
                 policy_id: policy_id.into(),
+                layer: None,
                 check: "gate".into(),
                 outcome: Outcome::Deny,
                 code: Some(reason.code),
@@ -246,6 +251,7 @@ impl Acc {
         };
         self.trace.push(CheckTrace {
             policy_id: policy_id.into(),
+            layer: None,
             check,
             outcome,
             code,

@@ -7,8 +7,8 @@ use crate::audit::{AuditLog, Record};
 use crate::call::{Call, HostKind};
 use crate::canonical::{self, parse_strict};
 use crate::decision::{
-    self, CheckTrace, DirEntry, EntryKind, Environment, Evaluation, FsView,
-    Outcome as CheckOutcome, Request, Verdict,
+    CheckTrace, DirEntry, EntryKind, Environment, Evaluation, FsView, Outcome as CheckOutcome,
+    Request, Verdict,
 };
 use crate::home::{Config, Locations};
 use crate::hosts::tool_map::Resolution;
@@ -103,6 +103,8 @@ pub struct Outcome {
     pub receipt: Option<Receipt>,
     pub record: Option<crate::audit::log::Appended>,
     pub answer: Answer,
+    /// The policy layer that decided a deny or review, when more than one applied.
+    pub deciding_layer: Option<String>,
 }
 
 /// Wall-clock budget for the directory walks of one decision (see docs/checks.md).
@@ -271,11 +273,43 @@ pub fn protected_paths(loc: &Locations, cwd: Option<&str>, home: Option<&Path>) 
         .collect()
 }
 
-fn os_user() -> Option<String> {
+/// The OS account the hook runs as: `USER`, `LOGNAME`, then the real uid's passwd name
+/// (a hook launched with a scrubbed environment still says whom it acted for).
+pub fn os_user() -> Option<String> {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|s| !s.is_empty())
+        .or_else(passwd_name)
+}
+
+#[cfg(unix)]
+fn passwd_name() -> Option<String> {
+    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers given, and the
+    // name is copied out before they go out of scope.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out);
+        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
+            return Some(format!("uid:{uid}"));
+        }
+        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
+            .to_string_lossy()
+            .into_owned();
+        Some(if name.is_empty() {
+            format!("uid:{uid}")
+        } else {
+            name
+        })
+    }
+}
+
+#[cfg(not(unix))]
+fn passwd_name() -> Option<String> {
+    None
 }
 
 fn home_dir() -> Option<PathBuf> {
@@ -360,14 +394,18 @@ fn evaluate_read(
     let (now, clock_note) = locked.monotonic_now(now);
     let issued_at = timestamp(now);
     let verified = prepared.verified;
+    let fleet = prepared.fleet;
     let state = verified.as_ref().map_or_else(StateSnapshot::default, |v| {
         locked
             .state
             .snapshot(&v.passport.passport_id, &utc_day(now.unix_timestamp()))
     });
-    let evaluation = match prepared.step {
-        Step::Decided(ev) => ev,
-        Step::Ready(ready) => ready.decide(verified.as_ref(), &state, now),
+    let (evaluation, deciding_layer) = match prepared.step {
+        Step::Decided(ev) => (ev, fleet.decided_by.clone()),
+        Step::Ready(ready) => {
+            let l = ready.decide(verified.as_ref(), &fleet, &state, now);
+            (l.evaluation, l.deciding_layer)
+        }
     };
     let evaluation = match &verified {
         Some(v) => tripwire(evaluation, &v.passport, &state, now.unix_timestamp()),
@@ -386,6 +424,7 @@ fn evaluate_read(
         issued_at.clone(),
         &key,
     );
+    let layer = deciding_layer.clone();
     let mut record = build_record(
         call_ref,
         &evaluation,
@@ -396,6 +435,7 @@ fn evaluate_read(
         issued_at,
     );
     record.notes.extend(clock_note);
+    fleet.annotate(&mut record, deciding_layer, now.unix_timestamp());
     // Local files only (trace parent, queued telemetry notes): fine under the lock.
     let telemetry = crate::telemetry::Hook::start(
         loc,
@@ -409,7 +449,9 @@ fn evaluate_read(
             // The export may touch the network: never while other hooks wait on the lock.
             drop(locked);
             telemetry.emit(&appended, &evaluation);
-            finish(host, call.ok(), evaluation, Some(receipt), Some(appended))
+            let mut out = finish(host, call.ok(), evaluation, Some(receipt), Some(appended));
+            out.deciding_layer = layer;
+            out
         }
         Err(e) => {
             let ev = unrecorded(
@@ -454,6 +496,7 @@ fn tripwire(ev: Evaluation, p: &Passport, state: &StateSnapshot, now_unix: i64) 
     let mut trace = ev.trace;
     trace.push(CheckTrace {
         policy_id: ev.policy_id.clone(),
+        layer: None,
         check: "tripwire".into(),
         outcome: match verdict {
             Verdict::Review => CheckOutcome::Review,
@@ -492,6 +535,7 @@ fn finish(
         receipt,
         record,
         answer,
+        deciding_layer: None,
     }
 }
 
@@ -499,7 +543,54 @@ fn finish(
 /// verdict already reached or everything the pure decision needs but the state.
 struct Prepared {
     verified: Option<VerifiedPassport>,
+    fleet: FleetContext,
     step: Step,
+}
+
+/// The fleet side of one call: the status and org layer it is decided under, the
+/// delegation it runs in, and what the record must say about them.
+#[derive(Default)]
+struct FleetContext {
+    status: Option<crate::remote::status::StatusView>,
+    org: Option<VerifiedPassport>,
+    delegation: Option<crate::policy::Delegation>,
+    subagent: Option<crate::call::Subagent>,
+    /// Set when the fleet context itself decided (a status or org policy deny).
+    decided_by: Option<String>,
+    notes: Vec<String>,
+}
+
+impl FleetContext {
+    /// Adds the status source, deciding layer, delegation chain and refresh notes to a record.
+    fn annotate(&self, record: &mut Record, deciding_layer: Option<String>, now_unix: i64) {
+        match &self.status {
+            Some(view) => {
+                record.status_source = Some(view.source.clone());
+                record.status_age_s = view.age_s(now_unix);
+                record.status_sequence = view.current.as_ref().map(|c| c.sequence());
+            }
+            None => record.status_source = Some("local".into()),
+        }
+        record.deciding_layer = deciding_layer;
+        record.org_policy_digest = self.org.as_ref().map(|o| o.digest.clone());
+        let mut chain: Vec<String> = record
+            .on_behalf_of
+            .iter()
+            .map(|u| format!("user:{u}"))
+            .collect();
+        if let Some(id) = &record.passport_id {
+            chain.push(format!("passport:{id}"));
+        }
+        if let Some(s) = &self.subagent {
+            let t = s.agent_type.as_deref().unwrap_or("unknown");
+            chain.push(match &s.id {
+                Some(id) => format!("subagent:{t}#{id}"),
+                None => format!("subagent:{t}"),
+            });
+        }
+        record.on_behalf_of_chain = chain;
+        record.notes.extend(self.notes.iter().cloned());
+    }
 }
 
 enum Step {
@@ -518,6 +609,7 @@ impl Prepared {
     fn decided(ev: Evaluation) -> Prepared {
         Prepared {
             verified: None,
+            fleet: FleetContext::default(),
             step: Step::Decided(ev),
         }
     }
@@ -534,14 +626,19 @@ impl Ready {
     fn decide(
         self,
         v: Option<&VerifiedPassport>,
+        fleet: &FleetContext,
         state: &StateSnapshot,
         now: OffsetDateTime,
-    ) -> Evaluation {
+    ) -> crate::policy::Layered {
         let Some(v) = v else {
-            return Evaluation::early_deny(
-                &self.request.policy_id,
-                Reason::new(ReasonCode::InternalError, "no verified passport"),
-            );
+            return crate::policy::Layered {
+                evaluation: Evaluation::early_deny(
+                    &self.request.policy_id,
+                    Reason::new(ReasonCode::InternalError, "no verified passport"),
+                ),
+                deciding_layer: None,
+                approvals: 0,
+            };
         };
         let env = Environment {
             now,
@@ -549,7 +646,19 @@ impl Ready {
             home: self.home,
             fs: &RealFs::new(),
         };
-        decision::decide(&v.passport, &self.catalog, &self.request, state, &env)
+        let layers = crate::policy::layers(
+            fleet.org.as_ref().map(|o| &o.passport),
+            &v.passport,
+            fleet.delegation.as_ref(),
+        );
+        crate::policy::decide(
+            &layers,
+            fleet.status.as_ref(),
+            &self.catalog,
+            &self.request,
+            state,
+            &env,
+        )
     }
 }
 
@@ -590,12 +699,27 @@ fn prepare(
                 Ok(Resolution::Request(r)) => r,
                 Ok(Resolution::Harmless) => {
                     // Harmless tools still need a valid passport: a suspended agent does nothing.
-                    return match load_passport(loc) {
-                        Ok(v) => Prepared {
-                            step: Step::Decided(harmless_eval(&v, &call.tool, now)),
-                            verified: Some(v),
-                        },
-                        Err(r) => Prepared::decided(Evaluation::early_deny("none", r)),
+                    return match load_subject(loc, config, call, &catalog, now) {
+                        Ok((v, mut fleet)) => {
+                            let ev = match crate::policy::check_status(
+                                fleet.status.as_ref(),
+                                "none",
+                                &v.passport.passport_id,
+                                now.unix_timestamp(),
+                            ) {
+                                Ok(_) => harmless_eval(&v, fleet.org.as_ref(), &call.tool, now),
+                                Err(denied) => {
+                                    fleet.decided_by = denied.deciding_layer;
+                                    denied.evaluation
+                                }
+                            };
+                            Prepared {
+                                step: Step::Decided(ev),
+                                verified: Some(v),
+                                fleet,
+                            }
+                        }
+                        Err(denied) => denied,
                     };
                 }
                 Err(r) => return Prepared::decided(Evaluation::early_deny("none", r)),
@@ -608,9 +732,17 @@ fn prepare(
             InputError::TooLarge(MAX_INPUT_BYTES).reason(),
         ));
     }
-    let v = match load_passport(loc) {
-        Ok(v) => v,
-        Err(r) => return Prepared::decided(Evaluation::early_deny(&request.policy_id, r)),
+    let (v, fleet) = match load_subject(loc, config, call, &catalog, now) {
+        Ok(s) => s,
+        Err(mut denied) => {
+            if let Step::Decided(ev) = &mut denied.step {
+                ev.policy_id = request.policy_id.clone();
+                for t in &mut ev.trace {
+                    t.policy_id = request.policy_id.clone();
+                }
+            }
+            return denied;
+        }
     };
     let home = home_dir();
     Prepared {
@@ -621,6 +753,7 @@ fn prepare(
             request,
         })),
         verified: Some(v),
+        fleet,
     }
 }
 
@@ -635,7 +768,83 @@ fn measures_content(catalog: &Catalog, request: &Request) -> bool {
     })
 }
 
-fn harmless_eval(v: &VerifiedPassport, tool: &str, now: OffsetDateTime) -> Evaluation {
+/// Loads who the call is decided for: the fleet inputs (refreshed if due, within the
+/// refresh bound), the passport (local, or the verified copy of `passport_url`), its
+/// proven delegations and the one this call's subagent runs under, and the org policy.
+fn load_subject(
+    loc: &Locations,
+    config: &Config,
+    call: &Call,
+    catalog: &Catalog,
+    now: OffsetDateTime,
+) -> Result<(VerifiedPassport, FleetContext), Prepared> {
+    let deny = |r: Reason, layer: Option<&str>, fleet: FleetContext| {
+        let mut p = Prepared::decided(Evaluation::early_deny("none", r));
+        p.fleet = FleetContext {
+            decided_by: layer.map(str::to_owned),
+            ..fleet
+        };
+        p
+    };
+    let trust = TrustStore::load_dir(&loc.trust_dir.path).map_err(|e| {
+        deny(
+            Reason::new(ReasonCode::PassportUntrusted, format!("trust store: {e}")),
+            None,
+            FleetContext::default(),
+        )
+    })?;
+    let mut fleet = FleetContext {
+        subagent: call.subagent.clone(),
+        ..Default::default()
+    };
+    let mut passport_path = loc.passport.path.clone();
+    let mut org = None;
+    if let Some(f) =
+        crate::remote::Fleet::new(config.remote.clone(), config.org.clone(), &loc.config_root)
+    {
+        let inputs = f.inputs(&trust, now.unix_timestamp());
+        fleet.status = inputs.status;
+        fleet.notes = inputs.notes;
+        org = inputs.org;
+        match inputs.passport_path {
+            Some(Ok(p)) => passport_path = p,
+            Some(Err(r)) => return Err(deny(r, None, fleet)),
+            None => {}
+        }
+    }
+    let v = passport::load_verified(&passport_path, &trust)
+        .map_err(|e| Reason::new(e.code(), e.to_string()));
+    let v = match v {
+        Ok(v) => v,
+        Err(r) => return Err(deny(r, None, fleet)),
+    };
+    match org {
+        Some(Ok(o)) => fleet.org = Some(o),
+        Some(Err(r)) => return Err(deny(r, Some(crate::policy::ORG), fleet)),
+        None => {}
+    }
+    let delegations = match crate::policy::delegation::delegations(&v.passport, catalog) {
+        Ok(d) => d,
+        Err(r) => return Err(deny(r, Some(crate::policy::PASSPORT), fleet)),
+    };
+    let wanted = call.subagent.as_ref().and_then(|s| s.agent_type.as_deref());
+    fleet.delegation = wanted.and_then(|t| delegations.into_iter().find(|d| d.agent_type == t));
+    Ok((v, fleet))
+}
+
+fn harmless_eval(
+    v: &VerifiedPassport,
+    org: Option<&VerifiedPassport>,
+    tool: &str,
+    now: OffsetDateTime,
+) -> Evaluation {
+    // The org policy's own status and expiry bind every passport under it.
+    if let Some(o) = org {
+        let ev = harmless_eval(o, None, tool, now);
+        if ev.verdict != Verdict::Allow {
+            return ev;
+        }
+    }
     let p = &v.passport;
     let expired = p.expires().is_some_and(|e| e <= now);
     let reason = if p.status != passport::Status::Active {
@@ -661,13 +870,6 @@ fn harmless_eval(v: &VerifiedPassport, tool: &str, now: OffsetDateTime) -> Evalu
         };
     };
     Evaluation::early_deny("none", reason)
-}
-
-fn load_passport(loc: &Locations) -> Result<VerifiedPassport, Reason> {
-    let trust = TrustStore::load_dir(&loc.trust_dir.path)
-        .map_err(|e| Reason::new(ReasonCode::PassportUntrusted, format!("trust store: {e}")))?;
-    passport::load_verified(&loc.passport.path, &trust)
-        .map_err(|e| Reason::new(e.code(), e.to_string()))
 }
 
 fn build_record(
@@ -719,6 +921,12 @@ fn build_record(
         next_key: None,
         state_digest: None,
         lost: None,
+        status_source: None,
+        status_age_s: None,
+        status_sequence: None,
+        deciding_layer: None,
+        org_policy_digest: None,
+        on_behalf_of_chain: vec![],
         notes: vec![],
         prev_hash: String::new(),
         hash: String::new(),

@@ -163,6 +163,12 @@ pub struct Config {
     pub audit: AuditConfig,
     /// OpenTelemetry export of each decision (docs/telemetry.md).
     pub telemetry: crate::telemetry::TelemetryConfig,
+    /// Hybrid mode: signed fleet status (and optionally the passport) from a static HTTPS host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<crate::remote::RemoteConfig>,
+    /// The organisation's policy: a ceiling over every passport on this machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<crate::remote::OrgConfig>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -111,6 +111,21 @@ reason_codes! {
     RateLimited => "oap.rate_limited",
     /// Repeated denies tripped the behavioural tripwire.
     TripwireTripped => "oap.tripwire_tripped",
+    // --- fleet (remote status, org policy, delegations)
+    /// No verified status document is available (never fetched, or every fetch refused).
+    StatusUnavailable => "oap.status_unavailable",
+    /// No good status fetch for longer than `remote.max_stale_s`.
+    StatusStale => "oap.status_stale",
+    /// The status document is past its own `expires_at`.
+    StatusExpired => "oap.status_expired",
+    /// The status document does not list this passport.
+    StatusUnknownPassport => "oap.status_unknown_passport",
+    /// A status document older than (or conflicting with) one already seen was refused.
+    StatusReplayed => "oap.status_replayed",
+    /// The organisation policy is configured but cannot be loaded or verified.
+    OrgPolicyUnavailable => "oap.org_policy_unavailable",
+    /// A delegation grants more than its parent passport.
+    DelegationWidening => "oap.delegation_widening",
     // --- evidence
     /// The decision could not be recorded, so it did not happen.
     AuditUnavailable => "oap.audit_unavailable",

@@ -187,6 +187,7 @@ mod tests {
             tool_use_id: id.map(str::to_owned),
             on_behalf_of: None,
             policy: None,
+            subagent: None,
         }
     }
 

@@ -70,6 +70,24 @@ pub struct Record {
     /// On an `audit.repair` record: what was found missing and what was last known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost: Option<Lost>,
+    /// Which status source decided: a status URL (hybrid mode) or `local` (the passport's own field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_source: Option<String>,
+    /// Seconds since the status was last confirmed by its source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_age_s: Option<u64>,
+    /// The sequence of the status document the decision read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_sequence: Option<u64>,
+    /// The policy layer that decided a deny or review (`status`, `org`, `passport`, `delegation:TYPE`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deciding_layer: Option<String>,
+    /// `sha256:` of the org policy the call was decided under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_policy_digest: Option<String>,
+    /// For whom, through whom: `user:NAME`, `passport:ID`, `subagent:TYPE#ID`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_behalf_of_chain: Vec<String>,
     /// Telemetry or other side notes that never change the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -155,12 +173,23 @@ impl Record {
             next_key,
             state_digest,
             lost,
+            status_source,
+            status_age_s,
+            status_sequence,
+            deciding_layer,
+            org_policy_digest,
+            on_behalf_of_chain,
             notes,
             prev_hash,
             hash: _,
             signature: _,
         } = self;
-        if *seq > crate::canonical::MAX_SAFE_INTEGER {
+        let unsafe_int =
+            |n: &Option<u64>| n.is_some_and(|n| n > crate::canonical::MAX_SAFE_INTEGER);
+        if *seq > crate::canonical::MAX_SAFE_INTEGER
+            || unsafe_int(status_age_s)
+            || unsafe_int(status_sequence)
+        {
             return false;
         }
         let mut w = Fields::new(out);
@@ -169,6 +198,7 @@ impl Record {
         w.nullable("agent_id", agent_id.as_deref());
         w.raw("allow", if *allow { "true" } else { "false" });
         w.opt("deciding_check", deciding_check.as_deref());
+        w.opt("deciding_layer", deciding_layer.as_deref());
         w.str("decision_id", decision_id);
         w.opt("event", event.as_deref());
         w.str("host", host);
@@ -186,18 +216,10 @@ impl Record {
             }
         }
         w.opt("next_key", next_key.as_deref());
-        if !notes.is_empty() {
-            w.key("notes");
-            w.out.push(b'[');
-            for (i, n) in notes.iter().enumerate() {
-                if i > 0 {
-                    w.out.push(b',');
-                }
-                w.string(n);
-            }
-            w.out.push(b']');
-        }
+        w.strings("notes", notes);
         w.nullable("on_behalf_of", on_behalf_of.as_deref());
+        w.strings("on_behalf_of_chain", on_behalf_of_chain);
+        w.opt("org_policy_digest", org_policy_digest.as_deref());
         w.nullable("passport_digest", passport_digest.as_deref());
         w.nullable("passport_id", passport_id.as_deref());
         w.nullable("passport_version", passport_version.as_deref());
@@ -225,6 +247,13 @@ impl Record {
             }
         }
         w.opt("state_digest", state_digest.as_deref());
+        if let Some(n) = status_age_s {
+            w.raw("status_age_s", &n.to_string());
+        }
+        if let Some(n) = status_sequence {
+            w.raw("status_sequence", &n.to_string());
+        }
+        w.opt("status_source", status_source.as_deref());
         w.str("tool", tool);
         w.nullable("tool_use_id", tool_use_id.as_deref());
         w.str("ts", ts);
@@ -314,6 +343,22 @@ impl<'a> Fields<'a> {
     fn str(&mut self, k: &str, v: &str) {
         self.key(k);
         self.string(v);
+    }
+
+    /// A non-empty array of strings (empty ones are skipped, as serde skips them).
+    fn strings(&mut self, k: &str, items: &[String]) {
+        if items.is_empty() {
+            return;
+        }
+        self.key(k);
+        self.out.push(b'[');
+        for (i, n) in items.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.string(n);
+        }
+        self.out.push(b']');
     }
 
     fn raw(&mut self, k: &str, v: &str) {
@@ -468,6 +513,12 @@ mod tests {
             last_hash: Some("h".into()),
             log_id: None,
         });
+        r.status_source = Some(format!("https://s/{text}"));
+        r.status_age_s = Some(n);
+        r.status_sequence = Some(n + 1);
+        r.deciding_layer = Some("delegation:x".into());
+        r.org_policy_digest = Some("sha256:o".into());
+        r.on_behalf_of_chain = vec![format!("user:{text}"), "passport:p".into()];
         r.prev_hash = GENESIS.into();
         r
     }
@@ -491,6 +542,9 @@ mod tests {
         big.seq = u64::MAX;
         assert!(!big.write_jcs_unsigned(&mut Vec::new()));
         assert!(big.compute_hash().starts_with("sha256:"));
+        let mut big = full_record("b", 1);
+        big.status_sequence = Some(u64::MAX);
+        assert!(!big.write_jcs_unsigned(&mut Vec::new()));
     }
 
     proptest! {

@@ -175,6 +175,7 @@ fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
             "reasons": o.evaluation.reasons,
             "decision": o.receipt,
             "checks": if a.explain { Some(&o.evaluation.trace) } else { None },
+            "deciding_layer": o.deciding_layer,
             "audit": o.record.as_ref().map(|r| json!({"seq": r.seq, "hash": r.hash})),
         });
         let _ = writeln!(
@@ -201,6 +202,9 @@ fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
             first.map(|r| r.message.as_str()).unwrap_or("")
         ));
         if a.explain {
+            if let Some(l) = &o.deciding_layer {
+                explain.push_str(&format!("  decided by the {l} layer\n"));
+            }
             for t in &o.evaluation.trace {
                 let mark = match t.outcome {
                     CheckOutcome::Pass => paint("pass  ", "32"),
@@ -208,8 +212,13 @@ fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
                     CheckOutcome::Review => paint("review", "33"),
                     CheckOutcome::Deny => paint("deny  ", "31"),
                 };
+                let layer = t
+                    .layer
+                    .as_deref()
+                    .map(|l| format!("[{l}] "))
+                    .unwrap_or_default();
                 explain.push_str(&format!(
-                    "  {mark} {:<28} {:<24} {}\n",
+                    "  {mark} {layer}{:<28} {:<24} {}\n",
                     t.policy_id, t.check, t.detail
                 ));
             }

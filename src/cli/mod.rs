@@ -6,6 +6,7 @@ mod config;
 mod demo;
 mod doctor;
 mod evaluate;
+mod fleet;
 mod init;
 mod install;
 mod keys;
@@ -98,6 +99,8 @@ pub enum Command {
     /// OpenTelemetry export: resolved settings, and replay of recorded decisions.
     #[command(subcommand)]
     Telemetry(telemetry::TelemetryCommand),
+    /// Fleet status (hybrid mode): show the source, its age and what it says; refresh; publish.
+    Status(fleet::StatusArgs),
 }
 
 impl PathArgs {
@@ -225,6 +228,7 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Doctor(a) => return doctor::run(&cli.paths, a),
         Command::Observe(a) => return observe::run(&cli.paths, a),
         Command::Telemetry(a) => telemetry::run(&cli.paths, a),
+        Command::Status(a) => fleet::status_cmd(&cli.paths, a),
     };
     match outcome {
         Ok(()) => 0,

@@ -1,8 +1,9 @@
-//! `toolgate passport new|sign|verify`.
+//! `toolgate passport new|sign|verify` (and, in `fleet.rs`, `show|suspend|resume|revoke`).
 
 use super::PathArgs;
 use crate::gate::timestamp;
 use crate::passport::{self, KeyPair, Passport, TrustStore};
+use crate::remote::FleetStatus;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -30,6 +31,14 @@ pub enum PassportCommand {
     Sign(SignArgs),
     /// Verify a passport: signature, trust, schema; prints signer, status, expiry, digest.
     Verify(VerifyArgs),
+    /// Print a passport, or with --effective the policy in force (org ceiling, delegations).
+    Show(super::fleet::ShowArgs),
+    /// Fleet: mark a passport suspended in the signed status document (DIR/status.json).
+    Suspend(super::fleet::StatusChangeArgs),
+    /// Fleet: mark a passport active again in the signed status document.
+    Resume(super::fleet::StatusChangeArgs),
+    /// Fleet: mark a passport revoked (final) in the signed status document.
+    Revoke(super::fleet::StatusChangeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,9 +96,15 @@ pub fn run(paths: &PathArgs, cmd: PassportCommand) -> anyhow::Result<()> {
             let loc = paths.locations(a.file.clone());
             let key = KeyPair::load(&loc.key.path)
                 .context("loading the signing key (run `toolgate keygen`)")?;
+            let (p, _) = passport::load_unsigned(&loc.passport.path)?;
+            prove_delegations(&loc, &p)?;
             sign_file(&loc.passport.path, &key)
         }
         PassportCommand::Verify(a) => verify(paths, a),
+        PassportCommand::Show(a) => super::fleet::show(paths, a),
+        PassportCommand::Suspend(a) => super::fleet::change(paths, a, FleetStatus::Suspended),
+        PassportCommand::Resume(a) => super::fleet::change(paths, a, FleetStatus::Active),
+        PassportCommand::Revoke(a) => super::fleet::change(paths, a, FleetStatus::Revoked),
     }
 }
 
@@ -187,6 +202,7 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
     let v = passport::load_verified(&loc.passport.path, &trust)
         .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
     let p = &v.passport;
+    prove_delegations(&loc, p)?;
     let now = time::OffsetDateTime::now_utc();
     let expired = p.expires().is_some_and(|e| e <= now);
     if a.json {
@@ -240,4 +256,13 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Refuses a passport whose delegations widen it, naming the widening.
+fn prove_delegations(loc: &crate::home::Locations, p: &Passport) -> anyhow::Result<()> {
+    let catalog =
+        crate::packs::Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path()))?;
+    crate::policy::delegation::delegations(p, &catalog)
+        .map(|_| ())
+        .map_err(|r| anyhow::anyhow!("{} ({})", r.message, r.code))
 }

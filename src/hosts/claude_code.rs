@@ -1,14 +1,15 @@
 //! Claude Code `PreToolUse` hooks.
 //!
-//! Input: `tool_name`, `tool_input`, `cwd`, `session_id`, `tool_use_id`.
+//! Input: `tool_name`, `tool_input`, `cwd`, `session_id`, `tool_use_id`, and inside a
+//! subagent `agent_id` and `agent_type`.
 //! Deny: exit 2 with the reason on stderr (what Claude Code shows the model)
 //! and the `hookSpecificOutput` deny object on stdout. Allow: exit 0, no
 //! output, so Claude Code's own permission rules still apply. Review: exit 0
 //! with `permissionDecision: "ask"`.
 
 use super::descriptor::{self, Base, ConfigFile, Descriptor, Layout, Scope};
-use super::{tool_call, Answer, EXIT_ALLOW, EXIT_DENY};
-use crate::call::{Call, HostKind};
+use super::{str_field, tool_call, Answer, EXIT_ALLOW, EXIT_DENY};
+use crate::call::{Call, HostKind, Subagent};
 use crate::decision::Verdict;
 use crate::reason::Reason;
 use serde_json::{json, Value};
@@ -76,7 +77,13 @@ fn canary(forbidden: bool, cwd: &str, target: &str, version: Option<&str>) -> Va
 }
 
 pub fn parse(v: &Value) -> Result<Call, Reason> {
-    tool_call(HostKind::ClaudeCode, v, "Claude Code", false)
+    let mut call = tool_call(HostKind::ClaudeCode, v, "Claude Code", false)?;
+    // Present only for calls made inside a subagent.
+    let (id, agent_type) = (str_field(v, "agent_id"), str_field(v, "agent_type"));
+    if id.is_some() || agent_type.is_some() {
+        call.subagent = Some(Subagent { id, agent_type });
+    }
+    Ok(call)
 }
 
 /// The `hookSpecificOutput` decision Claude Code and Codex both read.

@@ -92,6 +92,7 @@ pub fn parse(v: &Value) -> Result<Call, Reason> {
         tool_use_id: None,
         on_behalf_of: None,
         policy: None,
+        subagent: None,
     })
 }
 

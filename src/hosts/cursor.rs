@@ -152,6 +152,7 @@ pub fn parse(v: &Value) -> Result<Call, Reason> {
         tool_use_id: str_field(v, "tool_use_id").or_else(|| str_field(v, "generation_id")),
         on_behalf_of: str_field(v, "user_email"),
         policy: None,
+        subagent: None,
     })
 }
 

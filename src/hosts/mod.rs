@@ -182,6 +182,7 @@ pub fn sent_ids(host: HostKind, bytes: &[u8]) -> Option<Call> {
         tool_use_id: first(keys.call),
         on_behalf_of: None,
         policy: None,
+        subagent: None,
     })
 }
 
@@ -293,5 +294,6 @@ pub(crate) fn tool_call(
         tool_use_id: str_field(v, "tool_use_id"),
         on_behalf_of: None,
         policy: None,
+        subagent: None,
     })
 }

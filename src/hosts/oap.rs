@@ -32,6 +32,7 @@ pub fn parse(v: &Value) -> Result<Call, Reason> {
         tool_use_id: None,
         on_behalf_of: super::str_field(v, "on_behalf_of"),
         policy: Some(policy),
+        subagent: None,
     })
 }
 

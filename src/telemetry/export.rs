@@ -37,27 +37,8 @@ impl Exporter {
             .max_redirects(0)
             .user_agent(concat!("toolgate/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &settings.certificate {
-            let pem = std::fs::read(path)
-                .map_err(|e| ExportError::Certificate(format!("{}: {e}", path.display())))?;
-            let certs = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(Ok(c)),
-                    Ok(_) => None,
-                    Err(e) => Some(Err(e)),
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ExportError::Certificate(format!("{}: {e}", path.display())))?;
-            if certs.is_empty() {
-                return Err(ExportError::Certificate(format!(
-                    "{}: no certificate in the file",
-                    path.display()
-                )));
-            }
-            config = config.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::new_with_certs(&certs))
-                    .build(),
-            );
+            config =
+                config.tls_config(crate::net::pinned_tls(path).map_err(ExportError::Certificate)?);
         }
         Ok(Exporter {
             agent: config.build().into(),

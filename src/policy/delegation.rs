@@ -1,0 +1,231 @@
+//! Per-subagent passports: delegations a passport declares for the host's agent types.
+//!
+//! Declared in the passport's `metadata.delegations` (the OAP schema leaves metadata
+//! open, so the passport stays schema-valid), each names an `agent_type`, the
+//! capabilities it keeps and the limits it tightens. A delegation inherits every limit
+//! it does not set, and each one it sets is proven no wider than the parent's when the
+//! passport loads; a widening refuses the passport, naming the key and what widens.
+
+use super::roles::{self, Role};
+use crate::packs::Catalog;
+use crate::passport::Passport;
+use crate::reason::{Reason, ReasonCode};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// One entry of `metadata.delegations`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    agent_type: String,
+    capabilities: Vec<String>,
+    #[serde(default)]
+    limits: Map<String, Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+}
+
+/// A proven delegation: the passport a subagent of this type is decided under.
+#[derive(Debug, Clone)]
+pub struct Delegation {
+    pub agent_type: String,
+    pub passport: Passport,
+}
+
+fn widening(agent_type: &str, what: String) -> Reason {
+    Reason::new(
+        ReasonCode::DelegationWidening,
+        format!("the delegation for agent type `{agent_type}` {what}; a delegation may only narrow its parent"),
+    )
+}
+
+fn invalid(why: String) -> Reason {
+    Reason::new(
+        ReasonCode::PassportInvalid,
+        format!("metadata.delegations: {why}"),
+    )
+}
+
+/// Reads and proves every delegation the passport declares (none is an empty list).
+pub fn delegations(parent: &Passport, catalog: &Catalog) -> Result<Vec<Delegation>, Reason> {
+    let Some(raw) = parent.metadata.as_ref().and_then(|m| m.get("delegations")) else {
+        return Ok(vec![]);
+    };
+    let specs: Vec<Spec> = serde_path_to_error::deserialize(raw)
+        .map_err(|e| invalid(format!("{}: {}", e.path(), e.inner())))?;
+    let mut out: Vec<Delegation> = Vec::with_capacity(specs.len());
+    for s in specs {
+        if s.agent_type.trim().is_empty() {
+            return Err(invalid("an agent_type is empty".into()));
+        }
+        if out.iter().any(|d| d.agent_type == s.agent_type) {
+            return Err(invalid(format!(
+                "agent type `{}` is declared twice",
+                s.agent_type
+            )));
+        }
+        out.push(prove(parent, catalog, s)?);
+    }
+    Ok(out)
+}
+
+fn prove(parent: &Passport, catalog: &Catalog, s: Spec) -> Result<Delegation, Reason> {
+    let t = s.agent_type.as_str();
+    let mut caps = vec![];
+    for id in &s.capabilities {
+        match parent.capabilities.iter().find(|c| &c.id == id) {
+            Some(c) => caps.push(c.clone()),
+            None => {
+                return Err(widening(
+                    t,
+                    format!("grants capability `{id}`, which the parent does not"),
+                ))
+            }
+        }
+    }
+    let mut limits = Map::new();
+    for cap in &caps {
+        if let Some(block) = parent.limits.get(&cap.id) {
+            limits.insert(cap.id.clone(), block.clone());
+        }
+    }
+    for (cap, block) in &s.limits {
+        if !s.capabilities.contains(cap) {
+            return Err(invalid(format!(
+                "the delegation for `{t}` sets limits.{cap} but does not keep that capability"
+            )));
+        }
+        let Some(block) = block.as_object() else {
+            return Err(invalid(format!("limits.{cap} of `{t}` is not an object")));
+        };
+        let base = limits
+            .entry(cap.clone())
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+            .ok_or_else(|| invalid(format!("the parent's limits.{cap} is not an object")))?;
+        for (key, value) in block {
+            let role = roles::role(catalog, cap, key);
+            match base.get(key) {
+                Some(p) => roles::narrower(role, value, p),
+                // Unset in the parent: only adding a block or a requirement is provably narrower.
+                None if role == Role::Block
+                    || (role == Role::Require && value == &Value::Bool(true)) =>
+                {
+                    Ok(())
+                }
+                None => Err("sets a limit the parent leaves unset".into()),
+            }
+            .map_err(|e| widening(t, format!("limits.{cap}.{key} {e}")))?;
+            base.insert(key.clone(), value.clone());
+        }
+    }
+    let mut passport = parent.clone();
+    passport.capabilities = caps;
+    passport.limits = limits;
+    passport.metadata = Some(
+        [("delegation".to_string(), Value::String(t.into()))]
+            .into_iter()
+            .collect(),
+    );
+    Ok(Delegation {
+        agent_type: s.agent_type,
+        passport,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parent(delegations: Value) -> Passport {
+        let text = include_str!("../../passports/coding-agent.json");
+        let mut v: Value = serde_json::from_str(text).unwrap();
+        v["metadata"]["delegations"] = delegations;
+        Passport::from_value(&v).unwrap()
+    }
+
+    fn catalog() -> Catalog {
+        Catalog::embedded().unwrap()
+    }
+
+    #[test]
+    fn a_narrowing_delegation_inherits_and_tightens() {
+        let p = parent(json!([{
+            "agent_type": "code-reviewer",
+            "capabilities": ["data.file.read", "system.command.execute"],
+            "limits": {"system.command.execute": {
+                "allowed_commands": ["git diff", "git log", "rg"],
+                "blocked_patterns": ["rm -rf", "git push --force", "sudo", "chmod 777", "curl"]
+            }}
+        }]));
+        let d = delegations(&p, &catalog()).unwrap();
+        assert_eq!(d.len(), 1);
+        let dp = &d[0].passport;
+        assert!(dp.grants("data.file.read") && !dp.grants("data.file.write"));
+        let cmd = dp.limits_for("system.command.execute").unwrap();
+        assert_eq!(
+            cmd["allowed_commands"],
+            json!(["git diff", "git log", "rg"])
+        );
+        // Inherited unchanged.
+        assert_eq!(cmd["allow_substitution"], json!(true));
+        assert_eq!(
+            dp.limits_for("data.file.read").unwrap()["blocked_paths"],
+            p.limits_for("data.file.read").unwrap()["blocked_paths"]
+        );
+        assert!(dp.limits_for("web.fetch").is_none());
+    }
+
+    #[test]
+    fn each_widening_is_refused_and_named() {
+        let cases = [
+            (
+                json!({"agent_type": "x", "capabilities": ["finance.payment.refund"]}),
+                "finance.payment.refund",
+            ),
+            (
+                json!({"agent_type": "x", "capabilities": ["system.command.execute"],
+                "limits": {"system.command.execute": {"allowed_commands": ["git status", "curl"]}}}),
+                "`curl`",
+            ),
+            (
+                json!({"agent_type": "x", "capabilities": ["system.command.execute"],
+                "limits": {"system.command.execute": {"blocked_patterns": ["sudo"]}}}),
+                "rm -rf",
+            ),
+            (
+                json!({"agent_type": "x", "capabilities": ["data.file.write"],
+                "limits": {"data.file.write": {"max_file_size_bytes": 99999999}}}),
+                "max_file_size_bytes",
+            ),
+            (
+                json!({"agent_type": "x", "capabilities": ["data.file.write"],
+                "limits": {"data.file.write": {"allowed_paths": ["/etc/**"]}}}),
+                "/etc/**",
+            ),
+            (
+                json!({"agent_type": "x", "capabilities": ["mcp.tool.execute"],
+                "limits": {"mcp.tool.execute": {"approval_required": false}}}),
+                "approval_required",
+            ),
+            (
+                json!({"agent_type": "x", "capabilities": ["system.command.execute"],
+                "limits": {"system.command.execute": {"allow_background": true}}}),
+                "allow_background",
+            ),
+        ];
+        for (spec, named) in cases {
+            let e = delegations(&parent(json!([spec])), &catalog()).unwrap_err();
+            assert_eq!(e.code, ReasonCode::DelegationWidening, "{e}");
+            assert!(e.message.contains(named), "{named}: {e}");
+        }
+        let e = delegations(
+            &parent(json!([{"agent_type": "x", "capabilities": [], "surprise": 1}])),
+            &catalog(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ReasonCode::PassportInvalid);
+    }
+}

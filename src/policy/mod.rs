@@ -1,0 +1,368 @@
+//! The effective policy of one call: fleet status, the org ceiling, the agent's passport
+//! and, inside a subagent, its delegation. Pure: every input arrives as a value.
+//!
+//! Layers are not merged into one document for the decision. Each layer's passport is
+//! decided on its own and the most restrictive verdict wins, which is exactly
+//! "capabilities intersect, allowlists intersect, blocklists unite, numbers take the
+//! minimum, approvals add up" for every check a pack can express, including glob and
+//! prefix lists whose intersection has no finite spelling. [`effective`] shows the
+//! combination for people (`passport show --effective`).
+
+pub mod delegation;
+pub mod roles;
+
+use crate::decision::{self, CheckTrace, Environment, Evaluation, Outcome, Request, Verdict};
+use crate::packs::Catalog;
+use crate::passport::Passport;
+use crate::reason::{Reason, ReasonCode};
+use crate::remote::status::{FleetStatus, StatusView};
+use crate::state::StateSnapshot;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::time::Duration;
+
+pub use delegation::Delegation;
+
+/// The name of the org layer in traces and records.
+pub const ORG: &str = "org";
+/// The name of the agent passport's layer.
+pub const PASSPORT: &str = "passport";
+/// The name of the fleet status gate.
+pub const STATUS: &str = "status";
+
+/// One passport the call must satisfy, with the name records give it.
+#[derive(Debug, Clone)]
+pub struct Layer<'a> {
+    pub name: String,
+    pub passport: Cow<'a, Passport>,
+}
+
+/// The layers of one call, outermost (the ceiling) first.
+pub fn layers<'a>(
+    org: Option<&'a Passport>,
+    agent: &'a Passport,
+    delegated: Option<&'a Delegation>,
+) -> Vec<Layer<'a>> {
+    let mut out = vec![];
+    if let Some(o) = org {
+        out.push(Layer {
+            name: ORG.into(),
+            passport: Cow::Owned(ceiling_view(o, agent)),
+        });
+    }
+    out.push(Layer {
+        name: PASSPORT.into(),
+        passport: Cow::Borrowed(agent),
+    });
+    if let Some(d) = delegated {
+        out.push(Layer {
+            name: format!("delegation:{}", d.agent_type),
+            passport: Cow::Borrowed(&d.passport),
+        });
+    }
+    out
+}
+
+/// The org policy as a layer over one agent passport: the org's capabilities, status
+/// and expiry, and for each capability the agent's limits with the org's keys in their
+/// place. Decided beside the agent's own layer, a key both set is bounded by both, a
+/// key only the agent sets stays the agent's, and a capability the org does not grant
+/// is denied by the org layer.
+pub fn ceiling_view(org: &Passport, agent: &Passport) -> Passport {
+    let mut v = org.clone();
+    // Assurance is a property of the agent's identity, not something an org template caps.
+    v.assurance_level = agent.assurance_level;
+    if v.regions.is_empty() {
+        v.regions = agent.regions.clone();
+    }
+    let mut limits = Map::new();
+    for cap in &org.capabilities {
+        let mut block = agent.limits_for(&cap.id).cloned().unwrap_or_default();
+        if let Some(o) = org.limits_for(&cap.id) {
+            for (k, val) in o {
+                block.insert(k.clone(), val.clone());
+            }
+        }
+        limits.insert(cap.id.clone(), Value::Object(block));
+    }
+    v.limits = limits;
+    v
+}
+
+/// A layered decision: the combined evaluation and the layer that decided it.
+#[derive(Debug, Clone)]
+pub struct Layered {
+    pub evaluation: Evaluation,
+    /// The first layer (outermost first) that denied, or else that asked for review.
+    pub deciding_layer: Option<String>,
+    /// How many approvals the call needs (one per layer that requires one).
+    pub approvals: usize,
+}
+
+/// Judges the fleet status for one passport: the gate every call passes first.
+pub fn status_gate(view: &StatusView, passport_id: &str, now_unix: i64) -> Result<String, Reason> {
+    let src = &view.source;
+    let why = view
+        .problem
+        .as_deref()
+        .map(|p| format!(" (last refresh: {p})"))
+        .unwrap_or_default();
+    let (Some(doc), Some(age)) = (&view.current, view.age_s(now_unix)) else {
+        return Err(Reason::new(
+            ReasonCode::StatusUnavailable,
+            format!("no verified status from {src}{why}; run `toolgate status refresh`"),
+        ));
+    };
+    if age > view.max_stale_s {
+        return Err(Reason::new(
+            ReasonCode::StatusStale,
+            format!(
+                "the status from {src} was last confirmed {age}s ago, past max_stale_s {}{why}",
+                view.max_stale_s
+            ),
+        ));
+    }
+    let seq = doc.sequence();
+    if now_unix > doc.expires_at {
+        return Err(Reason::new(
+            ReasonCode::StatusExpired,
+            format!(
+                "status sequence {seq} from {src} expired at {}; the issuer must publish a new one",
+                doc.signed.document.expires_at
+            ),
+        ));
+    }
+    let Some(entry) = doc.entry(passport_id) else {
+        return Err(Reason::new(
+            ReasonCode::StatusUnknownPassport,
+            format!("status sequence {seq} from {src} does not list passport {passport_id}"),
+        ));
+    };
+    let note = entry
+        .reason
+        .as_deref()
+        .map(|r| format!(": {r}"))
+        .unwrap_or_default();
+    match entry.status {
+        FleetStatus::Active => Ok(format!(
+            "passport {passport_id} is active in status sequence {seq} from {src} ({age}s old)"
+        )),
+        s => Err(Reason::new(
+            ReasonCode::PassportSuspended,
+            format!(
+                "passport {passport_id} is {} since {} by status sequence {seq} from {src}{note}",
+                s.as_str(),
+                entry.updated_at
+            ),
+        )),
+    }
+}
+
+fn gate_trace(check: &str, layer: &str, r: &Result<String, Reason>) -> CheckTrace {
+    CheckTrace {
+        policy_id: String::new(),
+        layer: Some(layer.into()),
+        check: check.into(),
+        outcome: if r.is_ok() {
+            Outcome::Pass
+        } else {
+            Outcome::Deny
+        },
+        code: r.as_ref().err().map(|e| e.code),
+        detail: match r {
+            Ok(d) => d.clone(),
+            Err(e) => e.message.clone(),
+        },
+        elapsed: Duration::ZERO,
+    }
+}
+
+/// The status gate as an evaluation step: `Err` is the finished deny.
+pub fn check_status(
+    status: Option<&StatusView>,
+    policy_id: &str,
+    passport_id: &str,
+    now_unix: i64,
+) -> Result<Option<CheckTrace>, Layered> {
+    let Some(view) = status else { return Ok(None) };
+    let r = status_gate(view, passport_id, now_unix);
+    let mut t = gate_trace(STATUS, STATUS, &r);
+    t.policy_id = policy_id.into();
+    match r {
+        Ok(_) => Ok(Some(t)),
+        Err(reason) => Err(Layered {
+            evaluation: Evaluation {
+                policy_id: policy_id.into(),
+                verdict: Verdict::Deny,
+                reasons: vec![reason],
+                trace: vec![t],
+                state_changes: vec![],
+            },
+            deciding_layer: Some(STATUS.into()),
+            approvals: 0,
+        }),
+    }
+}
+
+/// Decides a request under every layer; the most restrictive verdict wins.
+pub fn decide(
+    layers: &[Layer],
+    status: Option<&StatusView>,
+    catalog: &Catalog,
+    request: &Request,
+    state: &StateSnapshot,
+    env: &Environment,
+) -> Layered {
+    let agent_id = layers
+        .iter()
+        .find(|l| l.name == PASSPORT)
+        .map_or("", |l| l.passport.passport_id.as_str());
+    let status_trace = match check_status(
+        status,
+        &request.policy_id,
+        agent_id,
+        env.now.unix_timestamp(),
+    ) {
+        Ok(t) => t,
+        Err(denied) => return denied,
+    };
+    let named = layers.len() > 1;
+    let evals: Vec<(&str, Evaluation)> = layers
+        .iter()
+        .map(|l| {
+            let mut ev = decision::decide(&l.passport, catalog, request, state, env);
+            if named {
+                for t in &mut ev.trace {
+                    t.layer = Some(l.name.clone());
+                }
+            }
+            (l.name.as_str(), ev)
+        })
+        .collect();
+    combine(request, status_trace, evals)
+}
+
+fn combine(
+    request: &Request,
+    status_trace: Option<CheckTrace>,
+    evals: Vec<(&str, Evaluation)>,
+) -> Layered {
+    let verdict = evals
+        .iter()
+        .map(|(_, e)| e.verdict)
+        .max()
+        .unwrap_or(Verdict::Deny);
+    let deciding: Vec<&(&str, Evaluation)> =
+        evals.iter().filter(|(_, e)| e.verdict == verdict).collect();
+    let deciding_layer = (verdict != Verdict::Allow && evals.len() > 1)
+        .then(|| deciding.first().map(|(n, _)| n.to_string()))
+        .flatten();
+    let approvals = evals
+        .iter()
+        .filter(|(_, e)| {
+            e.reasons
+                .iter()
+                .any(|r| r.code == ReasonCode::ApprovalRequired)
+        })
+        .count();
+    let reasons = match verdict {
+        Verdict::Allow => evals
+            .last()
+            .map(|(_, e)| e.reasons.clone())
+            .unwrap_or_default(),
+        _ => {
+            let mut out: Vec<Reason> = vec![];
+            for (name, e) in &deciding {
+                for r in &e.reasons {
+                    let r = if evals.len() > 1 && *name == ORG {
+                        Reason::new(r.code, format!("org policy: {}", r.message))
+                    } else {
+                        r.clone()
+                    };
+                    if !out.contains(&r) {
+                        out.push(r);
+                    }
+                }
+            }
+            out
+        }
+    };
+    let state_changes = match (verdict, evals.last()) {
+        (Verdict::Allow, Some((_, e))) => e.state_changes.clone(),
+        _ => vec![],
+    };
+    let mut trace: Vec<CheckTrace> = status_trace.into_iter().collect();
+    for (_, e) in evals {
+        trace.extend(e.trace);
+    }
+    Layered {
+        evaluation: Evaluation {
+            policy_id: request.policy_id.clone(),
+            verdict,
+            reasons,
+            trace,
+            state_changes,
+        },
+        deciding_layer,
+        approvals,
+    }
+}
+
+/// The combined policy of the layers, for people: capabilities every layer grants, and
+/// for each of them every limit key combined by its role.
+pub fn effective(layers: &[Layer], catalog: &Catalog) -> Value {
+    let Some(first) = layers.first() else {
+        return Value::Null;
+    };
+    let caps: Vec<&str> = first
+        .passport
+        .capabilities
+        .iter()
+        .map(|c| c.id.as_str())
+        .filter(|id| layers.iter().all(|l| l.passport.grants(id)))
+        .collect();
+    let mut limits = Map::new();
+    for cap in &caps {
+        let mut block = Map::new();
+        let mut approvals = 0;
+        for l in layers {
+            let Some(m) = l.passport.limits_for(cap) else {
+                continue;
+            };
+            for (k, v) in m {
+                let role = roles::role(catalog, cap, k);
+                if role == roles::Role::Require
+                    && k == "approval_required"
+                    && v == &Value::Bool(true)
+                {
+                    approvals += 1;
+                }
+                let merged = match block.get(k) {
+                    Some(prev) => roles::meet(role, prev, v),
+                    None => v.clone(),
+                };
+                block.insert(k.clone(), merged);
+            }
+        }
+        if approvals > 1 {
+            block.insert("approvals_required".into(), approvals.into());
+        }
+        limits.insert(cap.to_string(), Value::Object(block));
+    }
+    let last = &layers[layers.len() - 1].passport;
+    serde_json::json!({
+        "layers": layers.iter().map(|l| serde_json::json!({
+            "layer": l.name,
+            "passport_id": l.passport.passport_id,
+            "status": l.passport.status.as_str(),
+            "expires_at": l.passport.expires_at,
+        })).collect::<Vec<_>>(),
+        "passport_id": last.passport_id,
+        "capabilities": caps,
+        "limits": limits,
+        "regions": last.regions,
+    })
+}
+
+#[cfg(test)]
+mod tests;
