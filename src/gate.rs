@@ -719,7 +719,7 @@ fn prepare(
                                 fleet,
                             }
                         }
-                        Err(denied) => denied,
+                        Err(denied) => *denied,
                     };
                 }
                 Err(r) => return Prepared::decided(Evaluation::early_deny("none", r)),
@@ -741,7 +741,7 @@ fn prepare(
                     t.policy_id = request.policy_id.clone();
                 }
             }
-            return denied;
+            return *denied;
         }
     };
     let home = home_dir();
@@ -777,14 +777,14 @@ fn load_subject(
     call: &Call,
     catalog: &Catalog,
     now: OffsetDateTime,
-) -> Result<(VerifiedPassport, FleetContext), Prepared> {
+) -> Result<(VerifiedPassport, FleetContext), Box<Prepared>> {
     let deny = |r: Reason, layer: Option<&str>, fleet: FleetContext| {
         let mut p = Prepared::decided(Evaluation::early_deny("none", r));
         p.fleet = FleetContext {
             decided_by: layer.map(str::to_owned),
             ..fleet
         };
-        p
+        Box::new(p)
     };
     let trust = TrustStore::load_dir(&loc.trust_dir.path).map_err(|e| {
         deny(

@@ -93,7 +93,7 @@ pub fn ceiling_view(org: &Passport, agent: &Passport) -> Passport {
 #[derive(Debug, Clone)]
 pub struct Layered {
     pub evaluation: Evaluation,
-    /// The first layer (outermost first) that denied, or else that asked for review.
+    /// The innermost layer that denied, or else that asked for review.
     pub deciding_layer: Option<String>,
     /// How many approvals the call needs (one per layer that requires one).
     pub approvals: usize,
@@ -183,14 +183,14 @@ pub fn check_status(
     policy_id: &str,
     passport_id: &str,
     now_unix: i64,
-) -> Result<Option<CheckTrace>, Layered> {
+) -> Result<Option<CheckTrace>, Box<Layered>> {
     let Some(view) = status else { return Ok(None) };
     let r = status_gate(view, passport_id, now_unix);
     let mut t = gate_trace(STATUS, STATUS, &r);
     t.policy_id = policy_id.into();
     match r {
         Ok(_) => Ok(Some(t)),
-        Err(reason) => Err(Layered {
+        Err(reason) => Err(Box::new(Layered {
             evaluation: Evaluation {
                 policy_id: policy_id.into(),
                 verdict: Verdict::Deny,
@@ -200,7 +200,7 @@ pub fn check_status(
             },
             deciding_layer: Some(STATUS.into()),
             approvals: 0,
-        }),
+        })),
     }
 }
 
@@ -224,7 +224,7 @@ pub fn decide(
         env.now.unix_timestamp(),
     ) {
         Ok(t) => t,
-        Err(denied) => return denied,
+        Err(denied) => return *denied,
     };
     let named = layers.len() > 1;
     let evals: Vec<(&str, Evaluation)> = layers
@@ -254,8 +254,10 @@ fn combine(
         .unwrap_or(Verdict::Deny);
     let deciding: Vec<&(&str, Evaluation)> =
         evals.iter().filter(|(_, e)| e.verdict == verdict).collect();
+    // The innermost layer with the verdict decided it: an outer layer inherits the keys it
+    // does not set, so when both deny, the inner one's own limit is the cause.
     let deciding_layer = (verdict != Verdict::Allow && evals.len() > 1)
-        .then(|| deciding.first().map(|(n, _)| n.to_string()))
+        .then(|| deciding.last().map(|(n, _)| n.to_string()))
         .flatten();
     let approvals = evals
         .iter()
@@ -272,7 +274,7 @@ fn combine(
             .unwrap_or_default(),
         _ => {
             let mut out: Vec<Reason> = vec![];
-            for (name, e) in &deciding {
+            for (name, e) in deciding.iter().rev() {
                 for r in &e.reasons {
                     let r = if evals.len() > 1 && *name == ORG {
                         Reason::new(r.code, format!("org policy: {}", r.message))

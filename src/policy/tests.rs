@@ -1,1 +1,283 @@
+use super::*;
+use crate::decision::NoFs;
+use crate::passport::KeyPair;
+use crate::remote::status::tests::{doc, ID};
+use crate::remote::status::{sign, verify, StatusView};
+use serde_json::json;
 
+const NOW: i64 = 1_780_000_000; // 2026-05-28
+
+fn passport(id: &str, caps: &[&str], limits: Value) -> Passport {
+    Passport::from_value(&json!({
+        "passport_id": id, "kind": "template", "spec_version": "oap/1.0",
+        "owner_id": "org_1", "owner_type": "org", "assurance_level": "L2", "status": "active",
+        "capabilities": caps.iter().map(|c| json!({"id": c})).collect::<Vec<_>>(),
+        "limits": limits, "regions": [],
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "version": "1.0.0"
+    }))
+    .unwrap()
+}
+
+fn agent() -> Passport {
+    passport(
+        ID,
+        &["system.command.execute", "mcp.tool.execute"],
+        json!({
+            "system.command.execute": {
+                "allowed_commands": ["git", "ls", "curl", "cargo"],
+                "blocked_patterns": ["sudo"]
+            },
+            "mcp.tool.execute": {"allowed_servers": ["github", "jira"], "approval_required": true}
+        }),
+    )
+}
+
+fn org() -> Passport {
+    passport(
+        "00000000-0000-4000-8000-0000000000aa",
+        &["system.command.execute", "mcp.tool.execute"],
+        json!({
+            "system.command.execute": {
+                "allowed_commands": ["git", "ls", "cargo"],
+                "blocked_patterns": ["git push --force"]
+            },
+            "mcp.tool.execute": {"allowed_servers": ["github"], "approval_required": true}
+        }),
+    )
+}
+
+fn run(layers: &[Layer], status: Option<&StatusView>, policy: &str, ctx: Value) -> Layered {
+    let env = Environment {
+        now: OffsetDateTime::from_unix_timestamp(NOW).unwrap(),
+        home: None,
+        protected_paths: vec![],
+        fs: &NoFs,
+    };
+    let req = Request {
+        policy_id: policy.into(),
+        context: ctx.as_object().unwrap().clone(),
+    };
+    let catalog = Catalog::embedded().unwrap();
+    decide(
+        layers,
+        status,
+        &catalog,
+        &req,
+        &StateSnapshot::default(),
+        &env,
+    )
+}
+
+use time::OffsetDateTime;
+
+fn cmd(c: &str) -> Value {
+    json!({"command": c, "cwd": "/repo"})
+}
+
+const CMD: &str = "system.command.execute.v1";
+
+#[test]
+fn the_org_ceiling_intersects_allowlists_and_unites_blocklists() {
+    let (o, a) = (org(), agent());
+    let l = layers(Some(&o), &a, None);
+    // Both allow it.
+    let r = run(&l, None, CMD, cmd("git status"));
+    assert_eq!(
+        r.evaluation.verdict,
+        Verdict::Allow,
+        "{:?}",
+        r.evaluation.reasons
+    );
+    assert_eq!(r.deciding_layer, None);
+    // The agent allows curl; the org does not.
+    let r = run(&l, None, CMD, cmd("curl https://example.org"));
+    assert_eq!(r.evaluation.verdict, Verdict::Deny);
+    assert_eq!(r.deciding_layer.as_deref(), Some(ORG));
+    assert!(r.evaluation.reasons[0].message.starts_with("org policy:"));
+    assert!(r
+        .evaluation
+        .trace
+        .iter()
+        .any(|t| t.layer.as_deref() == Some(ORG)));
+    // The org blocks a force push the agent's own list does not.
+    let r = run(&l, None, CMD, cmd("git push --force origin main"));
+    assert_eq!(r.evaluation.verdict, Verdict::Deny);
+    assert_eq!(r.deciding_layer.as_deref(), Some(ORG));
+    // The agent's block still holds under a wider org.
+    let wide = passport(
+        "00000000-0000-4000-8000-0000000000bb",
+        &["system.command.execute"],
+        json!({"system.command.execute": {"allowed_commands": ["sudo", "git"]}}),
+    );
+    let l = layers(Some(&wide), &a, None);
+    let r = run(&l, None, CMD, cmd("sudo ls"));
+    assert_eq!(r.evaluation.verdict, Verdict::Deny);
+    assert_eq!(r.deciding_layer.as_deref(), Some(PASSPORT));
+}
+
+#[test]
+fn a_capability_the_org_does_not_grant_is_denied_by_the_org() {
+    let o = passport(
+        "00000000-0000-4000-8000-0000000000aa",
+        &["system.command.execute"],
+        json!({}),
+    );
+    let a = agent();
+    let l = layers(Some(&o), &a, None);
+    let r = run(
+        &l,
+        None,
+        "mcp.tool.execute.v1",
+        json!({"server": "github", "tool": "create_issue"}),
+    );
+    assert_eq!(r.evaluation.verdict, Verdict::Deny);
+    assert_eq!(r.deciding_layer.as_deref(), Some(ORG));
+    assert_eq!(r.evaluation.reasons[0].code, ReasonCode::UnknownCapability);
+    // A limit only the agent sets stays the agent's (the org set no command limits).
+    let r = run(&l, None, CMD, cmd("git log"));
+    assert_eq!(
+        r.evaluation.verdict,
+        Verdict::Allow,
+        "{:?}",
+        r.evaluation.reasons
+    );
+}
+
+#[test]
+fn approvals_add_up_across_layers() {
+    let (o, a) = (org(), agent());
+    let r = run(
+        &layers(Some(&o), &a, None),
+        None,
+        "mcp.tool.execute.v1",
+        json!({"server": "github", "tool": "create_issue"}),
+    );
+    assert_eq!(
+        r.evaluation.verdict,
+        Verdict::Review,
+        "{:?}",
+        r.evaluation.reasons
+    );
+    assert_eq!(r.approvals, 2);
+    let r = run(
+        &layers(None, &a, None),
+        None,
+        "mcp.tool.execute.v1",
+        json!({"server": "github", "tool": "create_issue"}),
+    );
+    assert_eq!(r.approvals, 1);
+}
+
+fn view(seq: u64, st: FleetStatus, verified_at: Option<i64>) -> StatusView {
+    let key = KeyPair::generate();
+    let mut t = crate::passport::TrustStore::default();
+    t.insert(key.public());
+    let v = verify(&serde_json::to_vec(&sign(doc(seq, st), &key)).unwrap(), &t).unwrap();
+    StatusView {
+        source: "https://status.example/status.json".into(),
+        current: Some(v),
+        verified_at,
+        max_stale_s: 600,
+        problem: None,
+    }
+}
+
+#[test]
+fn the_status_gate_names_each_way_it_denies() {
+    let code = |v: &StatusView, id: &str| status_gate(v, id, NOW).map_err(|r| r.code);
+    let fresh = view(3, FleetStatus::Active, Some(NOW - 10));
+    assert!(code(&fresh, ID).unwrap().contains("(10s old)"));
+    assert_eq!(
+        code(&fresh, "00000000-0000-4000-8000-000000000001"),
+        Err(ReasonCode::StatusUnknownPassport)
+    );
+    let sus = view(4, FleetStatus::Suspended, Some(NOW - 10));
+    assert_eq!(code(&sus, ID), Err(ReasonCode::PassportSuspended));
+    let rev = view(4, FleetStatus::Revoked, Some(NOW - 10));
+    assert_eq!(code(&rev, ID), Err(ReasonCode::PassportSuspended));
+    let stale = view(3, FleetStatus::Active, Some(NOW - 601));
+    assert_eq!(code(&stale, ID), Err(ReasonCode::StatusStale));
+    let edge = view(3, FleetStatus::Active, Some(NOW - 600));
+    assert!(code(&edge, ID).is_ok());
+    let mut none = fresh.clone();
+    none.current = None;
+    none.problem = Some("connection refused".into());
+    let e = status_gate(&none, ID, NOW).unwrap_err();
+    assert_eq!(e.code, ReasonCode::StatusUnavailable);
+    assert!(e.message.contains("connection refused"));
+    let mut expired = fresh.clone();
+    if let Some(c) = &mut expired.current {
+        c.expires_at = NOW - 1;
+    }
+    assert_eq!(code(&expired, ID), Err(ReasonCode::StatusExpired));
+}
+
+#[test]
+fn a_suspended_status_denies_before_any_layer_and_says_so() {
+    let a = agent();
+    let l = layers(None, &a, None);
+    let sus = view(9, FleetStatus::Suspended, Some(NOW - 5));
+    let r = run(&l, Some(&sus), CMD, cmd("git status"));
+    assert_eq!(r.evaluation.verdict, Verdict::Deny);
+    assert_eq!(r.deciding_layer.as_deref(), Some(STATUS));
+    assert_eq!(r.evaluation.reasons[0].code, ReasonCode::PassportSuspended);
+    let ok = view(9, FleetStatus::Active, Some(NOW - 5));
+    let r = run(&l, Some(&ok), CMD, cmd("git status"));
+    assert_eq!(r.evaluation.verdict, Verdict::Allow);
+    assert_eq!(r.evaluation.trace[0].check, STATUS);
+}
+
+#[test]
+fn a_subagent_is_decided_under_its_delegation() {
+    let mut v = agent().to_value();
+    v["metadata"] = json!({"delegations": [{
+        "agent_type": "code-reviewer",
+        "capabilities": ["system.command.execute"],
+        "limits": {"system.command.execute": {"allowed_commands": ["git diff", "git log"]}}
+    }]});
+    let a = Passport::from_value(&v).unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let ds = delegation::delegations(&a, &catalog).unwrap();
+    let l = layers(None, &a, ds.first());
+    let r = run(&l, None, CMD, cmd("git diff HEAD"));
+    assert_eq!(
+        r.evaluation.verdict,
+        Verdict::Allow,
+        "{:?}",
+        r.evaluation.reasons
+    );
+    let r = run(&l, None, CMD, cmd("git commit -m x"));
+    assert_eq!(r.evaluation.verdict, Verdict::Deny);
+    assert_eq!(
+        r.deciding_layer.as_deref(),
+        Some("delegation:code-reviewer")
+    );
+    let r = run(
+        &l,
+        None,
+        "mcp.tool.execute.v1",
+        json!({"server": "github", "tool": "x"}),
+    );
+    assert_eq!(r.evaluation.verdict, Verdict::Deny);
+    // The parent alone still may.
+    let r = run(&layers(None, &a, None), None, CMD, cmd("git commit -m x"));
+    assert_eq!(r.evaluation.verdict, Verdict::Allow);
+}
+
+#[test]
+fn effective_shows_the_combination() {
+    let (o, a) = (org(), agent());
+    let e = effective(&layers(Some(&o), &a, None), &Catalog::embedded().unwrap());
+    let cmd = &e["limits"]["system.command.execute"];
+    assert_eq!(cmd["allowed_commands"], json!(["git", "ls", "cargo"]));
+    assert_eq!(cmd["blocked_patterns"], json!(["git push --force", "sudo"]));
+    assert_eq!(
+        e["limits"]["mcp.tool.execute"]["allowed_servers"],
+        json!(["github"])
+    );
+    assert_eq!(
+        e["limits"]["mcp.tool.execute"]["approvals_required"],
+        json!(2)
+    );
+    assert_eq!(e["layers"][0]["layer"], json!(ORG));
+}
