@@ -375,6 +375,13 @@ fn evaluate_read(
         Evaluation::early_deny(policy_id, Reason::new(ReasonCode::AuditUnavailable, why))
     };
     let config = config.unwrap_or_default();
+    // Looked up before the lock: an account lookup may read files (NSS).
+    let os_account = call_ref
+        .and_then(|c| c.on_behalf_of.as_ref())
+        .or(config.on_behalf_of.as_ref())
+        .is_none()
+        .then(os_user)
+        .flatten();
     let log = audit_log(&loc.audit_log.path, &config);
     let ready = key
         .map_err(|e| format!("the evaluator key cannot sign the audit record: {e}"))
@@ -435,6 +442,9 @@ fn evaluate_read(
         issued_at,
     );
     record.notes.extend(clock_note);
+    if record.on_behalf_of.is_none() {
+        record.on_behalf_of = os_account;
+    }
     fleet.annotate(&mut record, deciding_layer, now.unix_timestamp());
     // Local files only (trace parent, queued telemetry notes): fine under the lock.
     let telemetry = crate::telemetry::Hook::start(
@@ -887,10 +897,10 @@ fn build_record(
         ts,
         decision_id: receipt.decision_id.clone(),
         agent_id: v.map(|v| v.passport.passport_id.clone()),
+        // The OS account fallback is filled in by the caller, looked up before the lock.
         on_behalf_of: call
             .and_then(|c| c.on_behalf_of.clone())
-            .or_else(|| config.on_behalf_of.clone())
-            .or_else(os_user),
+            .or_else(|| config.on_behalf_of.clone()),
         host: host.as_str().into(),
         session_id: call.and_then(|c| c.session_id.clone()),
         tool_use_id: call.and_then(|c| c.tool_use_id.clone()),
