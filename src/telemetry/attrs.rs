@@ -29,6 +29,11 @@ pub const OAP_ON_BEHALF_OF: &str = "oap.on_behalf_of";
 pub const TOOLGATE_VERDICT: &str = "toolgate.verdict";
 pub const TOOLGATE_HOST: &str = "toolgate.host";
 pub const TOOLGATE_DECIDING_CHECK: &str = "toolgate.deciding_check";
+pub const TOOLGATE_DECIDING_LAYER: &str = "toolgate.deciding_layer";
+pub const TOOLGATE_ON_BEHALF_OF_CHAIN: &str = "toolgate.on_behalf_of.chain";
+pub const TOOLGATE_STATUS_SOURCE: &str = "toolgate.status.source";
+pub const TOOLGATE_STATUS_AGE: &str = "toolgate.status.age_s";
+pub const TOOLGATE_STATUS_SEQUENCE: &str = "toolgate.status.sequence";
 pub const TOOLGATE_AUDIT_SEQ: &str = "toolgate.audit.seq";
 pub const TOOLGATE_AUDIT_HASH: &str = "toolgate.audit.hash";
 /// The chain's id (its first record's hash).

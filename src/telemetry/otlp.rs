@@ -125,6 +125,40 @@ fn decision_attributes(d: &DecisionSpan) -> Vec<KeyValue> {
         attrs::TOOLGATE_DECIDING_CHECK,
         r.deciding_check.as_ref(),
     );
+    opt(
+        &mut a,
+        attrs::TOOLGATE_DECIDING_LAYER,
+        r.deciding_layer.as_ref(),
+    );
+    if !r.on_behalf_of_chain.is_empty() {
+        let chain = r
+            .on_behalf_of_chain
+            .iter()
+            .map(|x| AnyValue {
+                value: Some(any_value::Value::StringValue(x.clone())),
+            })
+            .collect();
+        a.push(kv(
+            attrs::TOOLGATE_ON_BEHALF_OF_CHAIN,
+            any_value::Value::ArrayValue(ArrayValue { values: chain }),
+        ));
+    }
+    opt(
+        &mut a,
+        attrs::TOOLGATE_STATUS_SOURCE,
+        r.status_source.as_ref(),
+    );
+    for (key, n) in [
+        (attrs::TOOLGATE_STATUS_AGE, r.status_age_s),
+        (attrs::TOOLGATE_STATUS_SEQUENCE, r.status_sequence),
+    ] {
+        if let Some(n) = n {
+            a.push(kv(
+                key,
+                any_value::Value::IntValue(n.min(i64::MAX as u64) as i64),
+            ));
+        }
+    }
     a.push(kv(
         attrs::TOOLGATE_AUDIT_SEQ,
         any_value::Value::IntValue(r.seq as i64),
@@ -389,6 +423,42 @@ mod tests {
             msg.starts_with("oap.blocked_pattern: ") && msg.contains("[REDACTED]"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn the_delegation_chain_layer_and_status_source_are_span_attributes() {
+        let mut r = denied();
+        r.on_behalf_of_chain = vec![
+            "user:alice".into(),
+            "passport:p".into(),
+            "subagent:code-reviewer#a-7".into(),
+        ];
+        r.deciding_layer = Some("delegation:code-reviewer".into());
+        r.status_source = Some("https://status.example/status.json".into());
+        r.status_age_s = Some(12);
+        let s = span_of(&r, None);
+        let get = |k: &str| {
+            s.attributes
+                .iter()
+                .find(|a| a.key == k)
+                .and_then(|a| a.value.clone())
+                .and_then(|v| v.value)
+        };
+        match get(attrs::TOOLGATE_ON_BEHALF_OF_CHAIN) {
+            Some(any_value::Value::ArrayValue(a)) => assert_eq!(a.values.len(), 3),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            get(attrs::TOOLGATE_DECIDING_LAYER),
+            Some(any_value::Value::StringValue(
+                "delegation:code-reviewer".into()
+            ))
+        );
+        assert_eq!(
+            get(attrs::TOOLGATE_STATUS_AGE),
+            Some(any_value::Value::IntValue(12))
+        );
+        assert!(get(attrs::TOOLGATE_STATUS_SEQUENCE).is_none());
     }
 
     #[test]
