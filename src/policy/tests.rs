@@ -230,9 +230,15 @@ fn a_suspended_status_denies_before_any_layer_and_says_so() {
 #[test]
 fn a_subagent_is_decided_under_its_delegation() {
     let mut v = agent().to_value();
+    // Commands that read files are checked as reads too.
+    v["capabilities"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "data.file.read"}));
+    v["limits"]["data.file.read"] = json!({"allowed_paths": ["**"]});
     v["metadata"] = json!({"delegations": [{
         "agent_type": "code-reviewer",
-        "capabilities": ["system.command.execute"],
+        "capabilities": ["system.command.execute", "data.file.read"],
         "limits": {"system.command.execute": {"allowed_commands": ["git diff", "git log"]}}
     }]});
     let a = Passport::from_value(&v).unwrap();
