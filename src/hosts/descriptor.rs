@@ -136,8 +136,15 @@ impl Descriptor {
             .collect();
         for f in self.files {
             if let Base::EnvOrHome(var, rel) = f.base {
-                let dir = env(var).or_else(|| home.map(|h| h.join(rel)));
-                out.extend(dir);
+                let Some(dir) = env(var).or_else(|| home.map(|h| h.join(rel))) else {
+                    continue;
+                };
+                // A relocated directory is protected whole where the home one is
+                // (Codex keeps its trust state beside the hooks), else just the file.
+                if self.protect.contains(&rel) {
+                    out.push(dir.clone());
+                }
+                out.push(dir.join(f.rel));
             }
         }
         out
@@ -150,5 +157,31 @@ pub fn disable_all_hooks(doc: &Value) -> Vec<String> {
         vec!["\"disableAllHooks\": true turns every hook off".into()]
     } else {
         vec![]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn relocated_host_directories_are_protected() {
+        let env = |k: &str| match k {
+            "CODEX_HOME" => Some(PathBuf::from("/srv/codex")),
+            "CLAUDE_CONFIG_DIR" => Some(PathBuf::from("/srv/claude")),
+            _ => None,
+        };
+        let home = Path::new("/home/u");
+        let codex = crate::hosts::codex::HOST.protected(&[home], Some(home), &env);
+        assert!(codex.contains(&PathBuf::from("/srv/codex")), "{codex:?}");
+        assert!(codex.contains(&PathBuf::from("/home/u/.codex")));
+        let claude = crate::hosts::claude_code::HOST.protected(&[home], Some(home), &env);
+        assert!(
+            claude.contains(&PathBuf::from("/srv/claude/settings.json")),
+            "{claude:?}"
+        );
+        assert!(claude.contains(&PathBuf::from("/home/u/.claude/settings.json")));
+        // Claude Code's own directory (memory, agents) stays writable; its settings do not.
+        assert!(!claude.contains(&PathBuf::from("/srv/claude")));
     }
 }
