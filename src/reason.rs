@@ -91,6 +91,8 @@ reason_codes! {
     CommandExpansionNotAllowed => "oap.command_expansion_not_allowed",
     /// An option or input that makes an allowed program run other code (`git -c`, `find -exec`, `bash -c`).
     CommandOptionNotAllowed => "oap.command_option_not_allowed",
+    /// The command's program loads a file the agent changed in this session.
+    ControlFileChanged => "oap.control_file_changed",
     /// The command matches a blocked pattern.
     BlockedPattern => "oap.blocked_pattern",
     /// The path is denied or outside the allowed globs.

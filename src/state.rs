@@ -31,7 +31,17 @@ pub struct StateSnapshot {
     /// Unix seconds of recent denies the tripwire counts (not its own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denies: Vec<i64>,
+    /// Files the agent wrote, by session: a later program that loads one of
+    /// them as configuration or code needs review (write, then run).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub written: BTreeMap<String, BTreeSet<String>>,
 }
+
+/// Most written paths remembered per session, and sessions per agent.
+const MAX_WRITTEN_PER_SESSION: usize = 1024;
+const MAX_SESSIONS_KEPT: usize = 64;
+/// Stands for "more writes than remembered": every control file counts as changed.
+pub const WROTE_TOO_MANY: &str = "*";
 
 impl StateSnapshot {
     pub fn spent_today(&self, capability: &str, currency: &str) -> u64 {
@@ -68,10 +78,31 @@ impl StateSnapshot {
 
     /// Applies the changes of an allowed call. A call counts once per
     /// capability however many rate windows its pack checks.
+    /// Paths the agent wrote in `session` (absolute, normalised).
+    pub fn written_in(&self, session: &str) -> Option<&BTreeSet<String>> {
+        self.written.get(session)
+    }
+
     pub fn apply(&mut self, changes: &[StateChange], now_unix: i64) {
         let mut windows: BTreeMap<&str, u64> = BTreeMap::new();
         for c in changes {
             match c {
+                StateChange::Wrote { session, path } => {
+                    if !self.written.contains_key(session)
+                        && self.written.len() >= MAX_SESSIONS_KEPT
+                    {
+                        // Forget the (lexically) first session; bounded, never unbounded.
+                        let first = self.written.keys().next().cloned();
+                        first.map(|k| self.written.remove(&k));
+                    }
+                    let set = self.written.entry(session.clone()).or_default();
+                    if set.len() < MAX_WRITTEN_PER_SESSION || set.contains(path) {
+                        set.insert(path.clone());
+                    } else {
+                        // Too many to remember: from now on any file counts as changed.
+                        set.insert(WROTE_TOO_MANY.into());
+                    }
+                }
                 StateChange::Spend {
                     capability,
                     currency,
@@ -130,6 +161,11 @@ pub enum StateChange {
     Call {
         capability: String,
         window_seconds: u64,
+    },
+    /// An allowed write of `path` in a host session.
+    Wrote {
+        session: String,
+        path: String,
     },
 }
 

@@ -14,6 +14,9 @@ use toolgate::packs::Catalog;
 use toolgate::passport::Passport;
 use toolgate::state::StateSnapshot;
 
+/// The session every non-hook case runs in (hook inputs carry their own).
+const SESSION: &str = "s";
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Defaults {
@@ -40,6 +43,9 @@ struct Case {
     limits: Map<String, Value>,
     /// A raw hook input, run through host detection and the tool map instead.
     host_input: Option<Value>,
+    /// Files the agent wrote earlier in the case's session (write, then run).
+    #[serde(default)]
+    written: Vec<String>,
     /// `allow`, `review`, or `deny oap.code`.
     expect: String,
     /// Where the bypass was reported, when it came from a public tracker.
@@ -188,7 +194,12 @@ fn run_case(
         .or(d.passport.as_deref())
         .unwrap_or("dev");
     let pp = passport(profiles, pname, &c.limits);
-    let state = StateSnapshot::default();
+    let mut state = StateSnapshot::default();
+    if !c.written.is_empty() {
+        state
+            .written
+            .insert(SESSION.into(), c.written.iter().cloned().collect());
+    }
     let request = if let Some(hook) = &c.host_input {
         let bytes = serde_json::to_vec(hook).unwrap();
         let call = match read_call(&bytes, None) {
@@ -203,6 +214,7 @@ fn run_case(
         }
     } else {
         let mut context = Map::new();
+        context.insert("session".into(), json!(SESSION));
         if let Some(cwd) = &d.cwd {
             context.insert("cwd".into(), json!(cwd));
         }

@@ -130,6 +130,7 @@ fn judge(
     };
     let cwd = string_field(input, "cwd")?;
     let mut fx = Effects::new(cwd);
+    fx.session = string_field(input, "session")?;
     let mut details = Vec::new();
     for c in &script.commands {
         details.push(simple(
@@ -433,6 +434,8 @@ pub fn pattern_matches(pattern: &str, argv: &[Word]) -> bool {
 
 /// The file effects a command implies, resolved against the working directories it may run in.
 struct Effects<'a> {
+    /// The host session, so writes are remembered for it.
+    session: Option<&'a str>,
     cwd: Option<&'a str>,
     /// Directories a preceding `cd` may have moved to (absolute, normalised).
     dirs: Vec<PathBuf>,
@@ -447,6 +450,7 @@ impl<'a> Effects<'a> {
     fn new(cwd: Option<&'a str>) -> Effects<'a> {
         Effects {
             cwd,
+            session: None,
             dirs: cwd.map(PathBuf::from).into_iter().collect(),
             lost: false,
             effects: vec![],
@@ -530,6 +534,10 @@ impl<'a> Effects<'a> {
             context.insert("path".into(), Value::String(t));
             if let Some(c) = self.cwd {
                 context.insert("cwd".into(), Value::String(c.into()));
+            }
+            if let Some(sid) = self.session {
+                // A write the command makes is remembered for the session (write, then run).
+                context.insert("session".into(), Value::String(sid.into()));
             }
             if let Some(w) = &walk {
                 context.insert("walk".into(), w.clone());

@@ -5,6 +5,7 @@
 //! value the check does not understand is a deny, never a pass.
 
 pub mod command;
+pub mod control;
 pub mod mcp;
 pub mod models;
 pub mod path;
@@ -104,6 +105,7 @@ pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
             prefixes,
             blocked,
         } => mcp::check(input, server_field, tool_field, allowed, prefixes, blocked),
+        CheckSpec::ControlFiles { field, rules } => control::check(input, field, rules),
         CheckSpec::MaxValue { field, limit, code } => values::max_value(input, field, limit, *code),
         CheckSpec::Flag { field, limit, code } => values::flag(input, field, limit, *code),
         CheckSpec::CurrencyAmount {

@@ -7,6 +7,7 @@ use super::walk::{self, Stop, Walk};
 use super::{string_field, string_list, CheckInput, CheckResult};
 use crate::packs::Access;
 use crate::reason::ReasonCode;
+use crate::state::StateChange;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::{Component, Path, PathBuf};
 
@@ -280,11 +281,24 @@ fn judge(
         None => None,
     };
     let shown = path.display();
-    Ok(CheckResult::pass(match (walked, allow.is_some()) {
+    let detail = match (walked, allow.is_some()) {
         (Some(w), _) => format!("{shown} is allowed; {w}"),
         (None, true) => format!("{shown} is allowed"),
         (None, false) => format!("{shown} is not blocked (no allowed_paths set)"),
-    }))
+    };
+    // An allowed write is remembered for the session: a program that later loads it needs review.
+    let changes = match (access, string_field(input, "session")?) {
+        (Access::Write, Some(session)) => vec![StateChange::Wrote {
+            session: session.into(),
+            path: path.display().to_string(),
+        }],
+        _ => vec![],
+    };
+    Ok(CheckResult::Pass {
+        detail,
+        effects: vec![],
+        changes,
+    })
 }
 
 /// Judges what a recursive reader reads below `path` (or, for a listing, the

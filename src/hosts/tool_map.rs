@@ -97,6 +97,11 @@ impl ToolMap {
                     .entry("cwd")
                     .or_insert_with(|| Value::String(cwd.clone()));
             }
+            // The host's session, never the tool input's: write-then-run state is kept per session.
+            match &call.session_id {
+                Some(s) => context.insert("session".into(), Value::String(s.clone())),
+                None => context.remove("session"),
+            };
             return Ok(Resolution::Request(Request {
                 policy_id: rule.policy.clone(),
                 context,

@@ -5,7 +5,7 @@
 
 mod spec;
 
-pub use spec::{Access, CheckSpec};
+pub use spec::{Access, CheckSpec, ControlRule};
 
 use crate::hosts::tool_map::ToolMap;
 use crate::passport::model::{is_dotted_id, AssuranceLevel};

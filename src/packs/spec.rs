@@ -14,6 +14,20 @@ pub enum Access {
     Write,
 }
 
+/// Which files control which programs (data: `policy-packs/system.command.execute.v1.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlRule {
+    /// Programs by base name.
+    pub programs: Vec<String>,
+    /// Globs of the files they load, relative to the working directory unless absolute.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// The first operand is a script the program runs (`bash x.sh`, `python3 x.py`).
+    #[serde(default)]
+    pub script_operand: bool,
+}
+
 /// One check in a pack. `field` names a context field; `limit` (and
 /// `allowed`/`blocked`) name keys in the passport's limits for the pack's
 /// capability.
@@ -67,6 +81,12 @@ pub enum CheckSpec {
         prefixes: String,
         blocked: String,
     },
+    /// Write, then run: a command whose program loads a file the agent wrote
+    /// earlier in the session (a Makefile for `make`, a script it runs) needs review.
+    ControlFiles {
+        field: String,
+        rules: Vec<ControlRule>,
+    },
     /// A non-negative integer no greater than a limit.
     MaxValue {
         field: String,
@@ -114,6 +134,7 @@ impl CheckSpec {
             CheckSpec::Domain { field, .. } => format!("domain({field})"),
             CheckSpec::OneOf { field, .. } => format!("one_of({field})"),
             CheckSpec::McpTool { tool_field, .. } => format!("mcp_tool({tool_field})"),
+            CheckSpec::ControlFiles { field, .. } => format!("control_files({field})"),
             CheckSpec::MaxValue { field, .. } => format!("max_value({field})"),
             CheckSpec::Flag { field, .. } => format!("flag({field})"),
             CheckSpec::CurrencyAmount { amount_field, .. } => {
@@ -130,6 +151,7 @@ impl CheckSpec {
     pub fn fields(&self) -> Vec<&str> {
         match self {
             CheckSpec::Command { field, .. }
+            | CheckSpec::ControlFiles { field, .. }
             | CheckSpec::Path { field, .. }
             | CheckSpec::MaxBytes { field, .. }
             | CheckSpec::Domain { field, .. }
