@@ -268,6 +268,25 @@ fn allowed_and_denied_calls_arrive_as_span_trees() {
             attr(a, "toolgate.audit.seq"),
             Some(&Any::IntValue(rec["seq"].as_i64().unwrap()))
         );
+        // The collector is a witness: the span's signed checkpoint names this record,
+        // and verify-log proves the log extends it.
+        let cp: Value = serde_json::from_str(&text(a, "toolgate.audit.checkpoint")).unwrap();
+        assert_eq!(cp["seq"], rec["seq"]);
+        assert_eq!(cp["hash"], rec["hash"]);
+        assert_eq!(cp["log_id"], log[0]["hash"]);
+        assert_eq!(
+            text(a, "toolgate.audit.log_id"),
+            log[0]["hash"].as_str().unwrap()
+        );
+        let cp_file = dir.path().join(format!("cp-{}.json", rec["seq"]));
+        std::fs::write(&cp_file, cp.to_string()).unwrap();
+        let v = toolgate(
+            dir.path(),
+            &["verify-log", "--checkpoint", cp_file.to_str().unwrap()],
+            "",
+            &[],
+        );
+        assert!(v.status.success(), "{v:?}");
         assert!(
             attr(a, "gen_ai.tool.call.arguments").is_none(),
             "arguments are opt-in"
