@@ -151,10 +151,24 @@ fn replay(
             .collect();
         records.retain(|r| missed.contains(&r.seq));
     }
+    // The chain's id, from its first record or the head beside the file.
+    let log_id = records
+        .first()
+        .filter(|r| r.seq == 0)
+        .map(|r| r.hash.clone())
+        .or_else(|| {
+            crate::audit::head::Head::load(&crate::audit::head::head_path(&file))
+                .ok()
+                .flatten()
+                .map(|h| h.checkpoint.log_id)
+        });
     if let Some(from) = a.from_seq {
         records.retain(|r| r.seq >= from);
     }
-    let sent = telemetry::replay(&settings, &records, a.batch)?;
+    // Replayed spans carry checkpoints too when the evaluator key is at hand.
+    let signer = KeyPair::load(&loc.key.path).ok();
+    let checkpoints = signer.as_ref().zip(log_id.as_deref());
+    let sent = telemetry::replay(&settings, &records, a.batch, checkpoints)?;
     println!("exported {sent} decisions to {}", settings.traces_url);
     Ok(())
 }

@@ -274,7 +274,12 @@ fn send_live(
 /// holds no per-check timings, so a replayed decision has no child spans and its start and
 /// end are the record's timestamp.
 #[cfg(feature = "otlp")]
-pub fn replay(settings: &Settings, records: &[Record], batch: usize) -> Result<usize, ExportError> {
+pub fn replay(
+    settings: &Settings,
+    records: &[Record],
+    batch: usize,
+    checkpoints: Option<(&crate::passport::KeyPair, &str)>,
+) -> Result<usize, ExportError> {
     use time::format_description::well_known::Rfc3339;
     let exporter = export::Exporter::new(settings, settings.timeout, false)?;
     let mut sent = 0;
@@ -285,6 +290,8 @@ pub fn replay(settings: &Settings, records: &[Record], batch: usize) -> Result<u
                 .map(unix_nanos)
                 .unwrap_or(0);
             let parent = recorded_parent(r);
+            let cp =
+                checkpoints.map(|(key, log_id)| crate::audit::head::Checkpoint::of(log_id, r, key));
             spans.extend(otlp::spans(&otlp::DecisionSpan {
                 record: r,
                 checks: &[],
@@ -292,7 +299,7 @@ pub fn replay(settings: &Settings, records: &[Record], batch: usize) -> Result<u
                 end_ns: at,
                 parent: parent.as_ref(),
                 arguments: r.input.as_ref().filter(|_| settings.export_arguments),
-                checkpoint: None,
+                checkpoint: cp.as_ref(),
             }));
         }
         exporter.post(&settings.traces_url, &otlp::traces_request(settings, spans))?;
@@ -302,7 +309,12 @@ pub fn replay(settings: &Settings, records: &[Record], batch: usize) -> Result<u
 }
 
 #[cfg(not(feature = "otlp"))]
-pub fn replay(_: &Settings, _: &[Record], _: usize) -> Result<usize, ExportError> {
+pub fn replay(
+    _: &Settings,
+    _: &[Record],
+    _: usize,
+    _: Option<(&crate::passport::KeyPair, &str)>,
+) -> Result<usize, ExportError> {
     Err(ExportError::NotBuilt)
 }
 
