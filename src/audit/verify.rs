@@ -972,7 +972,7 @@ mod tests {
         }
         let mut malleable = sigs.clone();
         malleable[5] = Signature::from_bytes(&bytes);
-        assert!(vk.verify_strict(&refs[5], &malleable[5]).is_err());
+        assert!(vk.verify_strict(refs[5], &malleable[5]).is_err());
         assert!(!verify_batch_one_key(&refs, &malleable, &vk));
         // A small-order R (the identity) is refused.
         let mut bytes = sigs[9].to_bytes();
