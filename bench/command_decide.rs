@@ -20,7 +20,8 @@ fn main() {
     let env = Environment {
         now: time::OffsetDateTime::UNIX_EPOCH,
         home: Some("/home/u".into()),
-        protected_paths: vec![],
+        roots: vec!["/p".into()],
+        protected: toolgate::checks::protect::Protected::with_names(),
         fs: &NoFs,
     };
     for cmd in std::env::args().skip(1) {

@@ -4,6 +4,7 @@
 //! and the file-system view arrive as values, so every rule is testable and
 //! fuzzable without a disk. The edges (`gate`) do the I/O around it.
 
+use crate::checks::protect::{Contains, Protected};
 use crate::checks::{self, CheckInput, CheckResult, Effect};
 use crate::packs::{Catalog, LookupError, Pack};
 use crate::passport::{Passport, Status};
@@ -48,6 +49,23 @@ pub struct Request {
 pub trait FsView: Sync {
     /// The canonical (symlink-free) path of an existing path, if it exists.
     fn canonicalize(&self, path: &Path) -> Option<PathBuf>;
+
+    /// Where a write to `path` really lands: every symlink on the way followed,
+    /// dangling ones included (a link to a file that does not exist yet is
+    /// where that file will be created). The default knows only existing paths.
+    fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        self.canonicalize(path).or_else(|| {
+            let parent = path.parent()?;
+            Some(self.canonicalize(parent)?.join(path.file_name()?))
+        })
+    }
+
+    /// For an existing directory (not a symlink), whether a protected name
+    /// lies anywhere below it; `None` when `path` is not such a directory.
+    fn contains_protected(&self, _path: &Path, _set: &Protected) -> Option<Contains> {
+        None
+    }
+
     /// The entries of a directory (symlinks not followed), or `None` when
     /// `path` is not a directory that can be listed (following a final symlink).
     fn read_dir(&self, _path: &Path) -> Option<Vec<DirEntry>> {
@@ -94,9 +112,11 @@ pub struct Environment<'a> {
     pub now: OffsetDateTime,
     /// The user's home directory, for `~/` in passport globs.
     pub home: Option<PathBuf>,
-    /// Paths the gate never lets an agent write (its own keys, trust store,
-    /// passport, log and the hook configs that call it).
-    pub protected_paths: Vec<PathBuf>,
+    /// The trusted project roots (from the host or config, never from the
+    /// call): relative passport globs are anchored here.
+    pub roots: Vec<PathBuf>,
+    /// What the gate never lets an agent write (or, for private keys, read).
+    pub protected: Protected,
     pub fs: &'a dyn FsView,
 }
 

@@ -6,6 +6,7 @@ use crate::audit::log::Rotation;
 use crate::audit::{AuditLog, Record};
 use crate::call::{Call, HostKind};
 use crate::canonical::{self, parse_strict};
+use crate::checks::protect::{Contains, Protected};
 use crate::decision::{
     CheckTrace, DirEntry, EntryKind, Environment, Evaluation, FsView, Outcome as CheckOutcome,
     Request, Verdict,
@@ -46,9 +47,9 @@ pub fn input_cap(max_content: Option<u64>) -> usize {
 /// value only bounds memory (at most [`HARD_MAX_INPUT_BYTES`]); the decision
 /// itself still uses the verified passport.
 pub fn input_cap_for(loc: &Locations) -> usize {
-    let sizes = std::fs::read(&loc.passport.path)
+    // A FIFO or device in the passport's place must not stall this read either.
+    let sizes = crate::regular::read(&loc.passport.path, MAX_INPUT_BYTES as u64)
         .ok()
-        .filter(|b| b.len() <= MAX_INPUT_BYTES)
         .and_then(|b| serde_json::from_slice::<Value>(strip_bom(&b)).ok())
         .and_then(|v| {
             v.get("limits")?.as_object().map(|l| {
@@ -92,6 +93,9 @@ impl InputError {
 pub struct EvaluateOptions {
     /// The host named on the command line; otherwise detected from the input.
     pub host: Option<HostKind>,
+    /// Trusted project roots from the hook command line (`--project-root`);
+    /// they replace the host's and the config's.
+    pub project_roots: Vec<PathBuf>,
 }
 
 /// Everything that happened for one call.
@@ -141,6 +145,16 @@ impl FsView for RealFs {
         std::fs::canonicalize(path).ok()
     }
 
+    fn resolve(&self, path: &Path) -> Option<PathBuf> {
+        resolve_lenient(path)
+    }
+
+    fn contains_protected(&self, path: &Path, set: &Protected) -> Option<Contains> {
+        let meta = std::fs::symlink_metadata(path).ok()?;
+        meta.is_dir()
+            .then(|| walk_for_names(path, set, crate::checks::protect::WALK_LIMIT))
+    }
+
     fn read_dir(&self, path: &Path) -> Option<Vec<DirEntry>> {
         let entries = std::fs::read_dir(path).ok()?;
         let mut out = Vec::new();
@@ -177,6 +191,87 @@ impl FsView for RealFs {
     }
 }
 
+/// Most symlinks followed while resolving one path (Linux's own limit).
+const MAX_SYMLINKS: usize = 40;
+
+/// Resolves every symlink on the way to `path` the way the kernel will when
+/// a file is created there: a dangling link resolves to its target, the
+/// part that does not exist yet is kept as written. `None` on a link loop.
+pub fn resolve_lenient(path: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut pending: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_owned()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut out = PathBuf::from("/");
+    let mut links = 0;
+    let mut exists = true;
+    while let Some(c) = pending.pop() {
+        if c == ".." {
+            out.pop();
+            continue;
+        }
+        let next = out.join(&c);
+        if exists {
+            match std::fs::symlink_metadata(&next) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    links += 1;
+                    if links > MAX_SYMLINKS {
+                        return None;
+                    }
+                    let target = std::fs::read_link(&next).ok()?;
+                    if target.is_absolute() {
+                        out = PathBuf::from("/");
+                    }
+                    for t in target.components().rev() {
+                        match t {
+                            Component::Normal(s) => pending.push(s.to_owned()),
+                            Component::ParentDir => pending.push("..".into()),
+                            _ => {}
+                        }
+                    }
+                    continue;
+                }
+                Ok(_) => {}
+                Err(_) => exists = false,
+            }
+        }
+        out = next;
+    }
+    Some(out)
+}
+
+/// Walks below `dir` looking for a protected name, looking at no more than `limit` entries.
+/// Symlinks are not followed (a link inside is judged where it is written through).
+pub fn walk_for_names(dir: &Path, set: &Protected, limit: usize) -> Contains {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut seen = 0usize;
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > limit {
+                return Contains::TooLarge(limit);
+            }
+            let p = entry.path();
+            if set.name_in(&p).is_some() {
+                return Contains::Found(p);
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(p);
+            }
+        }
+    }
+    Contains::Nothing
+}
+
 /// RFC 3339 in UTC with second precision.
 pub fn timestamp(t: OffsetDateTime) -> String {
     t.replace_nanosecond(0)
@@ -193,6 +288,14 @@ pub fn strip_bom(bytes: &[u8]) -> &[u8] {
 /// Parses raw hook input into a call. Duplicate keys are refused: a host and
 /// toolgate must not read two different calls from one document.
 pub fn read_call(bytes: &[u8], host: Option<HostKind>) -> Result<Call, (HostKind, Reason)> {
+    read_call_value(bytes, host).map(|(c, _)| c)
+}
+
+/// [`read_call`], also returning the parsed input (for what the host sets beside the call).
+fn read_call_value(
+    bytes: &[u8],
+    host: Option<HostKind>,
+) -> Result<(Call, Value), (HostKind, Reason)> {
     let read = read_call_unbounded(bytes, host);
     // Past the base cap only a complete call (a large write) is accepted.
     if bytes.len() > MAX_INPUT_BYTES {
@@ -201,7 +304,10 @@ pub fn read_call(bytes: &[u8], host: Option<HostKind>) -> Result<Call, (HostKind
     read
 }
 
-fn read_call_unbounded(bytes: &[u8], host: Option<HostKind>) -> Result<Call, (HostKind, Reason)> {
+fn read_call_unbounded(
+    bytes: &[u8],
+    host: Option<HostKind>,
+) -> Result<(Call, Value), (HostKind, Reason)> {
     let fallback = host.unwrap_or(HostKind::Oap);
     let value = parse_strict(strip_bom(bytes)).map_err(|e| {
         (
@@ -226,56 +332,94 @@ fn read_call_unbounded(bytes: &[u8], host: Option<HostKind>) -> Result<Call, (Ho
             ))
         }
     };
-    hosts::parse(host, &value).map_err(|r| (host, r))
+    hosts::parse(host, &value)
+        .map(|c| (c, value))
+        .map_err(|r| (host, r))
 }
 
-/// Paths an agent must never write: toolgate's own state and the hook configs that call it.
-pub fn protected_paths(loc: &Locations, cwd: Option<&str>, home: Option<&Path>) -> Vec<PathBuf> {
-    let mut out = vec![
+/// The closed set of self-protection for one decision: toolgate's own
+/// files, its binary, the shell start-up files, and every host's
+/// configuration (from the installer's host knowledge), plus the project
+/// configuration names at any depth. Reads of the evaluator's private key are refused too.
+pub fn protected_set(
+    loc: &Locations,
+    roots: &[PathBuf],
+    home: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Protected {
+    let mut p = Protected::with_names();
+    let parent = |f: &Path| f.parent().map(Path::to_path_buf).unwrap_or_default();
+    p.add(
         loc.config_root.clone(),
-        loc.passport.path.clone(),
+        "toolgate's configuration directory",
+    );
+    p.add(loc.config.path.clone(), "toolgate's config");
+    p.add(loc.passport.path.clone(), "the passport");
+    p.add(
         passport::signature_path(&loc.passport.path),
-        loc.trust_dir.path.clone(),
-        loc.config.path.clone(),
-        loc.key
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default(),
-        loc.audit_log
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default(),
-    ];
-    if let Some(p) = &loc.packs_dir {
-        out.push(p.path.clone());
+        "the passport's signature",
+    );
+    p.add(loc.trust_dir.path.clone(), "toolgate's trust store");
+    p.add(parent(&loc.key.path), "toolgate's keys");
+    p.add_secret(loc.key.path.clone(), "the evaluator's private key");
+    p.add(
+        parent(&loc.audit_log.path),
+        "the audit log, its state and head",
+    );
+    if let Some(packs) = &loc.packs_dir {
+        p.add(packs.path.clone(), "toolgate's policy packs");
     }
-    let roots: Vec<PathBuf> = cwd
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(home.map(Path::to_path_buf))
-        .collect();
-    let root_refs: Vec<&Path> = roots.iter().map(PathBuf::as_path).collect();
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    // Each host's hook configuration and trust state, from its descriptor.
+    if let Ok(exe) = std::env::current_exe() {
+        p.add(exe.clone(), "toolgate's own binary");
+        if let Ok(real) = exe.canonicalize() {
+            p.add(real, "toolgate's own binary");
+        }
+    }
+    for f in crate::checks::protect::SYSTEM_STARTUP {
+        p.add(PathBuf::from(f), "a shell start-up file");
+    }
+    if let Some(h) = home {
+        for f in crate::checks::protect::SHELL_STARTUP {
+            p.add(h.join(f), "a shell start-up file");
+        }
+    }
+    // Each host's hook configuration and trust state, from its descriptor,
+    // under the home and under every trusted root.
+    let bases: Vec<&Path> = roots.iter().map(PathBuf::as_path).chain(home).collect();
+    let env_path = |k: &str| env(k).filter(|v| !v.is_empty()).map(PathBuf::from);
     for d in hosts::descriptors() {
-        out.extend(d.protected(&root_refs, home, &env));
+        for path in d.protected(&bases, home, &env_path) {
+            p.add(path, "a host's hook configuration");
+        }
     }
-    out.extend(roots.iter().map(|r| r.join(".toolgate")));
-    out.retain(|p| !p.as_os_str().is_empty() && p.is_absolute());
-    out.into_iter()
-        .map(|p| crate::checks::path::normalize(&p))
-        .collect()
+    p
 }
 
-/// The OS account the hook runs as: `USER`, `LOGNAME`, then the real uid's passwd name
-/// (a hook launched with a scrubbed environment still says whom it acted for).
-pub fn os_user() -> Option<String> {
+/// The trusted project roots: the hook command line's, else the config's,
+/// else what the host sets. Each is kept as given and as the file system
+/// resolves it, so both spellings of a path match.
+pub fn trusted_roots(flag: &[PathBuf], config: &Config, host_roots: Vec<String>) -> Vec<PathBuf> {
+    let chosen: Vec<PathBuf> = if !flag.is_empty() {
+        flag.to_vec()
+    } else if !config.project_roots.is_empty() {
+        config.project_roots.clone()
+    } else {
+        host_roots.into_iter().map(PathBuf::from).collect()
+    };
+    let mut out = Vec::new();
+    for r in chosen.iter().filter(|r| r.is_absolute()) {
+        let n = crate::checks::path::normalize(r);
+        let real = std::fs::canonicalize(&n).ok();
+        for c in std::iter::once(n).chain(real) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
+fn os_user() -> Option<String> {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
@@ -325,7 +469,7 @@ pub fn evaluate(
     req: &EvaluateOptions,
     now: OffsetDateTime,
 ) -> Outcome {
-    evaluate_read(loc, read_call(bytes, req.host), bytes, now)
+    evaluate_read(loc, read_call_value(bytes, req.host), bytes, req, now)
 }
 
 /// Records and answers a deny for input that could not be read (too large,
@@ -337,24 +481,47 @@ pub fn evaluate_unread(
     now: OffsetDateTime,
 ) -> Outcome {
     let host = req.host.unwrap_or(HostKind::Oap);
-    evaluate_read(loc, Err((host, error.reason())), &[], now)
+    evaluate_read(loc, Err((host, error.reason())), &[], req, now)
+}
+
+/// Records a deny reached before a call could be read (a bad hook command
+/// line), so even that is not silent: the record says why every call failed.
+pub fn record_early_deny(
+    loc: &Locations,
+    host: HostKind,
+    reason: Reason,
+    now: OffsetDateTime,
+) -> Outcome {
+    evaluate_read(
+        loc,
+        Err((host, reason)),
+        &[],
+        &EvaluateOptions::default(),
+        now,
+    )
 }
 
 /// `bytes` is the raw input (empty when it could not be read), for its size
 /// and for the ids the host sent when the call itself could not be read.
 fn evaluate_read(
     loc: &Locations,
-    read: Result<Call, (HostKind, Reason)>,
+    read: Result<(Call, Value), (HostKind, Reason)>,
     bytes: &[u8],
+    req: &EvaluateOptions,
     now: OffsetDateTime,
 ) -> Outcome {
     let input_len = bytes.len();
     let key = KeyPair::load(&loc.key.path);
     let config = Config::load(&loc.config.path);
 
-    let (host, call): (HostKind, Result<Call, Reason>) = match read {
-        Ok(c) => (c.host, Ok(c)),
-        Err((h, reason)) => (h, Err(reason)),
+    let env = |k: &str| std::env::var(k).ok();
+    let (host, call, host_roots) = match read {
+        Ok((c, v)) => {
+            let cwd = std::env::current_dir().ok();
+            let roots = hosts::trusted_roots(c.host, &v, &env, cwd.as_deref());
+            (c.host, Ok(c), roots)
+        }
+        Err((h, reason)) => (h, Err(reason), vec![]),
     };
     // A call toolgate could not read still carries the ids the host sent.
     let sent = call
@@ -369,7 +536,10 @@ fn evaluate_read(
             "none",
             Reason::new(ReasonCode::PolicyError, format!("config: {e}")),
         )),
-        (Ok(call), Ok(config)) => prepare(loc, config, call, input_len, now),
+        (Ok(call), Ok(config)) => {
+            let roots = trusted_roots(&req.project_roots, config, host_roots);
+            prepare(loc, config, call, input_len, roots, &env, now)
+        }
     };
     let unrecorded = |policy_id: &str, why: String| {
         Evaluation::early_deny(policy_id, Reason::new(ReasonCode::AuditUnavailable, why))
@@ -611,7 +781,8 @@ enum Step {
 struct Ready {
     catalog: Catalog,
     request: Request,
-    protected_paths: Vec<PathBuf>,
+    protected: Protected,
+    roots: Vec<PathBuf>,
     home: Option<PathBuf>,
 }
 
@@ -652,7 +823,8 @@ impl Ready {
         };
         let env = Environment {
             now,
-            protected_paths: self.protected_paths,
+            protected: self.protected,
+            roots: self.roots,
             home: self.home,
             fs: &RealFs::new(),
         };
@@ -678,6 +850,8 @@ fn prepare(
     config: &Config,
     call: &Call,
     input_len: usize,
+    roots: Vec<PathBuf>,
+    env: &dyn Fn(&str) -> Option<String>,
     now: OffsetDateTime,
 ) -> Prepared {
     let label = call.policy.clone().unwrap_or_else(|| "none".into());
@@ -754,10 +928,20 @@ fn prepare(
             return *denied;
         }
     };
+    if let Some(u) = catalog.unknown_limit(&v.passport) {
+        return Prepared::decided(Evaluation::early_deny(
+            &request.policy_id,
+            Reason::new(
+                ReasonCode::PassportInvalid,
+                format!("{}: {u}", v.path.display()),
+            ),
+        ));
+    }
     let home = home_dir();
     Prepared {
         step: Step::Ready(Box::new(Ready {
-            protected_paths: protected_paths(loc, call.cwd.as_deref(), home.as_deref()),
+            protected: protected_set(loc, &roots, home.as_deref(), env),
+            roots,
             home,
             catalog,
             request,

@@ -1,10 +1,14 @@
 //! Where toolgate's files live, and where each setting came from.
 //!
 //! Each item resolves on its own: a flag, then its `TOOLGATE_*` variable,
-//! then `TOOLGATE_HOME` (which, when set, replaces both the project and the
-//! user layers so tests and CI are isolated), then the project's
-//! `.toolgate/` (nearest ancestor of the working directory, used only where
-//! the file exists), then the user's config and data directories.
+//! then `TOOLGATE_HOME` (which, when set, replaces the user directories so
+//! tests and CI are isolated), then the user's config and data directories
+//! (XDG on Linux).
+//!
+//! Nothing is discovered from the project or the working directory: both are
+//! the agent's to write, and a policy the agent can write is no policy. A
+//! project's own policy is used only after `toolgate trust project DIR`, and
+//! can only narrow the user's.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -16,7 +20,6 @@ pub enum Source {
     Flag,
     Env(&'static str),
     ToolgateHome,
-    Project(PathBuf),
     User,
 }
 
@@ -26,7 +29,6 @@ impl fmt::Display for Source {
             Source::Flag => f.write_str("flag"),
             Source::Env(v) => write!(f, "env {v}"),
             Source::ToolgateHome => f.write_str("env TOOLGATE_HOME"),
-            Source::Project(p) => write!(f, "project {}", p.display()),
             Source::User => f.write_str("user directory"),
         }
     }
@@ -72,15 +74,11 @@ pub const AUDIT_LOG_FILE: &str = "audit/audit.jsonl";
 pub const PACKS_DIR: &str = "policy-packs";
 
 /// Resolves every location. `env` is injected so resolution is testable.
-pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>, cwd: &Path) -> Locations {
+/// `_cwd` is deliberately unused: no location depends on the working directory.
+pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>, _cwd: &Path) -> Locations {
     let home = env("TOOLGATE_HOME")
         .filter(|s| !s.is_empty())
         .map(PathBuf::from);
-    let project = if home.is_none() {
-        find_project(cwd)
-    } else {
-        None
-    };
     let dirs = directories::ProjectDirs::from("dev", "toolgate", "toolgate");
     let (user_config, user_data) = match (&home, &dirs) {
         (Some(h), _) => (h.clone(), h.clone()),
@@ -105,15 +103,6 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>, cwd: &Path) 
                     path: v.into(),
                     source: Source::Env(var),
                 };
-            }
-            if let Some(proj) = &project {
-                let p = proj.join(rel);
-                if p.exists() {
-                    return Resolved {
-                        path: p,
-                        source: Source::Project(proj.clone()),
-                    };
-                }
             }
             Resolved {
                 path: user_root.join(rel),
@@ -145,13 +134,6 @@ pub fn resolve(o: &Overrides, env: &dyn Fn(&str) -> Option<String>, cwd: &Path) 
     }
 }
 
-/// The nearest `.toolgate/` directory at or above `cwd`.
-fn find_project(cwd: &Path) -> Option<PathBuf> {
-    cwd.ancestors()
-        .map(|a| a.join(".toolgate"))
-        .find(|p| p.is_dir())
-}
-
 /// Optional settings in `config.json`. Unknown keys are refused so a typo is an error, not a silent default.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -160,6 +142,9 @@ pub struct Config {
     pub on_behalf_of: Option<String>,
     /// Extra tool names that pass without a pack (e.g. a host's new planning tool).
     pub harmless_tools: Vec<String>,
+    /// Trusted project roots, replacing what the host says (relative passport
+    /// globs anchor here). Absolute paths.
+    pub project_roots: Vec<PathBuf>,
     pub audit: AuditConfig,
     /// OpenTelemetry export of each decision (docs/telemetry.md).
     pub telemetry: crate::telemetry::TelemetryConfig,
@@ -206,12 +191,12 @@ pub struct ConfigError {
 impl Config {
     /// Reads the config; a missing file is the default config.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ConfigError {
+        match crate::regular::read_optional(path, crate::regular::DOC_CAP) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).map_err(|e| ConfigError {
                 path: path.into(),
                 why: e.to_string(),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+            Ok(None) => Ok(Config::default()),
             Err(e) => Err(ConfigError {
                 path: path.into(),
                 why: e.to_string(),
@@ -245,15 +230,23 @@ mod tests {
     }
 
     #[test]
-    fn project_files_are_used_only_where_they_exist() {
+    fn a_project_toolgate_directory_is_never_discovered() {
         let dir = tempfile::tempdir().unwrap();
         let proj = dir.path().join(".toolgate");
-        std::fs::create_dir_all(&proj).unwrap();
+        std::fs::create_dir_all(proj.join(PACKS_DIR)).unwrap();
         std::fs::write(proj.join(PASSPORT_FILE), "{}").unwrap();
         let sub = dir.path().join("a/b");
         std::fs::create_dir_all(&sub).unwrap();
-        let l = resolve(&Overrides::default(), &|_| None, &sub);
-        assert_eq!(l.passport.path, proj.join(PASSPORT_FILE));
-        assert!(matches!(l.key.source, Source::User));
+        for cwd in [dir.path(), sub.as_path()] {
+            let l = resolve(&Overrides::default(), &|_| None, cwd);
+            for r in [&l.passport, &l.key, &l.trust_dir, &l.config] {
+                assert!(!r.path.starts_with(dir.path()), "{r:?}");
+                assert_eq!(r.source, Source::User);
+            }
+            assert!(l
+                .packs_dir
+                .as_ref()
+                .is_none_or(|p| !p.path.starts_with(dir.path())));
+        }
     }
 }

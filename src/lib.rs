@@ -23,6 +23,7 @@ pub mod policy;
 pub mod reason;
 pub mod receipt;
 pub mod redact;
+pub mod regular;
 pub mod remote;
 pub mod state;
 pub mod telemetry;

@@ -41,7 +41,8 @@ fn run(policy: &str, context: Value, opt_in: bool) -> Verdict {
     let env = Environment {
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: Some("/home/u".into()),
-        protected_paths: vec!["/p/.toolgate".into()],
+        roots: vec!["/p".into()],
+        protected: toolgate::checks::protect::Protected::from_paths(["/p/.toolgate".into()]),
         fs: &NoFs,
     };
     let req = Request {

@@ -43,7 +43,8 @@ fn every_conformance_case_is_decided_as_expected() {
             let env = Environment {
                 now: time::OffsetDateTime::now_utc(),
                 home: None,
-                protected_paths: vec![],
+                roots: vec![],
+                protected: toolgate::checks::protect::Protected::with_names(),
                 fs: &NoFs,
             };
             let ev = decide(

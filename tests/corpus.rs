@@ -260,11 +260,12 @@ fn golden_corpus() {
     let env = Environment {
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: Some(PathBuf::from("/home/u")),
-        protected_paths: vec![
+        roots: vec![PathBuf::from("/work/proj")],
+        protected: toolgate::checks::protect::Protected::from_paths([
             PathBuf::from("/home/u/.config/toolgate"),
             PathBuf::from("/work/proj/.toolgate"),
             PathBuf::from("/work/proj/.claude/settings.json"),
-        ],
+        ]),
         fs: &fs,
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)

@@ -8,22 +8,29 @@ use std::process::Command;
 
 fn toolgate(home: &std::path::Path, args: &[&str], stdin: &str) -> (i32, String) {
     let mut cmd = Command::new(common::BIN);
-    cmd.args(args).env("TOOLGATE_HOME", home);
+    // The project root Claude Code sets for its hooks (the temp project is home's sibling).
+    let project = home.with_file_name("project");
+    cmd.args(args)
+        .env("TOOLGATE_HOME", home)
+        .env("CLAUDE_PROJECT_DIR", project);
     let r = common::run_command(cmd, stdin.as_bytes());
     (r.code, r.stdout)
 }
 
 #[test]
 fn shell_semantics_through_the_binary() {
-    let home = tempfile::tempdir().unwrap();
-    let project = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(project.path().join(".github/workflows")).unwrap();
-    std::fs::write(project.path().join(".env"), "TOKEN=x\n").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let home = tempfile::TempDir::new_in(root.path()).unwrap();
+    let project = std::fs::create_dir_all(root.path().join("project"))
+        .map(|_| root.path().join("project"))
+        .unwrap();
+    std::fs::create_dir_all(project.as_path().join(".github/workflows")).unwrap();
+    std::fs::write(project.as_path().join(".env"), "TOKEN=x\n").unwrap();
     // A real symlink: docs/notes -> .env, so only the canonical path reveals the secret.
-    std::fs::create_dir_all(project.path().join("docs")).unwrap();
+    std::fs::create_dir_all(project.as_path().join("docs")).unwrap();
     std::os::unix::fs::symlink(
-        project.path().join(".env"),
-        project.path().join("docs/notes"),
+        project.as_path().join(".env"),
+        project.as_path().join("docs/notes"),
     )
     .unwrap();
     assert_eq!(toolgate(home.path(), &["keygen", "--trust"], "").0, 0);
@@ -31,7 +38,7 @@ fn shell_semantics_through_the_binary() {
         toolgate(home.path(), &["passport", "new", "--sign"], "").0,
         0
     );
-    let cwd = project.path().to_str().unwrap();
+    let cwd = project.as_path().to_str().unwrap();
     // Issue 9, bounded decisions: each of these took seconds to minutes, or aborted the process.
     let many_names = format!(
         "cat {}",

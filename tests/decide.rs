@@ -31,7 +31,10 @@ fn run(p: &Passport, policy: &str, ctx: Value, state: &StateSnapshot) -> Evaluat
     let env = Environment {
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: None,
-        protected_paths: vec!["/home/u/.config/toolgate".into()],
+        roots: vec!["/p".into()],
+        protected: toolgate::checks::protect::Protected::from_paths([
+            "/home/u/.config/toolgate".into()
+        ]),
         fs: &NoFs,
     };
     let req = Request {

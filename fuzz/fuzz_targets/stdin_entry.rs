@@ -50,7 +50,8 @@ fuzz_target!(|data: &[u8]| {
     let env = Environment {
         now: time::OffsetDateTime::UNIX_EPOCH,
         home: Some("/home/u".into()),
-        protected_paths: vec!["/home/u/.config/toolgate".into()],
+        roots: vec!["/p".into()],
+        protected: toolgate::checks::protect::Protected::from_paths(["/home/u/.config/toolgate".into()]),
         fs: &NoFs,
     };
     let ev = decide(passport, catalog, &request, &StateSnapshot::default(), &env);

@@ -10,6 +10,7 @@ pub mod mcp;
 pub mod models;
 pub mod path;
 pub mod programs;
+pub mod protect;
 pub mod readers;
 pub mod shell;
 pub mod url;

@@ -59,20 +59,44 @@ pub fn resolve(raw: &str, cwd: Option<&str>) -> Result<PathBuf, String> {
 }
 
 /// Expands a passport glob: `~/` is the home directory, a relative glob is
-/// anchored at the project root (the call's working directory).
-fn expand(pattern: &str, root: Option<&Path>, home: Option<&Path>) -> Option<String> {
-    if let Some(rest) = pattern.strip_prefix("~/") {
-        return home.map(|h| format!("{}/{rest}", h.display().to_string().trim_end_matches('/')));
+/// anchored at each trusted project root (never at the call's directory,
+/// which the model chooses). A glob ending in `**` also matches the
+/// directory itself, so the root matches `**` (LS, Grep, Glob on the root).
+fn expand(pattern: &str, roots: &[PathBuf], home: Option<&Path>) -> Vec<String> {
+    let bases: Vec<String> = if let Some(rest) = pattern.strip_prefix("~/") {
+        home.map(|h| format!("{}/{rest}", h.display().to_string().trim_end_matches('/')))
+            .into_iter()
+            .collect()
+    } else if pattern.starts_with('/') {
+        vec![pattern.to_string()]
+    } else {
+        roots
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}/{pattern}",
+                    r.display().to_string().trim_end_matches('/')
+                )
+            })
+            .collect()
+    };
+    let mut out = Vec::new();
+    for b in bases {
+        if let Some(dir) = b.strip_suffix("/**") {
+            out.push(if dir.is_empty() {
+                "/".into()
+            } else {
+                dir.to_string()
+            });
+        }
+        out.push(b);
     }
-    if pattern.starts_with('/') {
-        return Some(pattern.to_string());
-    }
-    root.map(|r| {
-        format!(
-            "{}/{pattern}",
-            r.display().to_string().trim_end_matches('/')
-        )
-    })
+    out
+}
+
+/// Whether a passport glob is anchored at the project root.
+fn is_relative(pattern: &str) -> bool {
+    !pattern.starts_with('/') && !pattern.starts_with("~/")
 }
 
 /// Blocked globs ignore case and allowed globs respect it, on every platform:
@@ -80,13 +104,13 @@ fn expand(pattern: &str, root: Option<&Path>, home: Option<&Path>) -> Option<Str
 /// that is too wide costs a prompt while an allow that is too wide leaks.
 fn globset(
     patterns: &[&str],
-    root: Option<&Path>,
+    roots: &[PathBuf],
     home: Option<&Path>,
     case_insensitive: bool,
 ) -> Result<GlobSet, String> {
     let full: Vec<(&str, String)> = patterns
         .iter()
-        .filter_map(|p| expand(p, root, home).map(|f| (*p, f)))
+        .flat_map(|p| expand(p, roots, home).into_iter().map(move |f| (*p, f)))
         .collect();
     // Compiling a set costs hundreds of microseconds; a command's file effects
     // ask for the same set once per effect, so sets are memoised per thread.
@@ -129,18 +153,13 @@ thread_local! {
 }
 
 /// The paths to judge: the lexical one, and the symlink-resolved ones where
-/// they differ. The raw path is resolved too, because the kernel applies `..`
+/// they differ (dangling links included: a write through one creates its
+/// target). The raw path is resolved too, because the kernel applies `..`
 /// after following a symlink (`link/../x`) while lexical normalisation applies it before.
 fn candidates(path: &Path, raw: &Path, input: &CheckInput) -> Vec<PathBuf> {
     let mut out = vec![path.to_path_buf()];
     let fs = input.env.fs;
-    let resolve = |p: &Path| {
-        fs.canonicalize(p).or_else(|| {
-            let parent = p.parent()?;
-            Some(fs.canonicalize(parent)?.join(p.file_name()?))
-        })
-    };
-    for r in [resolve(path), resolve(raw)].into_iter().flatten() {
+    for r in [fs.resolve(path), fs.resolve(raw)].into_iter().flatten() {
         if !out.contains(&r) {
             out.push(r);
         }
@@ -223,22 +242,23 @@ fn judge(
         _ => PathBuf::from(raw),
     };
     let cands = candidates(&path, &joined, input);
-    if access == Access::Write {
-        for c in &cands {
-            if let Some(p) = input.env.protected_paths.iter().find(|p| c.starts_with(p)) {
-                return Err(CheckResult::deny(
-                    ReasonCode::PathNotAllowed,
-                    format!(
-                        "{} is inside {}, which toolgate protects from agents",
-                        c.display(),
-                        p.display()
-                    ),
-                ));
-            }
+    let env = input.env;
+    for c in &cands {
+        let refusal = match access {
+            Access::Write => env
+                .protected
+                .write_refusal(c, &|p: &Path| env.fs.contains_protected(p, &env.protected)),
+            Access::Read => env.protected.read_refusal(c),
+        };
+        if let Some(why) = refusal {
+            return Err(CheckResult::deny(
+                ReasonCode::PathNotAllowed,
+                format!("{why}; toolgate protects it from agents"),
+            ));
         }
     }
-    let root = cwd.map(Path::new);
-    let home = input.env.home.as_deref();
+    let roots = env.roots.as_slice();
+    let home = env.home.as_deref();
     let allow = match allowed {
         Some(n) => string_list(input, n)?,
         None => None,
@@ -247,11 +267,19 @@ fn judge(
         Some(n) => string_list(input, n)?.unwrap_or_default(),
         None => vec![],
     };
+    let relative = block
+        .iter()
+        .chain(allow.iter().flatten())
+        .any(|p| is_relative(p));
+    if relative {
+        inside_a_root(cwd, roots)
+            .map_err(|why| CheckResult::deny(ReasonCode::PathNotAllowed, why))?;
+    }
     let policy = |e: String| CheckResult::deny(ReasonCode::PolicyError, e);
     let sets = Sets {
-        block: globset(&block, root, home, true).map_err(policy)?,
+        block: globset(&block, roots, home, true).map_err(policy)?,
         allow: match &allow {
-            Some(a) => Some(globset(a, root, home, false).map_err(policy)?),
+            Some(a) => Some(globset(a, roots, home, false).map_err(policy)?),
             None => None,
         },
     };
@@ -390,6 +418,31 @@ fn tree(
                 format!("{} would read {}: {why}{how}", w.reader, file.display()),
             ))
         }
+    }
+}
+
+/// Relative rules need a trusted root, and a call whose directory lies
+/// outside every root: anchoring them anywhere else would let the model pick
+/// what `**` means.
+fn inside_a_root(cwd: Option<&str>, roots: &[PathBuf]) -> Result<(), String> {
+    if roots.is_empty() {
+        return Err(
+            "the passport has relative path rules but no trusted project root is known; \
+             the host did not say (for Claude Code, CLAUDE_PROJECT_DIR) and none is configured \
+             (`project_roots` in config.json or --project-root)"
+                .into(),
+        );
+    }
+    match cwd {
+        Some(c) if !roots.iter().any(|r| normalize(Path::new(c)).starts_with(r)) => Err(format!(
+            "the call runs in {c}, outside every trusted project root ({}), so the passport's relative path rules cannot apply",
+            roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -150,7 +150,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let o = gate::evaluate(
             &loc,
             &bytes,
-            &EvaluateOptions { host: None },
+            &EvaluateOptions {
+                host: None,
+                project_roots: vec![std::path::PathBuf::from(&cwd)],
+            },
             time::OffsetDateTime::now_utc(),
         );
         let verdict = o.evaluation.verdict.as_str().to_uppercase();
@@ -171,6 +174,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         oap.to_string().as_bytes(),
         &EvaluateOptions {
             host: Some(HostKind::Oap),
+            ..Default::default()
         },
         time::OffsetDateTime::now_utc(),
     );

@@ -39,6 +39,12 @@ pub struct EvaluateArgs {
     /// Print toolgate's decision JSON instead of the host's answer.
     #[arg(long)]
     pub json: bool,
+    /// Trusted project root (repeatable). Replaces the root the host sets
+    /// (CLAUDE_PROJECT_DIR, Cursor's workspace_roots, ...) and `project_roots`
+    /// in config.json; relative passport globs are anchored here, never at the
+    /// call's working directory.
+    #[arg(long = "project-root", value_name = "DIR")]
+    pub project_roots: Vec<PathBuf>,
     /// Seconds to wait for stdin before denying.
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     pub read_timeout: u64,
@@ -110,6 +116,11 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
     let mut host = a.host.as_deref().and_then(HostKind::parse);
     watchdog(host, Duration::from_secs(a.deadline.max(1)));
     let loc = paths.locations(a.passport.clone());
+    let project_roots: Vec<PathBuf> = a
+        .project_roots
+        .iter()
+        .filter_map(|r| std::path::absolute(r).ok())
+        .collect();
     let bytes = match (&a.policy, &a.context) {
         (Some(policy), Some(file)) => {
             host = Some(HostKind::Oap);
@@ -138,7 +149,10 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
                     let outcome = gate::evaluate_unread(
                         &loc,
                         &e,
-                        &gate::EvaluateOptions { host },
+                        &gate::EvaluateOptions {
+                            host,
+                            project_roots: project_roots.clone(),
+                        },
                         time::OffsetDateTime::now_utc(),
                     );
                     return render(&outcome, &a);
@@ -149,7 +163,10 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
     let outcome = gate::evaluate(
         &loc,
         &bytes,
-        &gate::EvaluateOptions { host },
+        &gate::EvaluateOptions {
+            host,
+            project_roots,
+        },
         time::OffsetDateTime::now_utc(),
     );
     render(&outcome, &a)

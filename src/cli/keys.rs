@@ -23,6 +23,10 @@ pub enum TrustCommand {
     Add {
         #[arg(value_name = "PUBKEY_FILE")]
         file: PathBuf,
+        /// Accept this key's signature only on passports for this owner_id (repeatable).
+        /// Without it, the key may sign for any owner.
+        #[arg(long = "owner", value_name = "OWNER_ID")]
+        owners: Vec<String>,
     },
     /// List trusted key ids.
     List,
@@ -63,9 +67,17 @@ pub fn keygen(paths: &PathArgs, a: KeygenArgs) -> anyhow::Result<()> {
 }
 
 pub(crate) fn add_trusted(dir: &std::path::Path, key: &PublicKey) -> anyhow::Result<PathBuf> {
+    add_trusted_for(dir, key, &[])
+}
+
+fn add_trusted_for(
+    dir: &std::path::Path,
+    key: &PublicKey,
+    owners: &[String],
+) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let dest = dir.join(TrustStore::file_name(&key.kid));
-    std::fs::write(&dest, key.to_jwk_string())
+    std::fs::write(&dest, key.to_trust_entry(owners))
         .with_context(|| format!("writing {}", dest.display()))?;
     Ok(dest)
 }
@@ -74,10 +86,13 @@ pub fn trust(paths: &PathArgs, cmd: TrustCommand) -> anyhow::Result<()> {
     let loc = paths.locations(None);
     let dir = &loc.trust_dir.path;
     match cmd {
-        TrustCommand::Add { file } => {
+        TrustCommand::Add { file, owners } => {
             let key = PublicKey::load(&file)?;
-            let dest = add_trusted(dir, &key)?;
+            let dest = add_trusted_for(dir, &key, &owners)?;
             println!("trusted {} ({})", key.kid, dest.display());
+            if !owners.is_empty() {
+                println!("  may sign only for {}", owners.join(", "));
+            }
         }
         TrustCommand::List => {
             let store = TrustStore::load_dir(dir)?;

@@ -177,6 +177,53 @@ fn hook_host(args: &[std::ffi::OsString]) -> Option<crate::call::HostKind> {
         })
 }
 
+/// A hook command line that does not parse still denies, and the deny is
+/// recorded wherever the flags that did parse, the environment and the
+/// defaults put the log, so a typo in a hook config leaves a trace.
+fn bad_hook_command_line(args: &[std::ffi::OsString], e: &clap::Error) -> i32 {
+    let words: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let flag = |name: &str| -> Option<PathBuf> {
+        let long = format!("--{name}");
+        let eq = format!("--{name}=");
+        words
+            .iter()
+            .enumerate()
+            .find_map(|(i, w)| match w.strip_prefix(&eq) {
+                Some(v) => Some(PathBuf::from(v)),
+                None if *w == long => words.get(i + 1).map(PathBuf::from),
+                None => None,
+            })
+    };
+    let paths = PathArgs {
+        key: flag("key"),
+        trust_dir: flag("trust-dir"),
+        audit_log: flag("audit-log"),
+        packs_dir: flag("packs-dir"),
+        config: flag("config"),
+    };
+    let host = hook_host(args);
+    let first_line = e.to_string();
+    let first_line = first_line.lines().next().unwrap_or("").trim();
+    let why = format!("the hook command line is invalid, denying: {first_line}");
+    let reason = crate::reason::Reason::new(crate::reason::ReasonCode::InvalidInput, &why);
+    let outcome = crate::gate::record_early_deny(
+        &paths.locations(flag("passport")),
+        host.unwrap_or(crate::call::HostKind::Oap),
+        reason,
+        time::OffsetDateTime::now_utc(),
+    );
+    if let Some(r) = &outcome.record {
+        eprintln!("toolgate: recorded as seq {} {}", r.seq, r.hash);
+    }
+    match host {
+        Some(h) => hook_deny(h, &why),
+        None => 2,
+    }
+}
+
 fn run(args: Vec<std::ffi::OsString>) -> i32 {
     // Debug builds only: lets the tests prove that a panic denies with exit 2.
     #[cfg(debug_assertions)]
@@ -191,25 +238,15 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
                 e.kind(),
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
             );
-            if let Some(h) = args
-                .iter()
-                .any(|a| a == "evaluate")
-                .then(|| hook_host(&args))
-                .flatten()
-            {
-                if usage {
-                    return hook_deny(h, "the hook command line is invalid, denying");
-                }
+            if !usage {
+                // Help and version are successes.
+                return 0;
             }
-            // Help and version are successes; a usage error is exit 2, which is also a deny.
-            return if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) {
-                0
-            } else {
-                2
-            };
+            if args.iter().any(|a| a == "evaluate") {
+                return bad_hook_command_line(&args, &e);
+            }
+            // A usage error is exit 2, which is also a deny.
+            return 2;
         }
     };
     let outcome = match cli.command {

@@ -54,7 +54,7 @@ pub static HOST: Descriptor = Descriptor {
     handler: |command, timeout| json!({"type": "command", "command": command, "timeout": timeout}),
     shell: true,
     fails_open: "nothing known with toolgate's wiring: a missing or crashing binary is blocked by the shell fallback, a stall by the watchdog; only a host-side timeout shorter than toolgate's deadline would run the tool",
-    protect: &[".claude/settings.json", ".claude/settings.local.json"],
+    protect: &[".claude", ".claude.json"],
     off_switches: descriptor::disable_all_hooks,
     canary,
     verified: &["2.1.197"],
@@ -101,4 +101,10 @@ pub fn answer(verdict: Verdict, text: &str) -> Answer {
         Verdict::Review => Answer::json(decision("ask", text), None, EXIT_ALLOW),
         Verdict::Deny => Answer::json(decision("deny", text), Some(text), EXIT_DENY),
     }
+}
+
+/// The project root Claude Code sets in the hook's environment; the payload's
+/// `cwd` follows the model's `cd`s and is never a root.
+pub fn trusted_roots(env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    env("CLAUDE_PROJECT_DIR").into_iter().collect()
 }

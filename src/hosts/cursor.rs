@@ -64,7 +64,7 @@ pub static HOST: Descriptor = Descriptor {
     handler: |command, timeout| json!({"command": command, "timeout": timeout, "failClosed": true}),
     shell: false,
     fails_open: "not verified with the real host; per its documentation, a handler without `failClosed: true` (doctor checks it)",
-    protect: &[".cursor/hooks.json"],
+    protect: &[".cursor"],
     off_switches,
     canary,
     verified: &[],
@@ -189,4 +189,18 @@ fn deny(text: &str) -> Answer {
         Some(text),
         EXIT_DENY,
     )
+}
+
+/// The workspace folders Cursor puts in every payload (set by the editor, not the model);
+/// `cwd` and a shell tool's `working_directory` are the model's choice and never roots.
+pub fn trusted_roots(v: &Value) -> Vec<String> {
+    v.get("workspace_roots")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -59,7 +59,7 @@ pub static HOST: Descriptor = Descriptor {
     },
     shell: true,
     fails_open: "a host-side timeout; a crash is blocked only through the shell fallback",
-    protect: &[".gemini/settings.json"],
+    protect: &[".gemini"],
     off_switches,
     canary,
     verified: &["0.61.0"],
@@ -197,6 +197,16 @@ pub fn answer(verdict: Verdict, text: &str) -> Answer {
         Verdict::Review => deny(&review_as_deny(text, "Gemini CLI")),
         Verdict::Deny => deny(text),
     }
+}
+
+/// The project directory Gemini CLI sets in the hook's environment
+/// (`GEMINI_PROJECT_DIR`, and `CLAUDE_PROJECT_DIR` for compatibility);
+/// `dir_path` is the model's choice and never a root.
+pub fn trusted_roots(env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    env("GEMINI_PROJECT_DIR")
+        .or_else(|| env("CLAUDE_PROJECT_DIR"))
+        .into_iter()
+        .collect()
 }
 
 #[cfg(test)]

@@ -193,6 +193,36 @@ pub(crate) const SNAKE_IDS: IdKeys = IdKeys {
     call: &["tool_use_id"],
 };
 
+/// The project roots the host sets for its hook, which the model cannot
+/// choose: Claude Code's and Gemini CLI's environment, Cursor's
+/// `workspace_roots`. Codex and Copilot CLI start the hook in the session's
+/// directory (the model's `workdir` only reaches the payload), so for them,
+/// and for a generic request, the root is the hook process's own directory.
+/// Never the payload's `cwd`, `dir_path` or `working_directory`.
+pub fn trusted_roots(
+    host: HostKind,
+    input: &Value,
+    env: &dyn Fn(&str) -> Option<String>,
+    process_cwd: Option<&std::path::Path>,
+) -> Vec<String> {
+    let process = || {
+        process_cwd
+            .map(|p| p.to_string_lossy().into_owned())
+            .into_iter()
+            .collect()
+    };
+    let roots = match host {
+        HostKind::ClaudeCode => claude_code::trusted_roots(env),
+        HostKind::Cursor => cursor::trusted_roots(input),
+        HostKind::Gemini => gemini::trusted_roots(env),
+        HostKind::Codex | HostKind::Copilot | HostKind::Oap => process(),
+    };
+    roots
+        .into_iter()
+        .filter(|r| !r.is_empty() && std::path::Path::new(r).is_absolute())
+        .collect()
+}
+
 /// Renders a verdict as the host expects it.
 pub fn answer(host: HostKind, event: Option<&str>, verdict: Verdict, reasons: &[Reason]) -> Answer {
     let text = summary(reasons);

@@ -9,8 +9,9 @@ pub use spec::{Access, CheckSpec, ControlRule};
 
 use crate::hosts::tool_map::ToolMap;
 use crate::passport::model::{is_dotted_id, AssuranceLevel};
+use crate::passport::Passport;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -137,6 +138,31 @@ impl<T> Lazy<T> {
 }
 
 /// Why a pack or tool map could not be had.
+/// A passport limit no pack reads, with the valid key nearest to it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("limits.{capability}.{key} is not a limit any policy pack for {capability} reads{}; fix the key or remove it", .nearest.as_ref().map(|n| format!(" (did you mean `{n}`?)")).unwrap_or_default())]
+pub struct UnknownLimit {
+    pub capability: String,
+    pub key: String,
+    pub nearest: Option<String>,
+}
+
+/// Levenshtein distance over characters (short keys only).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LookupError {
     #[error("no policy pack or tool map named `{0}`")]
@@ -280,6 +306,42 @@ impl Catalog {
         Ok(())
     }
 
+    /// The first limit key under a granted capability that no pack for that
+    /// capability reads: a typo there (`blocked_pattern`) would otherwise
+    /// silently drop the rule its author meant. Capabilities no pack serves
+    /// are left alone (their limits are for someone else to read).
+    pub fn unknown_limit(&self, p: &Passport) -> Option<UnknownLimit> {
+        for cap in &p.capabilities {
+            let Some(limits) = p.limits_for(&cap.id) else {
+                continue;
+            };
+            let mut known: BTreeSet<&str> = BTreeSet::new();
+            let mut served = false;
+            for pack in self.packs().filter(|k| k.capability() == cap.id) {
+                served = true;
+                known.extend(pack.limits_required.iter().map(String::as_str));
+                for c in &pack.checks {
+                    known.extend(c.limit_keys());
+                }
+            }
+            if !served {
+                continue;
+            }
+            if let Some(key) = limits.keys().find(|k| !known.contains(k.as_str())) {
+                let nearest = known
+                    .iter()
+                    .min_by_key(|k| edit_distance(key, k))
+                    .map(|k| k.to_string());
+                return Some(UnknownLimit {
+                    capability: cap.id.clone(),
+                    key: key.clone(),
+                    nearest,
+                });
+            }
+        }
+        None
+    }
+
     /// Where a pack or tool map came from.
     pub fn source_of(&self, key: &str) -> Option<&str> {
         self.packs
@@ -310,6 +372,35 @@ fn parse_file<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_command_checks_implicit_limits_are_known_to_the_catalog() {
+        let mut want: Vec<&str> = crate::checks::command::OPT_IN_FLAGS.to_vec();
+        want.push(crate::checks::command::ENV_LIMIT);
+        assert_eq!(spec::COMMAND_IMPLICIT_LIMITS, want.as_slice());
+    }
+
+    #[test]
+    fn an_unknown_limit_key_is_named_with_its_nearest_valid_one() {
+        let c = Catalog::embedded().unwrap();
+        let mut v = crate::passport::model::tests::sample();
+        v["limits"] = serde_json::json!({"system.command.execute": {
+            "allowed_commands": ["git status"], "blocked_pattern": ["rm -rf"]}});
+        let p = Passport::from_value(&v).unwrap();
+        let u = c.unknown_limit(&p).unwrap();
+        assert_eq!(u.key, "blocked_pattern");
+        assert_eq!(u.nearest.as_deref(), Some("blocked_patterns"));
+        assert!(
+            u.to_string().contains("did you mean `blocked_patterns`"),
+            "{u}"
+        );
+        v["limits"]["system.command.execute"]
+            .as_object_mut()
+            .unwrap()
+            .remove("blocked_pattern");
+        assert_eq!(c.unknown_limit(&Passport::from_value(&v).unwrap()), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+
     use super::*;
 
     #[test]

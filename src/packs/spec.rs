@@ -118,7 +118,66 @@ pub enum CheckSpec {
     Rate { limit: String, window_seconds: u64 },
 }
 
+/// Limits the command check reads beyond the ones its spec names: the
+/// passport's opt-ins for shell constructs and the variables that may be assigned.
+pub const COMMAND_IMPLICIT_LIMITS: &[&str] = &[
+    "allow_expansion",
+    "allow_substitution",
+    "allow_compound",
+    "allow_background",
+    "allow_functions",
+    "allow_interpreter_stdin",
+    "allowed_env_assignments",
+];
+
 impl CheckSpec {
+    /// Whether the check's outcome depends on earlier decisions (the state).
+    pub fn reads_state(&self) -> bool {
+        matches!(
+            self,
+            CheckSpec::CurrencyAmount { .. }
+                | CheckSpec::Idempotency { .. }
+                | CheckSpec::Rate { .. }
+        )
+    }
+
+    /// The passport limit keys this check reads.
+    pub fn limit_keys(&self) -> Vec<&str> {
+        match self {
+            CheckSpec::Command {
+                allowed, blocked, ..
+            } => std::iter::once(allowed.as_str())
+                .chain(blocked.as_deref())
+                .chain(COMMAND_IMPLICIT_LIMITS.iter().copied())
+                .collect(),
+            CheckSpec::Path {
+                allowed, blocked, ..
+            }
+            | CheckSpec::Domain {
+                allowed, blocked, ..
+            } => allowed
+                .as_deref()
+                .into_iter()
+                .chain(blocked.as_deref())
+                .collect(),
+            CheckSpec::MaxBytes { limit, .. }
+            | CheckSpec::OneOf { limit, .. }
+            | CheckSpec::MaxValue { limit, .. }
+            | CheckSpec::Flag { limit, .. }
+            | CheckSpec::CurrencyAmount { limit, .. }
+            | CheckSpec::Idempotency { limit, .. }
+            | CheckSpec::Approval { limit }
+            | CheckSpec::Rate { limit, .. } => vec![limit],
+            CheckSpec::McpTool {
+                allowed,
+                prefixes,
+                blocked,
+                ..
+            } => vec![allowed, prefixes, blocked],
+            CheckSpec::Region { .. } => vec![],
+        }
+    }
+
     /// A short stable name for traces, spans and `--explain`.
     pub fn name(&self) -> String {
         match self {

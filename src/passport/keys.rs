@@ -38,6 +38,8 @@ pub enum KeyError {
     Permissions { path: PathBuf, mode: u32 },
     #[error("{path} already exists; refusing to overwrite a key")]
     Exists { path: PathBuf },
+    #[error(transparent)]
+    File(#[from] crate::regular::RegularError),
 }
 
 /// On-disk JWK for an OKP/Ed25519 key; `d` is present only in private keys.
@@ -54,6 +56,10 @@ struct Jwk {
     alg: Option<String>,
     #[serde(rename = "use", default, skip_serializing_if = "Option::is_none")]
     use_: Option<String>,
+    /// In a trust entry: the `owner_id`s this issuer may sign passports for
+    /// (absent: any). Not a registered JWK member; JWK readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner_ids: Option<Vec<String>>,
 }
 
 /// The key id for a public key.
@@ -162,7 +168,15 @@ impl PublicKey {
             kid: self.kid.clone(),
             alg: Some("EdDSA".into()),
             use_: Some("sig".into()),
+            owner_ids: None,
         }
+    }
+
+    /// The public JWK as a trust entry, bound to `owners` when given.
+    pub fn to_trust_entry(&self, owners: &[String]) -> String {
+        let mut jwk = self.to_jwk();
+        jwk.owner_ids = (!owners.is_empty()).then(|| owners.to_vec());
+        serde_json::to_string_pretty(&jwk).expect("a JWK serialises") + "\n"
     }
 
     /// The public JWK as pretty JSON.
@@ -172,7 +186,10 @@ impl PublicKey {
 
     /// Loads a public JWK (a private one is accepted; only its public half is kept).
     pub fn load(path: &Path) -> Result<PublicKey, KeyError> {
-        let jwk = read_jwk(path)?;
+        PublicKey::from_jwk(path, &read_jwk(path)?)
+    }
+
+    fn from_jwk(path: &Path, jwk: &Jwk) -> Result<PublicKey, KeyError> {
         let x = decode_b64url_32(&jwk.x).ok_or_else(|| KeyError::Format {
             path: path.into(),
             why: "`x` is not 32 base64url bytes".into(),
@@ -185,7 +202,7 @@ impl PublicKey {
         if jwk.kid != kid {
             return Err(KeyError::KidMismatch {
                 path: path.into(),
-                stated: jwk.kid,
+                stated: jwk.kid.clone(),
                 actual: kid,
             });
         }
@@ -218,11 +235,11 @@ fn decode_b64url_32(s: &str) -> Option<[u8; 32]> {
     URL_SAFE_NO_PAD.decode(s).ok()?.try_into().ok()
 }
 
+/// Largest JWK accepted (a real one is a few hundred bytes).
+const JWK_CAP: u64 = 64 * 1024;
+
 fn read_jwk(path: &Path) -> Result<Jwk, KeyError> {
-    let bytes = fs::read(path).map_err(|source| KeyError::Read {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = crate::regular::read(path, JWK_CAP)?;
     let jwk: Jwk = serde_json::from_slice(&bytes).map_err(|e| KeyError::Format {
         path: path.into(),
         why: e.to_string(),
@@ -286,6 +303,8 @@ fn check_private_mode(path: &Path) -> Result<(), KeyError> {
 #[derive(Debug, Default, Clone)]
 pub struct TrustStore {
     keys: BTreeMap<String, PublicKey>,
+    /// Issuers bound to the owners they may sign for; an issuer absent here signs for any owner.
+    owners: BTreeMap<String, Vec<String>>,
 }
 
 impl TrustStore {
@@ -312,7 +331,20 @@ impl TrustStore {
                 })?
                 .path();
             if path.extension().is_some_and(|e| e == "jwk") {
-                store.insert(PublicKey::load(&path)?);
+                let jwk = read_jwk(&path)?;
+                if jwk.d.is_some() {
+                    return Err(KeyError::Format {
+                        path,
+                        why: "it holds a private key (`d`); a trust store holds public keys only \
+                              (delete it, then `toolgate trust add` the public key)"
+                            .into(),
+                    });
+                }
+                let key = PublicKey::from_jwk(&path, &jwk)?;
+                if let Some(owners) = jwk.owner_ids {
+                    store.owners.insert(key.kid.clone(), owners);
+                }
+                store.insert(key);
             }
         }
         Ok(store)
@@ -324,6 +356,18 @@ impl TrustStore {
 
     pub fn get(&self, kid: &str) -> Option<&PublicKey> {
         self.keys.get(kid)
+    }
+
+    /// Whether the issuer `kid` may sign passports for `owner_id`.
+    pub fn may_sign_for(&self, kid: &str, owner_id: &str) -> bool {
+        self.owners
+            .get(kid)
+            .is_none_or(|o| o.iter().any(|x| x == owner_id))
+    }
+
+    /// The owners `kid` is bound to, if it is bound.
+    pub fn bound_owners(&self, kid: &str) -> Option<&[String]> {
+        self.owners.get(kid).map(Vec::as_slice)
     }
 
     pub fn kids(&self) -> impl Iterator<Item = &str> {

@@ -46,6 +46,13 @@ pub enum PassportError {
     BadSignature { path: PathBuf, why: String },
     #[error("{path} is signed by {kid}, which is not in the trust store; add the issuer with `toolgate trust add`")]
     Untrusted { path: PathBuf, kid: String },
+    #[error("{path} is for owner `{owner}`, but its signer {kid} may sign only for {allowed}; re-sign it with that owner's issuer key, or bind the key with `toolgate trust add --owner`")]
+    WrongOwner {
+        path: PathBuf,
+        kid: String,
+        owner: String,
+        allowed: String,
+    },
 }
 
 impl PassportError {
@@ -56,7 +63,9 @@ impl PassportError {
             PassportError::Invalid { .. } => ReasonCode::PassportInvalid,
             PassportError::Unsigned(_) => ReasonCode::PassportUnsigned,
             PassportError::BadSignature { .. } => ReasonCode::SignatureInvalid,
-            PassportError::Untrusted { .. } => ReasonCode::PassportUntrusted,
+            PassportError::Untrusted { .. } | PassportError::WrongOwner { .. } => {
+                ReasonCode::PassportUntrusted
+            }
         }
     }
 }
@@ -79,9 +88,10 @@ pub fn signature_path(passport: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// Reads a passport or signature: a regular file of bounded size, never a FIFO or device.
 fn read(path: &Path) -> Result<Vec<u8>, PassportError> {
-    std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
+    crate::regular::read(path, crate::regular::DOC_CAP).map_err(|e| {
+        if e.is_not_found() {
             PassportError::NotFound(path.into())
         } else {
             PassportError::Unreadable {
@@ -113,17 +123,10 @@ pub fn load_unsigned(path: &Path) -> Result<(Passport, serde_json::Value), Passp
 pub fn load_verified(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport, PassportError> {
     let bytes = read(path)?;
     let sig_path = signature_path(path);
-    let sig_bytes = match std::fs::read(&sig_path) {
+    let sig_bytes = match read(&sig_path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(PassportError::Unsigned(path.into()))
-        }
-        Err(e) => {
-            return Err(PassportError::Unreadable {
-                path: sig_path,
-                why: e.to_string(),
-            })
-        }
+        Err(PassportError::NotFound(_)) => return Err(PassportError::Unsigned(path.into())),
+        Err(e) => return Err(e),
     };
     let bad = |why: String| PassportError::BadSignature {
         path: path.into(),
@@ -133,6 +136,15 @@ pub fn load_verified(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport
         .map_err(|e| e.to_string())
         .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
         .map_err(|e| bad(format!("{}: {e}", sig_path.display())))?;
+    // Only Ed25519 is ever accepted: an envelope naming another algorithm (or
+    // `none`) is refused before any key is looked up.
+    if envelope.alg != "EdDSA" {
+        return Err(bad(format!(
+            "{}: alg is `{}`; toolgate accepts only EdDSA (Ed25519)",
+            sig_path.display(),
+            envelope.alg
+        )));
+    }
     let value = parse_strict(&bytes).map_err(|e| PassportError::Invalid {
         path: path.into(),
         why: e.to_string(),
@@ -156,6 +168,17 @@ pub fn load_verified(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport
         path: path.into(),
         why: e.to_string(),
     })?;
+    if !trust.may_sign_for(&envelope.kid, &passport.owner_id) {
+        return Err(PassportError::WrongOwner {
+            path: path.into(),
+            kid: envelope.kid.clone(),
+            owner: passport.owner_id.clone(),
+            allowed: trust
+                .bound_owners(&envelope.kid)
+                .unwrap_or_default()
+                .join(", "),
+        });
+    }
     Ok(VerifiedPassport {
         passport,
         digest,

@@ -50,7 +50,8 @@ fn run(layers: &[Layer], status: Option<&StatusView>, policy: &str, ctx: Value) 
     let env = Environment {
         now: OffsetDateTime::from_unix_timestamp(NOW).unwrap(),
         home: None,
-        protected_paths: vec![],
+        roots: vec!["/p".into()],
+        protected: crate::checks::protect::Protected::with_names(),
         fs: &NoFs,
     };
     let req = Request {

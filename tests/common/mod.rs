@@ -58,6 +58,9 @@ impl Home {
             .env("HOME", self.dir.path())
             .env("TOOLGATE_HOME", &self.home)
             .env("NO_COLOR", "1")
+            // What the hosts set for their hooks: the trusted project root.
+            .env("CLAUDE_PROJECT_DIR", &self.project)
+            .env("GEMINI_PROJECT_DIR", &self.project)
             .current_dir(&self.project);
         c
     }
