@@ -174,7 +174,7 @@ impl CheckSpec {
                 blocked,
                 ..
             } => vec![allowed, prefixes, blocked],
-            CheckSpec::Region { .. } => vec![],
+            CheckSpec::Region { .. } | CheckSpec::ControlFiles { .. } => vec![],
         }
     }
 
