@@ -54,7 +54,7 @@ pub static HOST: Descriptor = Descriptor {
     handler: |command, timeout| json!({"type": "command", "command": command, "timeout": timeout}),
     shell: true,
     fails_open: "nothing known with toolgate's wiring: a missing or crashing binary is blocked by the shell fallback, a stall by the watchdog; only a host-side timeout shorter than toolgate's deadline would run the tool",
-    protect: &[".claude", ".claude.json"],
+    protect: &[".claude/settings.json", ".claude/settings.local.json", ".claude.json"],
     off_switches: descriptor::disable_all_hooks,
     canary,
     verified: &["2.1.197"],

@@ -50,7 +50,7 @@ fn run(layers: &[Layer], status: Option<&StatusView>, policy: &str, ctx: Value) 
     let env = Environment {
         now: OffsetDateTime::from_unix_timestamp(NOW).unwrap(),
         home: None,
-        roots: vec!["/p".into()],
+        roots: vec!["/repo".into(), "/p".into()],
         protected: crate::checks::protect::Protected::with_names(),
         fs: &NoFs,
     };
