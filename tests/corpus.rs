@@ -260,7 +260,7 @@ fn golden_corpus() {
     let env = Environment {
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: Some(PathBuf::from("/home/u")),
-        roots: vec![PathBuf::from("/work/proj")],
+        roots: vec![PathBuf::from("/work/proj"), PathBuf::from("/work/bare")],
         protected: toolgate::checks::protect::Protected::from_paths([
             PathBuf::from("/home/u/.config/toolgate"),
             PathBuf::from("/work/proj/.toolgate"),
