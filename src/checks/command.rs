@@ -714,7 +714,14 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
         return Ok(());
     }
     let reads = prog::READERS.contains(&name);
-    let writes_all = prog::WRITERS.contains(&name);
+    let writes_all = prog::WRITERS.contains(&name)
+        || prog::ALL_OPERANDS_WRITTEN
+            .iter()
+            .filter(|(p, _)| *p == name)
+            .any(|(_, opts)| {
+                args.iter()
+                    .any(|w| opts.iter().any(|o| option_matches(&w.text, o)))
+            });
     let copies = prog::COPIERS.contains(&name);
     if !(reads || writes_all || copies || in_place) {
         return Ok(());

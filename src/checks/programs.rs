@@ -348,7 +348,16 @@ pub const IN_PLACE: &[(&str, &[&str])] = &[("sed", &["-i", "--in-place"]), ("per
 /// Programs whose operands are all files they write (or remove).
 pub const WRITERS: &[&str] = &[
     "rm", "rmdir", "touch", "mkdir", "chmod", "chown", "chgrp", "truncate", "unlink", "shred",
-    "tee", "mv", "setfacl", "chattr",
+    "tee", "mv", "setfacl", "chattr", "rename", "mkfifo", "mknod", "link", "dos2unix", "unix2dos",
+    "gzip", "gunzip", "bzip2", "bunzip2", "xz", "unxz", "zstd", "unzstd", "mktemp", "ed",
+];
+
+/// Options with which a copier writes (creates or removes) every operand,
+/// sources included: `install -d A B` creates both, `rsync --remove-source-files` deletes its sources.
+pub const ALL_OPERANDS_WRITTEN: &[(&str, &[&str])] = &[
+    ("install", &["-d", "--directory"]),
+    ("rsync", &["--remove-source-files", "--delete-before"]),
+    ("cp", &["--remove-destination"]),
 ];
 
 /// Programs that read every operand but the last and write the last.

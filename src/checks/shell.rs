@@ -1036,6 +1036,18 @@ fn builtin_semantics(cmd: &mut SimpleCommand) -> Result<(), ShellError> {
         "mapfile" | "readarray" => names.extend(operands.last().cloned()),
         _ => names.extend(operands),
     }
+    // `declare -n ref=PATH` makes every later assignment to ref one to PATH.
+    let nameref = matches!(name.as_str(), "declare" | "typeset" | "local")
+        && args
+            .iter()
+            .any(|w| w.text.starts_with('-') && w.text.contains('n'));
+    if nameref {
+        let targets: Vec<String> = names
+            .iter()
+            .filter_map(|n| n.split_once('=').map(|(_, v)| v.to_string()))
+            .collect();
+        names.extend(targets);
+    }
     for n in names {
         let var = n
             .split(['=', '['])

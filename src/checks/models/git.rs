@@ -74,9 +74,7 @@ const SUBCOMMANDS: &[(&[&str], Rule)] = &[
             "commit-tree",
             "mktree",
             "update-index",
-            "rerere",
             "bundle",
-            "sparse-checkout",
             "replace",
         ],
         Rule::Inert,
@@ -133,6 +131,8 @@ const SUBCOMMANDS: &[(&[&str], Rule)] = &[
             "bisect",
             "reset",
             "merge-file",
+            "sparse-checkout",
+            "rerere",
         ],
         Rule::WritesTree,
     ),
@@ -225,6 +225,8 @@ const RUNS_CODE: &[(&str, &str)] = &[
     ("-", "--receive-pack"),
     ("-", "--exec"),
     ("clone", "-u"),
+    ("grep", "-O"),
+    ("grep", "--open-files-in-pager"),
 ];
 
 /// Options whose next word is a value, never a pathspec (per subcommand; `*` = any).
@@ -388,7 +390,8 @@ pub fn touches(args: &[Word]) -> Touches {
         if (*s == sub_name || *s == "-")
             && rest
                 .iter()
-                .any(|w| w.text == *o || w.text.starts_with(&format!("{o}=")))
+                .take_while(|w| w.text != "--")
+                .any(|w| crate::checks::programs::option_matches(&w.text, o))
         {
             return Err(Refusal::option(format!(
                 "`git {sub_name} {o}` runs a command or loads files of the caller's choosing"
@@ -630,6 +633,16 @@ fn config(rest: &[Word]) -> Touches {
             )));
         }
         if !file_given {
+            // `--global`/`--system` change git for every repository of the user or machine.
+            if rest
+                .iter()
+                .any(|w| matches!(w.text.as_str(), "--global" | "--system"))
+            {
+                return Err(Refusal {
+                    code: crate::reason::ReasonCode::PathNotAllowed,
+                    message: "`git config --global`/`--system` writes git's configuration outside the project".into(),
+                });
+            }
             out.push(Touch::Write(".git/config".into()));
         }
     }

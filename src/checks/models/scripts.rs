@@ -65,6 +65,15 @@ fn awk(name: &str, args: &[Word]) -> Touches {
                     "`{name} {o}` loads a program or a library from a file, which toolgate does not read"
                 )));
             }
+            // gawk `-e PROGRAM` / `--source=PROGRAM`: program text given as an option.
+            if let Some((v, n)) =
+                option_value(args, i, "-e").or_else(|| option_value(args, i, "--source"))
+            {
+                out.extend(awk_program(name, v?)?);
+                program.get_or_insert("");
+                i += n;
+                continue;
+            }
             if let Some((v, n)) = option_value(args, i, "-i") {
                 // gawk -i NAME includes a source file; only `-i inplace` is a known library.
                 if v? != "inplace" {
@@ -171,9 +180,11 @@ pub fn awk_program(name: &str, p: &str) -> Touches {
             let word = &p[start..i];
             match word {
                 "system" => return refuse("calls `system()`"),
-                "@load" | "@include" | "@namespace" if word != "@namespace" => {
+                "@namespace" => {}
+                // `@load`, `@include`, and gawk's indirect call `@f()` (f may hold "system").
+                w if w.starts_with('@') => {
                     return Err(Refusal::option(format!(
-                        "the {name} program uses `{word}`, which loads code from a file toolgate does not read"
+                        "the {name} program uses `{word}`, which loads code from a file or calls a function by a computed name"
                     )))
                 }
                 "print" | "printf" => printing = Some(depth),
@@ -268,6 +279,37 @@ fn sed(args: &[Word]) -> Touches {
             }
             if SED_VALUE_OPTIONS.contains(&t) {
                 i += 1;
+            } else if let Some(bundle) = t.strip_prefix('-').filter(|b| !b.starts_with('-')) {
+                // A short-option bundle (`-ne SCRIPT`, `-nf FILE`, `-i.bak`).
+                for (k, c) in bundle.char_indices() {
+                    match c {
+                        'f' => {
+                            return Err(Refusal::option(
+                                "`sed -f` runs a script from a file, which toolgate does not read",
+                            ))
+                        }
+                        'e' => {
+                            let rest = &bundle[k + 1..];
+                            if rest.is_empty() {
+                                scripts.push(
+                                    args.get(i + 1)
+                                        .map(lit)
+                                        .transpose()?
+                                        .unwrap_or("")
+                                        .to_string(),
+                                );
+                                i += 1;
+                            } else {
+                                scripts.push(rest.to_string());
+                            }
+                            first_operand_is_script = false;
+                            break;
+                        }
+                        // `-i` and `-l` take the rest of the bundle as their value.
+                        'i' | 'l' => break,
+                        _ => {}
+                    }
+                }
             }
             i += 1;
             continue;
