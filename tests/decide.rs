@@ -393,3 +393,54 @@ fn explain_says_when_an_allowed_program_is_not_modelled() {
     assert!(detail("frobnicate --all").contains("`frobnicate` is not modelled"));
     assert!(!detail("git status").contains("not modelled"));
 }
+
+/// The coding-agent template must keep allowing what a developer runs all day,
+/// now that git, build tools and text tools are modelled.
+#[test]
+fn coding_agent_template_allows_ordinary_developer_commands() {
+    let mut v: Value =
+        serde_json::from_str(include_str!("../passports/coding-agent.json")).unwrap();
+    v["kind"] = json!("instance");
+    let p = Passport::from_value(&v).unwrap();
+    let s = StateSnapshot::default();
+    for cmd in [
+        "git status",
+        "git diff HEAD~1",
+        "git diff --stat",
+        "git log --oneline -n 5",
+        "git log -p -- src/lib.rs",
+        "git show HEAD:src/main.rs",
+        "git add src/lib.rs",
+        "git commit -m \"fix: parse empty input\"",
+        "git restore src/lib.rs",
+        "git restore --staged src/lib.rs",
+        "git switch -c topic",
+        "git branch -a",
+        "cat README.md",
+        "grep -rn TODO src",
+        "rg -n unsafe src",
+        "head -n 20 src/lib.rs",
+        "wc -l src/lib.rs",
+        "diff a.txt b.txt",
+        "cargo build --release",
+        "cargo test --all 2>&1 | tail -n 30",
+        "cargo clippy --all-targets -- -D warnings",
+        "npm test",
+        "npm run build",
+        "pytest -q tests/",
+        "pytest -p no:cacheprovider -x",
+        "python3 -m pytest -x",
+        "make -j4",
+        "make test",
+        "go test ./...",
+        "go build -o bin/app ./cmd/app",
+    ] {
+        let e = run(
+            &p,
+            "system.command.execute.v1",
+            json!({"command": cmd, "cwd": "/work/proj"}),
+            &s,
+        );
+        assert_eq!(e.verdict, Verdict::Allow, "{cmd}: {:?}", e.reasons);
+    }
+}
