@@ -268,7 +268,10 @@ fn heredoc_operators(cmd: &str) -> (usize, bool) {
             }
             run += 1;
         }
-        trap |= run >= 2;
+        // Two blanks, or no tag at all (an operator, a newline or the end next:
+        // a syntax error in bash), are where brush-parser reads an empty tag.
+        let no_tag = b.get(j).is_none_or(|c| b"<>()|;&\n\r".contains(c));
+        trap |= run >= 2 || no_tag;
         i = j;
     }
     (count, trap)
@@ -1259,6 +1262,9 @@ mod tests {
             "$(<< \\\n ${",
             "$(<<\\\n  ${",
             "a=$(cat <<  x ${",
+            // Found by cargo-fuzz (timeout): a here-document operator with no tag.
+            "2<<<<<<<<\r\r<<(<< <<f|${",
+            "$(<< <<f|${",
         ] {
             assert!(too_complex(bomb), "{bomb:?}");
         }
