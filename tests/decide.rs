@@ -438,7 +438,7 @@ fn coding_agent_template_allows_ordinary_developer_commands() {
         let e = run(
             &p,
             "system.command.execute.v1",
-            json!({"command": cmd, "cwd": "/work/proj"}),
+            json!({"command": cmd, "cwd": "/p"}),
             &s,
         );
         assert_eq!(e.verdict, Verdict::Allow, "{cmd}: {:?}", e.reasons);
