@@ -14,6 +14,8 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 export TOOLGATE_HOME=$WORK/home
 mkdir -p "$WORK/project"
+# The project the host says it is in: relative rules anchor at this trusted root.
+export CLAUDE_PROJECT_DIR="$WORK/project"
 "$BIN" keygen --trust >/dev/null
 "$BIN" passport new --template coding-agent --sign >/dev/null
 cat >"$WORK/allow.json" <<JSON
