@@ -83,7 +83,8 @@ fn cef_escapes_separators() {
         serde_json::from_value(home().records()[1].clone()).unwrap();
     rec.tool = "a|b".into();
     rec.reasons[0].message = "x=y\nz\\".into();
-    let line = toolgate::audit::export::cef(&rec, None);
+    let line =
+        toolgate::audit::export::cef(&rec, None, &toolgate::audit::export::Origin::default());
     assert!(line.contains("|deny a\\|b|"), "{line}");
     assert!(line.contains("msg=x\\=y\\nz\\\\"), "{line}");
     assert_eq!(line.lines().count(), 1);

@@ -241,13 +241,47 @@ fn allowed_and_denied_calls_arrive_as_span_trees() {
 
     for (root, rec) in roots.iter().zip(&log) {
         let a = &root.attributes;
-        assert_eq!(root.name, "toolgate.authorize");
+        // A guardrail run (GenAI guardrail conventions), not a tool execution.
+        assert_eq!(root.name, "run_guardrail toolgate");
         assert_eq!(root.kind, SpanKind::Internal as i32);
         assert!(
             root.start_time_unix_nano > 0 && root.end_time_unix_nano >= root.start_time_unix_nano
         );
-        assert_eq!(text(a, "gen_ai.operation.name"), "execute_tool");
+        assert_eq!(text(a, "gen_ai.operation.name"), "run_guardrail");
         assert_eq!(text(a, "gen_ai.tool.name"), "Bash");
+        assert_eq!(text(a, "gen_ai.tool.type"), "function");
+        assert_eq!(text(a, "gen_ai.guardrail.component.name"), "toolgate");
+        assert_eq!(text(a, "gen_ai.guardrail.target.type"), "input");
+        assert_eq!(text(a, "gen_ai.guardrail.target.subtype"), "tool_call");
+        assert_eq!(
+            text(a, "gen_ai.guardrail.target.id"),
+            rec["tool_use_id"].as_str().unwrap()
+        );
+        assert_eq!(
+            text(a, "gen_ai.guardrail.security.policy.id"),
+            "system.command.execute.v1"
+        );
+        assert_eq!(
+            text(a, "gen_ai.guardrail.security.content.input.hash"),
+            rec["input_digest"].as_str().unwrap()
+        );
+        let (verdict, action) = match rec["verdict"].as_str().unwrap() {
+            "allow" => ("allow", "allow"),
+            "review" => ("escalate", "escalate"),
+            _ => ("deny", "block"),
+        };
+        assert_eq!(text(a, "gen_ai.guardrail.verdict.type"), verdict);
+        assert_eq!(text(a, "gen_ai.guardrail.action.type"), action);
+        if verdict == "deny" {
+            assert_eq!(
+                text(a, "gen_ai.guardrail.verdict.code"),
+                rec["reasons"][0]["code"].as_str().unwrap()
+            );
+            assert_eq!(
+                text(a, "gen_ai.guardrail.security.policy.rule.id"),
+                rec["deciding_check"].as_str().unwrap()
+            );
+        }
         for (key, field) in [
             ("gen_ai.tool.call.id", "tool_use_id"),
             ("gen_ai.agent.id", "agent_id"),
@@ -428,7 +462,7 @@ fn traceparent_joins_the_hosts_trace_and_is_recorded() {
     let spans = spans_of(&got);
     let root = spans
         .iter()
-        .find(|s| s.name == "toolgate.authorize")
+        .find(|s| s.name == "run_guardrail toolgate")
         .unwrap();
     assert_eq!(
         root.trace_id,
@@ -473,7 +507,7 @@ fn arguments_leave_only_when_configured_and_then_redacted() {
     let spans = spans_of(&rx.take());
     let root = spans
         .iter()
-        .find(|s| s.name == "toolgate.authorize")
+        .find(|s| s.name == "run_guardrail toolgate")
         .unwrap();
     let args = text(&root.attributes, "gen_ai.tool.call.arguments");
     assert!(

@@ -178,6 +178,7 @@ pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
                 _ => Some(checkpoint_signer(paths, &e.query)?),
             };
             let mut log_id = signer.as_ref().and_then(|s| s.1.clone());
+            let origin = export::Origin::local();
             e.query.each(paths, |r| {
                 if r.seq == 0 {
                     log_id = Some(r.hash.clone());
@@ -188,8 +189,8 @@ pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
                 });
                 let line = match e.format {
                     Format::Jsonl => serde_json::to_string(r)?,
-                    Format::Ocsf => export::ocsf(r, cp.as_ref()).to_string(),
-                    Format::Cef => export::cef(r, cp.as_ref()),
+                    Format::Ocsf => export::ocsf(r, cp.as_ref(), &origin).to_string(),
+                    Format::Cef => export::cef(r, cp.as_ref(), &origin),
                 };
                 writeln!(out, "{line}")?;
                 Ok(())

@@ -1,4 +1,4 @@
-//! Decisions as OTLP protobuf messages: one `toolgate.authorize` span per decision with a
+//! Decisions as OTLP protobuf messages: one `run_guardrail toolgate` span per decision with a
 //! child per check, and the decision counter and latency histogram.
 
 use super::attrs;
@@ -78,16 +78,59 @@ fn derived<const N: usize>(label: &str, hash: &str) -> [u8; N] {
 /// The attributes shared by the span and both metrics: low cardinality only.
 fn metric_attributes(r: &Record) -> Vec<KeyValue> {
     vec![
-        s(attrs::GEN_AI_OPERATION_NAME, attrs::EXECUTE_TOOL),
+        s(attrs::GEN_AI_OPERATION_NAME, attrs::RUN_GUARDRAIL),
         s(attrs::GEN_AI_TOOL_NAME, &r.tool),
         s(attrs::OAP_POLICY_ID, &r.policy_id),
         s(attrs::TOOLGATE_VERDICT, &r.verdict),
     ]
 }
 
+/// The semantic-convention tool type: an MCP server's tool is an extension; a tool
+/// the host runs itself (shell, files, web fetch) is a function.
+pub fn tool_type(r: &Record) -> &'static str {
+    if r.policy_id.starts_with("mcp.") {
+        "extension"
+    } else {
+        "function"
+    }
+}
+
+/// (verdict type, action type) in the guardrail proposal's values.
+fn guardrail_verdict(verdict: &str) -> (&'static str, &'static str) {
+    match verdict {
+        "allow" => ("allow", "allow"),
+        "review" => ("escalate", "escalate"),
+        _ => ("deny", "block"),
+    }
+}
+
+fn guardrail_attributes(r: &Record, a: &mut Vec<KeyValue>) {
+    let (verdict, action) = guardrail_verdict(&r.verdict);
+    a.push(s(attrs::GUARDRAIL_COMPONENT_NAME, attrs::COMPONENT_NAME));
+    a.push(s(attrs::GUARDRAIL_TARGET_TYPE, "input"));
+    a.push(s(attrs::GUARDRAIL_TARGET_SUBTYPE, "tool_call"));
+    opt(a, attrs::GUARDRAIL_TARGET_ID, r.tool_use_id.as_ref());
+    a.push(s(attrs::GUARDRAIL_VERDICT_TYPE, verdict));
+    a.push(s(attrs::GUARDRAIL_ACTION_TYPE, action));
+    if r.verdict != "allow" {
+        if let Some(first) = r.reasons.first() {
+            a.push(s(attrs::GUARDRAIL_VERDICT_CODE, first.code.as_str()));
+        }
+        opt(
+            a,
+            attrs::GUARDRAIL_POLICY_RULE_ID,
+            r.deciding_check.as_ref(),
+        );
+    }
+    a.push(s(attrs::GUARDRAIL_POLICY_ID, &r.policy_id));
+    a.push(s(attrs::GUARDRAIL_INPUT_HASH, &r.input_digest));
+}
+
 fn decision_attributes(d: &DecisionSpan) -> Vec<KeyValue> {
     let r = d.record;
     let mut a = metric_attributes(r);
+    a.push(s(attrs::GEN_AI_TOOL_TYPE, tool_type(r)));
+    guardrail_attributes(r, &mut a);
     opt(&mut a, attrs::GEN_AI_TOOL_CALL_ID, r.tool_use_id.as_ref());
     opt(&mut a, attrs::GEN_AI_AGENT_ID, r.agent_id.as_ref());
     opt(&mut a, attrs::GEN_AI_CONVERSATION_ID, r.session_id.as_ref());
@@ -168,7 +211,7 @@ fn decision_attributes(d: &DecisionSpan) -> Vec<KeyValue> {
         a.push(s(attrs::TOOLGATE_AUDIT_LOG_ID, &c.log_id));
         a.push(s(
             attrs::TOOLGATE_AUDIT_CHECKPOINT,
-            &serde_json::to_string(c).expect("a checkpoint serialises"),
+            &serde_json::to_string(c).unwrap_or_default(),
         ));
     }
     a.push(s(attrs::TOOLGATE_INPUT_DIGEST, &r.input_digest));
@@ -395,6 +438,35 @@ mod tests {
             "`rm -rf ghp_x` is blocked",
         )];
         r
+    }
+
+    fn value<'a>(s: &'a Span, key: &str) -> Option<&'a str> {
+        s.attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+            match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                Some(any_value::Value::StringValue(s)) => Some(s.as_str()),
+                _ => None,
+            }
+        })
+    }
+
+    #[test]
+    fn an_mcp_tool_is_an_extension_and_a_review_escalates() {
+        let mut r = denied();
+        assert_eq!(
+            value(&span_of(&r, None), attrs::GEN_AI_TOOL_TYPE),
+            Some("function")
+        );
+        assert_eq!(
+            value(&span_of(&r, None), attrs::GUARDRAIL_ACTION_TYPE),
+            Some("block")
+        );
+        r.policy_id = "mcp.tool.execute.v1".into();
+        r.verdict = "review".into();
+        let s = span_of(&r, None);
+        assert_eq!(value(&s, attrs::GEN_AI_TOOL_TYPE), Some("extension"));
+        assert_eq!(value(&s, attrs::GUARDRAIL_VERDICT_TYPE), Some("escalate"));
+        assert_eq!(value(&s, attrs::GUARDRAIL_ACTION_TYPE), Some("escalate"));
+        assert_eq!(s.name, "run_guardrail toolgate");
     }
 
     fn span_of(r: &Record, arguments: Option<&serde_json::Value>) -> Span {
