@@ -313,14 +313,56 @@ fn evaluate(
             return;
         }
     };
-    if depth == 0 && !gates_pass(passport, pack, request, env, acc) {
-        return;
-    }
-    if depth > 0 && !capability_gates(passport, pack, request, acc) {
-        return;
-    }
+    // Other packs' names for the same field or limit (APort's `amount_minor`,
+    // `refund_reason_codes`) are read as the names the checks use.
     let empty = Map::new();
-    let limits = passport.limits_for(pack.capability()).unwrap_or(&empty);
+    let raw_limits = passport.limits_for(pack.capability()).unwrap_or(&empty);
+    let (resolved, limits) = match (
+        resolve_aliases(&request.context, &pack.field_aliases),
+        resolve_aliases(raw_limits, &pack.limit_aliases),
+    ) {
+        (Ok(c), Ok(l)) => (c, l),
+        (Err((alias, name)), _) => {
+            let why =
+                format!("the call gives `{name}` twice, as `{alias}` and `{name}`, differently");
+            acc.gate(
+                pid,
+                "aliases",
+                Err(Reason::new(ReasonCode::InvalidContext, why)),
+            );
+            return;
+        }
+        (_, Err((alias, name))) => {
+            let why = format!(
+                "limits.{} sets `{name}` twice, as `{alias}` and `{name}`, differently",
+                pack.capability()
+            );
+            acc.gate(
+                pid,
+                "aliases",
+                Err(Reason::new(ReasonCode::PolicyError, why)),
+            );
+            return;
+        }
+    };
+    let aliased;
+    let request = match resolved {
+        std::borrow::Cow::Borrowed(_) => request,
+        std::borrow::Cow::Owned(context) => {
+            aliased = Request {
+                policy_id: request.policy_id.clone(),
+                context,
+            };
+            &aliased
+        }
+    };
+    let limits: &Map<String, Value> = &limits;
+    if depth == 0 && !gates_pass(passport, pack, request, limits, env, acc) {
+        return;
+    }
+    if depth > 0 && !capability_gates(passport, pack, request, limits, acc) {
+        return;
+    }
     let input = CheckInput {
         context: &request.context,
         limits,
@@ -355,11 +397,36 @@ fn evaluate(
     }
 }
 
+/// `map` with every alias key renamed to the name it stands for. A name given both
+/// ways with different values is refused (alias, name): judging one while the tool,
+/// or another policy layer, uses the other would be a bypass.
+fn resolve_aliases<'m>(
+    map: &'m Map<String, Value>,
+    aliases: &std::collections::BTreeMap<String, String>,
+) -> Result<std::borrow::Cow<'m, Map<String, Value>>, (String, String)> {
+    if !aliases.keys().any(|a| map.contains_key(a)) {
+        return Ok(std::borrow::Cow::Borrowed(map));
+    }
+    let mut out = map.clone();
+    for (alias, name) in aliases {
+        let Some(v) = out.remove(alias) else { continue };
+        match out.get(name) {
+            Some(existing) if *existing != v => return Err((alias.clone(), name.clone())),
+            Some(_) => {}
+            None => {
+                out.insert(name.clone(), v);
+            }
+        }
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
 /// Passport-level gates: status, expiry, then the pack's own gates.
 fn gates_pass(
     passport: &Passport,
     pack: &Pack,
     request: &Request,
+    limits: &Map<String, Value>,
     env: &Environment,
     acc: &mut Acc,
 ) -> bool {
@@ -379,7 +446,7 @@ fn gates_pass(
     if !acc.gate(pid, "passport.status", status) {
         return false;
     }
-    let expiry = match (passport.expires(), &passport.expires_at) {
+    let expiry = match (passport.expires(), passport.expiry_text()) {
         (Some(exp), Some(text)) if exp <= env.now => Err(Reason::new(
             ReasonCode::PassportExpired,
             format!("passport {} expired at {text}", passport.passport_id),
@@ -390,11 +457,17 @@ fn gates_pass(
     if !acc.gate(pid, "passport.expiry", expiry) {
         return false;
     }
-    capability_gates(passport, pack, request, acc)
+    capability_gates(passport, pack, request, limits, acc)
 }
 
 /// Pack-level gates: capability, assurance, required limits and fields.
-fn capability_gates(passport: &Passport, pack: &Pack, request: &Request, acc: &mut Acc) -> bool {
+fn capability_gates(
+    passport: &Passport,
+    pack: &Pack,
+    request: &Request,
+    limits: &Map<String, Value>,
+    acc: &mut Acc,
+) -> bool {
     let pid = pack.id.as_str();
     let missing_cap = pack
         .requires_capabilities
@@ -429,11 +502,10 @@ fn capability_gates(passport: &Passport, pack: &Pack, request: &Request, acc: &m
     if !acc.gate(pid, "assurance", assurance) {
         return false;
     }
-    let limits = passport.limits_for(pack.capability());
     let missing: Vec<&str> = pack
         .limits_required
         .iter()
-        .filter(|l| limits.is_none_or(|m| !m.contains_key(l.as_str())))
+        .filter(|l| !limits.contains_key(l.as_str()))
         .map(String::as_str)
         .collect();
     let lim = if missing.is_empty() {
@@ -465,5 +537,24 @@ fn capability_gates(passport: &Passport, pack: &Pack, request: &Request, acc: &m
             format!("the call lacks {} required by {pid}", absent.join(", ")),
         ))
     };
-    acc.gate(pid, "required_fields", fields)
+    if !acc.gate(pid, "required_fields", fields) {
+        return false;
+    }
+    match &pack.required_context {
+        None => true,
+        Some(schema) => {
+            let shaped = schema
+                .check(&request.context)
+                .map(|()| "the context satisfies required_context".to_string())
+                .map_err(|why| {
+                    Reason::new(
+                        ReasonCode::InvalidContext,
+                        format!(
+                            "the call's context does not satisfy {pid}'s required_context: {why}"
+                        ),
+                    )
+                });
+            acc.gate(pid, "required_context", shaped)
+        }
+    }
 }

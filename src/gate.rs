@@ -598,7 +598,7 @@ fn evaluate_read(
         &evaluation,
         subject.as_ref(),
         uuid::Uuid::new_v4().to_string(),
-        issued_at.clone(),
+        now,
         &key,
     );
     let layer = deciding_layer.clone();

@@ -107,6 +107,12 @@ reason_codes! {
     ToolNotAllowed => "oap.tool_not_allowed",
     /// The value is not one of the allowed values.
     ValueNotAllowed => "oap.value_not_allowed",
+    /// The merchant is not in the passport's merchant allowlist (APort's charge pack).
+    MerchantForbidden => "oap.merchant_forbidden",
+    /// An item's category is in the passport's blocked categories (APort's charge pack).
+    CategoryBlocked => "oap.category_blocked",
+    /// A refund in another currency than its order's (APort's refund pack).
+    CrossCurrencyDenied => "oap.cross_currency_denied",
     /// Personal data in an export the passport does not allow.
     PiiBlocked => "oap.pii_blocked",
     /// Too many calls in the rate window.

@@ -1,4 +1,10 @@
 //! The signed OAP decision object ("receipt") for one evaluation.
+//!
+//! The OAP decision schema and the spec's own conformance cases disagree on a
+//! few names: the schema requires `passport_id`, `issued_at` and `expires_at`,
+//! the cases (and the schema's `properties`) carry `agent_id`, `created_at` and
+//! `expires_in`. A receipt carries both spellings with the same values, so a
+//! consumer written against either finds every field it looks for.
 
 use crate::canonical::jcs;
 use crate::decision::{Evaluation, Verdict};
@@ -6,27 +12,46 @@ use crate::passport::{KeyPair, PublicKey};
 use crate::reason::Reason;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
 
 /// How long a receipt may be relied on, in seconds. Short: suspension must bite fast.
 pub const EXPIRES_IN: u64 = 60;
 
-/// An OAP decision, field for field as the OAP decision schema names them.
+/// The passport and agent id of a decision made before any passport loaded:
+/// the nil UUID, which no passport may carry as its own id.
+pub const NO_PASSPORT_ID: &str = "00000000-0000-0000-0000-000000000000";
+/// The owner of a decision made before any passport loaded.
+pub const NO_OWNER: &str = "unknown";
+/// No passport, no assurance: the lowest level the schema knows.
+pub const NO_ASSURANCE: &str = "L0";
+/// The passport digest of a decision made before any passport loaded: all
+/// zeros, the schema's shape with a value no real passport hashes to.
+pub const NO_PASSPORT_DIGEST: &str =
+    "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An OAP decision, field for field as the OAP decision schema and its cases name them.
+/// Every field the schema requires is present on every receipt, denies before a
+/// passport loaded included (with the `NO_*` placeholders).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Receipt {
     pub decision_id: String,
     pub policy_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub owner_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub assurance_level: Option<String>,
+    pub passport_id: String,
+    /// The spec cases' name for `passport_id` (same value).
+    pub agent_id: String,
+    pub owner_id: String,
+    pub assurance_level: String,
     pub allow: bool,
     pub reasons: Vec<Reason>,
+    /// RFC 3339, UTC, second precision.
+    pub created_at: String,
+    /// The schema's required name for `created_at` (same value).
     pub issued_at: String,
+    /// RFC 3339: `created_at` plus `expires_in`.
+    pub expires_at: String,
     pub expires_in: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub passport_digest: Option<String>,
+    pub passport_digest: String,
     pub kid: String,
     pub signature: String,
 }
@@ -39,26 +64,45 @@ pub struct Subject<'a> {
     pub passport_digest: &'a str,
 }
 
+/// RFC 3339 in UTC, second precision (the audit log's format).
+fn rfc3339(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
 impl Receipt {
     /// Builds and signs a receipt: Ed25519 over the JCS of every other field.
     pub fn seal(
         eval: &Evaluation,
         subject: Option<&Subject>,
         decision_id: String,
-        issued_at: String,
+        now: OffsetDateTime,
         key: &KeyPair,
     ) -> Receipt {
+        let created = rfc3339(now);
+        let expires = rfc3339(now + time::Duration::seconds(EXPIRES_IN as i64));
+        let id = subject.map_or(NO_PASSPORT_ID, |s| s.agent_id);
         let mut r = Receipt {
             decision_id,
             policy_id: eval.policy_id.clone(),
-            agent_id: subject.map(|s| s.agent_id.to_owned()),
-            owner_id: subject.map(|s| s.owner_id.to_owned()),
-            assurance_level: subject.map(|s| s.assurance_level.to_owned()),
+            passport_id: id.to_owned(),
+            agent_id: id.to_owned(),
+            owner_id: subject.map_or(NO_OWNER, |s| s.owner_id).to_owned(),
+            assurance_level: subject
+                .map_or(NO_ASSURANCE, |s| s.assurance_level)
+                .to_owned(),
             allow: eval.verdict == Verdict::Allow,
             reasons: eval.reasons.clone(),
-            issued_at,
+            issued_at: created.clone(),
+            created_at: created,
+            expires_at: expires,
             expires_in: EXPIRES_IN,
-            passport_digest: subject.map(|s| s.passport_digest.to_owned()),
+            passport_digest: subject
+                .map_or(NO_PASSPORT_DIGEST, |s| s.passport_digest)
+                .to_owned(),
             kid: key.kid().to_owned(),
             signature: String::new(),
         };
@@ -68,7 +112,7 @@ impl Receipt {
 
     /// The bytes the signature covers.
     pub fn signing_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_value(self).expect("a receipt serialises");
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(m) = &mut v {
             m.remove("signature");
         }

@@ -57,7 +57,7 @@ fn refunds_enforce_amounts_currencies_and_reasons() {
     let ok = run(
         &p,
         REFUND,
-        json!({"amount": 5000, "currency": "USD", "reason_code": "customer_request", "idempotency_key": "a"}),
+        json!({"amount": 5000, "currency": "USD", "reason_code": "customer_request", "idempotency_key": "refund-a"}),
         &s,
     );
     assert_eq!(ok.verdict, Verdict::Allow, "{:#?}", ok.trace);
@@ -70,7 +70,7 @@ fn refunds_enforce_amounts_currencies_and_reasons() {
         code(&run(
             &p,
             REFUND,
-            json!({"amount": 5001, "currency": "USD", "idempotency_key": "a"}),
+            json!({"amount": 5001, "currency": "USD", "idempotency_key": "refund-a"}),
             &s
         )),
         "oap.limit_exceeded"
@@ -79,7 +79,7 @@ fn refunds_enforce_amounts_currencies_and_reasons() {
         code(&run(
             &p,
             REFUND,
-            json!({"amount": 1, "currency": "EUR", "idempotency_key": "a"}),
+            json!({"amount": 1, "currency": "EUR", "idempotency_key": "refund-a"}),
             &s
         )),
         "oap.currency_unsupported"
@@ -88,7 +88,7 @@ fn refunds_enforce_amounts_currencies_and_reasons() {
         code(&run(
             &p,
             REFUND,
-            json!({"amount": 1, "currency": "usd", "idempotency_key": "a"}),
+            json!({"amount": 1, "currency": "usd", "idempotency_key": "refund-a"}),
             &s
         )),
         "oap.invalid_context"
@@ -97,7 +97,7 @@ fn refunds_enforce_amounts_currencies_and_reasons() {
         code(&run(
             &p,
             REFUND,
-            json!({"amount": 1, "currency": "USD", "reason_code": "whim", "idempotency_key": "a"}),
+            json!({"amount": 1, "currency": "USD", "reason_code": "whim", "idempotency_key": "refund-a"}),
             &s
         )),
         "oap.value_not_allowed"
@@ -130,7 +130,7 @@ fn amounts_that_are_not_plain_minor_unit_integers_are_refused() {
         let e = run(
             &p,
             REFUND,
-            json!({"amount": bad, "currency": "USD", "idempotency_key": "a"}),
+            json!({"amount": bad, "currency": "USD", "idempotency_key": "refund-a"}),
             &StateSnapshot::default(),
         );
         assert_eq!(e.verdict, Verdict::Deny, "{bad}");
@@ -145,7 +145,7 @@ fn daily_caps_and_idempotency_read_the_state() {
     let first = run(
         &p,
         REFUND,
-        json!({"amount": 5000, "currency": "USD", "idempotency_key": "k1"}),
+        json!({"amount": 5000, "currency": "USD", "idempotency_key": "refund-k1"}),
         &s,
     );
     assert_eq!(first.verdict, Verdict::Allow);
@@ -153,14 +153,14 @@ fn daily_caps_and_idempotency_read_the_state() {
     let replay = run(
         &p,
         REFUND,
-        json!({"amount": 10, "currency": "USD", "idempotency_key": "k1"}),
+        json!({"amount": 10, "currency": "USD", "idempotency_key": "refund-k1"}),
         &s,
     );
     assert_eq!(code(&replay), "oap.idempotency_conflict");
     let over_cap = run(
         &p,
         REFUND,
-        json!({"amount": 3001, "currency": "USD", "idempotency_key": "k2"}),
+        json!({"amount": 3001, "currency": "USD", "idempotency_key": "refund-k2"}),
         &s,
     );
     assert_eq!(code(&over_cap), "oap.limit_exceeded");
@@ -172,7 +172,7 @@ fn daily_caps_and_idempotency_read_the_state() {
         run(
             &p,
             REFUND,
-            json!({"amount": 3000, "currency": "USD", "idempotency_key": "k2"}),
+            json!({"amount": 3000, "currency": "USD", "idempotency_key": "refund-k2"}),
             &s
         )
         .verdict,
@@ -187,7 +187,7 @@ fn gates_run_before_checks_and_stop_the_pack() {
     let e = run(
         &p,
         REFUND,
-        json!({"amount": 1, "currency": "USD", "idempotency_key": "a"}),
+        json!({"amount": 1, "currency": "USD", "idempotency_key": "refund-a"}),
         &StateSnapshot::default(),
     );
     assert_eq!(code(&e), "oap.assurance_insufficient");
@@ -341,7 +341,7 @@ fn the_trace_names_every_check_once_in_pack_order() {
     let e = run(
         &p,
         REFUND,
-        json!({"amount": 1, "currency": "USD", "idempotency_key": "z"}),
+        json!({"amount": 1, "currency": "USD", "idempotency_key": "refund-z"}),
         &StateSnapshot::default(),
     );
     let names: Vec<&str> = e.trace.iter().map(|t| t.check.as_str()).collect();
@@ -364,7 +364,7 @@ fn the_trace_names_every_check_once_in_pack_order() {
 #[test]
 fn the_same_inputs_give_the_same_decision() {
     let p = refund_passport();
-    let ctx = json!({"amount": 4999, "currency": "USD", "idempotency_key": "d"});
+    let ctx = json!({"amount": 4999, "currency": "USD", "idempotency_key": "refund-d"});
     let a = run(&p, REFUND, ctx.clone(), &StateSnapshot::default());
     let b = run(&p, REFUND, ctx, &StateSnapshot::default());
     assert_eq!(

@@ -109,7 +109,7 @@ fn cursor_allow_deny_and_review() {
 fn oap_requests_from_a_file_and_stdin() {
     let h = Home::new("refund-agent");
     let ctx = h.project.join("refund.json");
-    std::fs::write(&ctx, r#"{"amount": 5000, "currency": "USD", "reason_code": "customer_request", "idempotency_key": "k1", "region": "US"}"#).unwrap();
+    std::fs::write(&ctx, r#"{"amount": 5000, "currency": "USD", "reason_code": "customer_request", "idempotency_key": "refund-k1", "region": "US"}"#).unwrap();
     let ctx_s = ctx.to_string_lossy().into_owned();
     let allow = h.run(
         &[
@@ -136,7 +136,7 @@ fn oap_requests_from_a_file_and_stdin() {
         .unwrap()
         .starts_with("ed25519:"));
 
-    let deny = h.run(&["evaluate", "--host", "oap"], br#"{"policy":"finance.payment.refund.v1","context":{"amount":15000,"currency":"USD","idempotency_key":"k2"}}"#);
+    let deny = h.run(&["evaluate", "--host", "oap"], br#"{"policy":"finance.payment.refund.v1","context":{"amount":15000,"currency":"USD","idempotency_key":"refund-k2"}}"#);
     assert_eq!(deny.code, 2, "{deny:?}");
     assert!(
         deny.stdout.starts_with("DENY oap.limit_exceeded"),
@@ -145,7 +145,7 @@ fn oap_requests_from_a_file_and_stdin() {
     );
 
     h.edit_passport(|p| p["limits"]["finance.payment.refund"]["approval_required"] = json!(true));
-    let review = h.run(&["evaluate", "--json"], br#"{"policy":"finance.payment.refund.v1","context":{"amount":100,"currency":"EUR","idempotency_key":"k3"}}"#);
+    let review = h.run(&["evaluate", "--json"], br#"{"policy":"finance.payment.refund.v1","context":{"amount":100,"currency":"EUR","idempotency_key":"refund-k3"}}"#);
     assert_eq!(
         review.code, 2,
         "a script cannot ask a person, so review is not an allow: {review:?}"

@@ -121,6 +121,26 @@ pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
             limit,
             window_seconds,
         } => values::rate(input, limit, *window_seconds),
+        CheckSpec::MaxItems { field, limit, code } => values::max_items(input, field, limit, *code),
+        CheckSpec::NoneOf {
+            field,
+            item_field,
+            limit,
+            code,
+        } => values::none_of(input, field, item_field.as_deref(), limit, *code),
+        CheckSpec::AssuranceAtLeast { limit } => values::assurance_at_least(input, limit),
+        CheckSpec::SameValue { field, other, code } => {
+            values::same_value(input, field, other, *code)
+        }
+        CheckSpec::SumAtMost {
+            fields,
+            max_field,
+            code,
+        } => values::sum_at_most(input, fields, max_field, *code),
+        CheckSpec::AssuranceTiers {
+            amount_field,
+            tiers,
+        } => values::assurance_tiers(input, amount_field, tiers),
     }
 }
 

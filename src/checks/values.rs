@@ -3,6 +3,7 @@
 
 use super::{limit, string_field, string_list, CheckInput, CheckResult};
 use crate::canonical::MAX_SAFE_INTEGER;
+use crate::passport::AssuranceLevel;
 use crate::reason::{Reason, ReasonCode};
 use crate::state::StateChange;
 use serde_json::Value;
@@ -310,6 +311,213 @@ pub fn region(input: &CheckInput, field: &str) -> CheckResult {
             }
         }
         Err(e) => e,
+    }
+}
+
+pub fn max_items(
+    input: &CheckInput,
+    field: &str,
+    name: &str,
+    code: Option<ReasonCode>,
+) -> CheckResult {
+    let max = match uint_limit(input, name) {
+        Ok(Some(m)) => m,
+        Ok(None) => return skip_limit(input, name),
+        Err(e) => return e,
+    };
+    let n = match input.context.get(field) {
+        None | Some(Value::Null) => return CheckResult::Skip(format!("no `{field}` in the call")),
+        Some(Value::Array(a)) => a.len() as u64,
+        Some(_) => {
+            return CheckResult::deny(
+                ReasonCode::InvalidContext,
+                format!("`{field}` must be an array"),
+            )
+        }
+    };
+    at_most(&format!("the item count of `{field}`"), n, name, max, code)
+}
+
+/// Pass when `value <= max`, else deny with `code` (by default `oap.limit_exceeded`).
+fn at_most(
+    what: &str,
+    value: u64,
+    against: &str,
+    max: u64,
+    code: Option<ReasonCode>,
+) -> CheckResult {
+    if value <= max {
+        CheckResult::pass(format!("{what} = {value} <= {against} = {max}"))
+    } else {
+        CheckResult::deny(
+            code.unwrap_or(ReasonCode::LimitExceeded),
+            format!("{what} = {value} exceeds {against} = {max}"),
+        )
+    }
+}
+
+pub fn none_of(
+    input: &CheckInput,
+    field: &str,
+    item_field: Option<&str>,
+    name: &str,
+    code: Option<ReasonCode>,
+) -> CheckResult {
+    let blocked = match string_list(input, name) {
+        Ok(Some(l)) => l,
+        Ok(None) => return skip_limit(input, name),
+        Err(e) => return e,
+    };
+    let bad = |what: &str| {
+        CheckResult::deny(
+            ReasonCode::InvalidContext,
+            format!("`{field}` must be {what}"),
+        )
+    };
+    // Every value the call names, in order; a value of the wrong type is refused, not skipped.
+    let mut values: Vec<&str> = Vec::new();
+    match (input.context.get(field), item_field) {
+        (None | Some(Value::Null), _) => {
+            return CheckResult::Skip(format!("no `{field}` in the call"))
+        }
+        (Some(Value::String(s)), None) => values.push(s),
+        (Some(Value::Array(items)), None) => {
+            for it in items {
+                match it.as_str() {
+                    Some(s) => values.push(s),
+                    None => return bad("an array of strings"),
+                }
+            }
+        }
+        (Some(Value::Array(items)), Some(key)) => {
+            for it in items {
+                let Some(obj) = it.as_object() else {
+                    return bad("an array of objects");
+                };
+                match obj.get(key) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(s)) => values.push(s),
+                    Some(_) => return bad(&format!("an array whose `{key}` values are strings")),
+                }
+            }
+        }
+        (Some(_), None) => return bad("a string or an array of strings"),
+        (Some(_), Some(_)) => return bad("an array of objects"),
+    }
+    match values.iter().find(|v| blocked.contains(v)) {
+        None => CheckResult::pass(format!("no value of `{field}` is in {name}")),
+        Some(v) => CheckResult::deny(
+            code.unwrap_or(ReasonCode::ValueNotAllowed),
+            format!("`{v}` in `{field}` is in {name}"),
+        ),
+    }
+}
+
+pub fn assurance_at_least(input: &CheckInput, name: &str) -> CheckResult {
+    let Some(v) = limit(input, name) else {
+        return skip_limit(input, name);
+    };
+    let Some(want) = v
+        .as_str()
+        .and_then(|s| serde_json::from_value::<AssuranceLevel>(Value::String(s.into())).ok())
+    else {
+        return bad_limit(input, name, "an assurance level (L0 .. L4FIN)");
+    };
+    let have = input.passport.assurance_level;
+    if have >= want {
+        CheckResult::pass(format!(
+            "{} meets {name} = {}",
+            have.as_str(),
+            want.as_str()
+        ))
+    } else {
+        CheckResult::deny(
+            ReasonCode::AssuranceInsufficient,
+            format!(
+                "the passport's assurance {} is below {name} = {}",
+                have.as_str(),
+                want.as_str()
+            ),
+        )
+    }
+}
+
+pub fn same_value(
+    input: &CheckInput,
+    field: &str,
+    other: &str,
+    code: Option<ReasonCode>,
+) -> CheckResult {
+    let get = |f: &str| input.context.get(f).filter(|v| !v.is_null());
+    match (get(field), get(other)) {
+        (Some(a), Some(b)) if a == b => CheckResult::pass(format!("`{field}` equals `{other}`")),
+        (Some(a), Some(b)) => CheckResult::deny(
+            code.unwrap_or(ReasonCode::ValueNotAllowed),
+            format!("`{field}` ({a}) differs from `{other}` ({b})"),
+        ),
+        _ => CheckResult::Skip(format!("`{field}` or `{other}` is not in the call")),
+    }
+}
+
+pub fn sum_at_most(
+    input: &CheckInput,
+    fields: &[String],
+    max_field: &str,
+    code: Option<ReasonCode>,
+) -> CheckResult {
+    // The first field is the call's own amount; a later one that is absent counts 0.
+    let mut total: u64 = 0;
+    for (i, f) in fields.iter().enumerate() {
+        match uint_field(input, f) {
+            Ok(Some(v)) => total = total.saturating_add(v),
+            Ok(None) if i == 0 => return CheckResult::Skip(format!("no `{f}` in the call")),
+            Ok(None) => {}
+            Err(e) => return e,
+        }
+    }
+    let max = match uint_field(input, max_field) {
+        Ok(Some(m)) => m,
+        Ok(None) => return CheckResult::Skip(format!("no `{max_field}` in the call")),
+        Err(e) => return e,
+    };
+    at_most(&fields.join(" + "), total, max_field, max, code)
+}
+
+pub fn assurance_tiers(
+    input: &CheckInput,
+    amount_field: &str,
+    tiers: &[crate::packs::AssuranceTier],
+) -> CheckResult {
+    let amount = match uint_field(input, amount_field) {
+        Ok(Some(a)) => a,
+        Ok(None) => return CheckResult::Skip(format!("no `{amount_field}` in the call")),
+        Err(e) => return e,
+    };
+    let have = input.passport.assurance_level;
+    // The smallest tier that covers the amount (tiers need not be sorted).
+    let tier = tiers
+        .iter()
+        .filter(|t| amount <= t.lte)
+        .min_by_key(|t| t.lte);
+    match tier {
+        None => CheckResult::deny(
+            ReasonCode::LimitExceeded,
+            format!("{amount_field} {amount} is above every assurance tier of this pack"),
+        ),
+        Some(t) if have >= t.min_level => CheckResult::pass(format!(
+            "{} meets {} for {amount_field} <= {}",
+            have.as_str(),
+            t.min_level.as_str(),
+            t.lte
+        )),
+        Some(t) => CheckResult::deny(
+            ReasonCode::AssuranceInsufficient,
+            format!(
+                "{amount_field} {amount} needs assurance {} but the passport has {}",
+                t.min_level.as_str(),
+                have.as_str()
+            ),
+        ),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::PathArgs;
 use crate::gate::timestamp;
+use crate::passport::model::META_EXPIRES_AT;
 use crate::passport::{self, KeyPair, Passport, TrustStore};
 use crate::remote::FleetStatus;
 use anyhow::{bail, Context};
@@ -55,7 +56,8 @@ pub struct NewArgs {
     /// Assurance level (L0, L1, L2, L3, L4KYC, L4FIN).
     #[arg(long)]
     pub assurance: Option<String>,
-    /// Expiry from now: e.g. 12h, 30d.
+    /// Expiry from now: e.g. 12h, 30d. Written as metadata.expires_at, where the
+    /// OAP passport schema allows it (the schema has no top-level expires_at).
     #[arg(long, value_name = "DURATION")]
     pub expires_in: Option<String>,
     /// Status (draft, active, suspended, revoked).
@@ -155,7 +157,14 @@ fn new(paths: &PathArgs, a: NewArgs) -> anyhow::Result<()> {
     set(&mut v, "assurance_level", &a.assurance);
     set(&mut v, "status", &a.status);
     if let Some(d) = &a.expires_in {
-        v["expires_at"] = timestamp(now + parse_duration(d)?).into();
+        // Under metadata: the passport schema forbids a top-level expires_at.
+        let until = timestamp(now + parse_duration(d)?);
+        match v.get_mut("metadata").and_then(Value::as_object_mut) {
+            Some(m) => {
+                m.insert(META_EXPIRES_AT.into(), until.into());
+            }
+            None => v["metadata"] = serde_json::json!({ META_EXPIRES_AT: until }),
+        }
     }
     let p = Passport::from_value(&v).context("the passport would not be valid")?;
     if out.exists() && !a.force {
@@ -210,7 +219,7 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
                 "passport_id": p.passport_id, "owner_id": p.owner_id, "signer": v.signer_kid,
-                "signed_at": v.signed_at, "status": p.status.as_str(), "expires_at": p.expires_at,
+                "signed_at": v.signed_at, "status": p.status.as_str(), "expires_at": p.expiry_text(),
                 "expired": expired, "digest": v.digest, "assurance_level": p.assurance_level.as_str(),
                 "capabilities": p.capabilities.iter().map(|c| &c.id).collect::<Vec<_>>(),
             }))?
@@ -226,13 +235,11 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
         println!("status     {}", p.status.as_str());
         println!(
             "expires    {}",
-            p.expires_at
-                .as_deref()
-                .map_or("never".to_string(), |e| if expired {
-                    format!("{e} (EXPIRED)")
-                } else {
-                    e.to_string()
-                })
+            p.expiry_text().map_or("never".to_string(), |e| if expired {
+                format!("{e} (EXPIRED)")
+            } else {
+                e.to_string()
+            })
         );
         println!("assurance  {}", p.assurance_level.as_str());
         println!(

@@ -217,14 +217,13 @@ fn shared_checks(loc: &Locations) -> Vec<Row> {
                 ))
             } else if expired {
                 Err((
-                    format!("expired at {}", p.expires_at.as_deref().unwrap_or("?")),
+                    format!("expired at {}", p.expiry_text().unwrap_or("?")),
                     "issue a new passport: toolgate passport new --sign --force".into(),
                 ))
             } else {
                 Ok(format!(
                     "active, {}",
-                    p.expires_at
-                        .as_deref()
+                    p.expiry_text()
                         .map_or("no expiry".to_string(), |e| format!("expires {e}"))
                 ))
             },

@@ -3,9 +3,11 @@
 //! applies. Packs live in `policy-packs/` (embedded at build time) and can be
 //! overridden or extended from a directory.
 
+mod context_schema;
 mod spec;
 
-pub use spec::{Access, CheckSpec, ControlRule};
+pub use context_schema::ContextSchema;
+pub use spec::{Access, AssuranceTier, CheckSpec, ControlRule};
 
 use crate::hosts::tool_map::ToolMap;
 use crate::passport::model::{is_dotted_id, AssuranceLevel};
@@ -56,6 +58,18 @@ pub struct Pack {
     pub required_fields: Vec<String>,
     #[serde(default)]
     pub optional_fields: Vec<String>,
+    /// A JSON Schema the whole context must satisfy (OAP's `required_context`): types,
+    /// minimums, lengths, patterns. A violation is `oap.invalid_context`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_context: Option<ContextSchema>,
+    /// Other names a context field goes by in other packs (APort's `amount_minor` for
+    /// `amount`): alias -> the field the checks read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub field_aliases: BTreeMap<String, String>,
+    /// Other names a limit goes by (APort's `refund_reason_codes` for `reason_codes`):
+    /// alias -> the limit the checks read. Layering and delegation treat both as one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limit_aliases: BTreeMap<String, String>,
     pub checks: Vec<CheckSpec>,
 }
 
@@ -96,6 +110,26 @@ impl Pack {
             .chain(&self.optional_fields)
             .map(String::as_str)
             .collect();
+        for (alias, name) in &self.field_aliases {
+            if !known.contains(&name.as_str()) || known.contains(&alias.as_str()) {
+                return Err(bad(format!(
+                    "field_aliases maps `{alias}` to `{name}`: the target must be a declared field and the alias must not be one"
+                )));
+            }
+        }
+        let limit_keys: BTreeSet<&str> = self
+            .limits_required
+            .iter()
+            .map(String::as_str)
+            .chain(self.checks.iter().flat_map(|c| c.limit_keys()))
+            .collect();
+        for (alias, name) in &self.limit_aliases {
+            if !limit_keys.contains(name.as_str()) || limit_keys.contains(alias.as_str()) {
+                return Err(bad(format!(
+                    "limit_aliases maps `{alias}` to `{name}`: the target must be a limit the pack reads and the alias must not be one"
+                )));
+            }
+        }
         for (i, c) in self.checks.iter().enumerate() {
             for f in c.fields() {
                 if !known.contains(&f) {
@@ -320,6 +354,7 @@ impl Catalog {
             for pack in self.packs().filter(|k| k.capability() == cap.id) {
                 served = true;
                 known.extend(pack.limits_required.iter().map(String::as_str));
+                known.extend(pack.limit_aliases.keys().map(String::as_str));
                 for c in &pack.checks {
                     known.extend(c.limit_keys());
                 }

@@ -116,6 +116,56 @@ pub enum CheckSpec {
     Approval { limit: String },
     /// At most `limit` calls of this capability per agent within `window_seconds`.
     Rate { limit: String, window_seconds: u64 },
+    /// An array with at most `limit` items.
+    MaxItems {
+        field: String,
+        limit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
+    /// No value may be in the blocked list: a string field, or every item of an
+    /// array (with `item_field`, that key of every object item; an item without it passes).
+    NoneOf {
+        field: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        item_field: Option<String>,
+        limit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
+    /// The passport's assurance level must be at least the level the limit names
+    /// (APort's `require_assurance_at_least`), beyond the pack's own `min_assurance`.
+    AssuranceAtLeast { limit: String },
+    /// When both fields are present they must be equal (a refund in its order's currency).
+    SameValue {
+        field: String,
+        other: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
+    /// The sum of integer fields may not exceed another field (a refund plus what was
+    /// already refunded may not exceed the order total). Skips without the first field or
+    /// `max_field`; a later field that is absent counts 0.
+    SumAtMost {
+        fields: Vec<String>,
+        max_field: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
+    /// Amount-tiered assurance, tiers as pack constants: an amount up to `lte` needs
+    /// `min_level`; an amount above every tier is refused.
+    AssuranceTiers {
+        amount_field: String,
+        tiers: Vec<AssuranceTier>,
+    },
+}
+
+/// One tier of `assurance_tiers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssuranceTier {
+    pub lte: u64,
+    pub min_level: crate::passport::AssuranceLevel,
 }
 
 /// Limits the command check reads beyond the ones its spec names: the
@@ -167,14 +217,21 @@ impl CheckSpec {
             | CheckSpec::CurrencyAmount { limit, .. }
             | CheckSpec::Idempotency { limit, .. }
             | CheckSpec::Approval { limit }
-            | CheckSpec::Rate { limit, .. } => vec![limit],
+            | CheckSpec::Rate { limit, .. }
+            | CheckSpec::MaxItems { limit, .. }
+            | CheckSpec::NoneOf { limit, .. }
+            | CheckSpec::AssuranceAtLeast { limit } => vec![limit],
             CheckSpec::McpTool {
                 allowed,
                 prefixes,
                 blocked,
                 ..
             } => vec![allowed, prefixes, blocked],
-            CheckSpec::Region { .. } | CheckSpec::ControlFiles { .. } => vec![],
+            CheckSpec::Region { .. }
+            | CheckSpec::ControlFiles { .. }
+            | CheckSpec::SameValue { .. }
+            | CheckSpec::SumAtMost { .. }
+            | CheckSpec::AssuranceTiers { .. } => vec![],
         }
     }
 
@@ -203,6 +260,21 @@ impl CheckSpec {
             CheckSpec::Region { field } => format!("region({field})"),
             CheckSpec::Approval { limit } => format!("approval({limit})"),
             CheckSpec::Rate { limit, .. } => format!("rate({limit})"),
+            CheckSpec::MaxItems { field, .. } => format!("max_items({field})"),
+            CheckSpec::NoneOf {
+                field, item_field, ..
+            } => match item_field {
+                Some(k) => format!("none_of({field}[].{k})"),
+                None => format!("none_of({field})"),
+            },
+            CheckSpec::AssuranceAtLeast { limit } => format!("assurance_at_least({limit})"),
+            CheckSpec::SameValue { field, other, .. } => format!("same_value({field}, {other})"),
+            CheckSpec::SumAtMost {
+                fields, max_field, ..
+            } => format!("sum_at_most({} <= {max_field})", fields.join(" + ")),
+            CheckSpec::AssuranceTiers { amount_field, .. } => {
+                format!("assurance_tiers({amount_field})")
+            }
         }
     }
 
@@ -218,6 +290,8 @@ impl CheckSpec {
             | CheckSpec::MaxValue { field, .. }
             | CheckSpec::Flag { field, .. }
             | CheckSpec::Idempotency { field, .. }
+            | CheckSpec::MaxItems { field, .. }
+            | CheckSpec::NoneOf { field, .. }
             | CheckSpec::Region { field } => vec![field],
             CheckSpec::CurrencyAmount {
                 amount_field,
@@ -229,7 +303,18 @@ impl CheckSpec {
                 tool_field,
                 ..
             } => vec![server_field, tool_field],
-            CheckSpec::Approval { .. } | CheckSpec::Rate { .. } => vec![],
+            CheckSpec::SameValue { field, other, .. } => vec![field, other],
+            CheckSpec::SumAtMost {
+                fields, max_field, ..
+            } => fields
+                .iter()
+                .map(String::as_str)
+                .chain(std::iter::once(max_field.as_str()))
+                .collect(),
+            CheckSpec::AssuranceTiers { amount_field, .. } => vec![amount_field],
+            CheckSpec::Approval { .. }
+            | CheckSpec::Rate { .. }
+            | CheckSpec::AssuranceAtLeast { .. } => vec![],
         }
     }
 }

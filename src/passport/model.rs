@@ -88,6 +88,9 @@ pub struct Capability {
 
 /// An OAP passport. Field names are the spec's; `expires_at`, `never_expires`
 /// and `did` are optional fields the spec text defines beyond the JSON schema.
+/// Because the schema forbids them at the top level, an expiry may also sit at
+/// `metadata.expires_at` (where `passport new --expires-in` writes it); when
+/// both are set, the earlier one holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Passport {
@@ -188,6 +191,18 @@ impl Passport {
         if let Some(e) = &self.expires_at {
             parse_time("expires_at", e)?;
         }
+        match self.metadata.as_ref().and_then(|m| m.get(META_EXPIRES_AT)) {
+            None => {}
+            Some(Value::String(e)) => {
+                parse_time("metadata.expires_at", e)?;
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "metadata.expires_at",
+                    "must be an RFC 3339 date-time string",
+                ))
+            }
+        }
         let parts: Vec<&str> = self.version.split('.').collect();
         if parts.len() != 3
             || parts
@@ -213,10 +228,25 @@ impl Passport {
         self.limits.get(capability).and_then(Value::as_object)
     }
 
-    /// Expiry as a timestamp (validated on load, so parsing cannot fail here).
+    /// The expiry that holds, as written: the earlier of `expires_at` and
+    /// `metadata.expires_at` (both validated on load).
+    pub fn expiry_text(&self) -> Option<&str> {
+        let meta = self
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get(META_EXPIRES_AT))
+            .and_then(Value::as_str);
+        let parse = |s: &str| OffsetDateTime::parse(s, &Rfc3339).ok();
+        match (self.expires_at.as_deref(), meta) {
+            (Some(a), Some(b)) if parse(b) < parse(a) => Some(b),
+            (Some(a), _) => Some(a),
+            (None, b) => b,
+        }
+    }
+
+    /// The expiry that holds, as a timestamp.
     pub fn expires(&self) -> Option<OffsetDateTime> {
-        self.expires_at
-            .as_deref()
+        self.expiry_text()
             .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
     }
 
@@ -225,6 +255,9 @@ impl Passport {
         serde_json::to_value(self).expect("a passport serialises")
     }
 }
+
+/// Where a schema-valid passport records its expiry.
+pub const META_EXPIRES_AT: &str = "expires_at";
 
 fn parse_time(field: &str, s: &str) -> Result<OffsetDateTime, PassportInvalid> {
     OffsetDateTime::parse(s, &Rfc3339)

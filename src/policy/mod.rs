@@ -357,7 +357,7 @@ pub fn effective(layers: &[Layer], catalog: &Catalog) -> Value {
             "layer": l.name,
             "passport_id": l.passport.passport_id,
             "status": l.passport.status.as_str(),
-            "expires_at": l.passport.expires_at,
+            "expires_at": l.passport.expiry_text(),
         })).collect::<Vec<_>>(),
         "passport_id": last.passport_id,
         "capabilities": caps,

@@ -42,6 +42,8 @@ pub enum Role {
 /// The role of `key` in the limits of `capability`.
 pub fn role(catalog: &Catalog, capability: &str, key: &str) -> Role {
     for pack in catalog.packs().filter(|p| p.capability() == capability) {
+        // An alias plays its target's role.
+        let key = pack.limit_aliases.get(key).map_or(key, String::as_str);
         for spec in &pack.checks {
             if let Some(r) = spec_role(spec, key) {
                 return r;
@@ -88,8 +90,10 @@ fn spec_role(spec: &CheckSpec, key: &str) -> Option<Role> {
             }
         }
         CheckSpec::OneOf { limit, .. } if is(limit) => Role::Allow(Match::Exact),
+        CheckSpec::NoneOf { limit, .. } if is(limit) => Role::Block,
         CheckSpec::MaxBytes { limit, .. }
         | CheckSpec::MaxValue { limit, .. }
+        | CheckSpec::MaxItems { limit, .. }
         | CheckSpec::Rate { limit, .. }
             if is(limit) =>
         {

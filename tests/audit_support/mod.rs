@@ -147,7 +147,7 @@ pub fn evaluate_with(mut cmd: Command, input: &Value) -> Output {
 pub fn refund_call(amount: u64, key: &str) -> Value {
     json!({"policy": "finance.payment.refund.v1", "context": {
         "amount": amount, "currency": "USD", "reason_code": "customer_request",
-        "region": "US", "idempotency_key": key, "order_id": "o-1"}})
+        "region": "US", "idempotency_key": format!("refund-{key}"), "order_id": "o-1"}})
 }
 
 pub fn bash(command: &str) -> Value {
