@@ -203,3 +203,48 @@ fn a_tampered_receipt_does_not_verify() {
     r.allow = true;
     assert!(!r.verify(&key.public()));
 }
+
+/// `passport new --expires-in` writes a passport the OAP passport schema accepts (the expiry
+/// under `metadata`), and that expiry is enforced.
+#[test]
+fn an_expiring_passport_validates_against_the_passport_schema_and_expires() {
+    let h = common::Home::empty();
+    h.ok(&["keygen", "--trust"]);
+    h.ok(&[
+        "passport",
+        "new",
+        "--template",
+        "coding-agent",
+        "--expires-in",
+        "30d",
+        "--sign",
+    ]);
+    let doc = read(&h.passport());
+    let schema = read(&common::data("schemas/oap-passport-schema.json"));
+    let v = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let errors: Vec<String> = v.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{errors:?}\n{doc:#}");
+    assert!(doc.get("expires_at").is_none());
+    let until = doc["metadata"]["expires_at"].as_str().unwrap();
+    let shown = h.ok(&["passport", "verify", "--json"]).json();
+    assert_eq!(shown["expires_at"], until);
+    assert_eq!(shown["expired"], false);
+
+    h.edit_passport(|p| p["metadata"]["expires_at"] = "2020-01-01T00:00:00Z".into());
+    let call = h.claude("Bash", serde_json::json!({"command": "git status"}));
+    let r = h.run(&["evaluate", "--host", "claude-code"], &call);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("oap.passport_expired"), "{r:?}");
+    // A malformed expiry is refused at load, never read as "no expiry".
+    let mut p = read(&h.passport());
+    p["metadata"]["expires_at"] = serde_json::json!(20200101);
+    std::fs::write(h.passport(), serde_json::to_vec(&p).unwrap()).unwrap();
+    let r = h.run(&["passport", "sign"], b"");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("metadata.expires_at"), "{r:?}");
+    let r = h.run(&["evaluate", "--host", "claude-code"], &call);
+    assert_eq!(r.code, 2, "{r:?}");
+}
