@@ -13,18 +13,20 @@ macro_rules! reason_codes {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ReasonCode {
             $( $(#[$doc])* $variant, )+
+            /// A code a policy pack names for itself (APort's `oap.content_too_long`, ...).
+            Pack(PackCode),
         }
 
         impl ReasonCode {
-            /// Every code, in declaration order (documentation and tests use this).
+            /// Every built-in code, in declaration order (documentation and tests use this).
             pub const ALL: &'static [ReasonCode] = &[$(ReasonCode::$variant,)+];
 
             /// The wire spelling, e.g. `oap.limit_exceeded`.
             pub fn as_str(self) -> &'static str {
-                match self { $( ReasonCode::$variant => $code, )+ }
+                match self { $( ReasonCode::$variant => $code, )+ ReasonCode::Pack(c) => c.0 }
             }
 
-            /// Parses a wire spelling.
+            /// Parses the wire spelling of a built-in code.
             pub fn parse(s: &str) -> Option<ReasonCode> {
                 match s { $( $code => Some(ReasonCode::$variant), )+ _ => None }
             }
@@ -158,8 +160,60 @@ impl Serialize for ReasonCode {
 impl<'de> Deserialize<'de> for ReasonCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        ReasonCode::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code `{s}`")))
+        ReasonCode::from_wire(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A pack's own code: `oap.` and 1 to 48 of `[a-z0-9_]`. Interned, so `ReasonCode`
+/// stays `Copy`; at most `MAX_PACK_CODES` distinct ones per process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PackCode(&'static str);
+
+/// Bounds the interned set: a process reads a handful of packs, and a log whose records
+/// carry more distinct unknown codes than this is refused rather than read into memory.
+pub const MAX_PACK_CODES: usize = 1024;
+
+/// Why a wire spelling is not a reason code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    #[error("`{0}` is not a reason code (expected `oap.` and 1 to 48 of a-z, 0-9, _)")]
+    Malformed(String),
+    #[error("more than {MAX_PACK_CODES} distinct pack reason codes")]
+    TooMany,
+}
+
+fn interned() -> &'static std::sync::Mutex<std::collections::BTreeSet<&'static str>> {
+    static SET: std::sync::OnceLock<std::sync::Mutex<std::collections::BTreeSet<&'static str>>> =
+        std::sync::OnceLock::new();
+    SET.get_or_init(Default::default)
+}
+
+impl ReasonCode {
+    /// A built-in code, or a well-formed pack code (interned).
+    pub fn from_wire(s: &str) -> Result<ReasonCode, CodeError> {
+        if let Some(c) = ReasonCode::parse(s) {
+            return Ok(c);
+        }
+        let well_formed = s.strip_prefix("oap.").is_some_and(|rest| {
+            (1..=48).contains(&rest.len())
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        });
+        if !well_formed {
+            return Err(CodeError::Malformed(s.into()));
+        }
+        let mut set = interned().lock().map_err(|_| CodeError::TooMany)?;
+        if let Some(known) = set.get(s) {
+            return Ok(ReasonCode::Pack(PackCode(known)));
+        }
+        if set.len() >= MAX_PACK_CODES {
+            return Err(CodeError::TooMany);
+        }
+        // Leaked once per distinct code, bounded above: the price of a `Copy` code.
+        let leaked: &'static str = Box::leak(s.to_owned().into_boxed_str());
+        set.insert(leaked);
+        Ok(ReasonCode::Pack(PackCode(leaked)))
     }
 }
 
@@ -198,5 +252,25 @@ mod tests {
             assert_eq!(ReasonCode::parse(c.as_str()), Some(*c));
         }
         assert_eq!(ReasonCode::parse("oap.nope"), None);
+    }
+
+    #[test]
+    fn a_pack_may_name_its_own_code_but_only_in_the_oap_namespace() {
+        let c = ReasonCode::from_wire("oap.content_too_long").unwrap();
+        assert_eq!(c.as_str(), "oap.content_too_long");
+        assert_eq!(ReasonCode::from_wire("oap.content_too_long").unwrap(), c);
+        assert_eq!(
+            ReasonCode::from_wire("oap.limit_exceeded").unwrap(),
+            ReasonCode::LimitExceeded
+        );
+        for bad in ["content_too_long", "oap.", "oap.Bad", "oap.a-b", "x.oap.a"] {
+            assert!(ReasonCode::from_wire(bad).is_err(), "{bad}");
+        }
+        let r: Reason =
+            serde_json::from_str(r#"{"code": "oap.format_unsupported", "message": "m"}"#).unwrap();
+        assert_eq!(
+            serde_json::to_value(&r).unwrap()["code"],
+            "oap.format_unsupported"
+        );
     }
 }

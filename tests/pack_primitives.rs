@@ -265,3 +265,86 @@ fn amount_tiered_assurance_takes_the_smallest_covering_tier() {
         "above every tier"
     );
 }
+
+#[test]
+fn messages_go_to_allowed_channels_with_the_packs_own_codes() {
+    let p = passport(
+        "L0",
+        &["messaging.send"],
+        json!({"messaging.send": {"allowed_channels": ["C-ops"], "max_mentions": 1}}),
+    );
+    let m = |extra: Value| {
+        let mut c =
+            json!({"channel_id": "C-ops", "message": "deploy done", "message_type": "text"});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    const SEND: &str = "messaging.message.send.v1";
+    assert_eq!(run(&p, SEND, m(json!({}))).verdict, Verdict::Allow);
+    assert_eq!(
+        codes(&run(&p, SEND, m(json!({"channel_id": "C-all"})))),
+        ["oap.channel_not_allowed"]
+    );
+    assert_eq!(
+        codes(&run(&p, SEND, m(json!({"mentions": ["@a", "@b"]})))),
+        ["oap.too_many_mentions"]
+    );
+    assert_eq!(
+        run(&p, SEND, m(json!({"mentions": ["@a"]}))).verdict,
+        Verdict::Allow
+    );
+    let long = "x".repeat(2001);
+    assert_eq!(
+        codes(&run(&p, SEND, m(json!({"message": long})))),
+        ["oap.invalid_context"]
+    );
+    assert_eq!(
+        codes(&run(&p, SEND, m(json!({"message_type": "shout"})))),
+        ["oap.invalid_context"]
+    );
+}
+
+#[test]
+fn browser_actions_and_their_urls_are_checked() {
+    let p = passport(
+        "L0",
+        &["web.browser"],
+        json!({"web.browser": {"allowed_domains": ["example.com"], "allowed_actions": ["navigate", "click"]}}),
+    );
+    const BROWSE: &str = "web.browser.v1";
+    let go = |url: &str| json!({"action": "navigate", "url": url});
+    assert_eq!(
+        run(&p, BROWSE, go("https://example.com/a")).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        codes(&run(&p, BROWSE, go("https://evil.test/"))),
+        ["oap.domain_not_allowed"]
+    );
+    assert_eq!(
+        codes(&run(&p, BROWSE, go("https://example.com@evil.test/"))),
+        ["oap.url_invalid"]
+    );
+    assert_eq!(
+        run(&p, BROWSE, json!({"action": "click", "selector": "#ok"})).verdict,
+        Verdict::Allow
+    );
+    assert_eq!(
+        codes(&run(&p, BROWSE, json!({"action": "extract"}))),
+        ["oap.action_not_allowed"]
+    );
+    assert_eq!(
+        codes(&run(&p, BROWSE, json!({"action": "fly"}))),
+        ["oap.invalid_context"]
+    );
+}
+
+#[test]
+fn a_reason_with_a_pack_code_reads_back() {
+    // Pack codes travel through audit records: a reason with one parses back.
+    let r: toolgate::reason::Reason =
+        serde_json::from_value(json!({"code": "oap.channel_not_allowed", "message": "m"})).unwrap();
+    assert_eq!(r.code.as_str(), "oap.channel_not_allowed");
+}

@@ -119,7 +119,15 @@ pub fn parse_time(s: &str, now: i64) -> Result<i64> {
 impl QueryArgs {
     fn filter(&self) -> Result<Filter> {
         if let Some(r) = &self.reason {
-            if crate::reason::ReasonCode::parse(r).is_none() {
+            // A built-in code, or one a built-in pack names for itself.
+            let by_pack = || {
+                crate::packs::Catalog::embedded().is_ok_and(|c| {
+                    c.packs()
+                        .flat_map(|p| p.checks.iter().filter_map(|k| k.code()))
+                        .any(|code| code.as_str() == r)
+                })
+            };
+            if crate::reason::ReasonCode::parse(r).is_none() && !by_pack() {
                 bail!("unknown reason code `{r}`");
             }
         }

@@ -191,6 +191,20 @@ impl CheckSpec {
         )
     }
 
+    /// The reason code the pack names for this check's deny, if any.
+    pub fn code(&self) -> Option<ReasonCode> {
+        match self {
+            CheckSpec::OneOf { code, .. }
+            | CheckSpec::MaxValue { code, .. }
+            | CheckSpec::Flag { code, .. }
+            | CheckSpec::MaxItems { code, .. }
+            | CheckSpec::NoneOf { code, .. }
+            | CheckSpec::SameValue { code, .. }
+            | CheckSpec::SumAtMost { code, .. } => *code,
+            _ => None,
+        }
+    }
+
     /// The passport limit keys this check reads.
     pub fn limit_keys(&self) -> Vec<&str> {
         match self {
