@@ -18,6 +18,7 @@ fn main() {
     v["kind"] = json!("instance");
     let p = Passport::from_value(&v).expect("passport");
     let env = Environment {
+        rollout: Default::default(),
         now: time::OffsetDateTime::UNIX_EPOCH,
         home: Some("/home/u".into()),
         roots: vec!["/p".into()],

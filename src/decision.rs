@@ -7,6 +7,7 @@
 use crate::checks::protect::{Contains, Protected};
 use crate::checks::{self, CheckInput, CheckResult, Effect};
 use crate::packs::{Catalog, LookupError, Pack};
+use crate::passport::rollout::{self, Mode, Rollout};
 use crate::passport::{Passport, Status};
 use crate::reason::{Reason, ReasonCode};
 use crate::state::{StateChange, StateSnapshot};
@@ -117,6 +118,8 @@ pub struct Environment<'a> {
     pub roots: Vec<PathBuf>,
     /// What the gate never lets an agent write (or, for private keys, read).
     pub protected: Protected,
+    /// The config's rollout modes: a floor that can only make the passport's stricter.
+    pub rollout: Rollout,
     pub fs: &'a dyn FsView,
 }
 
@@ -143,6 +146,13 @@ pub struct CheckTrace {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub code: Option<ReasonCode>,
     pub detail: String,
+    /// The passport list entries that decided the check (`allowed_paths: src/**`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched: Vec<String>,
+    /// Set when the check denied or asked for review but its pack's rollout mode
+    /// (observe, warn) let the call through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
     /// Measured for telemetry only; never influences the outcome.
     #[serde(skip)]
     pub elapsed: Duration,
@@ -158,6 +168,41 @@ pub struct Evaluation {
     /// State the edge must record if (and only if) the call is allowed.
     #[serde(skip)]
     pub state_changes: Vec<StateChange>,
+    /// What an enforcing policy would have answered, when a rollout mode let the call
+    /// through: the verdict above says what happened, this says what was held back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would_be: Option<WouldBe>,
+    /// A deny or review no approval may lift (see [`always_enforced`]), or one reached
+    /// before any pack was evaluated.
+    #[serde(skip)]
+    pub hard: bool,
+    /// The approval that let this call through ([`apply_grant`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
+}
+
+/// The verdict a call would have had if every pack enforced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WouldBe {
+    pub verdict: Verdict,
+    /// The mode that let it through (`warn` when any pack involved warns).
+    pub mode: Mode,
+    pub reasons: Vec<Reason>,
+}
+
+/// Denies no rollout mode softens: a suspended or expired passport, a passport the
+/// pack cannot read, failures of the gate itself, and (see [`checks::Hits::protected`])
+/// toolgate's own protected set, so an observed agent still cannot unhook the gate.
+fn always_enforced(code: ReasonCode) -> bool {
+    matches!(
+        code,
+        ReasonCode::PassportSuspended
+            | ReasonCode::PassportExpired
+            | ReasonCode::PolicyError
+            | ReasonCode::UnknownPolicy
+            | ReasonCode::InternalError
+            | ReasonCode::AuditUnavailable
+    )
 }
 
 impl Evaluation {
@@ -173,10 +218,15 @@ impl Evaluation {
                 outcome: Outcome::Deny,
                 code: Some(reason.code),
                 detail: reason.message.clone(),
+                matched: vec![],
+                mode: None,
                 elapsed: Duration::ZERO,
             }],
             reasons: vec![reason],
             state_changes: vec![],
+            would_be: None,
+            hard: true,
+            grant_id: None,
         }
     }
 
@@ -200,7 +250,11 @@ pub fn decide(
     state: &StateSnapshot,
     env: &Environment,
 ) -> Evaluation {
-    let mut acc = Acc::default();
+    let mut acc = Acc {
+        rollout: Rollout::of(passport).unwrap_or_default(),
+        floor: env.rollout.clone(),
+        ..Acc::default()
+    };
     evaluate(passport, catalog, request, state, env, 0, &mut acc);
     let verdict = if acc.denies.is_empty() {
         if acc.reviews.is_empty() {
@@ -211,10 +265,21 @@ pub fn decide(
     } else {
         Verdict::Deny
     };
-    let reasons = match verdict {
-        Verdict::Deny => acc.denies,
-        Verdict::Review => acc.reviews,
-        Verdict::Allow => vec![Reason::new(
+    let would_be = would_be(verdict, &acc.held);
+    let reasons = match (verdict, &would_be) {
+        (Verdict::Deny, _) => acc.denies,
+        (Verdict::Review, _) => acc.reviews,
+        (Verdict::Allow, Some(w)) => vec![Reason::new(
+            ReasonCode::Allowed,
+            format!(
+                "allowed in {} mode; enforced, {} would {}: {}",
+                w.mode.as_str(),
+                request.policy_id,
+                w.verdict.as_str(),
+                w.reasons.first().map_or("", |r| r.message.as_str())
+            ),
+        )],
+        (Verdict::Allow, None) => vec![Reason::new(
             ReasonCode::Allowed,
             format!("every check of {} passed", request.policy_id),
         )],
@@ -229,7 +294,47 @@ pub fn decide(
         } else {
             vec![]
         },
+        would_be,
+        hard: acc.hard,
+        grant_id: None,
     }
+}
+
+/// A person's approval of this exact call (a grant the edge matched by input digest)
+/// lets through a deny or review that no hard rule decided. The state changes of the
+/// checks that passed are kept; the record cites the grant.
+pub fn apply_grant(ev: Evaluation, grant_id: &str) -> Evaluation {
+    if ev.verdict == Verdict::Allow || ev.hard {
+        return ev;
+    }
+    let first = ev.reasons.first().map_or("", |r| r.message.as_str());
+    Evaluation {
+        verdict: Verdict::Allow,
+        reasons: vec![Reason::new(
+            ReasonCode::Allowed,
+            format!("allowed by approval {grant_id}; without it: {first}"),
+        )],
+        grant_id: Some(grant_id.into()),
+        ..ev
+    }
+}
+
+/// The verdict held back by rollout modes, when it is stricter than the one given.
+pub fn would_be(given: Verdict, held: &[(Mode, Verdict, Reason)]) -> Option<WouldBe> {
+    let worst = held.iter().map(|(_, v, _)| *v).max()?;
+    if worst <= given {
+        return None;
+    }
+    let of_worst = held.iter().filter(|(_, v, _)| *v == worst);
+    Some(WouldBe {
+        verdict: worst,
+        mode: of_worst
+            .clone()
+            .map(|(m, _, _)| *m)
+            .max()
+            .unwrap_or(Mode::Observe),
+        reasons: of_worst.map(|(_, _, r)| r.clone()).collect(),
+    })
 }
 
 #[derive(Default)]
@@ -238,16 +343,37 @@ struct Acc {
     reviews: Vec<Reason>,
     trace: Vec<CheckTrace>,
     changes: Vec<StateChange>,
+    /// The passport's rollout and the config's floor.
+    rollout: Rollout,
+    floor: Rollout,
+    /// Denies and reviews a rollout mode let through.
+    held: Vec<(Mode, Verdict, Reason)>,
+    /// An enforced deny or review that neither a mode nor an approval may lift.
+    hard: bool,
 }
 
 impl Acc {
+    /// The mode a deny or review of `policy_id` takes effect in.
+    fn mode(&self, policy_id: &str, code: ReasonCode, hits: &checks::Hits) -> Mode {
+        if always_enforced(code) || hits.is_protected() {
+            return Mode::Enforce;
+        }
+        rollout::effective(&self.rollout, &self.floor, policy_id)
+    }
+
     fn record(
         &mut self,
         policy_id: &str,
         check: String,
         result: CheckResult,
         elapsed: Duration,
+        hits: &checks::Hits,
     ) -> Vec<Effect> {
+        let mut held = None;
+        let result_kind = match &result {
+            CheckResult::Deny(_) => Verdict::Deny,
+            _ => Verdict::Review,
+        };
         let (outcome, code, detail, effects) = match result {
             CheckResult::Pass {
                 detail,
@@ -258,14 +384,23 @@ impl Acc {
                 (Outcome::Pass, None, detail, effects)
             }
             CheckResult::Skip(detail) => (Outcome::Skip, None, detail, vec![]),
-            CheckResult::Deny(r) => {
-                let t = (Outcome::Deny, Some(r.code), r.message.clone(), vec![]);
-                self.denies.push(r);
-                t
-            }
-            CheckResult::Review(r) => {
-                let t = (Outcome::Review, Some(r.code), r.message.clone(), vec![]);
-                self.reviews.push(r);
+            CheckResult::Deny(r) | CheckResult::Review(r) => {
+                let (outcome, verdict) = match &result_kind {
+                    Verdict::Deny => (Outcome::Deny, Verdict::Deny),
+                    _ => (Outcome::Review, Verdict::Review),
+                };
+                let t = (outcome, Some(r.code), r.message.clone(), vec![]);
+                if always_enforced(r.code) || hits.is_protected() {
+                    self.hard = true;
+                }
+                match self.mode(policy_id, r.code, hits) {
+                    Mode::Enforce if verdict == Verdict::Deny => self.denies.push(r),
+                    Mode::Enforce => self.reviews.push(r),
+                    m => {
+                        held = Some(m);
+                        self.held.push((m, verdict, r));
+                    }
+                }
                 t
             }
         };
@@ -276,6 +411,8 @@ impl Acc {
             outcome,
             code,
             detail,
+            matched: hits.take(),
+            mode: held,
             elapsed,
         });
         effects
@@ -287,7 +424,13 @@ impl Acc {
             Ok(detail) => CheckResult::pass(detail),
             Err(reason) => CheckResult::Deny(reason),
         };
-        self.record(policy_id, check.into(), r, Duration::ZERO);
+        self.record(
+            policy_id,
+            check.into(),
+            r,
+            Duration::ZERO,
+            &checks::Hits::default(),
+        );
         ok
     }
 }
@@ -363,19 +506,27 @@ fn evaluate(
     if depth > 0 && !capability_gates(passport, pack, request, limits, acc) {
         return;
     }
-    let input = CheckInput {
-        context: &request.context,
-        limits,
-        passport,
-        capability: pack.capability(),
-        state,
-        env,
-    };
     let mut effects = Vec::new();
     for spec in &pack.checks {
+        let hits = checks::Hits::default();
+        let input = CheckInput {
+            context: &request.context,
+            limits,
+            passport,
+            capability: pack.capability(),
+            state,
+            env,
+            hits: &hits,
+        };
         let started = Instant::now();
         let result = checks::run(spec, &input);
-        effects.extend(acc.record(pid, spec.name(), result, started.elapsed()));
+        let elapsed = started.elapsed();
+        let held = acc.held.len();
+        effects.extend(acc.record(pid, spec.name(), result, elapsed, &hits));
+        if acc.held.len() > held && matches!(spec, crate::packs::CheckSpec::Command { .. }) {
+            // A rollout mode let a denied command through: what it touches is still judged.
+            effects.extend(held_command_effects(spec, &input, acc, pid));
+        }
     }
     for effect in effects {
         if depth >= MAX_EFFECT_DEPTH {
@@ -419,6 +570,47 @@ fn resolve_aliases<'m>(
         }
     }
     Ok(std::borrow::Cow::Owned(out))
+}
+
+/// The file effects of a command whose denial a rollout mode held back, so they are
+/// judged under their own packs (and toolgate's protected set holds). A command whose
+/// effects cannot be worked out is denied in every mode.
+fn held_command_effects(
+    spec: &crate::packs::CheckSpec,
+    input: &CheckInput,
+    acc: &mut Acc,
+    pid: &str,
+) -> Vec<Effect> {
+    let hits = checks::Hits::for_effects();
+    let probe = CheckInput {
+        hits: &hits,
+        ..*input
+    };
+    match checks::run(spec, &probe) {
+        CheckResult::Pass { effects, .. } => effects,
+        CheckResult::Deny(r) | CheckResult::Review(r) => {
+            acc.hard = true;
+            let reason = Reason::new(
+                r.code,
+                format!(
+                    "{}; what the command touches cannot be worked out, so it is denied in every rollout mode",
+                    r.message
+                ),
+            );
+            // Noted as protected so no mode holds it back.
+            let enforced = checks::Hits::default();
+            enforced.protected();
+            acc.record(
+                pid,
+                "effects".into(),
+                CheckResult::Deny(reason),
+                Duration::ZERO,
+                &enforced,
+            );
+            vec![]
+        }
+        CheckResult::Skip(_) => vec![],
+    }
 }
 
 /// Passport-level gates: status, expiry, then the pack's own gates.

@@ -309,6 +309,15 @@ fn read_call_unbounded(
     host: Option<HostKind>,
 ) -> Result<(Call, Value), (HostKind, Reason)> {
     let fallback = host.unwrap_or(HostKind::Oap);
+    if strip_bom(bytes).iter().all(u8::is_ascii_whitespace) {
+        return Err((
+            fallback,
+            Reason::new(
+                ReasonCode::InvalidInput,
+                "the hook input is empty: nothing arrived on stdin (a host sends one tool call as JSON; by hand, pipe one in or use --policy with --context)",
+            ),
+        ));
+    }
     let value = parse_strict(strip_bom(bytes)).map_err(|e| {
         (
             fallback,
@@ -359,9 +368,17 @@ pub fn protected_set(
         passport::signature_path(&loc.passport.path),
         "the passport's signature",
     );
+    p.add(
+        passport::pair_lock_path(&loc.passport.path),
+        "the passport's write lock",
+    );
     p.add(loc.trust_dir.path.clone(), "toolgate's trust store");
     p.add(parent(&loc.key.path), "toolgate's keys");
     p.add_secret(loc.key.path.clone(), "the evaluator's private key");
+    p.add_secret(
+        crate::grant::dir(&loc.config_root),
+        "the approvals people granted",
+    );
     p.add(
         parent(&loc.audit_log.path),
         "the audit log, its state and head",
@@ -588,6 +605,28 @@ fn evaluate_read(
         Some(v) => tripwire(evaluation, &v.passport, &state, now.unix_timestamp()),
         None => evaluation,
     };
+    // A person's approval of exactly this call, consumed (when one-time) before the
+    // record that cites it is written; under the lock, so two calls cannot share it.
+    let evaluation = match (&verified, call.as_ref().ok()) {
+        (Some(v), Some(c)) if evaluation.verdict != Verdict::Allow && !evaluation.hard => {
+            let digest = canonical::digest(&c.input);
+            let found = crate::grant::find(
+                &loc.config_root,
+                &key.public(),
+                &v.passport.passport_id,
+                &c.tool,
+                &digest,
+                now.unix_timestamp(),
+            );
+            match found {
+                Some((g, path)) if !g.once || crate::grant::consume(&path).is_ok() => {
+                    crate::decision::apply_grant(evaluation, &g.grant_id)
+                }
+                _ => evaluation,
+            }
+        }
+        _ => evaluation,
+    };
     let subject = verified.as_ref().map(|v| Subject {
         agent_id: &v.passport.passport_id,
         owner_id: &v.passport.owner_id,
@@ -684,6 +723,8 @@ fn tripwire(ev: Evaluation, p: &Passport, state: &StateSnapshot, now_unix: i64) 
         },
         code: Some(reason.code),
         detail: reason.message.clone(),
+        matched: vec![],
+        mode: None,
         elapsed: std::time::Duration::ZERO,
     });
     Evaluation {
@@ -692,6 +733,9 @@ fn tripwire(ev: Evaluation, p: &Passport, state: &StateSnapshot, now_unix: i64) 
         reasons: vec![reason],
         trace,
         state_changes: vec![],
+        would_be: None,
+        hard: true,
+        grant_id: None,
     }
 }
 
@@ -702,12 +746,30 @@ fn finish(
     receipt: Option<Receipt>,
     record: Option<crate::audit::log::Appended>,
 ) -> Outcome {
-    let answer = hosts::answer(
-        host,
-        call.as_ref().and_then(|c| c.event.as_deref()),
-        evaluation.verdict,
-        &evaluation.reasons,
-    );
+    let warned = evaluation
+        .would_be
+        .as_ref()
+        .filter(|w| w.mode == crate::passport::rollout::Mode::Warn);
+    // A deny a person may lift names its decision, so an agent that cannot ask can tell
+    // its user exactly what to approve.
+    let mut reasons = evaluation.reasons.clone();
+    if let (Some(r), Some(first)) = (&receipt, reasons.first_mut()) {
+        if evaluation.verdict != Verdict::Allow && !evaluation.hard {
+            first.message.push_str(&format!(
+                "; decision {id}: a person can allow this call once with `toolgate approve {id} --once`",
+                id = r.decision_id
+            ));
+        }
+    }
+    let answer = match warned {
+        Some(w) => hosts::warn(host, &w.verdict, &w.reasons),
+        None => hosts::answer(
+            host,
+            call.as_ref().and_then(|c| c.event.as_deref()),
+            evaluation.verdict,
+            &reasons,
+        ),
+    };
     Outcome {
         host,
         call,
@@ -781,6 +843,7 @@ enum Step {
 struct Ready {
     catalog: Catalog,
     request: Request,
+    rollout: crate::passport::rollout::Rollout,
     protected: Protected,
     roots: Vec<PathBuf>,
     home: Option<PathBuf>,
@@ -826,6 +889,7 @@ impl Ready {
             protected: self.protected,
             roots: self.roots,
             home: self.home,
+            rollout: self.rollout,
             fs: &RealFs::new(),
         };
         let layers = crate::policy::layers(
@@ -928,6 +992,15 @@ fn prepare(
             return *denied;
         }
     };
+    if let Some(why) = unknown_rollout_pack(&catalog, &v.passport, config) {
+        return Prepared::decided(Evaluation::early_deny(
+            &request.policy_id,
+            Reason::new(
+                ReasonCode::PassportInvalid,
+                format!("{}: {why}", v.path.display()),
+            ),
+        ));
+    }
     if let Some(u) = catalog.unknown_limit(&v.passport) {
         return Prepared::decided(Evaluation::early_deny(
             &request.policy_id,
@@ -943,12 +1016,38 @@ fn prepare(
             protected: protected_set(loc, &roots, home.as_deref(), env),
             roots,
             home,
+            rollout: config.rollout.clone(),
             catalog,
             request,
         })),
         verified: Some(v),
         fleet,
     }
+}
+
+/// A rollout mode set for a pack id that does not exist is a typo that would leave the
+/// pack enforcing (or observing) against its author's intent: refused, with the nearest id.
+fn unknown_rollout_pack(catalog: &Catalog, p: &Passport, config: &Config) -> Option<String> {
+    let own = crate::passport::rollout::Rollout::of(p).unwrap_or_default();
+    let sources = [
+        ("metadata.toolgate.pack_modes", &own),
+        ("config.json rollout.pack_modes", &config.rollout),
+    ];
+    for (label, r) in sources {
+        for id in r.pack_modes.keys() {
+            if catalog.pack(id).is_none() {
+                let nearest = catalog
+                    .packs()
+                    .map(|k| k.id.as_str())
+                    .min_by_key(|k| crate::packs::edit_distance(id, k))
+                    .unwrap_or("");
+                return Some(format!(
+                    "{label} names `{id}`, which is no policy pack (did you mean `{nearest}`?)"
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// Whether the request's pack measures a field the call carries with a size
@@ -1061,6 +1160,9 @@ fn harmless_eval(
             )],
             trace: vec![],
             state_changes: vec![],
+            would_be: None,
+            hard: false,
+            grant_id: None,
         };
     };
     Evaluation::early_deny("none", reason)
@@ -1104,6 +1206,15 @@ fn build_record(
         deciding_check: ev
             .deciding_check()
             .map(|t| format!("{}/{}", t.policy_id, t.check)),
+        enforced: ev.would_be.as_ref().map(|_| false),
+        grant_id: ev.grant_id.clone(),
+        mode: ev.would_be.as_ref().map(|w| w.mode.as_str().into()),
+        would_verdict: ev.would_be.as_ref().map(|w| w.verdict.as_str().into()),
+        would_reasons: ev
+            .would_be
+            .as_ref()
+            .map(|w| w.reasons.clone())
+            .unwrap_or_default(),
         kid: String::new(),
         log_key: None,
         event: None,

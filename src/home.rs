@@ -145,6 +145,9 @@ pub struct Config {
     /// Trusted project roots, replacing what the host says (relative passport
     /// globs anchor here). Absolute paths.
     pub project_roots: Vec<PathBuf>,
+    /// Rollout modes (`mode`, `pack_modes`) that may only make the passport's stricter.
+    #[serde(skip_serializing_if = "crate::passport::rollout::Rollout::is_empty")]
+    pub rollout: crate::passport::rollout::Rollout,
     pub audit: AuditConfig,
     /// OpenTelemetry export of each decision (docs/telemetry.md).
     pub telemetry: crate::telemetry::TelemetryConfig,

@@ -13,6 +13,7 @@ pub mod checks;
 pub mod cli;
 pub mod decision;
 pub mod gate;
+pub mod grant;
 pub mod home;
 pub mod hosts;
 pub mod install;

@@ -39,6 +39,7 @@ fn passport(opt_in: bool) -> Passport {
 fn run(policy: &str, context: Value, opt_in: bool) -> Verdict {
     let catalog = Catalog::embedded().unwrap();
     let env = Environment {
+        rollout: Default::default(),
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: Some("/home/u".into()),
         roots: vec!["/p".into()],

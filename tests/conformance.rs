@@ -41,6 +41,7 @@ fn every_conformance_case_is_decided_as_expected() {
                 context: context.as_object().unwrap().clone(),
             };
             let env = Environment {
+                rollout: Default::default(),
                 now: time::OffsetDateTime::now_utc(),
                 home: None,
                 roots: vec![],

@@ -258,6 +258,7 @@ fn golden_corpus() {
         pairs("_tree").into_iter().collect(),
     );
     let env = Environment {
+        rollout: Default::default(),
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: Some(PathBuf::from("/home/u")),
         roots: vec![PathBuf::from("/work/proj"), PathBuf::from("/work/bare")],

@@ -29,6 +29,7 @@ fn refund_passport() -> Passport {
 
 fn run(p: &Passport, policy: &str, ctx: Value, state: &StateSnapshot) -> Evaluation {
     let env = Environment {
+        rollout: Default::default(),
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: None,
         roots: vec!["/p".into()],

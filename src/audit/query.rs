@@ -17,6 +17,8 @@ pub struct Filter {
     pub since: Option<i64>,
     /// Unix seconds, exclusive.
     pub until: Option<i64>,
+    /// Only calls a rollout mode let through (`enforced: false`).
+    pub would_deny: bool,
 }
 
 impl Filter {
@@ -29,12 +31,15 @@ impl Filter {
             && eq(&self.tool, Some(&r.tool))
             && eq(&self.verdict, Some(&r.verdict))
             && eq(&self.session, r.session_id.as_deref())
-            && self
-                .reason
-                .as_deref()
-                .is_none_or(|c| r.reasons.iter().any(|x| x.code.as_str() == c))
+            && self.reason.as_deref().is_none_or(|c| {
+                r.reasons
+                    .iter()
+                    .chain(&r.would_reasons)
+                    .any(|x| x.code.as_str() == c)
+            })
             && self.since.is_none_or(|s| t >= s)
             && self.until.is_none_or(|u| t < u)
+            && (!self.would_deny || r.enforced == Some(false))
     }
 }
 

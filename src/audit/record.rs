@@ -46,6 +46,20 @@ pub struct Record {
     /// The check that decided a deny or review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deciding_check: Option<String>,
+    /// `false` when a rollout mode let through what an enforcing policy would not have:
+    /// `verdict` says what happened, `would_verdict` and `would_reasons` what was held back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforced: Option<bool>,
+    /// The rollout mode that let the call through (`observe`, `warn`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would_verdict: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub would_reasons: Vec<Reason>,
+    /// The approval (`toolgate approve`) that let this call through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<String>,
     /// Evaluator key that signed this record.
     pub kid: String,
     /// The evaluator's public key (base64url), on a log's first record and on key changes.
@@ -166,6 +180,11 @@ impl Record {
             verdict,
             reasons,
             deciding_check,
+            enforced,
+            mode,
+            would_verdict,
+            would_reasons,
+            grant_id,
             kid,
             log_key,
             event,
@@ -200,7 +219,11 @@ impl Record {
         w.opt("deciding_check", deciding_check.as_deref());
         w.opt("deciding_layer", deciding_layer.as_deref());
         w.str("decision_id", decision_id);
+        if let Some(e) = enforced {
+            w.raw("enforced", if *e { "true" } else { "false" });
+        }
         w.opt("event", event.as_deref());
+        w.opt("grant_id", grant_id.as_deref());
         w.str("host", host);
         if let Some(v) = input {
             if !w.value("input", v) {
@@ -215,6 +238,7 @@ impl Record {
                 return false;
             }
         }
+        w.opt("mode", mode.as_deref());
         w.opt("next_key", next_key.as_deref());
         w.strings("notes", notes);
         w.nullable("on_behalf_of", on_behalf_of.as_deref());
@@ -225,19 +249,7 @@ impl Record {
         w.nullable("passport_version", passport_version.as_deref());
         w.str("policy_id", policy_id);
         w.str("prev_hash", prev_hash);
-        w.key("reasons");
-        w.out.push(b'[');
-        for (i, r) in reasons.iter().enumerate() {
-            if i > 0 {
-                w.out.push(b',');
-            }
-            w.out.extend_from_slice(b"{\"code\":");
-            w.string(r.code.as_str());
-            w.out.extend_from_slice(b",\"message\":");
-            w.string(&r.message);
-            w.out.push(b'}');
-        }
-        w.out.push(b']');
+        w.reasons("reasons", reasons);
         w.raw("seq", &seq.to_string());
         w.nullable("session_id", session_id.as_deref());
         if !state_changes.is_empty() {
@@ -258,6 +270,10 @@ impl Record {
         w.nullable("tool_use_id", tool_use_id.as_deref());
         w.str("ts", ts);
         w.str("verdict", verdict);
+        if !would_reasons.is_empty() {
+            w.reasons("would_reasons", would_reasons);
+        }
+        w.opt("would_verdict", would_verdict.as_deref());
         w.out.push(b'}');
         true
     }
@@ -357,6 +373,22 @@ impl<'a> Fields<'a> {
                 self.out.push(b',');
             }
             self.string(n);
+        }
+        self.out.push(b']');
+    }
+
+    fn reasons(&mut self, k: &str, reasons: &[Reason]) {
+        self.key(k);
+        self.out.push(b'[');
+        for (i, r) in reasons.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.out.extend_from_slice(b"{\"code\":");
+            self.string(r.code.as_str());
+            self.out.extend_from_slice(b",\"message\":");
+            self.string(&r.message);
+            self.out.push(b'}');
         }
         self.out.push(b']');
     }

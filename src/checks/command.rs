@@ -29,6 +29,10 @@ pub const WRITE_POLICY: &str = "data.file.write.v1";
 struct OptIns<'a> {
     flags: Vec<(&'static str, bool)>,
     env: Vec<&'a str>,
+    /// The pack's names for the allow and block lists (for [`super::Hits`]).
+    lists: (&'a str, &'a str),
+    /// Only work out what the command touches (see [`super::Hits::effects_only`]).
+    effects_only: bool,
 }
 
 /// Boolean opt-ins; each defaults to false.
@@ -51,7 +55,12 @@ impl<'a> OptIns<'a> {
             flags.push((*name, bool_limit(input, name)?.unwrap_or(false)));
         }
         let env = string_list(input, ENV_LIMIT)?.unwrap_or_default();
-        Ok(OptIns { flags, env })
+        Ok(OptIns {
+            flags,
+            env,
+            lists: ("", ""),
+            effects_only: input.hits.effects_only(),
+        })
     }
 
     fn on(&self, name: &str) -> bool {
@@ -101,9 +110,10 @@ fn judge(
     if script.commands.is_empty() {
         return Err(deny(ReasonCode::InvalidContext, "the command is empty"));
     }
-    let opts = OptIns::read(input)?;
+    let mut opts = OptIns::read(input)?;
+    opts.lists = (allowed, blocked.unwrap_or(""));
     for c in &script.constructs {
-        if !opts.on(c.opt_in()) {
+        if !opts.on(c.opt_in()) && !opts.effects_only {
             return Err(deny(
                 ReasonCode::CommandChainUnsupported,
                 format!(
@@ -164,7 +174,7 @@ fn simple(
     if let Some(name) = c
         .assignments
         .iter()
-        .find(|n| !opts.env.contains(&n.as_str()))
+        .find(|n| !opts.env.contains(&n.as_str()) && !opts.effects_only)
     {
         return Err(deny(
             ReasonCode::CommandNotAllowed,
@@ -184,7 +194,7 @@ fn simple(
         )
     };
     if let Some(e) = c.other_expansions.first() {
-        if !opts.on("allow_expansion") {
+        if !opts.on("allow_expansion") && !opts.effects_only {
             return Err(expansion(&format!("`{e}` expands")));
         }
     }
@@ -216,13 +226,17 @@ fn simple(
     };
     let argv: &[Word] = expanded.as_deref().unwrap_or(&c.argv);
     let shown = show(argv);
-    if let Some(p) = patterns.iter().find(|p| pattern_matches(p, argv)) {
+    if let Some(p) = patterns
+        .iter()
+        .find(|p| !opts.effects_only && pattern_matches(p, argv))
+    {
+        input.hits.entry(opts.lists.1, p);
         return Err(deny(
             ReasonCode::BlockedPattern,
             format!("`{shown}` matches blocked pattern `{p}`"),
         ));
     }
-    if let Some(w) = argv.iter().find(|w| w.expands) {
+    if let Some(w) = argv.iter().find(|w| w.expands && !opts.effects_only) {
         if !opts.on("allow_expansion") {
             return Err(expansion(&format!("`{}` expands", w.text)));
         }
@@ -245,19 +259,24 @@ fn simple(
         // The body was checked command by command where it was defined.
         return Ok(format!("`{shown}` calls a function defined in the command"));
     }
-    let Some((entry, len)) = entries
+    let matched = entries
         .iter()
         .filter_map(|e| prefix_len(e, argv).map(|n| (*e, n)))
-        .max_by_key(|(_, n)| *n)
-    else {
+        .max_by_key(|(_, n)| *n);
+    // Working out effects only: every program is taken as allowed by its name alone.
+    let matched = matched.or(opts.effects_only.then_some(("", 1)));
+    let Some((entry, len)) = matched else {
         return Err(deny(
             ReasonCode::CommandNotAllowed,
             format!("`{shown}` is not an allowed command"),
         ));
     };
     let name = base_name(&first.text);
-    option_rules(name, argv, len)?;
-    interpreter_input(input, c, opts)?;
+    if !opts.effects_only {
+        input.hits.entry(opts.lists.0, entry);
+        option_rules(name, argv, len)?;
+        interpreter_input(input, c, opts)?;
+    }
     let fed = c.stdin.pipe || c.stdin.inline || c.stdin.file;
     let planned = match readers::plan(name, argv, fed) {
         Some(Ok(plan)) => {

@@ -91,6 +91,7 @@ pub fn check(
         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return e,
     };
     if let Some(b) = block.iter().find(|b| matches(b, server, tool, false)) {
+        input.hits.entry(blocked, b);
         return CheckResult::deny(
             ReasonCode::ToolNotAllowed,
             format!("MCP tool `{tool}` of server `{server}` is blocked by `{b}` ({blocked})"),
@@ -107,6 +108,7 @@ pub fn check(
         .flatten()
         .find(|a| matches(a, server, tool, false))
     {
+        input.hits.entry(allowed, a);
         return CheckResult::pass(format!("`{server}.{tool}` matches `{a}` in {allowed}"));
     }
     if let Some(p) = pre
@@ -114,6 +116,7 @@ pub fn check(
         .flatten()
         .find(|p| matches(p, server, tool, true))
     {
+        input.hits.entry(prefixes, p);
         return CheckResult::pass(format!("`{server}.{tool}` starts with `{p}` ({prefixes})"));
     }
     CheckResult::deny(

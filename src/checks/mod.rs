@@ -33,6 +33,60 @@ pub struct CheckInput<'a> {
     pub capability: &'a str,
     pub state: &'a StateSnapshot,
     pub env: &'a Environment<'a>,
+    /// Where the check notes which list entries decided it.
+    pub hits: &'a Hits,
+}
+
+/// The passport list entries one check matched (`allowed_commands: git status`), so
+/// `--explain` can name the entry and `toolgate test` can tell which were never exercised.
+/// Notes only: never read by any check, never part of a verdict.
+#[derive(Debug, Default)]
+pub struct Hits(
+    std::cell::RefCell<Vec<String>>,
+    std::cell::Cell<bool>,
+    std::cell::Cell<bool>,
+);
+
+impl Hits {
+    /// Notes that `entry` of the list limit `limit` decided this check (allow or deny).
+    pub fn entry(&self, limit: &str, entry: &str) {
+        let hit = format!("{limit}: {entry}");
+        let mut v = self.0.borrow_mut();
+        if !v.contains(&hit) {
+            v.push(hit);
+        }
+    }
+
+    /// Notes that the check refused a write to (or read of) toolgate's protected set:
+    /// such a deny holds in every rollout mode, or an observed agent could unhook the gate.
+    pub fn protected(&self) {
+        self.1.set(true);
+    }
+
+    /// Whether [`Hits::protected`] was noted.
+    pub fn is_protected(&self) -> bool {
+        self.1.get()
+    }
+
+    /// A collector for a check run only to learn what a call touches: a command check
+    /// then skips its allowlist and opt-in rules and reports the file effects, so that
+    /// when a rollout mode lets a denied command through, what it writes is still judged
+    /// (and toolgate's own files stay protected).
+    pub fn for_effects() -> Hits {
+        let h = Hits::default();
+        h.2.set(true);
+        h
+    }
+
+    /// Whether this run only works out effects ([`Hits::for_effects`]).
+    pub fn effects_only(&self) -> bool {
+        self.2.get()
+    }
+
+    /// The entries noted so far, in order.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.borrow_mut())
+    }
 }
 
 /// A further request a call implies (a redirection is a file write), checked under its own pack.

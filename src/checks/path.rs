@@ -142,6 +142,23 @@ fn globset(
     Ok(set)
 }
 
+/// The passport entry behind the first glob of `set` (built by [`globset`] from
+/// `patterns`) that matches `c`, for `--explain` and test coverage.
+fn first_match(
+    set: &GlobSet,
+    c: &Path,
+    patterns: &[&str],
+    roots: &[PathBuf],
+    home: Option<&Path>,
+) -> Option<String> {
+    let i = *set.matches(c).first()?;
+    patterns
+        .iter()
+        .flat_map(|p| expand(p, roots, home).into_iter().map(move |_| *p))
+        .nth(i)
+        .map(str::to_owned)
+}
+
 /// Bound on memoised glob sets (a long-lived embedder must not grow without limit).
 const GLOBSET_CACHE_ENTRIES: usize = 64;
 
@@ -251,6 +268,7 @@ fn judge(
             Access::Read => env.protected.read_refusal(c),
         };
         if let Some(why) = refusal {
+            input.hits.protected();
             return Err(CheckResult::deny(
                 ReasonCode::PathNotAllowed,
                 format!("{why}; toolgate protects it from agents"),
@@ -285,6 +303,10 @@ fn judge(
     };
     for c in &cands {
         if sets.block.is_match(c) {
+            if let (Some(n), Some(e)) = (blocked, first_match(&sets.block, c, &block, roots, home))
+            {
+                input.hits.entry(n, &e);
+            }
             return Err(CheckResult::deny(
                 ReasonCode::PathNotAllowed,
                 format!("{} matches a blocked path", c.display()),
@@ -308,6 +330,14 @@ fn judge(
         Some(spec) => Some(tree(input, &path, &cands, spec, &sets)?),
         None => None,
     };
+    if let (Some(n), Some(set), Some(a)) = (allowed, &sets.allow, &allow) {
+        if let Some(e) = cands
+            .iter()
+            .find_map(|c| first_match(set, c, a, roots, home))
+        {
+            input.hits.entry(n, &e);
+        }
+    }
     let shown = path.display();
     let detail = match (walked, allow.is_some()) {
         (Some(w), _) => format!("{shown} is allowed; {w}"),

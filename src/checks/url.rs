@@ -226,6 +226,9 @@ pub fn check(
         );
     }
     if let Some(p) = block.iter().find(|p| domain_matches(p, &host)) {
+        if let Some(n) = blocked {
+            input.hits.entry(n, p);
+        }
         return CheckResult::deny(
             ReasonCode::DomainNotAllowed,
             format!("{host} matches blocked domain {p}"),
@@ -251,7 +254,12 @@ pub fn check(
         return CheckResult::pass(format!("{host} is not blocked"));
     }
     match allow.iter().find(|p| domain_matches(p, &host)) {
-        Some(p) => CheckResult::pass(format!("{host} matches {p}")),
+        Some(p) => {
+            if let Some(n) = allowed {
+                input.hits.entry(n, p);
+            }
+            CheckResult::pass(format!("{host} matches {p}"))
+        }
         None => CheckResult::deny(
             ReasonCode::DomainNotAllowed,
             format!("{host} is not an allowed domain"),

@@ -121,6 +121,7 @@ pub fn one_of(
         Err(e) => return e,
     };
     if list.contains(&value) {
+        input.hits.entry(name, value);
         CheckResult::pass(format!("`{value}` is in {name}"))
     } else {
         CheckResult::deny(

@@ -28,7 +28,11 @@ When the gate refuses with oap.audit_unavailable because records, the head or th
 gone, nothing is healed on its own: run `toolgate verify-log` to see what is left, then
 `toolgate audit repair --accept-loss`. That appends a signed `audit.repair` record saying what
 was found, how many records were lost and the last hash known, and the gate resumes. The loss
-stays visible: verify-log lists it, and checkpoints taken before it no longer match.")]
+stays visible: verify-log lists it, and checkpoints taken before it no longer match.
+
+Examples:
+  toolgate audit repair
+  toolgate audit repair --accept-loss")]
 pub struct RepairArgs {
     /// Record what the head says is lost and resume appending.
     #[arg(long)]
@@ -48,7 +52,10 @@ A checkpoint is {context, log_id, seq, hash, ts, kid, signature}: it says this l
 record, signed by the evaluator key. Keep it anywhere the machine's users cannot rewrite: a
 ticket, a git note, a transparency log. Later, `toolgate verify-log --checkpoint FILE` proves
 the log still extends it, and names a truncation, wipe or rollback past it. Every decision
-exported over OTLP or as OCSF/CEF carries one too.")]
+exported over OTLP or as OCSF/CEF carries one too.
+
+Examples:
+  toolgate audit checkpoint --out witness.json")]
 pub struct CheckpointArgs {
     /// Write the checkpoint here (0600) instead of stdout.
     #[arg(long, value_name = "FILE")]

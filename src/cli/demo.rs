@@ -19,6 +19,15 @@ pub struct DemoArgs {
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let tmp = tempdir()?;
+    let result = steps(&a, &tmp);
+    // Removed on failure too: a demo leaves nothing behind unless asked to.
+    if !a.keep {
+        std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
+    }
+    result
+}
+
+fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
     let root = tmp.join("home");
     let project = tmp.join("project");
     std::fs::create_dir_all(project.join(".github/workflows"))?;
@@ -203,8 +212,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             tmp.display(),
             root.display()
         );
-    } else {
-        std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
     Ok(())
 }

@@ -19,7 +19,8 @@ audit log, even a bad flag) is a deny with an oap.* reason code.
 Examples:
   echo '{\"hook_event_name\":\"PreToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{\"command\":\"git status\"},\"cwd\":\"/repo\"}' \\
     | toolgate evaluate --host claude-code
-  toolgate evaluate --policy finance.payment.refund.v1 --context refund.json --json")]
+  toolgate evaluate --policy finance.payment.refund.v1 --context refund.json --json
+  toolgate evaluate --dry-run --explain --policy finance.payment.refund.v1 --context refund.json")]
 pub struct EvaluateArgs {
     /// Host whose hook format the input uses; detected from the input when omitted.
     #[arg(long, value_name = "HOST", value_parser = ["claude-code", "cursor", "codex", "gemini", "copilot", "oap"])]
@@ -53,6 +54,10 @@ pub struct EvaluateArgs {
     /// out, so this stays well inside the installed timeout (30 s).
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_DEADLINE_SECS)]
     pub deadline: u64,
+    /// Decide against a scratch state and audit log: the real ones are neither read
+    /// nor written (rate windows and idempotency keys start empty). Not for hooks.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Half the installed hook timeout.
@@ -115,7 +120,16 @@ pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, Inpu
 pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
     let mut host = a.host.as_deref().and_then(HostKind::parse);
     watchdog(host, Duration::from_secs(a.deadline.max(1)));
-    let loc = paths.locations(a.passport.clone());
+    let real = paths.locations(a.passport.clone());
+    let scratch = match a.dry_run.then(|| super::fixtures::Scratch::new(&real)) {
+        Some(Ok(s)) => Some(s),
+        Some(Err(e)) => {
+            eprintln!("toolgate: --dry-run: {e:#}");
+            return 2;
+        }
+        None => None,
+    };
+    let loc = scratch.as_ref().map_or(real, |s| s.loc.clone());
     let project_roots: Vec<PathBuf> = a
         .project_roots
         .iter()
@@ -132,7 +146,22 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
                     // Let the gate produce (and record) the precise deny.
                     Err(_) => b,
                 },
-                Err(e) => format!("unreadable context file {}: {e}", file.display()).into_bytes(),
+                Err(e) => {
+                    // Said as it is, and recorded: not "the input is not valid JSON".
+                    let why = format!(
+                        "cannot read the --context file {}: {e}; write the request context there as a JSON object",
+                        file.display()
+                    );
+                    let reason =
+                        crate::reason::Reason::new(crate::reason::ReasonCode::InvalidInput, why);
+                    let outcome = gate::record_early_deny(
+                        &loc,
+                        HostKind::Oap,
+                        reason,
+                        time::OffsetDateTime::now_utc(),
+                    );
+                    return render(&outcome, &a);
+                }
             }
         }
         _ => {
@@ -172,6 +201,52 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
     render(&outcome, &a)
 }
 
+/// The checks grouped per pack (and layer), each with its outcome, what it said and
+/// the passport entry that decided it.
+fn explain_trace(trace: &[crate::decision::CheckTrace]) -> String {
+    let mut out = String::new();
+    let width = trace.iter().map(|t| t.check.len()).max().unwrap_or(0);
+    let mut group: Option<(Option<&str>, &str)> = None;
+    for t in trace {
+        let this = (t.layer.as_deref(), t.policy_id.as_str());
+        if group != Some(this) {
+            let layer = t
+                .layer
+                .as_deref()
+                .map(|l| format!(" [{l}]"))
+                .unwrap_or_default();
+            let name = if t.policy_id.is_empty() {
+                "gate"
+            } else {
+                &t.policy_id
+            };
+            out.push_str(&format!("  {}{layer}\n", paint(name, "1")));
+            group = Some(this);
+        }
+        let (label, color) = match (t.outcome, t.mode) {
+            (CheckOutcome::Pass, _) => ("pass", "32"),
+            (CheckOutcome::Skip, _) => ("skip", "2"),
+            (CheckOutcome::Review, None) => ("review", "33"),
+            (CheckOutcome::Deny, None) => ("deny", "31"),
+            (CheckOutcome::Review, Some(_)) => ("review*", "33"),
+            (CheckOutcome::Deny, Some(_)) => ("deny*", "33"),
+        };
+        let mark = paint(&format!("{label:<7}"), color);
+        let held = t
+            .mode
+            .map(|m| format!(" ({} mode: not enforced)", m.as_str()))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "    {mark} {:<width$}  {}{held}\n",
+            t.check, t.detail
+        ));
+        for m in &t.matched {
+            out.push_str(&format!("    {:7} {:<width$}  matched {m}\n", "", ""));
+        }
+    }
+    out
+}
+
 fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
     let mut answered = ANSWERED.lock().unwrap_or_else(|e| e.into_inner());
     if *answered {
@@ -193,7 +268,8 @@ fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
             "decision": o.receipt,
             "checks": if a.explain { Some(&o.evaluation.trace) } else { None },
             "deciding_layer": o.deciding_layer,
-            "audit": o.record.as_ref().map(|r| json!({"seq": r.seq, "hash": r.hash})),
+            "audit": o.record.as_ref().filter(|_| !a.dry_run).map(|r| json!({"seq": r.seq, "hash": r.hash})),
+            "dry_run": a.dry_run,
         });
         let _ = writeln!(
             stdout.lock(),
@@ -222,25 +298,13 @@ fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
             if let Some(l) = &o.deciding_layer {
                 explain.push_str(&format!("  decided by the {l} layer\n"));
             }
-            for t in &o.evaluation.trace {
-                let mark = match t.outcome {
-                    CheckOutcome::Pass => paint("pass  ", "32"),
-                    CheckOutcome::Skip => paint("skip  ", "2"),
-                    CheckOutcome::Review => paint("review", "33"),
-                    CheckOutcome::Deny => paint("deny  ", "31"),
-                };
-                let layer = t
-                    .layer
-                    .as_deref()
-                    .map(|l| format!("[{l}] "))
-                    .unwrap_or_default();
-                explain.push_str(&format!(
-                    "  {mark} {layer}{:<28} {:<24} {}\n",
-                    t.policy_id, t.check, t.detail
-                ));
-            }
-            if let Some(r) = &o.record {
-                explain.push_str(&format!("  recorded as seq {} {}\n", r.seq, r.hash));
+            explain.push_str(&explain_trace(&o.evaluation.trace));
+            match &o.record {
+                Some(_) if a.dry_run => {
+                    explain.push_str("  dry run: decided on scratch state, nothing recorded\n")
+                }
+                Some(r) => explain.push_str(&format!("  recorded as seq {} {}\n", r.seq, r.hash)),
+                None => {}
             }
         }
     }

@@ -52,12 +52,20 @@ pub struct ShowArgs {
     /// With --effective: the policy of a subagent of this type (its delegation).
     #[arg(long, value_name = "TYPE", requires = "effective")]
     pub agent_type: Option<String>,
+    /// Print the passport document (JSON) instead of words.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Without a subcommand: which status source is configured, how old the verified copy is, what it
-says about this machine's passport, and the last refresh error.")]
+says about this machine's passport, and the last refresh error.
+
+Examples:
+  toolgate status
+  toolgate status refresh
+  toolgate --key issuer.key.jwk status publish --out site/")]
 pub struct StatusArgs {
     #[command(subcommand)]
     pub command: Option<StatusCommand>,
@@ -342,7 +350,15 @@ pub fn show(paths: &PathArgs, a: ShowArgs) -> anyhow::Result<()> {
     let v = passport::load_verified(&path, &trust)
         .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
     if !a.effective {
-        println!("{}", serde_json::to_string_pretty(&v.passport.to_value())?);
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&v.passport.to_value())?);
+        } else {
+            print!("{}", super::edit::describe(&v.passport));
+            println!(
+                "\nsigned by {} at {} ({})",
+                v.signer_kid, v.signed_at, v.digest
+            );
+        }
         return Ok(());
     }
     let catalog = Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path()))?;

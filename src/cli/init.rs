@@ -1,7 +1,7 @@
 //! `toolgate init`: a key, its trust entry and a signed starter passport.
 
 use super::keys::add_trusted;
-use super::passport::{from_template, sign_file, TEMPLATES};
+use super::passport::{from_template, sign_quietly, TEMPLATES};
 use super::PathArgs;
 use crate::home::PUBLIC_KEY_FILE;
 use crate::passport::{KeyPair, Passport};
@@ -16,13 +16,27 @@ pub struct InitArgs {
     /// Replace an existing passport (the key is always kept if present).
     #[arg(long)]
     pub force: bool,
+    /// Print JSON: {kid, key, trusted, passport, passport_id, fixtures}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(paths: &PathArgs, a: InitArgs) -> anyhow::Result<()> {
     let loc = paths.locations(None);
+    let mut report = serde_json::json!({"key": loc.key.path, "passport": loc.passport.path});
+    let quiet = a.json;
+    let say = |line: String| {
+        if !quiet {
+            println!("{line}");
+        }
+    };
     let key = match KeyPair::load(&loc.key.path) {
         Ok(k) => {
-            println!("key       {} (kept, {})", k.kid(), loc.key.path.display());
+            say(format!(
+                "key       {} (kept, {})",
+                k.kid(),
+                loc.key.path.display()
+            ));
             k
         }
         Err(_) if loc.key.path.exists() => {
@@ -38,18 +52,24 @@ pub fn run(paths: &PathArgs, a: InitArgs) -> anyhow::Result<()> {
                 |d| d.join("toolgate.pub.jwk"),
             );
             k.save(&loc.key.path, &public)?;
-            println!("key       {} (new, {})", k.kid(), loc.key.path.display());
+            say(format!(
+                "key       {} (new, {})",
+                k.kid(),
+                loc.key.path.display()
+            ));
             k
         }
     };
     let trusted = add_trusted(&loc.trust_dir.path, &key.public())?;
-    println!("trusted   {}", trusted.display());
+    say(format!("trusted   {}", trusted.display()));
+    report["kid"] = key.kid().into();
+    report["trusted"] = serde_json::json!(trusted);
     let out = &loc.passport.path;
     if out.exists() && !a.force {
-        println!(
+        say(format!(
             "passport  kept {} (pass --force to replace it)",
             out.display()
-        );
+        ));
     } else {
         let doc = from_template(&a.template, time::OffsetDateTime::now_utc())?;
         let p = Passport::from_value(&doc).context("the template is not a valid passport")?;
@@ -57,13 +77,29 @@ pub fn run(paths: &PathArgs, a: InitArgs) -> anyhow::Result<()> {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(out, serde_json::to_string_pretty(&doc)? + "\n")?;
-        println!(
+        say(format!(
             "passport  {} from {} ({})",
             p.passport_id,
             a.template,
             out.display()
-        );
-        sign_file(out, &key)?;
+        ));
+        report["passport_id"] = p.passport_id.clone().into();
+        say(sign_quietly(out, &key)?);
+    }
+    let fixtures = super::fixtures::default_dir(&loc);
+    match super::fixtures::write_starter(&fixtures, &a.template)? {
+        Some((f, fresh)) => {
+            report["fixtures"] = serde_json::json!(f);
+            say(match fresh {
+                true => format!("fixtures  {} (run them: toolgate test)", f.display()),
+                false => format!("fixtures  kept {}", f.display()),
+            });
+        }
+        None => {}
+    }
+    if a.json {
+        println!("{report}");
+        return Ok(());
     }
     let names: Vec<&str> = TEMPLATES.iter().map(|(n, _)| *n).collect();
     println!("\ntemplates: {}", names.join(", "));

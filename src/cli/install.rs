@@ -27,7 +27,13 @@ crashes. A post-tool hook (`toolgate observe`) raises an `ungated` alarm for
 any call that ran without an allow record.
 
 Every other key and hook is kept; the old file is backed up beside it as
-NAME.toolgate-<time>.bak; running it again changes nothing. Then run `toolgate doctor`.")]
+NAME.toolgate-<time>.bak; running it again changes nothing. Then run `toolgate doctor`.
+
+Examples:
+  toolgate install claude-code
+  toolgate install cursor --scope project
+  toolgate install codex --trust
+  toolgate install gemini --print        # show the change, write nothing")]
 pub struct InstallArgs {
     #[command(flatten)]
     pub target: TargetArgs,

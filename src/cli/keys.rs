@@ -15,6 +15,9 @@ pub struct KeygenArgs {
     /// Also add the public key to the trust store, so passports it signs are accepted.
     #[arg(long)]
     pub trust: bool,
+    /// Print JSON: {kid, private_key, public_key, trusted}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -29,7 +32,11 @@ pub enum TrustCommand {
         owners: Vec<String>,
     },
     /// List trusted key ids.
-    List,
+    List {
+        /// Print JSON: [{kid, owners}].
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop trusting a key id.
     Remove {
         #[arg(value_name = "KID")]
@@ -53,6 +60,19 @@ pub fn keygen(paths: &PathArgs, a: KeygenArgs) -> anyhow::Result<()> {
     };
     let pair = KeyPair::generate();
     pair.save(&private, &public)?;
+    if a.trust {
+        add_trusted(&loc.trust_dir.path, &pair.public())?;
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "kid": pair.kid(), "private_key": private, "public_key": public,
+                "trusted": a.trust.then_some(&loc.trust_dir.path),
+            })
+        );
+        return Ok(());
+    }
     println!("key id      {}", pair.kid());
     println!(
         "private key {} (mode 0600: keep it secret)",
@@ -60,7 +80,6 @@ pub fn keygen(paths: &PathArgs, a: KeygenArgs) -> anyhow::Result<()> {
     );
     println!("public key  {}", public.display());
     if a.trust {
-        add_trusted(&loc.trust_dir.path, &pair.public())?;
         println!("trusted     yes ({})", loc.trust_dir.path.display());
     }
     Ok(())
@@ -94,7 +113,15 @@ pub fn trust(paths: &PathArgs, cmd: TrustCommand) -> anyhow::Result<()> {
                 println!("  may sign only for {}", owners.join(", "));
             }
         }
-        TrustCommand::List => {
+        TrustCommand::List { json: true } => {
+            let store = TrustStore::load_dir(dir)?;
+            let keys: Vec<serde_json::Value> = store
+                .kids()
+                .map(|k| serde_json::json!({"kid": k, "owners": store.bound_owners(k)}))
+                .collect();
+            println!("{}", serde_json::Value::Array(keys));
+        }
+        TrustCommand::List { json: false } => {
             let store = TrustStore::load_dir(dir)?;
             let mut any = false;
             for kid in store.kids() {

@@ -17,6 +17,7 @@ Examples:
   toolgate log --agent oap:agent:ci --verdict deny --since 24h
   toolgate log --summary --since 2026-01-01
   toolgate log --ungated          # tools that ran without toolgate's allow
+  toolgate log --would-deny --since 7d   # what observe/warn mode let through
   toolgate log export --format ocsf --since 1h > events.jsonl")]
 pub struct LogArgs {
     #[command(subcommand)]
@@ -35,6 +36,24 @@ pub struct LogArgs {
 pub enum LogCommand {
     /// Write matching records for a SIEM, one per line.
     Export(ExportArgs),
+    /// Explain one past decision in full: who, what, under which passport, why.
+    #[command(after_help = "\
+Examples:
+  toolgate log show 42
+  toolgate log show 42 --json")]
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The record's sequence number (the first column of `toolgate log`).
+    pub seq: u64,
+    /// Print the record as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Log files to read, oldest first (default: the resolved log and its segments).
+    #[arg(long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +95,10 @@ pub struct QueryArgs {
     /// Only ungated-call alarms: tools that ran with no allow record (same as --verdict ungated).
     #[arg(long, conflicts_with = "verdict")]
     pub ungated: bool,
+    /// Only calls that observe or warn mode let through: what enforce would have
+    /// denied (or sent to review). --reason then matches the would-be reasons.
+    #[arg(long)]
+    pub would_deny: bool,
     /// Reason code, e.g. oap.limit_exceeded.
     #[arg(long)]
     pub reason: Option<String>,
@@ -128,7 +151,7 @@ impl QueryArgs {
                 })
             };
             if crate::reason::ReasonCode::parse(r).is_none() && !by_pack() {
-                bail!("unknown reason code `{r}`");
+                super::fixtures::check_reason(r)?;
             }
         }
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -142,6 +165,7 @@ impl QueryArgs {
             },
             reason: self.reason.clone(),
             session: self.session.clone(),
+            would_deny: self.would_deny,
             since: self
                 .since
                 .as_deref()
@@ -216,25 +240,39 @@ pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
                 write_summary(&mut out, &s)?;
             }
         }
-        None => a.query.each(paths, |r| {
-            if a.json {
-                writeln!(out, "{}", serde_json::to_string(r)?)?;
+        Some(LogCommand::Show(s)) => {
+            let q = QueryArgs {
+                files: s.files.clone(),
+                ..Default::default()
+            };
+            let mut found = None;
+            q.each(paths, |r| {
+                if r.seq == s.seq {
+                    found = Some(r.clone());
+                }
+                Ok(())
+            })?;
+            let Some(r) = found else {
+                bail!("no record with seq {} in the log", s.seq);
+            };
+            if s.json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
             } else {
-                let first = r.reasons.first();
-                writeln!(
-                    out,
-                    "{:>6} {} {:<6} {:<24} {:<22} {} {}",
-                    r.seq,
-                    r.ts,
-                    r.verdict,
-                    r.tool,
-                    first.map_or("", |x| x.code.as_str()),
-                    r.agent_id.as_deref().unwrap_or("-"),
-                    first.map_or("", |x| x.message.as_str()),
-                )?;
+                write!(out, "{}", explain(&r))?;
             }
+        }
+        None if a.json => a.query.each(paths, |r| {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
             Ok(())
         })?,
+        None => {
+            let mut rows = Vec::new();
+            a.query.each(paths, |r| {
+                rows.push(row(r));
+                Ok(())
+            })?;
+            write_table(&mut out, &rows)?;
+        }
     }
     out.flush()?;
     Ok(())
@@ -259,6 +297,149 @@ fn checkpoint_signer(
         .map(|f| crate::audit::head::head_path(f))
         .and_then(|h| crate::audit::head::Head::load(&h).ok().flatten());
     Ok((key, head.map(|h| h.checkpoint.log_id)))
+}
+
+/// One table row: seq, time, verdict, tool, reason code, short decision id, message.
+fn row(r: &Record) -> [String; 7] {
+    // A call a rollout mode let through shows what was held back.
+    let held = r.enforced == Some(false);
+    let first = match held {
+        true => r.would_reasons.first(),
+        false => r.reasons.first(),
+    };
+    let note = match (held, &r.mode, &r.would_verdict) {
+        (true, Some(m), Some(v)) => format!("[{m}: would {v}] "),
+        _ => String::new(),
+    };
+    let verdict = match (&r.event, r.grant_id.is_some()) {
+        (Some(e), _) => e.clone(),
+        (None, true) => format!("{} (approved)", r.verdict),
+        (None, false) => r.verdict.clone(),
+    };
+    [
+        r.seq.to_string(),
+        r.ts.clone(),
+        verdict,
+        r.tool.clone(),
+        first.map_or("-", |x| x.code.as_str()).to_string(),
+        r.decision_id.chars().take(8).collect(),
+        format!("{note}{}", first.map_or("", |x| x.message.as_str())),
+    ]
+}
+
+/// A table whose column widths come from its content; the message column is last and free.
+fn write_table(out: &mut impl Write, rows: &[[String; 7]]) -> Result<()> {
+    const HEAD: [&str; 7] = [
+        "SEQ", "TIME", "VERDICT", "TOOL", "REASON", "DECISION", "MESSAGE",
+    ];
+    if rows.is_empty() {
+        writeln!(out, "no matching records")?;
+        return Ok(());
+    }
+    let mut w = HEAD.map(str::len);
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(slot) = w.get_mut(i) {
+                *slot = (*slot).max(c.chars().count());
+            }
+        }
+    }
+    let color = super::color();
+    let line = |cells: [&str; 7], verdict_color: Option<&str>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let width = w.get(i).copied().unwrap_or(0);
+            let padded = if i == 0 {
+                format!("{c:>width$}")
+            } else if i + 1 == cells.len() {
+                c.to_string()
+            } else {
+                format!("{c:<width$}")
+            };
+            match (i, verdict_color) {
+                (2, Some(code)) if color => s.push_str(&super::paint(&padded, code)),
+                _ => s.push_str(&padded),
+            }
+            if i + 1 < cells.len() {
+                s.push_str("  ");
+            }
+        }
+        s.trim_end().to_string()
+    };
+    writeln!(out, "{}", line(HEAD, None))?;
+    for r in rows {
+        let cells = r.each_ref().map(String::as_str);
+        let code = match cells.get(2).and_then(|v| v.split(' ').next()) {
+            Some("allow") => "32",
+            Some("review") => "33",
+            _ => "31",
+        };
+        writeln!(out, "{}", line(cells, Some(code)))?;
+    }
+    Ok(())
+}
+
+/// One record in words, for `log show`.
+fn explain(r: &Record) -> String {
+    let mut s = String::new();
+    let mut kv = |k: &str, v: &str| {
+        if !v.is_empty() {
+            s.push_str(&format!("{k:<16} {v}\n"));
+        }
+    };
+    kv("seq", &r.seq.to_string());
+    kv("time", &r.ts);
+    kv("decision", &r.decision_id);
+    kv("verdict", &r.verdict);
+    if let Some(e) = &r.event {
+        kv("event", e);
+    }
+    kv("tool", &r.tool);
+    kv("policy", &r.policy_id);
+    kv("host", &r.host);
+    kv("session", r.session_id.as_deref().unwrap_or(""));
+    kv("on behalf of", r.on_behalf_of.as_deref().unwrap_or(""));
+    kv(
+        "passport",
+        &match (&r.passport_id, &r.passport_version) {
+            (Some(id), Some(v)) => format!("{id} version {v}"),
+            (Some(id), None) => id.clone(),
+            _ => String::new(),
+        },
+    );
+    kv(
+        "passport digest",
+        r.passport_digest.as_deref().unwrap_or(""),
+    );
+    kv("input digest", &r.input_digest);
+    kv("deciding check", r.deciding_check.as_deref().unwrap_or(""));
+    kv("deciding layer", r.deciding_layer.as_deref().unwrap_or(""));
+    kv("approved by", r.grant_id.as_deref().unwrap_or(""));
+    for x in &r.reasons {
+        kv("reason", &format!("{} {}", x.code, x.message));
+    }
+    if r.enforced == Some(false) {
+        kv(
+            "rollout",
+            &format!(
+                "{} mode: enforced, the verdict would be {}",
+                r.mode.as_deref().unwrap_or("?"),
+                r.would_verdict.as_deref().unwrap_or("?")
+            ),
+        );
+        for x in &r.would_reasons {
+            kv("would-be reason", &format!("{} {}", x.code, x.message));
+        }
+    }
+    for n in &r.notes {
+        kv("note", n);
+    }
+    if let Some(i) = &r.input {
+        kv("input", &i.to_string());
+    }
+    kv("signed by", &r.kid);
+    kv("hash", &r.hash);
+    s
 }
 
 fn write_summary(out: &mut impl Write, s: &Summary) -> Result<()> {

@@ -1,11 +1,14 @@
 //! Command-line interface. Each subcommand lives in its own file; this one
 //! holds the argument definitions and the exit-code policy.
 
+mod approve;
 mod audit;
 mod config;
 mod demo;
 mod doctor;
+mod edit;
 mod evaluate;
+mod fixtures;
 mod fleet;
 mod init;
 mod install;
@@ -24,17 +27,24 @@ use std::path::PathBuf;
 ///
 /// toolgate reads one proposed tool call as JSON on stdin, checks it against a
 /// signed Open Agent Passport under versioned policy packs, appends a signed,
-/// hash-chained audit record, and exits 0 (allow) or 2 (deny), answering the
-/// host (Claude Code, Cursor, or a generic OAP request) in its own format.
+/// hash-chained audit record, and exits 0 (allow) or 2 (deny), answering each
+/// host (Claude Code, Cursor, Codex, Gemini CLI, Copilot CLI, or a generic OAP
+/// request) in its own format.
 ///
-/// Start with `toolgate demo`, then `toolgate keygen`, `toolgate passport new --sign`,
-/// and wire `toolgate evaluate --host claude-code` into your agent's hooks.
+/// Start here:
+///   toolgate init                   # key, trust, a signed passport and starter tests
+///   toolgate install claude-code    # or cursor, codex, gemini, copilot
+///   toolgate doctor                 # proves the hook denies and allows
+///   toolgate test                   # runs the policy tests next to the passport
+///
+/// `toolgate demo` shows the whole flow in a temporary directory first.
 #[derive(Debug, Parser)]
 #[command(
     name = "toolgate",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    verbatim_doc_comment
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -65,42 +75,100 @@ pub struct PathArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Decide one tool call read from stdin (the hook command). Exits 0 allow, 2 deny.
-    Evaluate(evaluate::EvaluateArgs),
-    /// Create an Ed25519 key pair (private key mode 0600) and print its key id.
-    Keygen(keys::KeygenArgs),
-    /// Manage the trust store of passport issuer keys.
-    #[command(subcommand)]
-    Trust(keys::TrustCommand),
-    /// Create, sign and verify passports.
-    #[command(subcommand)]
-    Passport(passport::PassportCommand),
-    /// Prove an audit log intact: hashes, signatures, sequence and links.
-    VerifyLog(verify_log::VerifyLogArgs),
-    /// Query the audit log (filters, --summary, --json) or export it (jsonl, OCSF, CEF).
-    Log(Box<log::LogArgs>),
-    /// Maintain the audit log: repair a torn tail, rebuild state, rotate the key.
-    #[command(subcommand)]
-    Audit(audit::AuditCommand),
-    /// Run the whole flow on built-in defaults in a temporary directory.
-    Demo(demo::DemoArgs),
-    /// Show which files toolgate uses and where each setting came from.
-    Config(config::ConfigArgs),
-    /// First run: create a key, trust it, and write a signed starter passport.
+    /// First run: create a key, trust it, write a signed starter passport and its starter tests.
+    #[command(after_help = "Examples:
+  toolgate init
+  toolgate init --template read-only
+  toolgate init --template ci-bot --force   # replace the passport, keep the key")]
     Init(init::InitArgs),
     /// Wire toolgate into a host's hook configuration (claude-code, cursor, codex, gemini, copilot).
     Install(install::InstallArgs),
-    /// Take toolgate's hook out of a host's configuration, leaving everything else.
-    Uninstall(install::UninstallArgs),
-    /// Post-tool hook: record an `ungated` alarm for a call that ran without an allow record.
-    Observe(observe::ObserveArgs),
     /// Check every installed hook end to end, including a deny and an allow canary. Exit 1 on any problem.
     Doctor(doctor::DoctorArgs),
-    /// OpenTelemetry export: resolved settings, and replay of recorded decisions.
+    /// Run policy fixtures against scratch state and log; report mismatches and coverage.
+    Test(fixtures::TestArgs),
+    /// Decide one tool call read from stdin (the hook command). Exits 0 allow, 2 deny.
+    Evaluate(evaluate::EvaluateArgs),
+    /// Turn a deny or review into a signed grant for that exact call (--once, or --for 1h).
+    Approve(approve::ApproveArgs),
+    /// Query the audit log (filters, --summary, --json) or export it (jsonl, OCSF, CEF).
+    Log(Box<log::LogArgs>),
+    /// Prove an audit log intact: hashes, signatures, sequence and links.
+    VerifyLog(verify_log::VerifyLogArgs),
+    /// Create, sign and verify passports.
     #[command(subcommand)]
-    Telemetry(telemetry::TelemetryCommand),
+    #[command(after_help = "Examples:
+  toolgate passport show
+  toolgate passport allow command 'cargo bench'
+  toolgate passport set mode observe
+  toolgate passport verify --json
+  toolgate passport new --template ci-bot --out ci.json --sign")]
+    Passport(passport::PassportCommand),
+    /// Manage the trust store of passport issuer keys.
+    #[command(subcommand)]
+    #[command(after_help = "Examples:
+  toolgate trust list
+  toolgate trust add issuer.pub.jwk --owner org_acme
+  toolgate trust remove oap:owner:87f78e4ec56a561c")]
+    Trust(keys::TrustCommand),
+    /// Create an Ed25519 key pair (private key mode 0600) and print its key id.
+    #[command(after_help = "Examples:
+  toolgate keygen --trust
+  toolgate keygen --out ./issuer-keys")]
+    Keygen(keys::KeygenArgs),
+    /// Maintain the audit log: repair a torn tail, rebuild state, rotate the key.
+    #[command(subcommand)]
+    #[command(after_help = "Examples:
+  toolgate audit repair
+  toolgate audit rebuild-state
+  toolgate audit rotate-key --new-key new.key.jwk
+  toolgate audit checkpoint --out witness.json")]
+    Audit(audit::AuditCommand),
     /// Fleet status (hybrid mode): show the source, its age and what it says; refresh; publish.
     Status(fleet::StatusArgs),
+    /// OpenTelemetry export: resolved settings, and replay of recorded decisions.
+    #[command(subcommand)]
+    #[command(after_help = "Examples:
+  toolgate telemetry status
+  toolgate telemetry replay --missed")]
+    Telemetry(telemetry::TelemetryCommand),
+    /// Show which files toolgate uses and where each setting came from.
+    #[command(after_help = "Examples:
+  toolgate config
+  toolgate config --json")]
+    Config(config::ConfigArgs),
+    /// Run the whole flow on built-in defaults in a temporary directory.
+    #[command(after_help = "Examples:
+  toolgate demo
+  toolgate demo --keep")]
+    Demo(demo::DemoArgs),
+    /// Take toolgate's hook out of a host's configuration, leaving everything else.
+    #[command(after_help = "Examples:
+  toolgate uninstall claude-code
+  toolgate uninstall cursor --scope project")]
+    Uninstall(install::UninstallArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+Examples:
+  toolgate completions bash > ~/.local/share/bash-completion/completions/toolgate
+  toolgate completions zsh > \"${fpath[1]}/_toolgate\"
+  toolgate completions fish > ~/.config/fish/completions/toolgate.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (toolgate.1), or write one page per command into --out DIR.
+    #[command(after_help = "\
+Examples:
+  toolgate man | man -l -
+  toolgate man --out ~/.local/share/man/man1")]
+    Man {
+        /// Directory for toolgate.1 and toolgate-COMMAND.1 pages.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Post-tool hook: record an `ungated` alarm for a call that ran without an allow record.
+    Observe(observe::ObserveArgs),
 }
 
 impl PathArgs {
@@ -144,6 +212,9 @@ pub fn main() -> i32 {
         std::panic::set_hook(Box::new(|info| {
             eprintln!("toolgate: internal error, denying (oap.internal_error): {info}");
         }));
+    }
+    if !hook_mode {
+        quiet_broken_pipe();
     }
     let host = hook_mode.then(|| hook_host(&args)).flatten();
     // A panic anywhere is a deny (2, or the host's own deny), never Rust's 101.
@@ -251,11 +322,34 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
     };
     let outcome = match cli.command {
         Command::Evaluate(a) => return evaluate::run(&cli.paths, a),
+        Command::Test(a) => match fixtures::run(&cli.paths, a) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Keygen(a) => keys::keygen(&cli.paths, a),
         Command::Trust(a) => keys::trust(&cli.paths, a),
+        Command::Passport(passport::PassportCommand::Diff(d)) => match edit::diff_cmd(d) {
+            Ok(code) => return code,
+            Err(e) => {
+                eprintln!("toolgate: {e:#}");
+                return 2;
+            }
+        },
         Command::Passport(a) => passport::run(&cli.paths, a),
         Command::VerifyLog(a) => return verify_log::run(&cli.paths, a),
         Command::Log(a) => log::run(&cli.paths, *a),
+        Command::Approve(a) => approve::run(&cli.paths, a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "toolgate",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man { out } => man(out),
         Command::Audit(a) => audit::run(&cli.paths, a),
         Command::Demo(a) => demo::run(a),
         Command::Config(a) => config::run(&cli.paths, a),
@@ -269,9 +363,51 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
     };
     match outcome {
         Ok(()) => 0,
+        // `toolgate log | head`: the reader has all it wanted.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("toolgate: {e:#}");
             1
         }
     }
+}
+
+/// The man pages, from the same definitions as `--help`.
+fn man(out: Option<PathBuf>) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let Some(dir) = out else {
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(&dir)?;
+    clap_mangen::generate_to(cmd, &dir)?;
+    println!("wrote man pages to {}", dir.display());
+    Ok(())
+}
+
+/// Whether an error is, at its root, a write to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `println!` panics when stdout is a closed pipe (`toolgate trust list | head -1`);
+/// outside the hook, that ends the command quietly instead of with a panic message.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.contains("Broken pipe") || text.contains("os error 32") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }

@@ -18,7 +18,13 @@ off, untrusted or timed out), and observe appends a signed `ungated` record
 (reason oap.ungated_call), exported like any decision. See them with
 `toolgate log --ungated`; doctor counts them.
 
-Always exits 0: the tool has already run, and the alarm must not disturb the host.")]
+Always exits 0: the tool has already run, and the alarm must not disturb the host.
+
+Examples:
+  # install puts it in place; by hand only to try it
+  echo '{\"hook_event_name\":\"PostToolUse\",\"tool_name\":\"Bash\",\"tool_input\":{\"command\":\"ls\"},\"session_id\":\"s\",\"cwd\":\"/repo\"}' \\
+    | toolgate observe --host claude-code
+  toolgate log --ungated")]
 pub struct ObserveArgs {
     /// Host whose post-tool payload is on stdin.
     #[arg(long, value_name = "HOST", value_parser = ["claude-code", "cursor", "codex", "gemini", "copilot"])]

@@ -32,8 +32,20 @@ pub enum PassportCommand {
     Sign(SignArgs),
     /// Verify a passport: signature, trust, schema; prints signer, status, expiry, digest.
     Verify(VerifyArgs),
-    /// Print a passport, or with --effective the policy in force (org ceiling, delegations).
+    /// Describe a passport in words (--json for the document), or with --effective the policy in force.
     Show(super::fleet::ShowArgs),
+    /// Add allowed entries (commands, read/write paths, domains, MCP servers and tools); re-signs.
+    Allow(super::edit::AllowArgs),
+    /// Add blocked entries (and drop them from the allowed list); re-signs.
+    Deny(super::edit::DenyArgs),
+    /// Set a limit, the expiry or a rollout mode; re-signs.
+    Set(super::edit::SetArgs),
+    /// Remove a limit or a rollout mode; re-signs.
+    Unset(super::edit::UnsetArgs),
+    /// What changed between two passports, in words. Exit 1 when they differ.
+    Diff(super::edit::DiffArgs),
+    /// Propose the narrowest allow entries for what observe mode recorded as would-deny.
+    Suggest(super::edit::SuggestArgs),
     /// Fleet: mark a passport suspended in the signed status document (DIR/status.json).
     Suspend(super::fleet::StatusChangeArgs),
     /// Fleet: mark a passport active again in the signed status document.
@@ -100,13 +112,43 @@ pub fn run(paths: &PathArgs, cmd: PassportCommand) -> anyhow::Result<()> {
                 .context("loading the signing key (run `toolgate keygen`)")?;
             let (p, _) = passport::load_unsigned(&loc.passport.path)?;
             prove_delegations(&loc, &p)?;
-            sign_file(&loc.passport.path, &key)
+            sign_file(&loc.passport.path, &key)?;
+            warn_untrusted(&loc, &key);
+            Ok(())
         }
         PassportCommand::Verify(a) => verify(paths, a),
         PassportCommand::Show(a) => super::fleet::show(paths, a),
+        PassportCommand::Allow(a) => super::edit::allow(paths, a),
+        PassportCommand::Deny(a) => super::edit::deny(paths, a),
+        PassportCommand::Set(a) => super::edit::set(paths, a),
+        PassportCommand::Unset(a) => super::edit::unset(paths, a),
+        PassportCommand::Diff(a) => super::edit::diff_cmd(a).map(|_| ()),
+        PassportCommand::Suggest(a) => super::edit::suggest(paths, a),
         PassportCommand::Suspend(a) => super::fleet::change(paths, a, FleetStatus::Suspended),
         PassportCommand::Resume(a) => super::fleet::change(paths, a, FleetStatus::Active),
         PassportCommand::Revoke(a) => super::fleet::change(paths, a, FleetStatus::Revoked),
+    }
+}
+
+/// A passport signed by a key the trust store lacks is denied at every call
+/// (`oap.passport_untrusted`): say so now, with the command that fixes it.
+pub fn warn_untrusted(loc: &crate::home::Locations, key: &KeyPair) {
+    let trusted = TrustStore::load_dir(&loc.trust_dir.path)
+        .map(|t| t.get(key.kid()).is_some())
+        .unwrap_or(false);
+    if !trusted {
+        let public = loc
+            .key
+            .path
+            .parent()
+            .map(|d| d.join("toolgate.pub.jwk"))
+            .unwrap_or_default();
+        eprintln!(
+            "toolgate: warning: the signing key {} is not in the trust store {}, so every call will be denied (oap.passport_untrusted); trust it with: toolgate trust add {}",
+            key.kid(),
+            loc.trust_dir.path.display(),
+            public.display()
+        );
     }
 }
 
@@ -130,7 +172,16 @@ pub fn from_template(template: &str, now: time::OffsetDateTime) -> anyhow::Resul
     let text = match TEMPLATES.iter().find(|(n, _)| *n == template) {
         Some((_, t)) => t.to_string(),
         None => std::fs::read_to_string(template).with_context(|| {
-            format!("`{template}` is neither a built-in template nor a readable file")
+            let names: Vec<&str> = TEMPLATES.iter().map(|(n, _)| *n).collect();
+            let near = names
+                .iter()
+                .min_by_key(|n| crate::packs::edit_distance(template, n))
+                .copied()
+                .unwrap_or("coding-agent");
+            format!(
+                "`{template}` is neither a built-in template nor a readable file (did you mean `{near}`? templates: {})",
+                names.join(", ")
+            )
         })?,
     };
     let mut v: Value =
@@ -192,17 +243,29 @@ fn new(paths: &PathArgs, a: NewArgs) -> anyhow::Result<()> {
 
 /// Signs a passport file in place (writes FILE.sig).
 pub fn sign_file(path: &Path, key: &KeyPair) -> anyhow::Result<()> {
+    let line = sign_quietly(path, key)?;
+    println!("{line}");
+    Ok(())
+}
+
+/// Signs a passport file in place and returns the line that says so.
+pub fn sign_quietly(path: &Path, key: &KeyPair) -> anyhow::Result<String> {
     let (_, value) = passport::load_unsigned(path)?;
-    let env = passport::sign(&value, key, &timestamp(time::OffsetDateTime::now_utc()));
     let sig = passport::signature_path(path);
-    std::fs::write(&sig, serde_json::to_string_pretty(&env)? + "\n")?;
-    println!(
+    // Passport and signature replaced together: a hook reading them now sees one pair or the other.
+    let env = passport::write_signed(
+        path,
+        &value,
+        key,
+        &timestamp(time::OffsetDateTime::now_utc()),
+    )
+    .with_context(|| format!("writing {}", sig.display()))?;
+    Ok(format!(
         "signed by {} -> {} ({})",
         key.kid(),
         sig.display(),
         env.passport_digest
-    );
-    Ok(())
+    ))
 }
 
 fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {

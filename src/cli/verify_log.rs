@@ -26,7 +26,12 @@ OCSF/CEF events) prove the log still extends what a witness saw: with --checkpoi
 cut, wiped or rolled back past one is named as truncation, wipe or rollback. Without any,
 a consistent older copy of the log, head and state cannot be told from the real one.
 
-Exit codes: 0 intact, 1 broken or unverifiable (the first bad record is printed).")]
+Exit codes: 0 intact, 1 broken or unverifiable (the first bad record is printed).
+
+Examples:
+  toolgate verify-log
+  toolgate verify-log --pubkey evaluator.pub.jwk --checkpoint witness.json
+  toolgate verify-log old/audit.jsonl.1 old/audit.jsonl --json")]
 pub struct VerifyLogArgs {
     /// Log files forming one chain, oldest first (default: the resolved audit log and its segments).
     #[arg(value_name = "FILES")]

@@ -103,6 +103,19 @@ pub fn answer(verdict: Verdict, text: &str) -> Answer {
     }
 }
 
+/// Warn mode: `systemMessage` is shown to the user, `additionalContext` reaches the
+/// model; no `permissionDecision`, so Claude Code's own permission rules still decide.
+pub fn warn(text: &str) -> Answer {
+    Answer::json(
+        json!({
+            "systemMessage": text,
+            "hookSpecificOutput": {"hookEventName": EVENT, "additionalContext": text},
+        }),
+        Some(text),
+        EXIT_ALLOW,
+    )
+}
+
 /// The project root Claude Code sets in the hook's environment; the payload's
 /// `cwd` follows the model's `cd`s and is never a root.
 pub fn trusted_roots(env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {

@@ -183,6 +183,15 @@ pub fn answer(_event: Option<&str>, verdict: Verdict, text: &str) -> Answer {
     }
 }
 
+/// Warn mode: allowed, with the words for the user and for the agent.
+pub fn warn(text: &str) -> Answer {
+    Answer::json(
+        json!({"permission": "allow", "user_message": text, "agent_message": text}),
+        Some(text),
+        super::EXIT_ALLOW,
+    )
+}
+
 fn deny(text: &str) -> Answer {
     Answer::json(
         json!({"permission": "deny", "user_message": text, "agent_message": text}),

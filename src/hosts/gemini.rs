@@ -199,6 +199,11 @@ pub fn answer(verdict: Verdict, text: &str) -> Answer {
     }
 }
 
+/// Warn mode: allowed, with a `systemMessage` for the user.
+pub fn warn(text: &str) -> Answer {
+    Answer::json(json!({"systemMessage": text}), Some(text), EXIT_ALLOW)
+}
+
 /// The project directory Gemini CLI sets in the hook's environment
 /// (`GEMINI_PROJECT_DIR`, and `CLAUDE_PROJECT_DIR` for compatibility);
 /// `dir_path` is the model's choice and never a root.

@@ -236,6 +236,28 @@ pub fn answer(host: HostKind, event: Option<&str>, verdict: Verdict, reasons: &[
     }
 }
 
+/// The answer in warn mode: the call goes ahead (exit 0, the host's own permission
+/// rules still apply), and the agent and the user are told what an enforcing policy
+/// would have done, wherever the host shows a hook's words on an allow.
+pub fn warn(host: HostKind, would: &Verdict, reasons: &[Reason]) -> Answer {
+    let text = format!(
+        "{} [warn mode: toolgate would {} this call; it was allowed]",
+        summary(reasons),
+        would.as_str()
+    );
+    match host {
+        HostKind::ClaudeCode => claude_code::warn(&text),
+        HostKind::Cursor => cursor::warn(&text),
+        HostKind::Gemini => gemini::warn(&text),
+        // These hosts show nothing of an allowing hook's stdout: the words go to stderr.
+        HostKind::Codex | HostKind::Copilot | HostKind::Oap => Answer {
+            stdout: String::new(),
+            stderr: format!("{text}\n"),
+            exit_code: EXIT_ALLOW,
+        },
+    }
+}
+
 /// Whether a host's stdout and exit code mean "blocked" (for the doctor's canary).
 pub fn is_deny(host: HostKind, answer: &Answer) -> bool {
     let body: Value = serde_json::from_str(answer.stdout.trim()).unwrap_or(Value::Null);

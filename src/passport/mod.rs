@@ -7,6 +7,7 @@
 
 pub mod keys;
 pub mod model;
+pub mod rollout;
 
 pub use keys::{KeyPair, PublicKey, TrustStore};
 pub use model::{AssuranceLevel, Passport, PassportInvalid, Status};
@@ -116,11 +117,99 @@ pub fn load_unsigned(path: &Path) -> Result<(Passport, serde_json::Value), Passp
     Ok((passport, value))
 }
 
+/// The lock a writer holds while it replaces a passport and its signature: the two
+/// renames are not atomic together, so a reader that sees a pair that does not verify
+/// waits for any writer to finish and reads once more.
+pub fn pair_lock_path(passport: &Path) -> PathBuf {
+    let mut s = passport.as_os_str().to_owned();
+    s.push(".lock");
+    PathBuf::from(s)
+}
+
+/// How long a reader waits for a writer's pair lock before giving up on the retry.
+const PAIR_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn lock_pair(path: &Path, exclusive: bool) -> std::io::Result<std::fs::File> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(pair_lock_path(path))?;
+    let started = std::time::Instant::now();
+    loop {
+        let r = if exclusive {
+            f.try_lock()
+        } else {
+            f.try_lock_shared()
+        };
+        match r {
+            Ok(()) => return Ok(f),
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < PAIR_LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "{} is held by another writer",
+                        pair_lock_path(path).display()
+                    ),
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+    }
+}
+
+/// Replaces a passport and its signature as one change for every concurrent reader
+/// of [`load_verified`]: both are written to temporary files first, then renamed into
+/// place under the pair lock. The old pair stays valid until the first rename, so
+/// there is no moment at which a call would be denied for a missing file.
+pub fn write_signed(
+    path: &Path,
+    value: &serde_json::Value,
+    key: &KeyPair,
+    now: &str,
+) -> std::io::Result<SignatureEnvelope> {
+    let envelope = sign(value, key, now);
+    let sig = signature_path(path);
+    let doc = serde_json::to_string_pretty(value).map_err(std::io::Error::other)? + "\n";
+    let env_text = serde_json::to_string_pretty(&envelope).map_err(std::io::Error::other)? + "\n";
+    let staged = |p: &Path, text: &str| -> std::io::Result<PathBuf> {
+        let mut s = p.as_os_str().to_owned();
+        s.push(format!(".tmp-{}", std::process::id()));
+        let tmp = PathBuf::from(s);
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
+        f.sync_all()?;
+        Ok(tmp)
+    };
+    let _lock = lock_pair(path, true)?;
+    let p_tmp = staged(path, &doc)?;
+    let s_tmp = staged(&sig, &env_text)?;
+    std::fs::rename(&p_tmp, path)?;
+    std::fs::rename(&s_tmp, &sig)?;
+    Ok(envelope)
+}
+
 /// Loads a passport and verifies its detached signature against the trust store.
 ///
 /// The signature is checked over the canonical bytes before the document is
-/// interpreted, so the typed model only ever sees authenticated data.
+/// interpreted, so the typed model only ever sees authenticated data. A pair that
+/// does not verify is read once more after any writer holding the pair lock is done
+/// (see [`write_signed`]), so an edit in progress is never seen half made.
 pub fn load_verified(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport, PassportError> {
+    match load_verified_once(path, trust) {
+        Err(PassportError::BadSignature { .. }) if pair_lock_path(path).exists() => {
+            let _shared = lock_pair(path, false);
+            load_verified_once(path, trust)
+        }
+        r => r,
+    }
+}
+
+fn load_verified_once(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport, PassportError> {
     let bytes = read(path)?;
     let sig_path = signature_path(path);
     let sig_bytes = match read(&sig_path) {

@@ -215,6 +215,7 @@ impl Passport {
             ));
         }
         validate_currency_limits(&self.limits)?;
+        super::rollout::Rollout::of(self)?;
         Ok(())
     }
 

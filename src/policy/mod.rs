@@ -173,6 +173,8 @@ fn gate_trace(check: &str, layer: &str, r: &Result<String, Reason>) -> CheckTrac
             Ok(d) => d.clone(),
             Err(e) => e.message.clone(),
         },
+        matched: vec![],
+        mode: None,
         elapsed: Duration::ZERO,
     }
 }
@@ -197,6 +199,9 @@ pub fn check_status(
                 reasons: vec![reason],
                 trace: vec![t],
                 state_changes: vec![],
+                would_be: None,
+                hard: true,
+                grant_id: None,
             },
             deciding_layer: Some(STATUS.into()),
             approvals: 0,
@@ -293,6 +298,22 @@ fn combine(
         (Verdict::Allow, Some((_, e))) => e.state_changes.clone(),
         _ => vec![],
     };
+    // Each layer's held-back verdict (its own rollout); the strictest one is kept
+    // when it is stricter than what was answered.
+    let would_be = evals
+        .iter()
+        .filter_map(|(_, e)| e.would_be.clone())
+        .filter(|w| w.verdict > verdict)
+        .max_by_key(|w| (w.verdict, w.mode));
+    let reasons = match (&would_be, verdict) {
+        (Some(_), Verdict::Allow) => evals
+            .iter()
+            .find(|(_, e)| e.would_be.is_some())
+            .map(|(_, e)| e.reasons.clone())
+            .unwrap_or(reasons),
+        _ => reasons,
+    };
+    let hard = evals.iter().any(|(_, e)| e.hard);
     let mut trace: Vec<CheckTrace> = status_trace.into_iter().collect();
     for (_, e) in evals {
         trace.extend(e.trace);
@@ -304,6 +325,9 @@ fn combine(
             reasons,
             trace,
             state_changes,
+            would_be,
+            hard,
+            grant_id: None,
         },
         deciding_layer,
         approvals,

@@ -48,6 +48,7 @@ fn org() -> Passport {
 
 fn run(layers: &[Layer], status: Option<&StatusView>, policy: &str, ctx: Value) -> Layered {
     let env = Environment {
+        rollout: Default::default(),
         now: OffsetDateTime::from_unix_timestamp(NOW).unwrap(),
         home: None,
         roots: vec!["/repo".into(), "/p".into()],
