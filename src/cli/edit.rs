@@ -680,7 +680,7 @@ pub fn suggest(paths: &PathArgs, a: SuggestArgs) -> anyhow::Result<()> {
     if !wanted.is_empty() {
         println!();
     }
-    for ((k, e), _) in &wanted {
+    for (k, e) in wanted.keys() {
         println!("toolgate passport allow {k} '{}'", e.replace('\'', "'\\''"));
     }
     for s in &skipped {

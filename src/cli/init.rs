@@ -87,15 +87,12 @@ pub fn run(paths: &PathArgs, a: InitArgs) -> anyhow::Result<()> {
         say(sign_quietly(out, &key)?);
     }
     let fixtures = super::fixtures::default_dir(&loc);
-    match super::fixtures::write_starter(&fixtures, &a.template)? {
-        Some((f, fresh)) => {
-            report["fixtures"] = serde_json::json!(f);
-            say(match fresh {
-                true => format!("fixtures  {} (run them: toolgate test)", f.display()),
-                false => format!("fixtures  kept {}", f.display()),
-            });
-        }
-        None => {}
+    if let Some((f, fresh)) = super::fixtures::write_starter(&fixtures, &a.template)? {
+        report["fixtures"] = serde_json::json!(f);
+        say(match fresh {
+            true => format!("fixtures  {} (run them: toolgate test)", f.display()),
+            false => format!("fixtures  kept {}", f.display()),
+        });
     }
     if a.json {
         println!("{report}");
