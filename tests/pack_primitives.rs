@@ -21,6 +21,7 @@ fn passport(assurance: &str, caps: &[&str], limits: Value) -> Passport {
 
 fn run(p: &Passport, policy: &str, ctx: Value) -> Evaluation {
     let env = Environment {
+        rollout: Default::default(),
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: None,
         roots: vec!["/p".into()],
@@ -244,6 +245,7 @@ fn amount_tiered_assurance_takes_the_smallest_covering_tier() {
     c.insert_pack(pack).unwrap();
     let p = refund_passport();
     let env = Environment {
+        rollout: Default::default(),
         now: time::macros::datetime!(2026-06-01 12:00 UTC),
         home: None,
         roots: vec![],
