@@ -755,9 +755,9 @@ fn finish(
     let mut reasons = evaluation.reasons.clone();
     if let (Some(r), Some(first)) = (&receipt, reasons.first_mut()) {
         if evaluation.verdict != Verdict::Allow && !evaluation.hard {
+            let short: String = r.decision_id.chars().take(8).collect();
             first.message.push_str(&format!(
-                "; decision {id}: a person can allow this call once with `toolgate approve {id} --once`",
-                id = r.decision_id
+                "; decision {short}: a person can allow this one call with `toolgate approve {short}`"
             ));
         }
     }

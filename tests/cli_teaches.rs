@@ -277,3 +277,53 @@ fn messages_say_what_happened_and_what_to_do() {
         "{reason:?}"
     );
 }
+
+#[test]
+fn rotate_key_writes_and_trusts_the_new_public_key() {
+    let h = Home::new("coding-agent");
+    let input = h.claude("Bash", json!({"command": "git status"}));
+    h.run(&["evaluate", "--host", "claude-code"], &input);
+    let new = h.dir.path().join("new");
+    let k = h.ok(&["keygen", "--json", "--out", new.to_str().unwrap()]);
+    let kid = k.json()["kid"].as_str().unwrap().to_string();
+    let r = h.ok(&[
+        "audit",
+        "rotate-key",
+        "--new-key",
+        new.join("toolgate.key.jwk").to_str().unwrap(),
+    ]);
+    assert!(r.stdout.contains("trusted"), "{}", r.stdout);
+    let public = std::fs::read_to_string(h.home.join("keys/toolgate.pub.jwk")).unwrap();
+    assert!(public.contains(&kid), "{public}");
+    let list = h.ok(&["trust", "list", "--json"]).json();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["kid"] == kid.as_str()));
+    h.run(&["evaluate", "--host", "claude-code"], &input);
+    h.ok(&["verify-log"]);
+}
+
+#[test]
+fn install_warns_before_init_and_about_project_scope() {
+    let h = Home::empty();
+    let r = h.run(&["install", "claude-code"], b"");
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("run `toolgate init` first"), "{r:?}");
+    let p = h.run(&["install", "claude-code", "--scope", "project"], b"");
+    assert_eq!(p.code, 0, "{p:?}");
+    assert!(p.stderr.contains("absolute paths"), "{p:?}");
+    assert!(p.stderr.contains("--scope local"), "{p:?}");
+}
+
+#[test]
+fn a_log_never_written_is_absent_not_broken() {
+    let h = Home::new("coding-agent");
+    let r = h.ok(&["verify-log"]);
+    assert!(
+        r.stdout.starts_with("absent: no audit log at"),
+        "{}",
+        r.stdout
+    );
+}

@@ -107,12 +107,20 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
             crate::audit::head::write_atomic(&loc.key.path, &bytes)
                 .with_context(|| format!("installing the new key at {}", loc.key.path.display()))?;
             drop(locked);
+            // The matching public key beside it, and trusted: verify-log pins the trust
+            // store's keys, and a passport signed with the new key must verify.
+            let public = loc.key.path.with_file_name("toolgate.pub.jwk");
+            crate::audit::head::write_atomic(&public, new.public().to_jwk_string().as_bytes())
+                .with_context(|| format!("writing {}", public.display()))?;
+            let trusted = super::keys::add_trusted(&loc.trust_dir.path, &new.public())?;
             println!(
-                "seq {} hands the log from {} to {}; {} is now the evaluator key",
+                "seq {} hands the log from {} to {}; {} is now the evaluator key\npublic key {} (trusted: {})",
                 at.seq,
                 old.kid(),
                 new.kid(),
-                loc.key.path.display()
+                loc.key.path.display(),
+                public.display(),
+                trusted.display()
             );
         }
         AuditCommand::Checkpoint(a) => {

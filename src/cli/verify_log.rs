@@ -134,6 +134,13 @@ pub fn run(paths: &PathArgs, a: VerifyLogArgs) -> i32 {
         Ok(ok) => {
             if a.json {
                 println!("{}", intact_json(&ok, &shown));
+            } else if files.is_empty() && ok.records == 0 {
+                // Nothing was ever decided here: absent, not broken (a head without its
+                // log is not this case: the head check above refuses it).
+                println!(
+                    "absent: no audit log at {} yet; the first decision starts it",
+                    loc.audit_log.path.display()
+                );
             } else {
                 print_intact(&ok, files.len(), &pinned_by);
             }
