@@ -138,7 +138,7 @@ fn main() {
     std::fs::create_dir_all(log_path.parent().unwrap()).unwrap();
     let mut out =
         std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(&log_path).unwrap());
-    let ts = toolgate::gate::timestamp(time::OffsetDateTime::now_utc());
+    let ts = toolgate::canonical::timestamp(time::OffsetDateTime::now_utc());
     let mut prev = GENESIS.to_string();
     let mut rec = Record::event("bench", &ts, vec![]);
     rec.event = None;

@@ -5,17 +5,14 @@
 //! Usage: bench-evaluate BIN TOOLGATE_HOME INPUT_FILE [RUNS] [-- EXTRA_ARGS...]
 
 use std::io::Write;
-use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 struct Sample {
     wall: Duration,
-    max_rss_kib: i64,
     code: i32,
 }
 
-#[allow(clippy::zombie_processes)] // reaped by wait4 below, which also yields the rusage
 fn run_once(bin: &str, home: &str, input: &[u8], extra: &[String]) -> Sample {
     let start = Instant::now();
     let mut child = Command::new(bin)
@@ -29,21 +26,10 @@ fn run_once(bin: &str, home: &str, input: &[u8], extra: &[String]) -> Sample {
         .expect("spawn");
     // A process that exits without reading (the spawn-floor baseline) closes the pipe early.
     let _ = child.stdin.take().unwrap().write_all(input);
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // wait4 gives this child's own peak RSS, which Child::wait does not expose.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let status = child.wait().expect("wait");
     let wall = start.elapsed();
-    assert_eq!(r, pid, "wait4 failed");
-    let code = std::process::ExitStatus::from_raw(status)
-        .code()
-        .unwrap_or(-1);
-    Sample {
-        wall,
-        max_rss_kib: usage.ru_maxrss,
-        code,
-    }
+    let code = status.code().unwrap_or(-1);
+    Sample { wall, code }
 }
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
@@ -77,7 +63,9 @@ fn main() {
     let codes: std::collections::BTreeSet<i32> = samples.iter().map(|s| s.code).collect();
     let mut ms: Vec<f64> = samples.iter().map(|s| s.wall.as_secs_f64() * 1e3).collect();
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let rss = samples.iter().map(|s| s.max_rss_kib).max().unwrap_or(0);
+    // The largest peak RSS of any child reaped so far: every child is toolgate on this input.
+    let rss = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .map_or(0, |u| u.max_rss());
     println!(
         "runs={runs} exit_codes={codes:?} median_ms={:.3} p10_ms={:.3} p90_ms={:.3} p99_ms={:.3} peak_rss_kib={rss}",
         pct(&ms, 0.5),

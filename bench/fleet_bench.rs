@@ -4,7 +4,7 @@
 //!
 //! Usage: fleet-bench BIN [RUNS]
 
-#[path = "../tests/fleet_support/mod.rs"]
+#[path = "../tests/it/harness/fleet.rs"]
 mod fleet_support;
 
 use fleet_support::{Pki, StaticHttps};

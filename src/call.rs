@@ -1,7 +1,7 @@
 //! The normalized tool call every host adapter produces.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Which host sent the call, and so how to answer it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -72,4 +72,11 @@ pub struct Subagent {
     pub id: Option<String>,
     /// The subagent's type (its definition's name, e.g. `code-reviewer`): what delegations match.
     pub agent_type: Option<String>,
+}
+
+/// A policy id with the context its checks read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Request {
+    pub policy_id: String,
+    pub context: Map<String, Value>,
 }

@@ -4,18 +4,15 @@
 //! and the file-system view arrive as values, so every rule is testable and
 //! fuzzable without a disk. The edges (`gate`) do the I/O around it.
 
-use crate::checks::protect::{Contains, Protected};
 use crate::checks::{self, CheckInput, CheckResult, Effect};
 use crate::packs::{Catalog, LookupError, Pack};
 use crate::passport::rollout::{self, Mode, Rollout};
 use crate::passport::{Passport, Status};
 use crate::reason::{Reason, ReasonCode};
 use crate::state::{StateChange, StateSnapshot};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
 
 /// What the gate answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
@@ -36,92 +33,23 @@ impl Verdict {
     }
 }
 
-/// A policy id with the context its checks read.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Request {
-    pub policy_id: String,
-    pub context: Map<String, Value>,
-}
-
-/// Read-only view of the file system (symlinks, directory listings, small
-/// ignore files), injected so the core stays pure. The edge passes the real
-/// one; tests pass a map. Every method but `canonicalize` defaults to "nothing
-/// there", so a view that cannot list makes readers read nothing beyond their operands.
-pub trait FsView: Sync {
-    /// The canonical (symlink-free) path of an existing path, if it exists.
-    fn canonicalize(&self, path: &Path) -> Option<PathBuf>;
-
-    /// Where a write to `path` really lands: every symlink on the way followed,
-    /// dangling ones included (a link to a file that does not exist yet is
-    /// where that file will be created). The default knows only existing paths.
-    fn resolve(&self, path: &Path) -> Option<PathBuf> {
-        self.canonicalize(path).or_else(|| {
-            let parent = path.parent()?;
-            Some(self.canonicalize(parent)?.join(path.file_name()?))
-        })
-    }
-
-    /// For an existing directory (not a symlink), whether a protected name
-    /// lies anywhere below it; `None` when `path` is not such a directory.
-    fn contains_protected(&self, _path: &Path, _set: &Protected) -> Option<Contains> {
-        None
-    }
-
-    /// The entries of a directory (symlinks not followed), or `None` when
-    /// `path` is not a directory that can be listed (following a final symlink).
-    fn read_dir(&self, _path: &Path) -> Option<Vec<DirEntry>> {
-        None
-    }
-    /// The text of a small file (an ignore file), at most `max` bytes, or `None`.
-    fn read_small(&self, _path: &Path, _max: usize) -> Option<String> {
-        None
-    }
-    /// Whether the edge's time budget for walking is spent. The decision reads
-    /// no clock: the view that does the I/O keeps time.
-    fn out_of_time(&self) -> bool {
-        false
+/// A verdict as written in policy-test fixtures and reports (`allow`, `review`, `deny`).
+impl<'de> Deserialize<'de> for Verdict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match String::deserialize(d)?.as_str() {
+            "allow" => Ok(Verdict::Allow),
+            "review" => Ok(Verdict::Review),
+            "deny" => Ok(Verdict::Deny),
+            other => Err(serde::de::Error::custom(format!(
+                "unknown verdict `{other}` (expected allow, review or deny)"
+            ))),
+        }
     }
 }
 
-/// What a directory entry is, as listed (a symlink is not followed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryKind {
-    File,
-    Dir,
-    Symlink,
-    Other,
-}
-
-/// One entry of a directory listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    pub name: String,
-    pub kind: EntryKind,
-}
-
-/// A view in which nothing exists (pure evaluation).
-pub struct NoFs;
-
-impl FsView for NoFs {
-    fn canonicalize(&self, _: &Path) -> Option<PathBuf> {
-        None
-    }
-}
-
-/// Everything about the world a decision may depend on, passed in as values.
-pub struct Environment<'a> {
-    pub now: OffsetDateTime,
-    /// The user's home directory, for `~/` in passport globs.
-    pub home: Option<PathBuf>,
-    /// The trusted project roots (from the host or config, never from the
-    /// call): relative passport globs are anchored here.
-    pub roots: Vec<PathBuf>,
-    /// What the gate never lets an agent write (or, for private keys, read).
-    pub protected: Protected,
-    /// The config's rollout modes: a floor that can only make the passport's stricter.
-    pub rollout: Rollout,
-    pub fs: &'a dyn FsView,
-}
+// The inputs a decision reads, defined below it so the checks can read them too.
+pub use crate::call::Request;
+pub use crate::checks::environment::{DirEntry, EntryKind, Environment, FsView, NoFs};
 
 /// How one check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

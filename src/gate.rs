@@ -5,7 +5,7 @@
 use crate::audit::log::Rotation;
 use crate::audit::{AuditLog, Record};
 use crate::call::{Call, HostKind};
-use crate::canonical::{self, parse_strict};
+use crate::canonical::{self, parse_strict, strip_bom, timestamp};
 use crate::checks::protect::{Contains, Protected};
 use crate::decision::{
     CheckTrace, DirEntry, EntryKind, Environment, Evaluation, FsView, Outcome as CheckOutcome,
@@ -21,7 +21,6 @@ use crate::receipt::{Receipt, Subject};
 use crate::state::{utc_day, StateSnapshot, TripAction, Tripwire};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Largest hook input accepted before the passport's own sizes are known.
@@ -272,19 +271,6 @@ pub fn walk_for_names(dir: &Path, set: &Protected, limit: usize) -> Contains {
     Contains::Nothing
 }
 
-/// RFC 3339 in UTC with second precision.
-pub fn timestamp(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| t.unix_timestamp().to_string())
-}
-
-/// Strips a UTF-8 byte-order mark.
-pub fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
-}
-
 /// Parses raw hook input into a call. Duplicate keys are refused: a host and
 /// toolgate must not read two different calls from one document.
 pub fn read_call(bytes: &[u8], host: Option<HostKind>) -> Result<Call, (HostKind, Reason)> {
@@ -444,28 +430,19 @@ fn os_user() -> Option<String> {
         .or_else(passwd_name)
 }
 
+/// The account name of this process's real user from `/etc/passwd`, else `uid:N`.
+/// Accounts only a directory service knows (LDAP through NSS) get the `uid:N` form.
 #[cfg(unix)]
 fn passwd_name() -> Option<String> {
-    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers given, and the
-    // name is copied out before they go out of scope.
-    unsafe {
-        let uid = libc::getuid();
-        let mut pwd: libc::passwd = std::mem::zeroed();
-        let mut buf = vec![0 as libc::c_char; 4096];
-        let mut out: *mut libc::passwd = std::ptr::null_mut();
-        let rc = libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut out);
-        if rc != 0 || out.is_null() || pwd.pw_name.is_null() {
-            return Some(format!("uid:{uid}"));
-        }
-        let name = std::ffi::CStr::from_ptr(pwd.pw_name)
-            .to_string_lossy()
-            .into_owned();
-        Some(if name.is_empty() {
-            format!("uid:{uid}")
-        } else {
-            name
-        })
-    }
+    let uid = rustix::process::getuid().as_raw();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse::<u32>().ok()? == uid && !name.is_empty()).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| format!("uid:{uid}")))
 }
 
 #[cfg(not(unix))]
@@ -657,7 +634,7 @@ fn evaluate_read(
     fleet.annotate(&mut record, deciding_layer, now.unix_timestamp());
     // Local files only (trace parent, queued telemetry notes): fine under the lock.
     let telemetry = crate::telemetry::Hook::start(
-        loc,
+        &loc.audit_log.path,
         &config.telemetry,
         now,
         &mut record,

@@ -10,7 +10,6 @@ pub mod audit;
 pub mod call;
 pub mod canonical;
 pub mod checks;
-pub mod cli;
 pub mod decision;
 pub mod gate;
 pub mod grant;

@@ -1,5 +1,7 @@
-//! The `toolgate` binary: argument parsing and exit codes; all logic is in the library.
+//! The `toolgate` binary: the command line (`cli`) over the library, and exit codes.
+
+mod cli;
 
 fn main() {
-    std::process::exit(toolgate::cli::main());
+    std::process::exit(cli::main());
 }

@@ -136,9 +136,14 @@ pub fn observe(
     if let Some(seq) = find(&recent_records(&loc.audit_log.path)) {
         return Ok((Observed::Gated(seq), None));
     }
-    let mut record = alarm_record(call, &digest, &crate::gate::timestamp(now));
-    let telemetry =
-        crate::telemetry::Hook::start(loc, &config.telemetry, now, &mut record, Some(&call.input));
+    let mut record = alarm_record(call, &digest, &crate::canonical::timestamp(now));
+    let telemetry = crate::telemetry::Hook::start(
+        &loc.audit_log.path,
+        &config.telemetry,
+        now,
+        &mut record,
+        Some(&call.input),
+    );
     let appended = locked
         .append(record.clone(), &key)
         .map_err(|e| ObserveError::Log(e.to_string()))?;

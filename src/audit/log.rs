@@ -722,7 +722,7 @@ impl Locked<'_> {
         let note = (behind > CLOCK_TOLERANCE_SECS).then(|| {
             format!(
                 "clock: the system time {} is {behind}s before the previous record (seq {}, {}); decided and recorded at {}",
-                crate::gate::timestamp(now),
+                crate::canonical::timestamp(now),
                 last.seq,
                 last.ts,
                 last.ts

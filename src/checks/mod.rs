@@ -6,6 +6,7 @@
 
 pub mod command;
 pub mod control;
+pub mod environment;
 pub mod mcp;
 pub mod models;
 pub mod path;
@@ -17,11 +18,11 @@ pub mod url;
 mod values;
 pub mod walk;
 
-use crate::decision::Environment;
 use crate::packs::CheckSpec;
 use crate::passport::Passport;
 use crate::reason::{Reason, ReasonCode};
 use crate::state::{StateChange, StateSnapshot};
+use environment::Environment;
 use serde_json::{Map, Value};
 
 /// What a check reads.

@@ -5,7 +5,7 @@
 //! read pack. Pure: all I/O goes through the view, and the budget is counted
 //! in entries (and in the view's own clock).
 
-use crate::decision::{EntryKind, FsView};
+use crate::checks::environment::{EntryKind, FsView};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -419,7 +419,7 @@ where
         dir: &Path,
         real: Option<&Path>,
         depth: usize,
-        entries: &[crate::decision::DirEntry],
+        entries: &[crate::checks::environment::DirEntry],
     ) -> Result<(), Stop<E>> {
         for e in entries {
             let path = dir.join(&e.name);

@@ -1,12 +1,12 @@
 //! `toolgate approve DECISION_ID [--once | --for 1h]`: a person lifts one deny or review.
 
 use super::PathArgs;
-use crate::audit::log::chain_files;
-use crate::audit::Record;
-use crate::grant::{self, Grant};
-use crate::passport::KeyPair;
 use anyhow::{bail, Context};
 use clap::Args;
+use toolgate::audit::log::chain_files;
+use toolgate::audit::Record;
+use toolgate::grant::{self, Grant};
+use toolgate::passport::KeyPair;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -43,7 +43,7 @@ fn find(paths: &PathArgs, id: &str) -> anyhow::Result<Record> {
     let log = paths.locations(None).audit_log.path;
     let files = chain_files(&log).with_context(|| format!("listing {}", log.display()))?;
     let mut hits = Vec::new();
-    crate::audit::query::for_each(&files, |r| {
+    toolgate::audit::query::for_each(&files, |r| {
         if r.decision_id.starts_with(id) {
             hits.push(r);
         }
@@ -67,7 +67,7 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
         );
     }
     let hard = r.reasons.iter().any(|x| {
-        use crate::reason::ReasonCode as C;
+        use toolgate::reason::ReasonCode as C;
         matches!(
             x.code,
             C::PassportSuspended
@@ -98,7 +98,7 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
         .context("the decision names no passport; nothing to bind a grant to")?;
     let now = time::OffsetDateTime::now_utc();
     let (once, expires) = match &a.for_ {
-        Some(d) => (false, now + super::passport::parse_duration(d)?),
+        Some(d) => (false, now + super::parse_duration(d)?),
         // A one-time grant still lapses, so a forgotten one cannot wait forever.
         None => (true, now + time::Duration::days(1)),
     };
@@ -122,7 +122,7 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
             if once {
                 "once".to_string()
             } else {
-                format!("until {}", crate::gate::timestamp(expires))
+                format!("until {}", toolgate::canonical::timestamp(expires))
             }
         );
         std::io::stdout().flush()?;
@@ -145,7 +145,7 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
         once,
         expires_at: expires.unix_timestamp(),
         approved_by: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-        created_at: crate::gate::timestamp(now),
+        created_at: toolgate::canonical::timestamp(now),
     };
     let path = grant::store(&loc.config_root, grant.clone(), &key)?;
     if a.json {
@@ -157,7 +157,7 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
             if once {
                 "once".to_string()
             } else {
-                format!("until {}", crate::gate::timestamp(expires))
+                format!("until {}", toolgate::canonical::timestamp(expires))
             },
             path.display()
         );

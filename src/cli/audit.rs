@@ -1,13 +1,14 @@
 //! `toolgate audit`: maintenance of the audit log that is itself recorded.
 
 use super::PathArgs;
-use crate::audit::log::Repaired;
-use crate::gate::{audit_log, timestamp};
-use crate::home::Config;
-use crate::passport::KeyPair;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use toolgate::audit::log::Repaired;
+use toolgate::canonical::timestamp;
+use toolgate::gate::audit_log;
+use toolgate::home::Config;
+use toolgate::passport::KeyPair;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -104,7 +105,7 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
             // Installed while the lock is held, so no append can use the retired key in between.
             let bytes = std::fs::read(&a.new_key)
                 .with_context(|| format!("reading {}", a.new_key.display()))?;
-            crate::audit::head::write_atomic(&loc.key.path, &bytes)
+            toolgate::audit::head::write_atomic(&loc.key.path, &bytes)
                 .with_context(|| format!("installing the new key at {}", loc.key.path.display()))?;
             drop(locked);
             // The matching public key beside it, and trusted: verify-log pins the trust
@@ -133,7 +134,7 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
                 );
             };
             let ours = tail.kid == key.kid()
-                || tail.next_key.as_deref() == Some(crate::audit::log::key_b64(&key).as_str());
+                || tail.next_key.as_deref() == Some(toolgate::audit::log::key_b64(&key).as_str());
             if !ours {
                 anyhow::bail!(
                     "the evaluator key {} did not sign {} (its last record is signed by {})",
@@ -142,12 +143,12 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
                     tail.kid
                 );
             }
-            let cp = crate::audit::head::Checkpoint::of(log_id, tail, &key);
+            let cp = toolgate::audit::head::Checkpoint::of(log_id, tail, &key);
             drop(locked);
             let text = serde_json::to_string(&cp).expect("a checkpoint serialises") + "\n";
             match a.out {
                 Some(path) => {
-                    crate::audit::head::write_atomic(&path, text.as_bytes())
+                    toolgate::audit::head::write_atomic(&path, text.as_bytes())
                         .with_context(|| format!("writing {}", path.display()))?;
                     eprintln!(
                         "checkpoint of seq {} ({}) written to {}",

@@ -1,14 +1,14 @@
 //! `toolgate demo`: the whole flow on built-in defaults, in a temporary directory.
 
 use super::{keys::add_trusted, paint, passport::from_template};
-use crate::call::HostKind;
-use crate::gate::{self, EvaluateOptions};
-use crate::home::{self, Overrides};
-use crate::passport::{self, KeyPair};
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
+use toolgate::call::HostKind;
+use toolgate::gate::{self, EvaluateOptions};
+use toolgate::home::{self, Overrides};
+use toolgate::passport::{self, KeyPair};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -48,7 +48,7 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
     let now = time::OffsetDateTime::now_utc();
     let doc = from_template("coding-agent", now)?;
     std::fs::write(&loc.passport.path, serde_json::to_string_pretty(&doc)?)?;
-    let env_sig = passport::sign(&doc, &key, &gate::timestamp(now));
+    let env_sig = passport::sign(&doc, &key, &toolgate::canonical::timestamp(now));
     std::fs::write(
         passport::signature_path(&loc.passport.path),
         serde_json::to_string_pretty(&env_sig)?,
@@ -167,9 +167,9 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         );
         let verdict = o.evaluation.verdict.as_str().to_uppercase();
         let colored = match o.evaluation.verdict {
-            crate::decision::Verdict::Allow => paint(&format!("{verdict:<6}"), "32"),
-            crate::decision::Verdict::Review => paint(&format!("{verdict:<6}"), "33"),
-            crate::decision::Verdict::Deny => paint(&format!("{verdict:<6}"), "31"),
+            toolgate::decision::Verdict::Allow => paint(&format!("{verdict:<6}"), "32"),
+            toolgate::decision::Verdict::Review => paint(&format!("{verdict:<6}"), "33"),
+            toolgate::decision::Verdict::Deny => paint(&format!("{verdict:<6}"), "31"),
         };
         let r = &o.evaluation.reasons[0];
         println!(
@@ -199,7 +199,7 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         "\n4. verifying the audit log {}",
         loc.audit_log.path.display()
     );
-    match crate::audit::verify::verify_file(&loc.audit_log.path, &key.public()) {
+    match toolgate::audit::verify::verify_file(&loc.audit_log.path, &key.public()) {
         Ok(ok) => println!(
             "   intact: {} signed, hash-chained records; last {}",
             ok.records, ok.last_hash

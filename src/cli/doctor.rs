@@ -1,9 +1,9 @@
 //! `toolgate doctor`: is every installed hook really enforcing?
 
 use super::{paint, PathArgs};
-use crate::install::{doctor, Dirs};
 use clap::Args;
 use std::path::PathBuf;
+use toolgate::install::{doctor, Dirs};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

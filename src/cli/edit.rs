@@ -1,17 +1,17 @@
 //! `toolgate passport allow|deny|set|unset|diff|suggest` and `show` in words: change a
 //! passport without hand-editing JSON. Every edit is validated as the gate would load
 //! it (schema, known limit keys, pack ids), re-signed, and written with its signature
-//! as one pair ([`crate::passport::write_signed`]).
+//! as one pair ([`toolgate::passport::write_signed`]).
 
 use super::PathArgs;
-use crate::gate::timestamp;
-use crate::packs::Catalog;
-use crate::passport::{self, KeyPair, Passport};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use toolgate::canonical::timestamp;
+use toolgate::packs::Catalog;
+use toolgate::passport::{self, KeyPair, Passport};
 
 /// What an `allow` or `deny` names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -438,7 +438,7 @@ pub fn diff(a: &Passport, b: &Passport) -> Vec<String> {
         &mut out,
     );
     let modes = |p: &Passport| {
-        let r = crate::passport::rollout::Rollout::of(p).unwrap_or_default();
+        let r = toolgate::passport::rollout::Rollout::of(p).unwrap_or_default();
         serde_json::to_string(&r).unwrap_or_default()
     };
     field("rollout", modes(a), modes(b), &mut out);
@@ -503,7 +503,7 @@ pub fn describe(p: &Passport) -> String {
     if !p.regions.is_empty() {
         out.push_str(&format!("regions: {}\n", p.regions.join(", ")));
     }
-    let r = crate::passport::rollout::Rollout::of(p).unwrap_or_default();
+    let r = toolgate::passport::rollout::Rollout::of(p).unwrap_or_default();
     if !r.is_empty() {
         out.push_str(&format!(
             "rollout: {}{}\n",
@@ -563,14 +563,14 @@ pub struct SuggestArgs {
 }
 
 /// The narrowest allow entry for one would-deny record: (kind, entry), or why none.
-fn narrowest(r: &crate::audit::Record) -> Result<(Kind, String), String> {
+fn narrowest(r: &toolgate::audit::Record) -> Result<(Kind, String), String> {
     let input = r.input.as_ref().ok_or("its input was not stored")?;
     let code = r
         .would_reasons
         .first()
         .map(|x| x.code)
         .ok_or("it names no would-be reason")?;
-    use crate::reason::ReasonCode as C;
+    use toolgate::reason::ReasonCode as C;
     let s = |k: &str| input.get(k).and_then(Value::as_str).map(str::to_owned);
     match (r.policy_id.as_str(), code) {
         ("system.command.execute.v1", C::CommandNotAllowed) => {
@@ -635,13 +635,13 @@ pub fn suggest(paths: &PathArgs, a: SuggestArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|s| super::log::parse_time(s, now))
         .transpose()?;
-    let files = crate::audit::log::chain_files(&loc.audit_log.path)
+    let files = toolgate::audit::log::chain_files(&loc.audit_log.path)
         .with_context(|| format!("listing {}", loc.audit_log.path.display()))?;
     // (kind, entry) -> (calls, last seq)
     let mut wanted: std::collections::BTreeMap<(String, String), (u64, u64, Kind)> =
         Default::default();
     let mut skipped: Vec<String> = vec![];
-    crate::audit::query::for_each(&files, |r| {
+    toolgate::audit::query::for_each(&files, |r| {
         if r.enforced != Some(false) || since.is_some_and(|s| r.unix_ts() < s) {
             return;
         }

@@ -1,14 +1,14 @@
 //! `toolgate evaluate`: the hook command.
 
 use super::{paint, PathArgs};
-use crate::call::HostKind;
-use crate::decision::{Outcome as CheckOutcome, Verdict};
-use crate::gate::{self, InputError, Outcome};
 use clap::Args;
 use serde_json::json;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
+use toolgate::call::HostKind;
+use toolgate::decision::{Outcome as CheckOutcome, Verdict};
+use toolgate::gate::{self, InputError, Outcome};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -61,7 +61,7 @@ pub struct EvaluateArgs {
 }
 
 /// Half the installed hook timeout.
-pub const DEFAULT_DEADLINE_SECS: u64 = crate::install::TIMEOUT_SECS / 2;
+pub const DEFAULT_DEADLINE_SECS: u64 = toolgate::install::TIMEOUT_SECS / 2;
 
 /// Set once an answer is being written: the watchdog and the gate never both answer.
 static ANSWERED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
@@ -77,14 +77,14 @@ fn watchdog(host: Option<HostKind>, deadline: Duration) {
             return;
         }
         *answered = true;
-        let reason = crate::reason::Reason::new(
-            crate::reason::ReasonCode::InternalError,
+        let reason = toolgate::reason::Reason::new(
+            toolgate::reason::ReasonCode::InternalError,
             format!(
                 "no decision within {}s (toolgate's deadline), denying; this deny is not in the audit log",
                 deadline.as_secs()
             ),
         );
-        let a = crate::hosts::answer(
+        let a = toolgate::hosts::answer(
             host.unwrap_or(HostKind::Oap),
             None,
             Verdict::Deny,
@@ -139,21 +139,25 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
         (Some(policy), Some(file)) => {
             host = Some(HostKind::Oap);
             match std::fs::read(file) {
-                Ok(b) => match crate::canonical::parse_strict(gate::strip_bom(&b)) {
-                    Ok(ctx) => json!({"policy": policy, "context": ctx})
-                        .to_string()
-                        .into_bytes(),
-                    // Let the gate produce (and record) the precise deny.
-                    Err(_) => b,
-                },
+                Ok(b) => {
+                    match toolgate::canonical::parse_strict(toolgate::canonical::strip_bom(&b)) {
+                        Ok(ctx) => json!({"policy": policy, "context": ctx})
+                            .to_string()
+                            .into_bytes(),
+                        // Let the gate produce (and record) the precise deny.
+                        Err(_) => b,
+                    }
+                }
                 Err(e) => {
                     // Said as it is, and recorded: not "the input is not valid JSON".
                     let why = format!(
                         "cannot read the --context file {}: {e}; write the request context there as a JSON object",
                         file.display()
                     );
-                    let reason =
-                        crate::reason::Reason::new(crate::reason::ReasonCode::InvalidInput, why);
+                    let reason = toolgate::reason::Reason::new(
+                        toolgate::reason::ReasonCode::InvalidInput,
+                        why,
+                    );
                     let outcome = gate::record_early_deny(
                         &loc,
                         HostKind::Oap,
@@ -203,7 +207,7 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
 
 /// The checks grouped per pack (and layer), each with its outcome, what it said and
 /// the passport entry that decided it.
-fn explain_trace(trace: &[crate::decision::CheckTrace]) -> String {
+fn explain_trace(trace: &[toolgate::decision::CheckTrace]) -> String {
     let mut out = String::new();
     let width = trace.iter().map(|t| t.check.len()).max().unwrap_or(0);
     let mut group: Option<(Option<&str>, &str)> = None;

@@ -4,18 +4,18 @@
 //! `evaluate --dry-run` uses the same scratch set-up for one call.
 
 use super::PathArgs;
-use crate::decision::{Evaluation, Outcome as CheckOutcome, Verdict};
-use crate::gate::{self, EvaluateOptions};
-use crate::home::{Config, Locations, Resolved, Source};
-use crate::packs::Catalog;
-use crate::passport::{self, KeyPair, Passport, TrustStore};
-use crate::reason::ReasonCode;
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use toolgate::decision::{Evaluation, Outcome as CheckOutcome, Verdict};
+use toolgate::gate::{self, EvaluateOptions};
+use toolgate::home::{Config, Locations, Resolved, Source};
+use toolgate::packs::Catalog;
+use toolgate::passport::{self, KeyPair, Passport, TrustStore};
+use toolgate::reason::ReasonCode;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -88,19 +88,6 @@ pub struct Expect {
     /// The first reason's code, when given.
     #[serde(default)]
     pub reason: Option<String>,
-}
-
-impl<'de> Deserialize<'de> for Verdict {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match String::deserialize(d)?.as_str() {
-            "allow" => Ok(Verdict::Allow),
-            "review" => Ok(Verdict::Review),
-            "deny" => Ok(Verdict::Deny),
-            other => Err(serde::de::Error::custom(format!(
-                "unknown verdict `{other}` (expected allow, review or deny)"
-            ))),
-        }
-    }
 }
 
 /// A scratch key, state and log in a private temporary directory, removed on drop.
@@ -214,10 +201,10 @@ pub fn write_starter(dir: &Path, template: &str) -> anyhow::Result<Option<(PathB
 fn case_input(
     case: &Case,
     root: &Path,
-) -> anyhow::Result<(Vec<u8>, Option<crate::call::HostKind>)> {
+) -> anyhow::Result<(Vec<u8>, Option<toolgate::call::HostKind>)> {
     let root = root.to_string_lossy();
     let host = match &case.host {
-        Some(h) => Some(crate::call::HostKind::parse(h).with_context(|| {
+        Some(h) => Some(toolgate::call::HostKind::parse(h).with_context(|| {
             format!("unknown host `{h}` (claude-code, cursor, codex, gemini, copilot, oap)")
         })?),
         None => None,
@@ -228,7 +215,7 @@ fn case_input(
             let context = with_root(context.as_ref().unwrap_or(&json!({})), &root);
             Ok((
                 serde_json::to_vec(&json!({"policy": policy, "context": context}))?,
-                Some(crate::call::HostKind::Oap),
+                Some(toolgate::call::HostKind::Oap),
             ))
         }
         _ => bail!("a case has either `input` (a hook input) or `policy` with `context`"),
@@ -290,9 +277,9 @@ impl Ran {
 
 /// Reads the cases of one fixture file: one case, or a list of them.
 fn read_cases(path: &Path) -> anyhow::Result<Vec<Case>> {
-    let bytes = crate::regular::read(path, crate::regular::DOC_CAP)
+    let bytes = toolgate::regular::read(path, toolgate::regular::DOC_CAP)
         .with_context(|| format!("reading {}", path.display()))?;
-    let v: Value = serde_json::from_slice(gate::strip_bom(&bytes))
+    let v: Value = serde_json::from_slice(toolgate::canonical::strip_bom(&bytes))
         .with_context(|| format!("{} is not JSON", path.display()))?;
     let list = match v {
         Value::Array(a) => a,
@@ -451,14 +438,14 @@ pub fn coverage(loc: &Locations, evals: &[Evaluation]) -> anyhow::Result<Coverag
         Ok(v) => v.passport,
         Err(e) => bail!("{}: {e}", loc.passport.path.display()),
     };
-    let ran: Vec<&crate::decision::CheckTrace> = evals
+    let ran: Vec<&toolgate::decision::CheckTrace> = evals
         .iter()
         .flat_map(|e| e.trace.iter())
         .filter(|t| t.outcome != CheckOutcome::Skip)
         .collect();
     let mut items = Vec::new();
     for cap in &passport.capabilities {
-        let packs: Vec<&crate::packs::Pack> = catalog
+        let packs: Vec<&toolgate::packs::Pack> = catalog
             .packs()
             .filter(|p| p.capability() == cap.id)
             .collect();
@@ -622,7 +609,7 @@ pub fn check_reason(code: &str) -> anyhow::Result<()> {
     }
     let nearest = ReasonCode::ALL
         .iter()
-        .min_by_key(|c| crate::packs::edit_distance(code, c.as_str()))
+        .min_by_key(|c| toolgate::packs::edit_distance(code, c.as_str()))
         .map(|c| c.as_str())
         .unwrap_or("oap.allowed");
     bail!("unknown reason code `{code}` (did you mean `{nearest}`?)")

@@ -2,17 +2,17 @@
 //! `status`, `status refresh`, `status publish`.
 
 use super::PathArgs;
-use crate::gate::timestamp;
-use crate::home::{Config, Locations};
-use crate::packs::Catalog;
-use crate::passport::{self, KeyPair, TrustStore};
-use crate::policy;
-use crate::remote::status::{self, Entry, FleetStatus, StatusDocument, STATUS_TYPE};
-use crate::remote::Fleet;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
+use toolgate::canonical::timestamp;
+use toolgate::home::{Config, Locations};
+use toolgate::packs::Catalog;
+use toolgate::passport::{self, KeyPair, TrustStore};
+use toolgate::policy;
+use toolgate::remote::status::{self, Entry, FleetStatus, StatusDocument, STATUS_TYPE};
+use toolgate::remote::Fleet;
 
 /// The file name the issuer publishes and `remote.status_url` points at.
 pub const STATUS_FILE: &str = "status.json";
@@ -161,7 +161,7 @@ fn publish(
     valid_for: &str,
     now: OffsetDateTime,
 ) -> anyhow::Result<PathBuf> {
-    let valid = super::passport::parse_duration(valid_for)?;
+    let valid = super::parse_duration(valid_for)?;
     doc.sequence = status::next_sequence(
         (doc.sequence > 0).then_some(doc.sequence),
         now.unix_timestamp(),
@@ -172,7 +172,7 @@ fn publish(
     std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     let path = dir.join(STATUS_FILE);
     let text = serde_json::to_string_pretty(&signed)? + "\n";
-    crate::audit::head::write_atomic(&path, text.as_bytes())
+    toolgate::audit::head::write_atomic(&path, text.as_bytes())
         .with_context(|| path.display().to_string())?;
     println!(
         "signed status sequence {} by {}, valid until {}",

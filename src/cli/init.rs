@@ -3,10 +3,10 @@
 use super::keys::add_trusted;
 use super::passport::{from_template, sign_quietly, TEMPLATES};
 use super::PathArgs;
-use crate::home::PUBLIC_KEY_FILE;
-use crate::passport::{KeyPair, Passport};
 use anyhow::Context;
 use clap::Args;
+use toolgate::home::PUBLIC_KEY_FILE;
+use toolgate::passport::{KeyPair, Passport};
 
 #[derive(Debug, Args)]
 pub struct InitArgs {

@@ -1,11 +1,11 @@
 //! `toolgate install <host>` and `toolgate uninstall <host>`.
 
 use super::PathArgs;
-use crate::call::HostKind;
-use crate::install::{self, Action, Dirs, HookPaths, Scope};
 use anyhow::{bail, Context};
 use clap::Args;
 use std::path::PathBuf;
+use toolgate::call::HostKind;
+use toolgate::install::{self, Action, Dirs, HookPaths, Scope};
 
 /// The hosts `install` knows, for clap.
 pub const HOSTS: [&str; 5] = ["claude-code", "cursor", "codex", "gemini", "copilot"];
@@ -89,7 +89,7 @@ fn hook_paths(paths: &PathArgs, scope: Scope, dirs: &Dirs) -> HookPaths {
         Scope::User => dirs.home.clone(),
         _ => dirs.project.clone(),
     };
-    let loc = crate::home::resolve(&paths.overrides(None), &|k| std::env::var(k).ok(), &cwd);
+    let loc = toolgate::home::resolve(&paths.overrides(None), &|k| std::env::var(k).ok(), &cwd);
     let abs = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     HookPaths {
         passport: Some(abs(&loc.passport.path)),
@@ -151,10 +151,10 @@ pub fn install(paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
     }
     if a.trust {
         let codex = a.codex.unwrap_or_else(|| PathBuf::from("codex"));
-        let trusted = crate::hosts::codex::trust_hooks(&codex, &path, &dirs.project)
+        let trusted = toolgate::hosts::codex::trust_hooks(&codex, &path, &dirs.project)
             .with_context(|| format!("recording trust with {}", codex.display()))?;
         println!("  trusted in Codex: {}", trusted.join(", "));
-    } else if let Some(note) = crate::hosts::descriptor(host).and_then(|d| d.install_note) {
+    } else if let Some(note) = toolgate::hosts::descriptor(host).and_then(|d| d.install_note) {
         println!("  {note}");
     }
     println!("next: toolgate doctor");

@@ -1,11 +1,11 @@
 //! `toolgate keygen` and `toolgate trust`.
 
 use super::PathArgs;
-use crate::home::{KEY_FILE, PUBLIC_KEY_FILE};
-use crate::passport::{KeyPair, PublicKey, TrustStore};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
+use toolgate::home::{KEY_FILE, PUBLIC_KEY_FILE};
+use toolgate::passport::{KeyPair, PublicKey, TrustStore};
 
 #[derive(Debug, Args)]
 pub struct KeygenArgs {

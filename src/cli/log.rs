@@ -1,15 +1,15 @@
 //! `toolgate log`: query, summarise and export the audit log.
 
 use super::PathArgs;
-use crate::audit::export;
-use crate::audit::log::chain_files;
-use crate::audit::query::{self, Filter, Summary};
-use crate::audit::Record;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 use time::format_description::well_known::Rfc3339;
+use toolgate::audit::export;
+use toolgate::audit::log::chain_files;
+use toolgate::audit::query::{self, Filter, Summary};
+use toolgate::audit::Record;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -144,13 +144,13 @@ impl QueryArgs {
         if let Some(r) = &self.reason {
             // A built-in code, or one a built-in pack names for itself.
             let by_pack = || {
-                crate::packs::Catalog::embedded().is_ok_and(|c| {
+                toolgate::packs::Catalog::embedded().is_ok_and(|c| {
                     c.packs()
                         .flat_map(|p| p.checks.iter().filter_map(|k| k.code()))
                         .any(|code| code.as_str() == r)
                 })
             };
-            if crate::reason::ReasonCode::parse(r).is_none() && !by_pack() {
+            if toolgate::reason::ReasonCode::parse(r).is_none() && !by_pack() {
                 super::fixtures::check_reason(r)?;
             }
         }
@@ -159,7 +159,7 @@ impl QueryArgs {
             agent: self.agent.clone(),
             tool: self.tool.clone(),
             verdict: if self.ungated {
-                Some(crate::ungated::EVENT.into())
+                Some(toolgate::ungated::EVENT.into())
             } else {
                 self.verdict.clone()
             },
@@ -217,7 +217,7 @@ pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
                 }
                 let cp = signer.as_ref().map(|(key, _)| {
                     let id = log_id.as_deref().unwrap_or("unknown");
-                    crate::audit::head::Checkpoint::of(id, r, key)
+                    toolgate::audit::head::Checkpoint::of(id, r, key)
                 });
                 let line = match e.format {
                     Format::Jsonl => serde_json::to_string(r)?,
@@ -283,9 +283,9 @@ pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
 fn checkpoint_signer(
     paths: &PathArgs,
     q: &QueryArgs,
-) -> Result<(crate::passport::KeyPair, Option<String>)> {
+) -> Result<(toolgate::passport::KeyPair, Option<String>)> {
     let loc = paths.locations(None);
-    let key = crate::passport::KeyPair::load(&loc.key.path).with_context(|| {
+    let key = toolgate::passport::KeyPair::load(&loc.key.path).with_context(|| {
         format!(
             "OCSF/CEF events carry a checkpoint signed by the evaluator key {}; pass --no-checkpoint to export without",
             loc.key.path.display()
@@ -294,8 +294,8 @@ fn checkpoint_signer(
     let files = q.files(paths)?;
     let head = files
         .last()
-        .map(|f| crate::audit::head::head_path(f))
-        .and_then(|h| crate::audit::head::Head::load(&h).ok().flatten());
+        .map(|f| toolgate::audit::head::head_path(f))
+        .and_then(|h| toolgate::audit::head::Head::load(&h).ok().flatten());
     Ok((key, head.map(|h| h.checkpoint.log_id)))
 }
 

@@ -19,9 +19,10 @@ mod passport;
 mod telemetry;
 mod verify_log;
 
-use crate::home::{self, Locations, Overrides};
+use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use toolgate::home::{self, Locations, Overrides};
 
 /// Authorization gate for AI agent tool calls.
 ///
@@ -223,15 +224,15 @@ pub fn main() -> i32 {
 }
 
 /// Prints a host's deny answer and returns its exit code (Copilot CLI blocks only on JSON).
-fn hook_deny(host: crate::call::HostKind, why: &str) -> i32 {
-    let reason = crate::reason::Reason::new(crate::reason::ReasonCode::InternalError, why);
-    let a = crate::hosts::answer(host, None, crate::decision::Verdict::Deny, &[reason]);
+fn hook_deny(host: toolgate::call::HostKind, why: &str) -> i32 {
+    let reason = toolgate::reason::Reason::new(toolgate::reason::ReasonCode::InternalError, why);
+    let a = toolgate::hosts::answer(host, None, toolgate::decision::Verdict::Deny, &[reason]);
     print!("{}", a.stdout);
     a.exit_code
 }
 
 /// The `--host` of an `evaluate` command line, so even a panic answers in the host's format.
-fn hook_host(args: &[std::ffi::OsString]) -> Option<crate::call::HostKind> {
+fn hook_host(args: &[std::ffi::OsString]) -> Option<toolgate::call::HostKind> {
     let words: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -240,10 +241,10 @@ fn hook_host(args: &[std::ffi::OsString]) -> Option<crate::call::HostKind> {
         .iter()
         .enumerate()
         .find_map(|(i, w)| match w.strip_prefix("--host=") {
-            Some(v) => crate::call::HostKind::parse(v),
+            Some(v) => toolgate::call::HostKind::parse(v),
             None if w == "--host" => words
                 .get(i + 1)
-                .and_then(|v| crate::call::HostKind::parse(v)),
+                .and_then(|v| toolgate::call::HostKind::parse(v)),
             None => None,
         })
 }
@@ -279,10 +280,10 @@ fn bad_hook_command_line(args: &[std::ffi::OsString], e: &clap::Error) -> i32 {
     let first_line = e.to_string();
     let first_line = first_line.lines().next().unwrap_or("").trim();
     let why = format!("the hook command line is invalid, denying: {first_line}");
-    let reason = crate::reason::Reason::new(crate::reason::ReasonCode::InvalidInput, &why);
-    let outcome = crate::gate::record_early_deny(
+    let reason = toolgate::reason::Reason::new(toolgate::reason::ReasonCode::InvalidInput, &why);
+    let outcome = toolgate::gate::record_early_deny(
         &paths.locations(flag("passport")),
-        host.unwrap_or(crate::call::HostKind::Oap),
+        host.unwrap_or(toolgate::call::HostKind::Oap),
         reason,
         time::OffsetDateTime::now_utc(),
     );
@@ -410,4 +411,19 @@ fn quiet_broken_pipe() {
         }
         default(info);
     }));
+}
+
+/// Parses `12h`, `30d`, `45m`, `3600s`.
+pub fn parse_duration(s: &str) -> anyhow::Result<time::Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .with_context(|| format!("`{s}` is not a duration like 12h or 30d"))?;
+    Ok(match unit {
+        "s" => time::Duration::seconds(n),
+        "m" => time::Duration::minutes(n),
+        "h" | "" => time::Duration::hours(n),
+        "d" => time::Duration::days(n),
+        _ => bail!("`{s}`: unit must be s, m, h or d"),
+    })
 }

@@ -1,11 +1,11 @@
 //! `toolgate observe`: the post-tool hook that raises the ungated-call alarm.
 
 use super::PathArgs;
-use crate::call::HostKind;
-use crate::gate::MAX_INPUT_BYTES;
-use crate::ungated::{self, Observed};
 use clap::Args;
 use std::time::Duration;
+use toolgate::call::HostKind;
+use toolgate::gate::MAX_INPUT_BYTES;
+use toolgate::ungated::{self, Observed};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -56,7 +56,7 @@ pub fn run(paths: &PathArgs, a: ObserveArgs) -> i32 {
             return 0;
         }
     };
-    let config = crate::home::Config::load(&loc.config.path).unwrap_or_default();
+    let config = toolgate::home::Config::load(&loc.config.path).unwrap_or_default();
     match ungated::observe(&loc, &config, &call, time::OffsetDateTime::now_utc()) {
         Ok((Observed::Gated(_), _)) => {}
         Ok((Observed::Alarm(seq), _)) => eprintln!(

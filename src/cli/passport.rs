@@ -1,14 +1,14 @@
 //! `toolgate passport new|sign|verify` (and, in `fleet.rs`, `show|suspend|resume|revoke`).
 
 use super::PathArgs;
-use crate::gate::timestamp;
-use crate::passport::model::META_EXPIRES_AT;
-use crate::passport::{self, KeyPair, Passport, TrustStore};
-use crate::remote::FleetStatus;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use toolgate::canonical::timestamp;
+use toolgate::passport::model::META_EXPIRES_AT;
+use toolgate::passport::{self, KeyPair, Passport, TrustStore};
+use toolgate::remote::FleetStatus;
 
 /// Built-in templates from `passports/`.
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -132,7 +132,7 @@ pub fn run(paths: &PathArgs, cmd: PassportCommand) -> anyhow::Result<()> {
 
 /// A passport signed by a key the trust store lacks is denied at every call
 /// (`oap.passport_untrusted`): say so now, with the command that fixes it.
-pub fn warn_untrusted(loc: &crate::home::Locations, key: &KeyPair) {
+pub fn warn_untrusted(loc: &toolgate::home::Locations, key: &KeyPair) {
     let trusted = TrustStore::load_dir(&loc.trust_dir.path)
         .map(|t| t.get(key.kid()).is_some())
         .unwrap_or(false);
@@ -152,21 +152,6 @@ pub fn warn_untrusted(loc: &crate::home::Locations, key: &KeyPair) {
     }
 }
 
-/// Parses `12h`, `30d`, `45m`, `3600s`.
-pub fn parse_duration(s: &str) -> anyhow::Result<time::Duration> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .with_context(|| format!("`{s}` is not a duration like 12h or 30d"))?;
-    Ok(match unit {
-        "s" => time::Duration::seconds(n),
-        "m" => time::Duration::minutes(n),
-        "h" | "" => time::Duration::hours(n),
-        "d" => time::Duration::days(n),
-        _ => bail!("`{s}`: unit must be s, m, h or d"),
-    })
-}
-
 /// A passport document from a template, with fresh id and timestamps.
 pub fn from_template(template: &str, now: time::OffsetDateTime) -> anyhow::Result<Value> {
     let text = match TEMPLATES.iter().find(|(n, _)| *n == template) {
@@ -175,7 +160,7 @@ pub fn from_template(template: &str, now: time::OffsetDateTime) -> anyhow::Resul
             let names: Vec<&str> = TEMPLATES.iter().map(|(n, _)| *n).collect();
             let near = names
                 .iter()
-                .min_by_key(|n| crate::packs::edit_distance(template, n))
+                .min_by_key(|n| toolgate::packs::edit_distance(template, n))
                 .copied()
                 .unwrap_or("coding-agent");
             format!(
@@ -209,7 +194,7 @@ fn new(paths: &PathArgs, a: NewArgs) -> anyhow::Result<()> {
     set(&mut v, "status", &a.status);
     if let Some(d) = &a.expires_in {
         // Under metadata: the passport schema forbids a top-level expires_at.
-        let until = timestamp(now + parse_duration(d)?);
+        let until = timestamp(now + super::parse_duration(d)?);
         match v.get_mut("metadata").and_then(Value::as_object_mut) {
             Some(m) => {
                 m.insert(META_EXPIRES_AT.into(), until.into());
@@ -329,10 +314,10 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
 }
 
 /// Refuses a passport whose delegations widen it, naming the widening.
-fn prove_delegations(loc: &crate::home::Locations, p: &Passport) -> anyhow::Result<()> {
+fn prove_delegations(loc: &toolgate::home::Locations, p: &Passport) -> anyhow::Result<()> {
     let catalog =
-        crate::packs::Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path()))?;
-    crate::policy::delegation::delegations(p, &catalog)
+        toolgate::packs::Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path()))?;
+    toolgate::policy::delegation::delegations(p, &catalog)
         .map(|_| ())
         .map_err(|r| anyhow::anyhow!("{} ({})", r.message, r.code))
 }

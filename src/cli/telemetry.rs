@@ -1,16 +1,16 @@
 //! `toolgate telemetry`: what would be exported where, and replay of recorded decisions.
 
 use super::PathArgs;
-use crate::audit::verify;
-use crate::audit::Record;
-use crate::home::Config;
-use crate::passport::{KeyPair, PublicKey};
-use crate::telemetry::{self, Settings, TelemetryConfig};
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use toolgate::audit::verify;
+use toolgate::audit::Record;
+use toolgate::home::Config;
+use toolgate::passport::{KeyPair, PublicKey};
+use toolgate::telemetry::{self, Settings, TelemetryConfig};
 
 #[derive(Debug, Subcommand)]
 pub enum TelemetryCommand {
@@ -72,9 +72,13 @@ fn resolve(c: &TelemetryConfig) -> anyhow::Result<Option<Settings>> {
     Ok(Settings::resolve(c, &|k| std::env::var(k).ok())?)
 }
 
-fn status(loc: &crate::home::Locations, c: &TelemetryConfig, a: StatusArgs) -> anyhow::Result<()> {
+fn status(
+    loc: &toolgate::home::Locations,
+    c: &TelemetryConfig,
+    a: StatusArgs,
+) -> anyhow::Result<()> {
     let settings = resolve(c)?;
-    let pending = std::fs::read_to_string(telemetry::pending_path(loc))
+    let pending = std::fs::read_to_string(telemetry::pending_path(&loc.audit_log.path))
         .map(|t| t.lines().count())
         .unwrap_or(0);
     let body = match &settings {
@@ -104,7 +108,7 @@ fn status(loc: &crate::home::Locations, c: &TelemetryConfig, a: StatusArgs) -> a
 }
 
 fn replay(
-    loc: &crate::home::Locations,
+    loc: &toolgate::home::Locations,
     mut c: TelemetryConfig,
     a: ReplayArgs,
 ) -> anyhow::Result<()> {
@@ -142,7 +146,8 @@ fn replay(
         .map(|(i, l)| serde_json::from_str::<Record>(l).with_context(|| format!("line {}", i + 1)))
         .collect::<anyhow::Result<Vec<_>>>()?;
     if a.missed {
-        let pending = std::fs::read_to_string(telemetry::pending_path(loc)).unwrap_or_default();
+        let pending = std::fs::read_to_string(telemetry::pending_path(&loc.audit_log.path))
+            .unwrap_or_default();
         let pending: Vec<String> = pending.lines().map(String::from).collect();
         let missed: BTreeSet<u64> = records
             .iter()
@@ -157,7 +162,7 @@ fn replay(
         .filter(|r| r.seq == 0)
         .map(|r| r.hash.clone())
         .or_else(|| {
-            crate::audit::head::Head::load(&crate::audit::head::head_path(&file))
+            toolgate::audit::head::Head::load(&toolgate::audit::head::head_path(&file))
                 .ok()
                 .flatten()
                 .map(|h| h.checkpoint.log_id)

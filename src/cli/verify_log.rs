@@ -1,13 +1,13 @@
 //! `toolgate verify-log`.
 
 use super::PathArgs;
-use crate::audit::head::{head_path, Checkpoint};
-use crate::audit::log::chain_files;
-use crate::audit::verify::{self, HeadCheck, Intact, Options};
-use crate::passport::{PublicKey, TrustStore};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use toolgate::audit::head::{head_path, Checkpoint};
+use toolgate::audit::log::chain_files;
+use toolgate::audit::verify::{self, HeadCheck, Intact, Options};
+use toolgate::passport::{PublicKey, TrustStore};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\

@@ -320,7 +320,7 @@ pub mod trust {
                         .unwrap_or_default()
                         .to_string()
                 };
-                let ours = crate::install::is_toolgate_command(
+                let ours = crate::hosts::hook_command::is_toolgate_command(
                     &field("command"),
                     crate::call::HostKind::Codex,
                 );

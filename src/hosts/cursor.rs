@@ -75,7 +75,7 @@ fn off_switches(doc: &Value) -> Vec<String> {
     let ours = |h: &Value| {
         h.get("command")
             .and_then(Value::as_str)
-            .is_some_and(crate::install::is_toolgate_any)
+            .is_some_and(crate::hosts::hook_command::is_toolgate_any)
     };
     let open = doc
         .get("hooks")

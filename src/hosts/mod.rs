@@ -12,8 +12,10 @@ pub mod copilot;
 pub mod cursor;
 pub mod descriptor;
 pub mod gemini;
+pub mod hook_command;
 pub mod oap;
-pub mod tool_map;
+// Tool maps are policy data (`policy-packs/hosts/`), loaded with the packs.
+pub use crate::packs::tool_map;
 
 pub use descriptor::{Base, ConfigFile, Descriptor, Layout, Scope};
 
@@ -162,7 +164,7 @@ pub struct IdKeys {
 /// object, so that a deny for input toolgate cannot otherwise use still names
 /// the call it refused.
 pub fn sent_ids(host: HostKind, bytes: &[u8]) -> Option<Call> {
-    let v = crate::canonical::parse_strict(crate::gate::strip_bom(bytes)).ok()?;
+    let v = crate::canonical::parse_strict(crate::canonical::strip_bom(bytes)).ok()?;
     let keys = match host {
         HostKind::ClaudeCode => &claude_code::IDS,
         HostKind::Cursor => &cursor::IDS,

@@ -5,17 +5,18 @@
 
 mod context_schema;
 mod spec;
+pub mod tool_map;
 
 pub use context_schema::ContextSchema;
 pub use spec::{Access, AssuranceTier, CheckSpec, ControlRule};
 
-use crate::hosts::tool_map::ToolMap;
 use crate::passport::model::{is_dotted_id, AssuranceLevel};
 use crate::passport::Passport;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use tool_map::ToolMap;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded_packs.rs"));

@@ -1,5 +1,4 @@
 use super::*;
-use crate::decision::NoFs;
 use crate::passport::KeyPair;
 use crate::remote::status::tests::{doc, ID};
 use crate::remote::status::{sign, verify, StatusView};
@@ -47,14 +46,8 @@ fn org() -> Passport {
 }
 
 fn run(layers: &[Layer], status: Option<&StatusView>, policy: &str, ctx: Value) -> Layered {
-    let env = Environment {
-        rollout: Default::default(),
-        now: OffsetDateTime::from_unix_timestamp(NOW).unwrap(),
-        home: None,
-        roots: vec!["/repo".into(), "/p".into()],
-        protected: crate::checks::protect::Protected::with_names(),
-        fs: &NoFs,
-    };
+    let env = Environment::at(OffsetDateTime::from_unix_timestamp(NOW).unwrap())
+        .with_roots(["/repo", "/p"]);
     let req = Request {
         policy_id: policy.into(),
         context: ctx.as_object().unwrap().clone(),

@@ -20,7 +20,6 @@ pub use settings::{parse_pairs, Settings, SettingsError, TelemetryConfig, DEFAUL
 use crate::audit::log::Appended;
 use crate::audit::Record;
 use crate::decision::Evaluation;
-use crate::home::Locations;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -50,8 +49,8 @@ pub enum ExportError {
 }
 
 /// The file where notes of unconfirmed exports wait for the next record.
-pub fn pending_path(loc: &Locations) -> PathBuf {
-    loc.audit_log.path.with_extension("otel-pending")
+pub fn pending_path(audit_log: &Path) -> PathBuf {
+    audit_log.with_extension("otel-pending")
 }
 
 /// The trace context recorded in a record's notes, if the host passed one.
@@ -99,7 +98,7 @@ impl Hook {
     /// host's trace context, why configured telemetry cannot run, and which earlier
     /// decisions were not exported.
     pub fn start(
-        loc: &Locations,
+        audit_log: &Path,
         config: &TelemetryConfig,
         started: OffsetDateTime,
         record: &mut Record,
@@ -131,7 +130,7 @@ impl Hook {
                 return hook;
             }
         };
-        let pending = pending_path(loc);
+        let pending = pending_path(audit_log);
         let claim = pending.with_extension(format!("otel-claimed-{}", record.decision_id));
         // Renaming claims the notes atomically: two concurrent hooks never both take them.
         if std::fs::rename(&pending, &claim).is_ok() {
@@ -321,7 +320,6 @@ pub fn replay(
 #[cfg(all(test, feature = "otlp"))]
 mod tests {
     use super::*;
-    use crate::home::{resolve, Overrides};
 
     fn record(seq: u64) -> Record {
         serde_json::from_value(serde_json::json!({
@@ -332,15 +330,10 @@ mod tests {
         .unwrap()
     }
 
-    fn setup() -> (tempfile::TempDir, Locations, TelemetryConfig) {
+    fn setup() -> (tempfile::TempDir, PathBuf, TelemetryConfig) {
         let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().to_string_lossy().into_owned();
-        let loc = resolve(
-            &Overrides::default(),
-            &|k| (k == "TOOLGATE_HOME").then(|| home.clone()),
-            dir.path(),
-        );
-        std::fs::create_dir_all(loc.audit_log.path.parent().unwrap()).unwrap();
+        let loc = dir.path().join("audit/audit.jsonl");
+        std::fs::create_dir_all(loc.parent().unwrap()).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -358,7 +351,7 @@ mod tests {
         (dir, loc, config)
     }
 
-    fn pending_lines(loc: &Locations) -> Vec<String> {
+    fn pending_lines(loc: &Path) -> Vec<String> {
         std::fs::read_to_string(pending_path(loc))
             .unwrap_or_default()
             .lines()

@@ -1,0 +1,91 @@
+//! Hook input at and past the size cap, and a stalled stdin, through the real
+//! binary: each deny says what happened ("exceeds N bytes", "timed out"),
+//! never "not valid JSON", and a write the passport allows is decidable.
+
+use crate::harness::{Home, Run};
+use serde_json::json;
+
+fn stderr_has(r: &Run, want: &str) {
+    assert!(
+        r.stderr.contains(want),
+        "expected `{want}` in stderr: {r:?}"
+    );
+}
+
+fn write(h: &Home, content: &str) -> Run {
+    let path = h.project.join("big.txt");
+    let input = h.claude("Write", json!({"file_path": path, "content": content}));
+    h.run(&["evaluate", "--host", "claude-code"], &input)
+}
+
+#[test]
+fn a_write_of_exactly_max_file_size_bytes_is_decided() {
+    // coding-agent: max_file_size_bytes 1048576.
+    let h = Home::new("coding-agent");
+    let exact = "a".repeat(1024 * 1024);
+    let r = write(&h, &exact);
+    assert_eq!(r.code, 0, "{r:?}");
+    // Escaping (every other byte a newline) makes the JSON ~1.5 MiB; still decidable.
+    let lines = "a\n".repeat(512 * 1024);
+    assert_eq!(lines.len(), 1024 * 1024);
+    assert_eq!(write(&h, &lines).code, 0);
+    // One byte more is a size deny from the pack, not an input error.
+    let r = write(&h, &format!("{exact}b"));
+    assert_eq!(r.code, 2);
+    stderr_has(&r, "oap.limit_exceeded");
+    let last = h.records().pop().unwrap();
+    assert_eq!(last["reasons"][0]["code"], "oap.limit_exceeded");
+}
+
+#[test]
+fn input_past_the_cap_is_reported_as_too_large() {
+    let h = Home::new("coding-agent");
+    for size in [1024 * 1024 + 1, 3 * 1024 * 1024, 80 * 1024 * 1024] {
+        let junk = vec![b'x'; size];
+        let r = h.run(&["evaluate", "--host", "claude-code"], &junk);
+        assert_eq!(r.code, 2, "{size}");
+        stderr_has(&r, "exceeds");
+        stderr_has(&r, "oap.invalid_input");
+        assert!(!r.stderr.contains("not valid JSON"), "{size}: {r:?}");
+    }
+    // Valid JSON past 1 MiB that is not a measured write is too large as well.
+    let bash = h.claude(
+        "Bash",
+        json!({"command": "echo hi", "pad": "p".repeat(1100 * 1024)}),
+    );
+    let r = h.run(&["evaluate", "--host", "claude-code"], &bash);
+    assert_eq!(r.code, 2);
+    stderr_has(&r, "exceeds 1048576 bytes");
+    let last = h.records().pop().unwrap();
+    assert!(last["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("exceeds"));
+}
+
+#[test]
+fn a_stalled_stdin_is_reported_as_timed_out() {
+    use std::process::Stdio;
+    let h = Home::new("coding-agent");
+    let mut child = h
+        .cmd(&["evaluate", "--host", "claude-code", "--read-timeout", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Half a call, then silence.
+    std::io::Write::write_all(&mut stdin, b"{\"hook_event_name\": \"PreToolUse\",").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("timed out"), "{err}");
+    assert!(!err.contains("not valid JSON"), "{err}");
+    let last = h.records().pop().expect("the timeout is recorded");
+    assert!(last["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("timed out"));
+}

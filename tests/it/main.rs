@@ -1,0 +1,39 @@
+//! The integration tests: one crate, one harness (`harness`), one module per area.
+//! Each module drives the real binary or the library's public API; corpora live in
+//! `tests/corpus` and vendored third-party data in `tests/data`.
+
+mod harness;
+
+mod aport_vectors;
+mod approve;
+mod architecture;
+mod audit_concurrency;
+mod audit_faults;
+mod audit_integrity;
+mod audit_query;
+mod audit_state;
+mod audit_tamper;
+mod checks_props;
+mod cli_teaches;
+mod conformance;
+mod corpus;
+mod corpus_binary;
+mod decide;
+mod docs;
+mod e2e_failures;
+mod e2e_hosts;
+mod e2e_input;
+mod e2e_readers;
+mod e2e_write_then_run;
+mod fleet;
+mod hosts_payloads;
+mod hosts_wiring;
+mod install_hosts;
+mod ocsf_export;
+mod otel_export;
+mod pack_primitives;
+mod passport_edit;
+mod policy_fixtures;
+mod rollout;
+mod trust_boundary;
+mod trust_special_files;
