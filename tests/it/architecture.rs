@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["packs"],
     &["checks"],
     &["decision"],
-    &["audit", "receipt"],
+    &["audit", "grant", "receipt"],
     &["hosts", "remote", "telemetry"],
     &["policy"],
     &["home"],
