@@ -111,7 +111,7 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
             // The matching public key beside it, and trusted: verify-log pins the trust
             // store's keys, and a passport signed with the new key must verify.
             let public = loc.key.path.with_file_name("toolgate.pub.jwk");
-            crate::audit::head::write_atomic(&public, new.public().to_jwk_string().as_bytes())
+            toolgate::audit::head::write_atomic(&public, new.public().to_jwk_string().as_bytes())
                 .with_context(|| format!("writing {}", public.display()))?;
             let trusted = super::keys::add_trusted(&loc.trust_dir.path, &new.public())?;
             println!(

@@ -128,12 +128,12 @@ pub fn install(paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
             loc.passport.path.display()
         );
     }
-    if matches!(scope, crate::hosts::descriptor::Scope::Project) {
+    if matches!(scope, toolgate::hosts::descriptor::Scope::Project) {
         eprintln!(
             "toolgate: warning: {} is a project file you may check in, and the hook in it names this machine's absolute paths ({}); a teammate without toolgate at that path gets only the shell fallback's deny, or no gate at all on a host that runs hooks without a shell. Check it in only if every teammate installs toolgate at the same paths; otherwise keep it out of version control{}.",
             path.display(),
             binary.display(),
-            if host == crate::call::HostKind::ClaudeCode { " or use --scope local" } else { "" }
+            if host == toolgate::call::HostKind::ClaudeCode { " or use --scope local" } else { "" }
         );
     }
     let change = install::install_file(&path, host, &commands)?;
