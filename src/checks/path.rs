@@ -107,22 +107,39 @@ fn globset(
     roots: &[PathBuf],
     home: Option<&Path>,
     case_insensitive: bool,
-) -> Result<GlobSet, String> {
+) -> Result<Globs, String> {
     let full: Vec<(&str, String)> = patterns
         .iter()
         .flat_map(|p| expand(p, roots, home).into_iter().map(move |f| (*p, f)))
         .collect();
+    let mut globs = Globs::default();
+    let mut rest: Vec<(&str, &str)> = vec![];
+    for (i, (p, f)) in full.iter().enumerate() {
+        // Case-insensitive matching stays with globset: its Unicode case folding is the
+        // reference, and blocked lists are short.
+        match Shape::of(f).filter(|_| !case_insensitive) {
+            Some(shape) => globs.shapes.push((i, shape)),
+            None => {
+                rest.push((p, f));
+                globs.rest_index.push(i);
+            }
+        }
+    }
+    if rest.is_empty() {
+        return Ok(globs);
+    }
     // Compiling a set costs hundreds of microseconds; a command's file effects
     // ask for the same set once per effect, so sets are memoised per thread.
     let key = (
-        full.iter().map(|(_, f)| f.clone()).collect::<Vec<_>>(),
+        rest.iter().map(|(_, f)| f.to_string()).collect::<Vec<_>>(),
         case_insensitive,
     );
     if let Some(set) = GLOBSETS.with(|c| c.borrow().get(&key).cloned()) {
-        return Ok(set);
+        globs.rest = Some(set);
+        return Ok(globs);
     }
     let mut b = GlobSetBuilder::new();
-    for (p, f) in &full {
+    for (p, f) in &rest {
         let glob = GlobBuilder::new(f)
             .literal_separator(true)
             .backslash_escape(true)
@@ -139,19 +156,115 @@ fn globset(
         }
         c.insert(key, set.clone());
     });
-    Ok(set)
+    globs.rest = Some(set);
+    Ok(globs)
+}
+
+/// Passport globs as matched: the shapes nearly every passport uses (a literal path,
+/// everything below a directory, a file name or extension anywhere below one) are
+/// compared directly, with no regex compiled per process; the rest goes to globset.
+/// Each shape matches exactly what globset matches for it, never more (see the test).
+#[derive(Debug, Clone, Default)]
+struct Globs {
+    /// Each with its index in the expanded list.
+    shapes: Vec<(usize, Shape)>,
+    rest: Option<GlobSet>,
+    /// The expanded-list index of each glob in `rest`.
+    rest_index: Vec<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Shape {
+    /// `L`: the path itself.
+    Exact(Vec<u8>),
+    /// `L/**`: anything below `L`, and `L/` (the expansion adds `L` itself as an `Exact`).
+    Below(Vec<u8>),
+    /// `L/**/*S`: a file whose name ends in `S`, at any depth below `L`.
+    NameEndsBelow(Vec<u8>, Vec<u8>),
+    /// `L/**/N`: a file named `N` at any depth below `L`.
+    NameBelow(Vec<u8>, Vec<u8>),
+}
+
+/// No glob syntax at all (with backslash escapes on, a `\` is syntax too).
+fn literal(s: &str) -> bool {
+    !s.bytes()
+        .any(|b| matches!(b, b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b'\\'))
+}
+
+impl Shape {
+    fn of(glob: &str) -> Option<Shape> {
+        if literal(glob) {
+            return Some(Shape::Exact(glob.as_bytes().to_vec()));
+        }
+        if let Some(dir) = glob.strip_suffix("/**") {
+            return literal(dir).then(|| Shape::Below(format!("{dir}/").into_bytes()));
+        }
+        let (dir, last) = glob.split_once("/**/")?;
+        if !literal(dir) || last.contains('/') {
+            return None;
+        }
+        let base = format!("{dir}/").into_bytes();
+        match last.strip_prefix('*') {
+            Some(end) if literal(end) => Some(Shape::NameEndsBelow(base, end.as_bytes().to_vec())),
+            Some(_) => None,
+            None if literal(last) && !last.is_empty() => {
+                Some(Shape::NameBelow(base, last.as_bytes().to_vec()))
+            }
+            None => None,
+        }
+    }
+
+    fn is_match(&self, path: &[u8]) -> bool {
+        fn name(below: &[u8]) -> &[u8] {
+            below.rsplit(|&b| b == b'/').next().unwrap_or(below)
+        }
+        match self {
+            Shape::Exact(l) => path == l.as_slice(),
+            Shape::Below(base) => path.starts_with(base),
+            Shape::NameEndsBelow(base, end) => path
+                .strip_prefix(base.as_slice())
+                .is_some_and(|below| name(below).ends_with(end)),
+            Shape::NameBelow(base, n) => path
+                .strip_prefix(base.as_slice())
+                .is_some_and(|below| name(below) == n.as_slice()),
+        }
+    }
+}
+
+impl Globs {
+    fn is_match(&self, path: &Path) -> bool {
+        let bytes = path.as_os_str().as_encoded_bytes();
+        self.shapes.iter().any(|(_, s)| s.is_match(bytes))
+            || self.rest.as_ref().is_some_and(|r| r.is_match(path))
+    }
+
+    /// The expanded-list index of the first glob that matches `path`.
+    fn first_index(&self, path: &Path) -> Option<usize> {
+        let bytes = path.as_os_str().as_encoded_bytes();
+        let direct = self
+            .shapes
+            .iter()
+            .filter(|(_, s)| s.is_match(bytes))
+            .map(|(i, _)| *i);
+        let rest = self
+            .rest
+            .iter()
+            .flat_map(|r| r.matches(path))
+            .filter_map(|j| self.rest_index.get(j).copied());
+        direct.chain(rest).min()
+    }
 }
 
 /// The passport entry behind the first glob of `set` (built by [`globset`] from
 /// `patterns`) that matches `c`, for `--explain` and test coverage.
 fn first_match(
-    set: &GlobSet,
+    set: &Globs,
     c: &Path,
     patterns: &[&str],
     roots: &[PathBuf],
     home: Option<&Path>,
 ) -> Option<String> {
-    let i = *set.matches(c).first()?;
+    let i = set.first_index(c)?;
     patterns
         .iter()
         .flat_map(|p| expand(p, roots, home).into_iter().map(move |_| *p))
@@ -199,8 +312,8 @@ pub fn check(
 
 /// The compiled allow and block sets of one check.
 struct Sets {
-    block: GlobSet,
-    allow: Option<GlobSet>,
+    block: Globs,
+    allow: Option<Globs>,
 }
 
 impl Sets {
@@ -479,6 +592,96 @@ fn inside_a_root(cwd: Option<&str>, roots: &[PathBuf]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn reference(glob: &str, path: &str) -> bool {
+        GlobBuilder::new(glob)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .unwrap()
+            .compile_matcher()
+            .is_match(path)
+    }
+
+    #[test]
+    fn the_direct_shapes_match_exactly_what_globset_matches() {
+        let globs = [
+            "/r/src",
+            "/r/src/**",
+            "/r/**",
+            "/**",
+            "/r/**/*.rs",
+            "/r/**/.env",
+            "/r/**/*",
+            "/r/a b/**",
+            "/r/é/**/*.py",
+            "/r/**/Makefile",
+        ];
+        let paths = [
+            "/r",
+            "/r/src",
+            "/r/src/a.rs",
+            "/r/src/a/b.rs",
+            "/r/srcx",
+            "/r/src.rs",
+            "/r/.env",
+            "/r/a/.env",
+            "/r/a/.env.bak",
+            "/r/.rs",
+            "/r/a b/c",
+            "/r/é/x/y.py",
+            "/r/Makefile",
+            "/r/x/Makefile",
+            "/r/xMakefile",
+            "/",
+            "/x",
+            "/r/src/",
+            "/rr/src/a.rs",
+            "/R/src/a.rs",
+        ];
+        for g in globs {
+            let shape = Shape::of(g).unwrap_or_else(|| panic!("{g} has a direct shape"));
+            for p in paths {
+                assert_eq!(
+                    shape.is_match(p.as_bytes()),
+                    reference(g, p),
+                    "{g} against {p}"
+                );
+            }
+        }
+        // Anything with more syntax goes to globset.
+        for g in [
+            "/r/*.rs",
+            "/r/src/?",
+            "/r/{a,b}/**",
+            "/r/[ab]/**",
+            "/r/**/x/*.rs",
+            "/r/a\\*b",
+        ] {
+            assert_eq!(Shape::of(g), None, "{g}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn shapes_agree_with_globset_on_any_path(
+            dir in "(/[a-c.]{1,2}){0,3}",
+            kind in 0usize..4,
+            end in "[a-c.]{0,3}",
+            path in "(/[a-c.]{0,3}){0,5}",
+        ) {
+            let g = match kind {
+                0 => dir.clone(),
+                1 => format!("{dir}/**"),
+                2 => format!("{dir}/**/*{end}"),
+                _ => format!("{dir}/**/{end}"),
+            };
+            if let Some(shape) = Shape::of(&g).filter(|_| !g.is_empty()) {
+                prop_assert_eq!(shape.is_match(path.as_bytes()), reference(&g, &path), "{} against {}", g, path);
+            }
+        }
+    }
 
     #[test]
     fn normalization_resolves_dots_and_is_idempotent() {

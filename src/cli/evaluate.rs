@@ -3,7 +3,7 @@
 use super::{paint, PathArgs};
 use clap::Args;
 use serde_json::json;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 use toolgate::call::HostKind;
@@ -47,7 +47,7 @@ pub struct EvaluateArgs {
     #[arg(long = "project-root", value_name = "DIR")]
     pub project_roots: Vec<PathBuf>,
     /// Seconds to wait for stdin before denying.
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[arg(long, value_name = "SECS", default_value_t = DEFAULT_READ_TIMEOUT_SECS)]
     pub read_timeout: u64,
     /// Seconds after which toolgate answers deny whatever it is still doing
     /// (lock waits, a slow disk): every host runs the tool when its hook times
@@ -59,6 +59,9 @@ pub struct EvaluateArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+/// How long the hook waits for its input by default.
+pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 10;
 
 /// Half the installed hook timeout.
 pub const DEFAULT_DEADLINE_SECS: u64 = toolgate::install::TIMEOUT_SECS / 2;
@@ -97,23 +100,45 @@ fn watchdog(host: Option<HostKind>, deadline: Duration) {
     });
 }
 
-/// Reads stdin up to `max` bytes, giving up after `timeout`.
+/// Reads stdin up to `max` bytes, giving up after `timeout`: `poll` with the time left,
+/// then `read`, on the calling thread (a helper thread per hook cost more than the read).
 pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, InputError> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let r = std::io::stdin()
-            .lock()
-            .take(max as u64 + 1)
-            .read_to_end(&mut buf)
-            .map(|_| buf);
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(buf)) if buf.len() > max => Err(InputError::TooLarge(max)),
-        Ok(Ok(buf)) => Ok(buf),
-        Ok(Err(e)) => Err(InputError::Unreadable(e.to_string())),
-        Err(_) => Err(InputError::TimedOut(timeout.as_secs())),
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::io::Errno;
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    let deadline = std::time::Instant::now() + timeout;
+    let timed_out = || InputError::TimedOut(timeout.as_secs());
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(timed_out());
+        }
+        let wait = Timespec {
+            tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: i64::from(left.subsec_nanos()),
+        };
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&wait)) {
+            Ok(0) => return Err(timed_out()),
+            Ok(_) => {}
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(InputError::Unreadable(e.to_string())),
+        }
+        match rustix::io::read(fd, &mut chunk[..]) {
+            Ok(0) => return Ok(buf),
+            Ok(n) => {
+                buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+                if buf.len() > max {
+                    return Err(InputError::TooLarge(max));
+                }
+            }
+            Err(Errno::INTR | Errno::AGAIN) => continue,
+            Err(e) => return Err(InputError::Unreadable(e.to_string())),
+        }
     }
 }
 

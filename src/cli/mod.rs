@@ -296,11 +296,66 @@ fn bad_hook_command_line(args: &[std::ffi::OsString], e: &clap::Error) -> i32 {
     }
 }
 
+/// The command lines the installers write (`install::hook_command`): `evaluate --host HOST`
+/// and then each of `--passport`, `--key`, `--trust-dir`, `--audit-log`, `--config`,
+/// `--packs-dir` at most once with a plain value. Exactly those, or `None`, so clap
+/// decides everything else (and the result is the one clap gives: see the test).
+fn hook_command_line(args: &[std::ffi::OsString]) -> Option<(PathArgs, evaluate::EvaluateArgs)> {
+    let mut words = args.get(1..)?.iter();
+    if words.next()?.to_str()? != "evaluate" || words.next()?.to_str()? != "--host" {
+        return None;
+    }
+    let host = words.next()?.to_str()?;
+    toolgate::call::HostKind::parse(host)?;
+    let mut paths = PathArgs::default();
+    let mut passport = None;
+    while let Some(flag) = words.next() {
+        let value = words.next()?;
+        let plain = value
+            .to_str()
+            .is_none_or(|v| !v.is_empty() && !v.starts_with('-'));
+        if !plain || value.is_empty() {
+            return None;
+        }
+        let slot = match flag.to_str()? {
+            "--passport" => &mut passport,
+            "--key" => &mut paths.key,
+            "--trust-dir" => &mut paths.trust_dir,
+            "--audit-log" => &mut paths.audit_log,
+            "--config" => &mut paths.config,
+            "--packs-dir" => &mut paths.packs_dir,
+            _ => return None,
+        };
+        if slot.replace(PathBuf::from(value)).is_some() {
+            return None;
+        }
+    }
+    let a = evaluate::EvaluateArgs {
+        host: Some(host.to_owned()),
+        passport,
+        policy: None,
+        context: None,
+        explain: false,
+        json: false,
+        project_roots: vec![],
+        read_timeout: evaluate::DEFAULT_READ_TIMEOUT_SECS,
+        deadline: evaluate::DEFAULT_DEADLINE_SECS,
+        dry_run: false,
+    };
+    Some((paths, a))
+}
+
 fn run(args: Vec<std::ffi::OsString>) -> i32 {
-    // Debug builds only: lets the tests prove that a panic denies with exit 2.
-    #[cfg(debug_assertions)]
+    // Lets the tests and bench/ratio.sh prove that a panic denies with exit 2, in release
+    // builds too (where the profile's unwinding is what keeps that path). It can only
+    // make toolgate deny, so it is no lever for whoever sets a hook's environment.
     if std::env::var_os("TOOLGATE_DEBUG_PANIC").is_some() {
         panic!("TOOLGATE_DEBUG_PANIC is set");
+    }
+    // The installed hook command line is parsed by hand (clap's setup was a tenth of a
+    // hook's time); anything else, however close, goes through clap.
+    if let Some((paths, a)) = hook_command_line(&args) {
+        return evaluate::run(&paths, a);
     }
     let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
@@ -426,4 +481,52 @@ pub fn parse_duration(s: &str) -> anyhow::Result<time::Duration> {
         "d" => time::Duration::days(n),
         _ => bail!("`{s}`: unit must be s, m, h or d"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn words(line: &str) -> Vec<OsString> {
+        std::iter::once("toolgate")
+            .chain(line.split(' ').filter(|w| !w.is_empty()))
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn the_hook_command_line_parses_as_clap_parses_it_and_nothing_else_is_taken() {
+        for line in [
+            "evaluate --host claude-code",
+            "evaluate --host codex --passport /h/p.json --key /h/k.jwk",
+            "evaluate --host gemini --trust-dir /t --audit-log /a.jsonl --config /c.json --packs-dir /p",
+            "evaluate --host copilot --packs-dir /p --passport /x",
+        ] {
+            let args = words(line);
+            let (paths, a) = hook_command_line(&args).unwrap_or_else(|| panic!("{line}"));
+            let cli = Cli::try_parse_from(&args).unwrap();
+            let Command::Evaluate(want) = cli.command else { panic!("{line}") };
+            assert_eq!(format!("{paths:?} {a:?}"), format!("{:?} {want:?}", cli.paths), "{line}");
+        }
+        for line in [
+            "evaluate",
+            "evaluate --host",
+            "evaluate --host nobody",
+            "evaluate --host=claude-code",
+            "evaluate --host claude-code --explain",
+            "evaluate --host claude-code --json",
+            "evaluate --host claude-code --key",
+            "evaluate --host claude-code --key -x",
+            "evaluate --host claude-code --key /a --key /b",
+            "evaluate --host claude-code --project-root /r",
+            "evaluate --host claude-code --read-timeout 1",
+            "evaluate --host claude-code --dry-run",
+            "--key /k evaluate --host claude-code",
+            "observe --host claude-code",
+            "evaluate --host claude-code extra",
+        ] {
+            assert!(hook_command_line(&words(line)).is_none(), "{line}");
+        }
+    }
 }
