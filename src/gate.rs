@@ -154,6 +154,24 @@ impl FsView for RealFs {
             .then(|| walk_for_names(path, set, crate::checks::protect::WALK_LIMIT))
     }
 
+    fn git_tracked(&self, top: &Path) -> Option<Vec<String>> {
+        crate::gitview::tracked(top)
+    }
+
+    fn git_tree(&self, dir: &Path, spec: &crate::checks::models::GitTree) -> Option<Vec<PathBuf>> {
+        crate::gitview::tree_changes(dir, spec)
+    }
+
+    fn hard_link_to_protected(
+        &self,
+        path: &Path,
+        set: &Protected,
+        roots: &[PathBuf],
+        secrets_only: bool,
+    ) -> Option<Contains> {
+        hard_link_to_protected(path, set, roots, secrets_only)
+    }
+
     fn read_dir(&self, path: &Path) -> Option<Vec<DirEntry>> {
         let entries = std::fs::read_dir(path).ok()?;
         let mut out = Vec::new();
@@ -269,6 +287,109 @@ pub fn walk_for_names(dir: &Path, set: &Protected, limit: usize) -> Contains {
         }
     }
     Contains::Nothing
+}
+
+/// Most entries looked at while searching for the other names of a hard-linked file.
+pub const LINK_SEARCH_LIMIT: usize = 20_000;
+
+/// Whether the existing regular file `path`, when it has more than one name,
+/// is the same file (device and inode) as a protected one: a protected file,
+/// a file in a protected directory, or a file under a protected name (`.claude/`)
+/// in a trusted root. Only files with a link count above one are searched, so
+/// an ordinary write costs one `lstat`.
+#[cfg(unix)]
+pub fn hard_link_to_protected(
+    path: &Path,
+    set: &Protected,
+    roots: &[PathBuf],
+    secrets_only: bool,
+) -> Option<Contains> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() || meta.nlink() < 2 {
+        return None;
+    }
+    let id = (meta.dev(), meta.ino());
+    let mut seen = 0usize;
+    let mut starts: Vec<PathBuf> = if secrets_only {
+        set.secrets.iter().map(|e| e.path.clone()).collect()
+    } else {
+        set.paths.iter().map(|e| e.path.clone()).collect()
+    };
+    if !secrets_only {
+        for root in roots {
+            match walk_for_all_names(root, set, LINK_SEARCH_LIMIT, &mut seen) {
+                Ok(found) => starts.extend(found),
+                Err(n) => return Some(Contains::TooLarge(n)),
+            }
+        }
+    }
+    let mut stack = starts;
+    while let Some(p) = stack.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.is_file() && (m.dev(), m.ino()) == id {
+            return Some(Contains::Found(p));
+        }
+        if !m.is_dir() {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&p) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            seen += 1;
+            if seen > LINK_SEARCH_LIMIT {
+                return Some(Contains::TooLarge(LINK_SEARCH_LIMIT));
+            }
+            stack.push(e.path());
+        }
+    }
+    Some(Contains::Nothing)
+}
+
+#[cfg(not(unix))]
+pub fn hard_link_to_protected(
+    _path: &Path,
+    _set: &Protected,
+    _roots: &[PathBuf],
+    _secrets_only: bool,
+) -> Option<Contains> {
+    None
+}
+
+/// Every directory below `dir` whose path ends in a protected name, counting
+/// entries into `seen`; `Err(limit)` when more than `limit` were looked at.
+fn walk_for_all_names(
+    dir: &Path,
+    set: &Protected,
+    limit: usize,
+    seen: &mut usize,
+) -> Result<Vec<PathBuf>, usize> {
+    let mut stack = vec![dir.to_path_buf()];
+    let mut found = Vec::new();
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            *seen += 1;
+            if *seen > limit {
+                return Err(limit);
+            }
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let p = entry.path();
+            if set.name_in(&p).is_some() {
+                found.push(p);
+            } else {
+                stack.push(p);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Parses raw hook input into a call. Duplicate keys are refused: a host and
@@ -422,6 +543,48 @@ pub fn trusted_roots(flag: &[PathBuf], config: &Config, host_roots: Vec<String>)
     out
 }
 
+/// Where each policy source of a decision comes from: the path and how it
+/// was chosen (flag, environment, TOOLGATE_HOME, the user's directory; the
+/// trusted roots from the flag, the config or the host). Nothing comes from
+/// the project unless the user pointed there.
+pub fn policy_sources(
+    loc: &Locations,
+    req: &EvaluateOptions,
+    config: &Config,
+    host: HostKind,
+    roots: &[PathBuf],
+) -> std::collections::BTreeMap<String, String> {
+    let show = |r: &crate::home::Resolved| format!("{} [{}]", r.path.display(), r.source);
+    let mut m = std::collections::BTreeMap::new();
+    m.insert("config".to_string(), show(&loc.config));
+    m.insert("passport".to_string(), show(&loc.passport));
+    m.insert("trust".to_string(), show(&loc.trust_dir));
+    m.insert(
+        "packs".to_string(),
+        match &loc.packs_dir {
+            Some(r) => format!("built in, overridden from {}", show(r)),
+            None => "built in".to_string(),
+        },
+    );
+    let how = if !req.project_roots.is_empty() {
+        "--project-root on the hook command line"
+    } else if !config.project_roots.is_empty() {
+        "project_roots in the config"
+    } else {
+        hosts::roots_from(host)
+    };
+    let list: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    m.insert(
+        "project_roots".to_string(),
+        if list.is_empty() {
+            format!("none ({how} gave none)")
+        } else {
+            format!("{} [{how}]", list.join(", "))
+        },
+    );
+    m
+}
+
 fn os_user() -> Option<String> {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
@@ -524,6 +687,7 @@ fn evaluate_read(
         .and_then(|_| hosts::sent_ids(host, bytes));
     let call_ref = call.as_ref().ok().or(sent.as_ref());
 
+    let mut sources = std::collections::BTreeMap::new();
     let prepared = match (&call, &config) {
         (Err(r), _) => Prepared::decided(Evaluation::early_deny("none", r.clone())),
         (_, Err(e)) => Prepared::decided(Evaluation::early_deny(
@@ -532,6 +696,7 @@ fn evaluate_read(
         )),
         (Ok(call), Ok(config)) => {
             let roots = trusted_roots(&req.project_roots, config, host_roots);
+            sources = policy_sources(loc, req, config, call.host, &roots);
             prepare(loc, config, call, input_len, roots, &env, now)
         }
     };
@@ -579,7 +744,9 @@ fn evaluate_read(
         }
     };
     let evaluation = match &verified {
-        Some(v) => tripwire(evaluation, &v.passport, &state, now.unix_timestamp()),
+        Some(v) => replayed(v, &state, &evaluation.policy_id).unwrap_or_else(|| {
+            tripwire(evaluation, &v.passport, &state, now.unix_timestamp())
+        }),
         None => evaluation,
     };
     // A person's approval of exactly this call, consumed (when one-time) before the
@@ -631,6 +798,13 @@ fn evaluate_read(
     if record.on_behalf_of.is_none() {
         record.on_behalf_of = os_account;
     }
+    if let Some(v) = verified.as_ref().filter(|v| v.path != loc.passport.path) {
+        sources.insert(
+            "passport".into(),
+            format!("{} (the fleet's passport_url, verified copy)", v.path.display()),
+        );
+    }
+    record.policy_sources = sources;
     fleet.annotate(&mut record, deciding_layer, now.unix_timestamp());
     // Local files only (trace parent, queued telemetry notes): fine under the lock.
     let telemetry = crate::telemetry::Hook::start(
@@ -716,6 +890,29 @@ fn tripwire(ev: Evaluation, p: &Passport, state: &StateSnapshot, now_unix: i64) 
     }
 }
 
+/// A deny when the passport is older than the newest one this agent was
+/// decided under (the state's mark): a copy put back to regain what a later
+/// version took away, or to undo a suspension.
+fn replayed(v: &VerifiedPassport, state: &StateSnapshot, policy_id: &str) -> Option<Evaluation> {
+    let high = state.passport.as_ref()?;
+    let mark = crate::state::PassportMark {
+        version: v.passport.version.clone(),
+        updated_at: v.passport.updated_at.clone(),
+    };
+    let why = mark.older_than(high)?;
+    Some(Evaluation::early_deny(
+        policy_id,
+        Reason::new(
+            ReasonCode::PassportReplayed,
+            format!(
+                "passport {} at {}: {why}, which decisions were already made under; an older copy is never accepted again (issue a new one with a higher version and a later updated_at)",
+                v.passport.passport_id,
+                v.path.display()
+            ),
+        ),
+    ))
+}
+
 fn finish(
     host: HostKind,
     call: Option<Call>,
@@ -777,6 +974,8 @@ struct FleetContext {
     /// Set when the fleet context itself decided (a status or org policy deny).
     decided_by: Option<String>,
     notes: Vec<String>,
+    /// Approved project policies of the trusted roots, each a narrowing layer.
+    project: Vec<crate::policy::project::ProjectLayer>,
 }
 
 impl FleetContext {
@@ -809,6 +1008,16 @@ impl FleetContext {
         }
         record.on_behalf_of_chain = chain;
         record.notes.extend(self.notes.iter().cloned());
+        for p in &self.project {
+            record.policy_sources.insert(
+                format!("project:{}", p.dir.display()),
+                format!(
+                    "{} {} [approved with toolgate trust project]",
+                    p.dir.join(crate::policy::project::FILE).display(),
+                    p.digest
+                ),
+            );
+        }
     }
 }
 
@@ -869,11 +1078,17 @@ impl Ready {
             rollout: self.rollout,
             fs: &RealFs::new(),
         };
-        let layers = crate::policy::layers(
+        let mut layers = crate::policy::layers(
             fleet.org.as_ref().map(|o| &o.passport),
             &v.passport,
             fleet.delegation.as_ref(),
         );
+        for p in &fleet.project {
+            layers.push(crate::policy::Layer {
+                name: format!("project:{}", p.dir.display()),
+                passport: std::borrow::Cow::Borrowed(&p.passport),
+            });
+        }
         crate::policy::decide(
             &layers,
             fleet.status.as_ref(),
@@ -924,7 +1139,7 @@ fn prepare(
                 Ok(Resolution::Request(r)) => r,
                 Ok(Resolution::Harmless) => {
                     // Harmless tools still need a valid passport: a suspended agent does nothing.
-                    return match load_subject(loc, config, call, &catalog, now) {
+                    return match load_subject(loc, config, call, &catalog, &roots, now) {
                         Ok((v, mut fleet)) => {
                             let ev = match crate::policy::check_status(
                                 fleet.status.as_ref(),
@@ -957,7 +1172,7 @@ fn prepare(
             InputError::TooLarge(MAX_INPUT_BYTES).reason(),
         ));
     }
-    let (v, fleet) = match load_subject(loc, config, call, &catalog, now) {
+    let (v, fleet) = match load_subject(loc, config, call, &catalog, &roots, now) {
         Ok(s) => s,
         Err(mut denied) => {
             if let Step::Decided(ev) = &mut denied.step {
@@ -1046,6 +1261,7 @@ fn load_subject(
     config: &Config,
     call: &Call,
     catalog: &Catalog,
+    roots: &[PathBuf],
     now: OffsetDateTime,
 ) -> Result<(VerifiedPassport, FleetContext), Box<Prepared>> {
     let deny = |r: Reason, layer: Option<&str>, fleet: FleetContext| {
@@ -1099,6 +1315,15 @@ fn load_subject(
     };
     let wanted = call.subagent.as_ref().and_then(|s| s.agent_type.as_deref());
     fleet.delegation = wanted.and_then(|t| delegations.into_iter().find(|d| d.agent_type == t));
+    // Project policy only for approved roots, and only as it was approved.
+    let store_path = loc.config_root.join(crate::policy::project::STORE);
+    let project = crate::policy::project::Store::load(&store_path)
+        .map_err(|e| Reason::new(ReasonCode::PolicyError, e.to_string()))
+        .and_then(|store| crate::policy::project::layers(&store, roots, &v.passport, catalog));
+    match project {
+        Ok(p) => fleet.project = p,
+        Err(r) => return Err(deny(r, Some("project"), fleet)),
+    }
     Ok((v, fleet))
 }
 
@@ -1172,6 +1397,7 @@ fn build_record(
         passport_id: v.map(|v| v.passport.passport_id.clone()),
         passport_version: v.map(|v| v.passport.version.clone()),
         passport_digest: v.map(|v| v.digest.clone()),
+        passport_updated_at: v.map(|v| v.passport.updated_at.clone()),
         input_digest: canonical::digest(&input),
         input: config
             .audit
@@ -1209,6 +1435,7 @@ fn build_record(
         deciding_layer: None,
         org_policy_digest: None,
         on_behalf_of_chain: vec![],
+        policy_sources: Default::default(),
         notes: vec![],
         prev_hash: String::new(),
         hash: String::new(),

@@ -12,6 +12,7 @@ pub mod canonical;
 pub mod checks;
 pub mod decision;
 pub mod gate;
+pub mod gitview;
 pub mod grant;
 pub mod home;
 pub mod hosts;

@@ -54,6 +54,9 @@ reason_codes! {
     PassportSuspended => "oap.passport_suspended",
     /// `expires_at` is in the past.
     PassportExpired => "oap.passport_expired",
+    /// The passport is older (`version` or `updated_at`) than one already decided under
+    /// with the same `passport_id`: a copy put back to regain rights or undo a suspension.
+    PassportReplayed => "oap.passport_replayed",
     /// The passport's assurance level is below the pack's minimum.
     AssuranceInsufficient => "oap.assurance_insufficient",
     /// The passport does not grant the capability the pack requires.

@@ -35,6 +35,74 @@ pub struct StateSnapshot {
     /// them as configuration or code needs review (write, then run).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub written: BTreeMap<String, BTreeSet<String>>,
+    /// The newest passport any decision for this agent was made under: an
+    /// older one (a copy put back) is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passport: Option<PassportMark>,
+}
+
+/// A passport's position in its own history: `version` (MAJOR.MINOR.PATCH) and `updated_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassportMark {
+    pub version: String,
+    pub updated_at: String,
+}
+
+impl PassportMark {
+    fn version_key(&self) -> Option<(u64, u64, u64)> {
+        let mut it = self.version.split('.').map(|p| p.parse::<u64>().ok());
+        let key = (it.next()??, it.next()??, it.next()??);
+        it.next().is_none().then_some(key)
+    }
+
+    fn updated_key(&self) -> Option<i128> {
+        time::OffsetDateTime::parse(
+            &self.updated_at,
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()
+        .map(|t| t.unix_timestamp_nanos())
+    }
+
+    /// Why `self` is older than `high` (either field goes back), if it is.
+    pub fn older_than(&self, high: &PassportMark) -> Option<String> {
+        if let (Some(a), Some(b)) = (self.version_key(), high.version_key()) {
+            if a < b {
+                return Some(format!(
+                    "version {} is older than {}",
+                    self.version, high.version
+                ));
+            }
+        }
+        if let (Some(a), Some(b)) = (self.updated_key(), high.updated_key()) {
+            if a < b {
+                return Some(format!(
+                    "updated_at {} is older than {}",
+                    self.updated_at, high.updated_at
+                ));
+            }
+        }
+        None
+    }
+
+    /// The newer of two marks, field by field, so neither can go back.
+    fn max(self, other: PassportMark) -> PassportMark {
+        let updated = (self.updated_key(), other.updated_key());
+        let version = match (self.version_key(), other.version_key()) {
+            (Some(a), Some(b)) if b > a => other.version.clone(),
+            (None, Some(_)) => other.version.clone(),
+            _ => self.version,
+        };
+        let updated_at = match updated {
+            (Some(a), Some(b)) if b > a => other.updated_at,
+            (None, Some(_)) => other.updated_at,
+            _ => self.updated_at,
+        };
+        PassportMark {
+            version,
+            updated_at,
+        }
+    }
 }
 
 /// Most written paths remembered per session, and sessions per agent.
@@ -180,6 +248,8 @@ pub struct Decided<'a> {
     pub counts_as_deny: bool,
     pub changes: &'a [StateChange],
     pub now_unix: i64,
+    /// The passport the decision was made under (`version`, `updated_at`), when known.
+    pub passport: Option<(&'a str, &'a str)>,
 }
 
 /// The state file: every agent's snapshot and the log position it reflects.
@@ -224,6 +294,19 @@ impl StateFile {
         self.seq = None;
         self.hash.clear();
         let Some(agent) = d.agent_id else { return };
+        if let Some((version, updated_at)) = d.passport {
+            // Every decision, denies included: a suspended passport's denies
+            // are what stop the active copy before it from coming back.
+            let seen = PassportMark {
+                version: version.into(),
+                updated_at: updated_at.into(),
+            };
+            let snap = self.agents.entry(agent.into()).or_default();
+            snap.passport = Some(match snap.passport.take() {
+                Some(high) => high.max(seen),
+                None => seen,
+            });
+        }
         if !(d.allow || d.counts_as_deny) {
             return;
         }
@@ -322,7 +405,29 @@ mod tests {
             counts_as_deny: !allow,
             changes,
             now_unix: t,
+            passport: None,
         }
+    }
+
+    #[test]
+    fn the_passport_mark_only_moves_forward() {
+        let mut f = StateFile::default();
+        let mut d = decided(1, false, &[], 10);
+        d.passport = Some(("1.2.0", "2026-03-01T00:00:00Z"));
+        f.apply(d);
+        d.passport = Some(("1.1.9", "2026-04-01T00:00:00Z"));
+        f.apply(d);
+        let high = f.snapshot("a", "2026-04-01").passport.unwrap();
+        assert_eq!(high.version, "1.2.0");
+        assert_eq!(high.updated_at, "2026-04-01T00:00:00Z");
+        let old = |v: &str, u: &str| PassportMark {
+            version: v.into(),
+            updated_at: u.into(),
+        };
+        assert!(old("1.1.9", "2026-04-01T00:00:00Z").older_than(&high).is_some());
+        assert!(old("1.2.0", "2026-03-31T23:59:59Z").older_than(&high).is_some());
+        assert!(old("1.2.0", "2026-04-01T00:00:00Z").older_than(&high).is_none());
+        assert!(old("1.10.0", "2026-05-01T00:00:00+02:00").older_than(&high).is_none());
     }
 
     #[test]

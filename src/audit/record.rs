@@ -35,6 +35,10 @@ pub struct Record {
     pub passport_version: Option<String>,
     #[serde(default)]
     pub passport_digest: Option<String>,
+    /// The passport's `updated_at`: with `passport_version`, its place in its
+    /// own history, so the state can refuse an older copy put back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passport_updated_at: Option<String>,
     /// `sha256:` of the JCS of the tool input.
     pub input_digest: String,
     /// The tool input itself, only when configured, with secrets redacted.
@@ -102,6 +106,10 @@ pub struct Record {
     /// For whom, through whom: `user:NAME`, `passport:ID`, `subagent:TYPE#ID`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on_behalf_of_chain: Vec<String>,
+    /// Where each policy source of the decision came from (`passport`, `trust`,
+    /// `packs`, `config`, `project_roots`): the path and how it was chosen.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub policy_sources: std::collections::BTreeMap<String, String>,
     /// Telemetry or other side notes that never change the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -174,6 +182,7 @@ impl Record {
             passport_id,
             passport_version,
             passport_digest,
+            passport_updated_at,
             input_digest,
             input,
             allow,
@@ -198,6 +207,7 @@ impl Record {
             deciding_layer,
             org_policy_digest,
             on_behalf_of_chain,
+            policy_sources,
             notes,
             prev_hash,
             hash: _,
@@ -246,8 +256,15 @@ impl Record {
         w.opt("org_policy_digest", org_policy_digest.as_deref());
         w.nullable("passport_digest", passport_digest.as_deref());
         w.nullable("passport_id", passport_id.as_deref());
+        w.opt("passport_updated_at", passport_updated_at.as_deref());
         w.nullable("passport_version", passport_version.as_deref());
         w.str("policy_id", policy_id);
+        if !policy_sources.is_empty() {
+            let v = serde_json::to_value(policy_sources).expect("serialises");
+            if !w.value("policy_sources", &v) {
+                return false;
+            }
+        }
         w.str("prev_hash", prev_hash);
         w.reasons("reasons", reasons);
         w.raw("seq", &seq.to_string());
@@ -299,6 +316,10 @@ impl Record {
             counts_as_deny: self.verdict == "deny" && !tripwire,
             changes: &self.state_changes,
             now_unix: self.unix_ts(),
+            passport: self
+                .passport_version
+                .as_deref()
+                .zip(self.passport_updated_at.as_deref()),
         }
     }
 

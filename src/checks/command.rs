@@ -741,6 +741,15 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
                 args.iter()
                     .any(|w| opts.iter().any(|o| option_matches(&w.text, o)))
             });
+    let writes_all = writes_all
+        || prog::HARD_LINKERS
+            .iter()
+            .filter(|(p, _)| *p == name)
+            .any(|(_, opts)| {
+                !args
+                    .iter()
+                    .any(|w| opts.iter().any(|o| option_matches(&w.text, o)))
+            });
     let copies = prog::COPIERS.contains(&name);
     if !(reads || writes_all || copies || in_place) {
         return Ok(());
@@ -830,6 +839,24 @@ fn model_effects(
             Touch::Write(p) => fx.file(WRITE_POLICY, &p)?,
             // The working tree: the command's directory stands for it.
             Touch::Tree => fx.file(WRITE_POLICY, ".")?,
+            // The files git lists, each judged as a write; the whole tree when it cannot list them.
+            Touch::GitTree(spec) => {
+                let listed = fx.only_dir().and_then(|d| {
+                    let dir = match &spec.dir {
+                        Some(sub) => d.join(sub),
+                        None => d.to_path_buf(),
+                    };
+                    input.env.fs.git_tree(&dir, &spec)
+                });
+                match listed {
+                    Some(paths) => {
+                        for p in paths {
+                            fx.file(WRITE_POLICY, &p.to_string_lossy())?;
+                        }
+                    }
+                    None => fx.file(WRITE_POLICY, spec.dir.as_deref().unwrap_or("."))?,
+                }
+            }
         }
     }
     Ok(())

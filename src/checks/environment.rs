@@ -31,6 +31,34 @@ pub trait FsView: Sync {
         None
     }
 
+    /// For an existing regular file with more than one name (a hard link),
+    /// whether another name of it is protected: the set's files, the files in
+    /// its directories, and the protected names under `roots` are compared by
+    /// identity (device and inode). With `secrets_only`, just the private keys.
+    /// `None` when `path` is not such a file.
+    fn hard_link_to_protected(
+        &self,
+        _path: &Path,
+        _set: &Protected,
+        _roots: &[PathBuf],
+        _secrets_only: bool,
+    ) -> Option<Contains> {
+        None
+    }
+
+    /// The files (absolute) a whole-tree git command run in `dir` would write,
+    /// as git itself lists them without changing anything, or `None` when it
+    /// cannot say (no repository, an unknown revision, too many, too slow).
+    fn git_tree(&self, _dir: &Path, _spec: &crate::checks::models::GitTree) -> Option<Vec<PathBuf>> {
+        None
+    }
+
+    /// The paths (relative to `top`) the git repository at `top` tracks, from
+    /// its index, or `None` when there is none toolgate can read.
+    fn git_tracked(&self, _top: &Path) -> Option<Vec<String>> {
+        None
+    }
+
     /// The entries of a directory (symlinks not followed), or `None` when
     /// `path` is not a directory that can be listed (following a final symlink).
     fn read_dir(&self, _path: &Path) -> Option<Vec<DirEntry>> {

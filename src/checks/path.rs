@@ -3,6 +3,7 @@
 //! Where the file (or its parent) exists, the symlink-resolved path is
 //! checked too, and a deny on either wins.
 
+use super::protect::Contains;
 use super::walk::{self, Stop, Walk};
 use super::{string_field, string_list, CheckInput, CheckResult};
 use crate::packs::Access;
@@ -297,6 +298,28 @@ fn candidates(path: &Path, raw: &Path, input: &CheckInput) -> Vec<PathBuf> {
     out
 }
 
+/// Why writing (or reading) `c` reaches a protected file under another name:
+/// a hard link is the same file, so the protected set is compared by identity.
+fn hard_link_refusal(input: &CheckInput, c: &Path, access: Access) -> Option<String> {
+    let env = input.env;
+    let secrets_only = access == Access::Read;
+    match env
+        .fs
+        .hard_link_to_protected(c, &env.protected, &env.roots, secrets_only)?
+    {
+        Contains::Nothing => None,
+        Contains::Found(p) => Some(format!(
+            "{} is a hard link to {} (the same file under another name)",
+            c.display(),
+            p.display()
+        )),
+        Contains::TooLarge(n) => Some(format!(
+            "{} has more than one name (a hard link) and toolgate looked at {n} entries without finding where the others are, so it cannot tell that none is protected",
+            c.display()
+        )),
+    }
+}
+
 pub fn check(
     input: &CheckInput,
     field: &str,
@@ -379,7 +402,8 @@ fn judge(
                 .protected
                 .write_refusal(c, &|p: &Path| env.fs.contains_protected(p, &env.protected)),
             Access::Read => env.protected.read_refusal(c),
-        };
+        }
+        .or_else(|| hard_link_refusal(input, c, access));
         if let Some(why) = refusal {
             input.hits.protected();
             return Err(CheckResult::deny(

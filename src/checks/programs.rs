@@ -309,7 +309,6 @@ pub const READERS: &[&str] = &[
     "rg",
     "ag",
     "ack",
-    "jq",
     "yq",
     "sed",
     "awk",
@@ -335,7 +334,6 @@ pub const PATTERN_FIRST: &[(&str, &[&str])] = &[
     ("rg", &["-e", "-f", "--regexp", "--file"]),
     ("ag", &[]),
     ("ack", &[]),
-    ("jq", &["-f", "--from-file"]),
     ("yq", &[]),
     ("sed", &["-e", "-f", "--expression", "--file"]),
     ("awk", &["-f", "--file"]),
@@ -357,8 +355,13 @@ pub const WRITERS: &[&str] = &[
 pub const ALL_OPERANDS_WRITTEN: &[(&str, &[&str])] = &[
     ("install", &["-d", "--directory"]),
     ("rsync", &["--remove-source-files", "--delete-before"]),
-    ("cp", &["--remove-destination"]),
+    ("cp", &["--remove-destination", "-l", "--link"]),
 ];
+
+/// Programs that make hard links unless given one of these options: a hard
+/// link is another name for its source, so every operand counts as written
+/// (`ln ~/.claude/settings.json x`, then a write to `x`, would change the protected file).
+pub const HARD_LINKERS: &[(&str, &[&str])] = &[("ln", &["-s", "--symbolic"])];
 
 /// Programs that read every operand but the last and write the last.
 pub const COPIERS: &[&str] = &["cp", "install", "ln", "rsync", "scp"];

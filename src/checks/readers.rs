@@ -6,7 +6,7 @@
 //! [`super::walk`]).
 
 use super::shell::Word;
-use super::walk::{Filter, FilterKind, Walk};
+use super::walk::{Filter, FilterKind, TypeGlob, Walk};
 
 /// How one recursive reader's command line is read.
 pub struct Reader {
@@ -561,6 +561,7 @@ fn ripgrep(opts: &[Opt], w: &mut Walk) {
             _ => {}
         }
     }
+    file_types(opts, w);
     w.skip_hidden = !hidden;
     if dot {
         w.ignore_files
@@ -571,9 +572,101 @@ fn ripgrep(opts: &[Opt], w: &mut Walk) {
     }
 }
 
-/// `git grep`: the work tree under the pathspecs, with `.gitignore` standing
-/// in for "tracked" (toolgate does not read the index); revisions are judged
-/// by today's tree.
+/// ripgrep's built-in file types that toolgate knows (name, globs on the file
+/// name). A type not listed here counts as matching every file, so selecting it
+/// reads at least what ripgrep would.
+const RG_TYPES: &[(&str, &[&str])] = &[
+    ("c", &["*.[chH]", "*.[chH].in", "*.cats"]),
+    ("cpp", &["*.[ChH]", "*.cc", "*.[ch]pp", "*.[ch]xx", "*.hh", "*.inl", "*.[ChH].in", "*.cc.in", "*.[ch]pp.in", "*.[ch]xx.in", "*.hh.in"]),
+    ("css", &["*.css", "*.scss"]),
+    ("go", &["*.go"]),
+    ("html", &["*.htm", "*.html", "*.ejs"]),
+    ("java", &["*.java", "*.jsp", "*.jspx", "*.properties"]),
+    ("js", &["*.js", "*.jsx", "*.vue", "*.cjs", "*.mjs"]),
+    ("json", &["*.json", "composer.lock", "*.sarif"]),
+    ("markdown", &["*.markdown", "*.md", "*.mdown", "*.mdwn", "*.mkd", "*.mkdn", "*.mdx"]),
+    ("md", &["*.markdown", "*.md", "*.mdown", "*.mdwn", "*.mkd", "*.mkdn", "*.mdx"]),
+    ("py", &["*.py", "*.pyi"]),
+    ("ruby", &["Gemfile", "*.gemspec", ".irbrc", "Rakefile", "*.rb"]),
+    ("rust", &["*.rs"]),
+    ("sh", &["*.bash", ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", "*.sh", ".zshrc", "*.zsh", ".zprofile", ".zshenv"]),
+    ("toml", &["*.toml", "Cargo.lock"]),
+    ("ts", &["*.ts", "*.tsx", "*.cts", "*.mts"]),
+    ("txt", &["*.txt"]),
+    ("yaml", &["*.yaml", "*.yml"]),
+];
+
+/// ripgrep's `--type-add NAME:GLOB` (or `NAME:include:A,B`), `--type-clear`,
+/// `-t`/`--type` and `-T`/`--type-not`: definitions first (in order), then the
+/// selections in order, each type's globs added to the walk.
+fn file_types(opts: &[Opt], w: &mut Walk) {
+    let mut defs: Vec<(String, Vec<String>)> = RG_TYPES
+        .iter()
+        .map(|(n, g)| (n.to_string(), g.iter().map(|g| g.to_string()).collect()))
+        .collect();
+    let mut unknown: Vec<String> = vec![];
+    for o in opts {
+        let Some(v) = o.value.as_deref() else {
+            continue;
+        };
+        match o.name.as_str() {
+            "--type-add" => {
+                let Some((name, rest)) = v.split_once(':') else {
+                    continue;
+                };
+                let globs: Vec<String> = match rest.strip_prefix("include:") {
+                    Some(others) => others
+                        .split(',')
+                        .flat_map(|t| {
+                            defs.iter()
+                                .find(|(n, _)| n == t)
+                                .map(|(_, g)| g.clone())
+                                .unwrap_or_else(|| vec!["*".into()])
+                        })
+                        .collect(),
+                    None => vec![rest.to_string()],
+                };
+                match defs.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, g)) => g.extend(globs),
+                    None => defs.push((name.to_string(), globs)),
+                }
+            }
+            "--type-clear" => {
+                if let Some((_, g)) = defs.iter_mut().find(|(n, _)| n == v) {
+                    g.clear();
+                } else {
+                    unknown.push(v.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    for o in opts {
+        let select = match o.name.as_str() {
+            "-t" | "--type" => true,
+            "-T" | "--type-not" => false,
+            _ => continue,
+        };
+        let Some(v) = o.value.as_deref() else {
+            continue;
+        };
+        if select {
+            w.types_selected = true;
+        }
+        let globs = match defs.iter().find(|(n, _)| n == v) {
+            Some((_, g)) if !unknown.iter().any(|u| u == v) => g.clone(),
+            // A type toolgate does not know: selected, it may match anything;
+            // negated, it is taken to leave nothing out.
+            _ if select => vec!["*".to_string()],
+            _ => vec![],
+        };
+        w.types.extend(globs.into_iter().map(|glob| TypeGlob { glob, select }));
+    }
+}
+
+/// `git grep`: the tracked files of the work tree under the pathspecs, as the
+/// index lists them (`.gitignore` stands in where there is no readable index);
+/// revisions are judged by today's tree.
 fn git_grep(argv: &[Word]) -> Option<Plan> {
     let sub = argv.iter().skip(1).position(|w| !w.text.starts_with('-'))? + 1;
     if argv[sub].text != "grep" {
@@ -613,6 +706,8 @@ fn git_grep(argv: &[Word]) -> Option<Plan> {
         reader: "git grep".into(),
         skip_git_dir: true,
         exclude_hint: "the pathspec ':!{path}'".into(),
+        git_index: !no_index,
+        tracked_only: !no_index && !has(&opts, &["--untracked"]),
         ..Walk::default()
     };
     if standard {

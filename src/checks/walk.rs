@@ -8,6 +8,7 @@
 use crate::checks::environment::{EntryKind, FsView};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Most directory entries one walk may list before it is refused.
@@ -49,6 +50,52 @@ pub struct Walk {
     pub list_only: bool,
     /// How to leave a file out, `{path}` standing for its path as the reader sees it.
     pub exclude_hint: String,
+    /// ripgrep file types (`-t`, `-T`, `--type-add`): globs on the file name, in
+    /// order; the last one matching decides. A selected type's match is read even
+    /// when hidden, as ripgrep does; with any type selected, a file matching none is skipped.
+    pub types: Vec<TypeGlob>,
+    pub types_selected: bool,
+    /// git grep: the repository's index says which files are tracked, and a
+    /// tracked file is read whatever the ignore files say; with `tracked_only`
+    /// (no `--untracked`) nothing else is. Without a readable index the ignore
+    /// files stand in for it.
+    pub git_index: bool,
+    pub tracked_only: bool,
+}
+
+/// One glob of a ripgrep file type, and whether its type is selected or negated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TypeGlob {
+    pub glob: String,
+    pub select: bool,
+}
+
+/// The file types of one walk, compiled.
+struct Types {
+    globs: Vec<(GlobMatcher, bool)>,
+    selected: bool,
+}
+
+impl Types {
+    fn new(w: &Walk) -> Types {
+        Types {
+            globs: w
+                .types
+                .iter()
+                .filter_map(|t| Some((glob(&t.glob, false, false)?, t.select)))
+                .collect(),
+            selected: w.types_selected,
+        }
+    }
+
+    /// `Some(true)` skipped, `Some(false)` read (even if hidden), `None` types say nothing.
+    fn decide(&self, name: &str) -> Option<bool> {
+        match self.globs.iter().rev().find(|(m, _)| m.is_match(name)) {
+            Some((_, select)) => Some(!select),
+            None => self.selected.then_some(true),
+        }
+    }
 }
 
 /// One include or exclude rule of a grep-like reader.
@@ -265,13 +312,35 @@ struct Walker<'a, F> {
     /// What relative rules (globs, pathspecs, zip patterns) are relative to.
     base: PathBuf,
     overrides: Overrides,
+    types: Types,
     filters: Filters,
     in_repo: bool,
     /// Ignore rules in force, outermost first: (directory depth, rules by priority).
     ignores: Vec<Vec<Rules>>,
     entries: usize,
     seen_dirs: Vec<PathBuf>,
+    /// Tracked files and the directories holding them (absolute), from the index.
+    tracked: Option<(HashSet<PathBuf>, HashSet<PathBuf>)>,
     visit: F,
+}
+
+/// The tracked files of the repository holding `root`, and their directories.
+fn tracked_set(fs: &dyn FsView, root: &Path) -> Option<(HashSet<PathBuf>, HashSet<PathBuf>)> {
+    let mut top = root.to_path_buf();
+    while fs.canonicalize(&top.join(".git")).is_none() {
+        if !top.pop() {
+            return None;
+        }
+    }
+    let mut files = HashSet::new();
+    let mut dirs = HashSet::new();
+    for name in fs.git_tracked(&top)? {
+        let f = top.join(&name);
+        let mut d = f.clone();
+        while d.pop() && d.starts_with(&top) && dirs.insert(d.clone()) {}
+        files.insert(f);
+    }
+    Some((files, dirs))
 }
 
 /// Walks `root` as the reader would and calls `visit` for every file it reads.
@@ -293,12 +362,18 @@ pub fn walk<E>(
         w,
         root,
         overrides: Overrides::new(w, &base),
+        types: Types::new(w),
         base: base.clone(),
         filters: Filters::new(&w.filters),
         in_repo: false,
         ignores: vec![],
         entries: 0,
         seen_dirs: vec![],
+        tracked: if w.git_index {
+            tracked_set(fs, root)
+        } else {
+            None
+        },
         visit,
     };
     if !w.ignore_files.is_empty() {
@@ -372,17 +447,46 @@ where
         if self.filters.skips(name, &rel, is_dir) {
             return true;
         }
+        if let Some((files, dirs)) = &self.tracked {
+            // Tracked is read (and a directory holding tracked files entered)
+            // whatever .gitignore says; the rest only with `--untracked`.
+            let tracked = if is_dir {
+                dirs.contains(path)
+            } else {
+                files.contains(path)
+            };
+            if tracked {
+                return false;
+            }
+            if self.w.tracked_only {
+                return true;
+            }
+        }
         if let Some(excluded) = self.overrides.decide(path, is_dir) {
             return excluded;
         }
-        for rules in self.ignores.iter().rev() {
+        // ripgrep's order: ignore files, then file types, then hidden names; a
+        // whitelist from either of the first two lets a hidden file be read.
+        let mut whitelisted = false;
+        'ignores: for rules in self.ignores.iter().rev() {
             for r in rules {
                 if let Some(ignored) = r.decide(path, is_dir) {
-                    return ignored;
+                    if ignored {
+                        return true;
+                    }
+                    whitelisted = true;
+                    break 'ignores;
                 }
             }
         }
-        self.w.skip_hidden && name.starts_with('.')
+        if !is_dir {
+            match self.types.decide(name) {
+                Some(true) => return true,
+                Some(false) => whitelisted = true,
+                None => {}
+            }
+        }
+        !whitelisted && self.w.skip_hidden && name.starts_with('.')
     }
 
     fn dir(&mut self, dir: &Path, real: Option<&Path>, depth: usize) -> Result<(), Stop<E>> {

@@ -42,6 +42,23 @@ pub enum TrustCommand {
         #[arg(value_name = "KID")]
         kid: String,
     },
+    /// Approve a project's own policy (DIR/.toolgate/project-policy.json): it
+    /// is proven to only narrow your passport and its SHA-256 is pinned; any
+    /// later change denies every call in DIR until you approve it again.
+    #[command(after_help = "\
+The file has a delegation's shape: optional \"capabilities\" (the ones kept;
+default all of the passport's) and \"limits\" that tighten the passport's, e.g.
+  {\"limits\": {\"system.command.execute\": {\"blocked_patterns\": [\"rm -rf\", \"git push\"]}}}
+It applies only while DIR is a trusted project root of the call (the host's
+project directory, --project-root, or config project_roots). A project policy
+nobody approved is never read.")]
+    Project {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Remove the approval instead.
+        #[arg(long)]
+        forget: bool,
+    },
 }
 
 pub fn keygen(paths: &PathArgs, a: KeygenArgs) -> anyhow::Result<()> {
@@ -132,6 +149,7 @@ pub fn trust(paths: &PathArgs, cmd: TrustCommand) -> anyhow::Result<()> {
                 eprintln!("no trusted keys in {}", dir.display());
             }
         }
+        TrustCommand::Project { dir, forget } => trust_project(&loc, &dir, forget)?,
         TrustCommand::Remove { kid } => {
             let p = dir.join(TrustStore::file_name(&kid));
             std::fs::remove_file(&p)
@@ -139,5 +157,46 @@ pub fn trust(paths: &PathArgs, cmd: TrustCommand) -> anyhow::Result<()> {
             println!("removed {kid}");
         }
     }
+    Ok(())
+}
+
+/// `toolgate trust project DIR`: prove the project's policy narrows the
+/// passport, then pin its digest (or, with `--forget`, drop the approval).
+fn trust_project(loc: &toolgate::home::Locations, dir: &std::path::Path, forget: bool) -> anyhow::Result<()> {
+    use toolgate::policy::project::{self, Store};
+    let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
+    let store_path = loc.config_root.join(project::STORE);
+    let mut store = Store::load(&store_path)?;
+    if forget {
+        let before = store.projects.len();
+        store.projects.retain(|p| p.dir != dir);
+        if store.projects.len() == before {
+            anyhow::bail!("{} is not an approved project", dir.display());
+        }
+        store.save(&store_path)?;
+        println!("forgot {}", dir.display());
+        return Ok(());
+    }
+    let Some((bytes, digest)) = project::read(&dir)? else {
+        anyhow::bail!(
+            "{} has no {}; write one first (see --help)",
+            dir.display(),
+            project::FILE
+        );
+    };
+    let trust = TrustStore::load_dir(&loc.trust_dir.path)?;
+    let v = toolgate::passport::load_verified(&loc.passport.path, &trust)
+        .context("the policy is proven against your passport, which must load")?;
+    let catalog = toolgate::packs::Catalog::with_overrides(
+        loc.packs_dir.as_ref().map(|r| r.path.as_path()),
+    )?;
+    project::narrowed(&dir, &bytes, &v.passport, &catalog).map_err(|r| {
+        anyhow::anyhow!("refused: {} ({})", r.message, r.code.as_str())
+    })?;
+    let now = toolgate::canonical::timestamp(time::OffsetDateTime::now_utc());
+    store.pin(dir.clone(), digest.clone(), now);
+    store.save(&store_path)?;
+    println!("approved {} ({digest})", dir.join(project::FILE).display());
+    println!("  it narrows passport {}; a change to it denies calls there until you approve it again", v.passport.passport_id);
     Ok(())
 }

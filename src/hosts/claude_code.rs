@@ -7,7 +7,7 @@
 //! output, so Claude Code's own permission rules still apply. Review: exit 0
 //! with `permissionDecision: "ask"`.
 
-use super::descriptor::{self, Base, ConfigFile, Descriptor, Layout, Scope};
+use super::descriptor::{self, Base, ConfigFile, Descriptor, Layout, Scope, SystemPath};
 use super::{str_field, tool_call, Answer, EXIT_ALLOW, EXIT_DENY};
 use crate::call::{Call, HostKind, Subagent};
 use crate::decision::Verdict;
@@ -54,6 +54,13 @@ pub static HOST: Descriptor = Descriptor {
     handler: |command, timeout| json!({"type": "command", "command": command, "timeout": timeout}),
     shell: true,
     fails_open: "nothing known with toolgate's wiring: a missing or crashing binary is blocked by the shell fallback, a stall by the watchdog; only a host-side timeout shorter than toolgate's deadline would run the tool",
+    // Managed settings outrank every other scope and can carry hooks or
+    // `disableAllHooks` (Linux and WSL, then macOS: the directory and the MDM profile).
+    system: &[
+        SystemPath { env: None, path: "/etc/claude-code" },
+        SystemPath { env: None, path: "/Library/Application Support/ClaudeCode" },
+        SystemPath { env: None, path: "/Library/Managed Preferences/com.anthropic.claudecode.plist" },
+    ],
     protect: &[".claude/settings.json", ".claude/settings.local.json", ".claude.json"],
     off_switches: descriptor::disable_all_hooks,
     canary,
@@ -115,6 +122,9 @@ pub fn warn(text: &str) -> Answer {
         EXIT_ALLOW,
     )
 }
+
+/// Where [`trusted_roots`] come from, for records and doctor.
+pub const ROOTS_FROM: &str = "CLAUDE_PROJECT_DIR in the hook's environment";
 
 /// The project root Claude Code sets in the hook's environment; the payload's
 /// `cwd` follows the model's `cd`s and is never a root.

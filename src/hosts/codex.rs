@@ -12,7 +12,7 @@
 //! `updatedInput` is rejected as invalid). `ask` is unsupported and would fail
 //! open, so a review verdict is a deny.
 
-use super::descriptor::{Base, ConfigFile, Descriptor, Layout, Scope};
+use super::descriptor::{Base, ConfigFile, Descriptor, Layout, Scope, SystemPath};
 use super::{review_as_deny, tool_call, Answer, EXIT_DENY};
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
@@ -58,6 +58,8 @@ pub static HOST: Descriptor = Descriptor {
     },
     shell: true,
     fails_open: "a hook Codex does not trust (new or changed: see `toolgate install codex --trust` and doctor); a host-side timeout",
+    // Machine-wide requirements and managed defaults.
+    system: &[SystemPath { env: None, path: "/etc/codex" }],
     protect: &[".codex"],
     off_switches: |_| vec![],
     canary,

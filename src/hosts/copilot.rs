@@ -57,6 +57,7 @@ pub static HOST: Descriptor = Descriptor {
     handler: |command, timeout| json!({"type": "command", "bash": command, "timeoutSec": timeout}),
     shell: true,
     fails_open: "a host-side timeout",
+    system: &[],
     protect: &[".github/hooks", ".github/copilot", ".copilot"],
     off_switches: super::descriptor::disable_all_hooks,
     canary,

@@ -15,7 +15,7 @@
 //! the two evaluations reach the same verdict; both are recorded, each with
 //! its event.
 
-use super::descriptor::{Base, ConfigFile, Descriptor, Layout, Scope};
+use super::descriptor::{Base, ConfigFile, Descriptor, Layout, Scope, SystemPath};
 use super::{missing, object_or_json_string, review_as_deny, str_field, Answer, EXIT_DENY};
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
@@ -64,6 +64,11 @@ pub static HOST: Descriptor = Descriptor {
     handler: |command, timeout| json!({"command": command, "timeout": timeout, "failClosed": true}),
     shell: false,
     fails_open: "not verified with the real host; per its documentation, a handler without `failClosed: true` (doctor checks it)",
+    // Enterprise hooks (Linux, then macOS).
+    system: &[
+        SystemPath { env: None, path: "/etc/cursor" },
+        SystemPath { env: None, path: "/Library/Application Support/Cursor/hooks.json" },
+    ],
     protect: &[".cursor"],
     off_switches,
     canary,
@@ -199,6 +204,9 @@ fn deny(text: &str) -> Answer {
         EXIT_DENY,
     )
 }
+
+/// Where [`trusted_roots`] come from, for records and doctor.
+pub const ROOTS_FROM: &str = "workspace_roots in the hook input";
 
 /// The workspace folders Cursor puts in every payload (set by the editor, not the model);
 /// `cwd` and a shell tool's `working_directory` are the model's choice and never roots.

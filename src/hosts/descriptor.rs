@@ -45,6 +45,17 @@ pub enum Base {
     Project,
     /// An environment variable that relocates a directory, else this path under the home.
     EnvOrHome(&'static str, &'static str),
+    /// An environment variable that stands in for the home directory for this
+    /// host alone (Gemini's `GEMINI_CLI_HOME`), else the home.
+    EnvHome(&'static str),
+}
+
+/// A machine-wide file or directory a host reads its policy or hooks from
+/// (managed settings, system settings), optionally moved by an environment variable.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemPath {
+    pub env: Option<&'static str>,
+    pub path: &'static str,
 }
 
 /// One configuration file a host reads hooks from.
@@ -89,6 +100,9 @@ pub struct Descriptor {
     /// Files and directories under the project and the home an agent must not write
     /// (the host's hook configuration and its trust state).
     pub protect: &'static [&'static str],
+    /// Machine-wide configuration the host reads on top of the user's (managed
+    /// or system settings that can add hooks or turn them off), protected whole.
+    pub system: &'static [SystemPath],
     /// Settings in a configuration document that switch toolgate's hook off silently.
     pub off_switches: fn(doc: &Value) -> Vec<String>,
     /// A host-format hook input for the doctor: forbidden (a write to `target`)
@@ -119,6 +133,7 @@ impl Descriptor {
             Base::Home => home.to_path_buf(),
             Base::Project => project.to_path_buf(),
             Base::EnvOrHome(var, rel) => env(var).unwrap_or_else(|| home.join(rel)),
+            Base::EnvHome(var) => env(var).unwrap_or_else(|| home.to_path_buf()),
         };
         Some(base.join(f.rel))
     }
@@ -134,7 +149,20 @@ impl Descriptor {
             .iter()
             .flat_map(|r| self.protect.iter().map(move |rel| r.join(rel)))
             .collect();
+        for sys in self.system {
+            out.push(PathBuf::from(sys.path));
+            if let Some(moved) = sys.env.and_then(env) {
+                out.push(moved);
+            }
+        }
         for f in self.files {
+            if let Base::EnvHome(var) = f.base {
+                // The relocated home holds what the real one does: protect it the same way.
+                if let Some(h) = env(var) {
+                    out.extend(self.protect.iter().map(|rel| h.join(rel)));
+                    out.push(h.join(f.rel));
+                }
+            }
             if let Base::EnvOrHome(var, rel) = f.base {
                 let Some(dir) = env(var).or_else(|| home.map(|h| h.join(rel))) else {
                     continue;

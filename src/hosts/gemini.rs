@@ -13,7 +13,7 @@
 //! only `deny`/`block` as effective for `BeforeTool`, so a review verdict is
 //! a deny.
 
-use super::descriptor::{Base, ConfigFile, Descriptor, Layout, Scope};
+use super::descriptor::{Base, ConfigFile, Descriptor, Layout, Scope, SystemPath};
 use super::{review_as_deny, str_field, tool_call, Answer, EXIT_ALLOW, EXIT_DENY};
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
@@ -37,7 +37,7 @@ pub static HOST: Descriptor = Descriptor {
     files: &[
         ConfigFile {
             scope: Scope::User,
-            base: Base::Home,
+            base: Base::EnvHome("GEMINI_CLI_HOME"),
             rel: ".gemini/settings.json",
         },
         ConfigFile {
@@ -59,6 +59,14 @@ pub static HOST: Descriptor = Descriptor {
     },
     shell: true,
     fails_open: "a host-side timeout; a crash is blocked only through the shell fallback",
+    // System defaults and system settings (the latter override every other
+    // file), each movable by its own variable.
+    system: &[
+        SystemPath { env: None, path: "/etc/gemini-cli" },
+        SystemPath { env: None, path: "/Library/Application Support/GeminiCli" },
+        SystemPath { env: Some("GEMINI_CLI_SYSTEM_SETTINGS_PATH"), path: "/etc/gemini-cli/settings.json" },
+        SystemPath { env: Some("GEMINI_CLI_SYSTEM_DEFAULTS_PATH"), path: "/etc/gemini-cli/system-defaults.json" },
+    ],
     protect: &[".gemini"],
     off_switches,
     canary,
@@ -203,6 +211,9 @@ pub fn answer(verdict: Verdict, text: &str) -> Answer {
 pub fn warn(text: &str) -> Answer {
     Answer::json(json!({"systemMessage": text}), Some(text), EXIT_ALLOW)
 }
+
+/// Where [`trusted_roots`] come from, for records and doctor.
+pub const ROOTS_FROM: &str = "GEMINI_PROJECT_DIR in the hook's environment";
 
 /// The project directory Gemini CLI sets in the hook's environment
 /// (`GEMINI_PROJECT_DIR`, and `CLAUDE_PROJECT_DIR` for compatibility);

@@ -17,7 +17,7 @@ pub mod oap;
 // Tool maps are policy data (`policy-packs/hosts/`), loaded with the packs.
 pub use crate::packs::tool_map;
 
-pub use descriptor::{Base, ConfigFile, Descriptor, Layout, Scope};
+pub use descriptor::{Base, ConfigFile, Descriptor, Layout, Scope, SystemPath};
 
 use crate::call::{Call, HostKind};
 use crate::decision::Verdict;
@@ -223,6 +223,16 @@ pub fn trusted_roots(
         .into_iter()
         .filter(|r| !r.is_empty() && std::path::Path::new(r).is_absolute())
         .collect()
+}
+
+/// Where a host's trusted project roots come from (for records and doctor).
+pub fn roots_from(host: HostKind) -> &'static str {
+    match host {
+        HostKind::ClaudeCode => claude_code::ROOTS_FROM,
+        HostKind::Cursor => cursor::ROOTS_FROM,
+        HostKind::Gemini => gemini::ROOTS_FROM,
+        HostKind::Codex | HostKind::Copilot | HostKind::Oap => "the hook process's working directory",
+    }
 }
 
 /// Renders a verdict as the host expects it.

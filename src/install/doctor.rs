@@ -168,6 +168,19 @@ pub fn host_version(program: &str) -> Option<String> {
 fn shared_checks(loc: &Locations) -> Vec<Row> {
     let me = "toolgate";
     let mut rows = Vec::new();
+    // Where each policy source comes from, so a planted or unexpected one shows.
+    let show = |r: &crate::home::Resolved| Ok(format!("{} [{}]", r.path.display(), r.source));
+    rows.push(row(me, "passport from", show(&loc.passport)));
+    rows.push(row(me, "trust store from", show(&loc.trust_dir)));
+    rows.push(row(me, "config from", show(&loc.config)));
+    rows.push(row(
+        me,
+        "packs from",
+        Ok(match &loc.packs_dir {
+            Some(r) => format!("built in, overridden from {} [{}]", r.path.display(), r.source),
+            None => "built in".into(),
+        }),
+    ));
     let trust = TrustStore::load_dir(&loc.trust_dir.path);
     let verified = match &trust {
         Ok(t) => passport::load_verified(&loc.passport.path, t),

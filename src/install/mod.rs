@@ -108,7 +108,7 @@ impl Dirs {
 pub fn relocation_vars() -> impl Iterator<Item = &'static str> {
     crate::hosts::descriptors().flat_map(|d| {
         d.files.iter().filter_map(|f| match f.base {
-            crate::hosts::Base::EnvOrHome(var, _) => Some(var),
+            crate::hosts::Base::EnvOrHome(var, _) | crate::hosts::Base::EnvHome(var) => Some(var),
             _ => None,
         })
     })

@@ -33,11 +33,47 @@ pub struct Delegation {
     pub passport: Passport,
 }
 
-fn widening(agent_type: &str, what: String) -> Reason {
+fn widening(who: &str, what: String) -> Reason {
     Reason::new(
         ReasonCode::DelegationWidening,
-        format!("the delegation for agent type `{agent_type}` {what}; a delegation may only narrow its parent"),
+        format!("{who} {what}; it may only narrow the passport it is decided under"),
     )
+}
+
+/// A policy document in a delegation's shape (`capabilities` left out keeps
+/// all of the parent's) proven no wider than `parent`; `who` names it in reasons.
+pub fn narrowed(
+    parent: &Passport,
+    catalog: &Catalog,
+    who: &str,
+    value: &Value,
+) -> Result<Passport, Reason> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Doc {
+        #[serde(default)]
+        capabilities: Option<Vec<String>>,
+        #[serde(default)]
+        limits: Map<String, Value>,
+        #[serde(default)]
+        #[allow(dead_code)]
+        description: Option<String>,
+    }
+    let doc: Doc = serde_path_to_error::deserialize(value).map_err(|e| {
+        Reason::new(
+            ReasonCode::PolicyError,
+            format!("{who}: {}: {}", e.path(), e.inner()),
+        )
+    })?;
+    let spec = Spec {
+        agent_type: who.into(),
+        capabilities: doc
+            .capabilities
+            .unwrap_or_else(|| parent.capabilities.iter().map(|c| c.id.clone()).collect()),
+        limits: doc.limits,
+        description: None,
+    };
+    prove(parent, catalog, spec, who).map(|d| d.passport)
 }
 
 fn invalid(why: String) -> Reason {
@@ -65,12 +101,13 @@ pub fn delegations(parent: &Passport, catalog: &Catalog) -> Result<Vec<Delegatio
                 s.agent_type
             )));
         }
-        out.push(prove(parent, catalog, s)?);
+        let who = format!("the delegation for agent type `{}`", s.agent_type);
+        out.push(prove(parent, catalog, s, &who)?);
     }
     Ok(out)
 }
 
-fn prove(parent: &Passport, catalog: &Catalog, s: Spec) -> Result<Delegation, Reason> {
+fn prove(parent: &Passport, catalog: &Catalog, s: Spec, who: &str) -> Result<Delegation, Reason> {
     let t = s.agent_type.as_str();
     let mut caps = vec![];
     for id in &s.capabilities {
@@ -78,7 +115,7 @@ fn prove(parent: &Passport, catalog: &Catalog, s: Spec) -> Result<Delegation, Re
             Some(c) => caps.push(c.clone()),
             None => {
                 return Err(widening(
-                    t,
+                    who,
                     format!("grants capability `{id}`, which the parent does not"),
                 ))
             }
@@ -116,7 +153,7 @@ fn prove(parent: &Passport, catalog: &Catalog, s: Spec) -> Result<Delegation, Re
                 }
                 None => Err("sets a limit the parent leaves unset".into()),
             }
-            .map_err(|e| widening(t, format!("limits.{cap}.{key} {e}")))?;
+            .map_err(|e| widening(who, format!("limits.{cap}.{key} {e}")))?;
             base.insert(key.clone(), value.clone());
         }
     }

@@ -9,6 +9,7 @@
 //! combination for people (`passport show --effective`).
 
 pub mod delegation;
+pub mod project;
 pub mod roles;
 
 use crate::decision::{self, CheckTrace, Environment, Evaluation, Outcome, Request, Verdict};

@@ -7,7 +7,7 @@
 //! possible path written. A name that is really a branch reads or writes a
 //! harmless non-file; what matters is that a path is never missed.
 
-use super::{lit, option_value, Refusal, Touch, Touches};
+use super::{lit, option_value, GitTree, Refusal, Touch, Touches};
 use crate::checks::shell::Word;
 
 /// What a subcommand does with its operands.
@@ -354,8 +354,24 @@ const EXEC_CONFIG: &[&str] = &[
 /// The touches of `git ARGS`.
 pub fn touches(args: &[Word]) -> Touches {
     let mut i = 0;
+    // `git -C DIR` (repeatable, each relative to the last); `None` once git is
+    // pointed elsewhere in a way the tree listing does not follow.
+    let mut dir: Option<Option<String>> = Some(None);
     while i < args.len() && args[i].text.starts_with('-') {
         let t = args[i].text.as_str();
+        match (t, args.get(i + 1)) {
+            ("-C", Some(d)) if d.is_literal() && !d.text.is_empty() => {
+                dir = dir.map(|prev| {
+                    Some(match prev {
+                        Some(p) if !d.text.starts_with('/') => format!("{p}/{}", d.text),
+                        _ => d.text.clone(),
+                    })
+                });
+            }
+            ("-C", _) | ("--git-dir", _) | ("--work-tree", _) => dir = None,
+            _ if t.starts_with("--git-dir=") || t.starts_with("--work-tree=") => dir = None,
+            _ => {}
+        }
         i += if GLOBAL_WITH_VALUE.contains(&t) { 2 } else { 1 };
     }
     let Some(sub) = args.get(i) else {
@@ -458,11 +474,195 @@ pub fn touches(args: &[Word]) -> Touches {
                 }
             }
             if empty || (rule == Rule::WritesTree && !only_paths) {
-                out.push(Touch::Tree);
+                let listed = dir.and_then(|d| whole_tree(sub_name, rest, d));
+                out.retain(|t| !matches!(t, Touch::Write(_)) || listed.is_none());
+                out.push(listed.map_or(Touch::Tree, Touch::GitTree));
             }
         }
     }
     Ok(out)
+}
+
+/// Options of the whole-tree subcommands that take a value (the next word).
+const TREE_VALUE_OPTIONS: &[&str] = &[
+    "-c",
+    "-C",
+    "-b",
+    "-B",
+    "--create",
+    "--force-create",
+    "--orphan",
+    "-m",
+    "--message",
+    "-s",
+    "--strategy",
+    "-X",
+    "--strategy-option",
+    "--onto",
+    "-S",
+    "--gpg-sign",
+    "--cleanup",
+    "--into-name",
+];
+
+/// A revision toolgate passes to git: literal, and never read as an option.
+fn revision(w: &str) -> Option<String> {
+    let ok = !w.is_empty() && !w.starts_with('-') && !w.contains(['\0', '\n']);
+    ok.then(|| if w == "-" { "@{-1}".into() } else { w.to_string() })
+}
+
+/// The files a whole-tree subcommand writes, as git can list them; `None`
+/// when the command line names paths or does something toolgate does not
+/// list (pull fetches first; an aborted rebase restores an older state).
+fn whole_tree(sub: &str, rest: &[Word], dir: Option<String>) -> Option<GitTree> {
+    if dashdash(rest) {
+        return None;
+    }
+    let mut opts: Vec<&str> = vec![];
+    let mut ops: Vec<&str> = vec![];
+    let mut onto = None;
+    let mut i = 0;
+    while let Some(w) = rest.get(i) {
+        if !w.is_literal() {
+            return None;
+        }
+        let t = w.text.as_str();
+        i += 1;
+        if t.starts_with('-') && t != "-" {
+            opts.push(t);
+            if TREE_VALUE_OPTIONS.contains(&t) {
+                let v = rest.get(i)?;
+                if t == "--onto" {
+                    onto = Some(v.text.as_str());
+                }
+                // `switch -c NAME START`, `checkout -b NAME START`: the name is no revision.
+                i += 1;
+            } else if let Some(v) = t.strip_prefix("--onto=") {
+                onto = Some(v);
+            }
+            continue;
+        }
+        ops.push(t);
+    }
+    let flag = |names: &[&str]| {
+        opts.iter()
+            .any(|o| names.iter().any(|n| o == n || o.starts_with(&format!("{n}="))))
+    };
+    let head = || "HEAD".to_string();
+    let mut t = GitTree {
+        dir,
+        ..GitTree::default()
+    };
+    match sub {
+        "switch" | "checkout" => {
+            if ops.len() > 1 {
+                return None;
+            }
+            let to = match ops.first() {
+                Some(r) => revision(r)?,
+                None => head(),
+            };
+            t.diffs.push((head(), to));
+            t.local = flag(&["-f", "--force", "--discard-changes", "-m", "--merge"]);
+        }
+        "stash" => {
+            let (verb, args) = match ops.split_first() {
+                Some((v, a)) => (*v, a),
+                None => ("push", &[][..]),
+            };
+            match verb {
+                "push" | "save" => {
+                    if verb == "push" && !args.is_empty() {
+                        return None;
+                    }
+                    t.local = true;
+                    t.untracked = flag(&["-u", "--include-untracked", "-a", "--all"]);
+                    t.ignored = flag(&["-a", "--all"]);
+                }
+                "pop" | "apply" => {
+                    let s = match args.first() {
+                        Some(s) => revision(s)?,
+                        None => "stash@{0}".into(),
+                    };
+                    t.diffs.push((format!("{s}^1"), s.clone()));
+                    t.stash_untracked = Some(s);
+                }
+                "drop" | "clear" | "create" | "store" => {}
+                _ => return None,
+            }
+        }
+        "merge" => {
+            if flag(&["--abort", "--quit"]) {
+                t.local = true;
+            } else if !flag(&["--continue"]) {
+                if ops.is_empty() {
+                    t.diffs.push((head(), "@{upstream}".into()));
+                }
+                for r in &ops {
+                    t.diffs.push((head(), revision(r)?));
+                }
+            }
+        }
+        "rebase" => {
+            if flag(&[
+                "--abort",
+                "--continue",
+                "--skip",
+                "--quit",
+                "--edit-todo",
+                "--root",
+            ]) || ops.len() > 2
+            {
+                return None;
+            }
+            let upstream = match ops.first() {
+                Some(r) => revision(r)?,
+                None => "@{upstream}".into(),
+            };
+            t.diffs.push((head(), upstream));
+            if let Some(o) = onto {
+                t.diffs.push((head(), revision(o)?));
+            }
+            if let Some(b) = ops.get(1) {
+                t.diffs.push((head(), revision(b)?));
+            }
+        }
+        "reset" => {
+            if ops.len() > 1 {
+                return None;
+            }
+            let to = match ops.first() {
+                Some(r) => revision(r)?,
+                None => head(),
+            };
+            t.diffs.push((head(), to));
+            t.local = true;
+        }
+        "cherry-pick" | "revert" => {
+            if flag(&["--abort", "--quit", "--skip"]) {
+                t.local = true;
+            } else if !flag(&["--continue"]) {
+                if ops.is_empty() {
+                    return None;
+                }
+                for r in &ops {
+                    match r.split_once("..") {
+                        Some((a, b)) => {
+                            let a = if a.is_empty() { head() } else { revision(a)? };
+                            let b = if b.is_empty() { head() } else { revision(b)? };
+                            t.diffs.push((a, b));
+                        }
+                        None => {
+                            let r = revision(r)?;
+                            t.diffs.push((format!("{r}^"), r));
+                        }
+                    }
+                }
+            }
+        }
+        _ => return None,
+    }
+    Some(t)
 }
 
 fn dashdash(rest: &[Word]) -> bool {

@@ -9,6 +9,7 @@
 
 pub mod build;
 pub mod git;
+pub mod jq;
 pub mod scripts;
 
 use super::shell::Word;
@@ -27,6 +28,28 @@ pub enum Touch {
     /// Writes files of the working tree that the command line does not name
     /// (`git checkout BRANCH`, `git stash`, `git clean`).
     Tree,
+    /// Writes the files git itself can list (`git switch BRANCH`: those that
+    /// differ between HEAD and BRANCH); the edge asks git, and where it cannot
+    /// answer the whole tree counts as written ([`Touch::Tree`]).
+    GitTree(GitTree),
+}
+
+/// What a whole-tree git command writes, in terms git can list without
+/// changing anything: differences between trees, local changes, untracked files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitTree {
+    /// `git -C DIR`, relative to the command's directory.
+    pub dir: Option<String>,
+    /// Pairs of tree-ish whose differing files are written (`HEAD`, `BRANCH`).
+    pub diffs: Vec<(String, String)>,
+    /// Files changed in the work tree or index against HEAD are written back
+    /// (`stash`, `reset --hard`, `switch --discard-changes`).
+    pub local: bool,
+    /// Untracked files are removed too (`stash -u`); with `ignored`, ignored ones as well (`stash -a`).
+    pub untracked: bool,
+    pub ignored: bool,
+    /// A stash entry whose untracked files (its third parent) are restored.
+    pub stash_untracked: Option<String>,
 }
 
 /// Why a model refuses a command: the code and a sentence naming the option.
@@ -68,6 +91,7 @@ pub fn touches(name: &str, argv: &[Word]) -> Option<Touches> {
     let args = &argv[1..];
     match name {
         "git" => Some(git::touches(args)),
+        _ if jq::PROGRAMS.contains(&name) => Some(jq::touches(name, args)),
         _ if TREE_WRITERS.contains(&name) => Some(tree_writer(name, args)),
         _ => match SECOND_OPERAND_WRITTEN.iter().find(|(p, _)| *p == name) {
             Some((_, values)) => Some(second_operand_written(args, values)),
@@ -172,6 +196,7 @@ fn tree_writer(name: &str, args: &[Word]) -> Touches {
 /// says when an allowlisted program is not modelled.
 pub fn is_modelled(name: &str) -> bool {
     name == "git"
+        || jq::PROGRAMS.contains(&name)
         || TREE_WRITERS.contains(&name)
         || SECOND_OPERAND_WRITTEN.iter().any(|(p, _)| *p == name)
         || scripts::MODELLED.contains(&name)

@@ -1,0 +1,237 @@
+//! jq (and its ports gojq and jaq): which words are the program, which are
+//! files it reads, and which are plain values.
+//!
+//! jq runs no commands and writes no files, but it reads more than its input
+//! files: `--rawfile NAME FILE` and `--slurpfile NAME FILE` read a file into a
+//! variable, `-f` reads the program from the first operand, and a program's
+//! `import`/`include` (or `modulemeta`) load modules and JSON data from a
+//! search path that toolgate cannot resolve, so those are refused. Words after
+//! `--args`/`--jsonargs` are values, never files; so are `--arg NAME VALUE`'s.
+//! `env`, `$ENV`, `input_filename`, `$__loc__` and `@sh` read no file and are
+//! allowed (a shell that runs `@sh` output is its own command, judged as such).
+
+use super::{lit, Refusal, Touch, Touches};
+use crate::checks::shell::Word;
+
+/// The programs this model covers.
+pub const PROGRAMS: &[&str] = &["jq", "gojq", "jaq"];
+
+/// Options followed by one value (attached short forms `-Ldir` too).
+const ONE_VALUE: &[&str] = &["--indent", "-L", "--library-path"];
+/// Options followed by a name and a value.
+const TWO_VALUES: &[&str] = &["--arg", "--argjson"];
+/// Options followed by a name and a file that is read.
+const NAME_AND_FILE: &[&str] = &["--rawfile", "--slurpfile"];
+
+/// Program keywords that load a module or data file from the search path.
+const LOADERS: &[&str] = &["import", "include", "modulemeta"];
+
+pub fn touches(name: &str, args: &[Word]) -> Touches {
+    let mut out = vec![];
+    let mut program_given = false;
+    let mut from_file = false;
+    // After `--args`/`--jsonargs`, operands past the program are values.
+    let mut values = false;
+    let mut operands_done = false;
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let t = w.text.as_str();
+        i += 1;
+        if !operands_done && t == "--" {
+            operands_done = true;
+            continue;
+        }
+        if !operands_done && t.starts_with('-') && t.len() > 1 {
+            if t == "--args" || t == "--jsonargs" {
+                values = true;
+            } else if t == "--from-file" {
+                from_file = true;
+            } else if NAME_AND_FILE.contains(&t) {
+                if let Some(f) = args.get(i + 1) {
+                    out.push(Touch::Read(lit(f)?.to_string()));
+                }
+                i += 2;
+            } else if TWO_VALUES.contains(&t) {
+                i += 2;
+            } else if ONE_VALUE.contains(&t) {
+                i += 1;
+            } else if let Some(bundle) = t.strip_prefix('-').filter(|b| !b.starts_with('-')) {
+                // Short flags bundle (`-nr`); `-L` takes the rest or the next word.
+                if let Some(k) = bundle.find('L') {
+                    if bundle.len() == k + 1 {
+                        i += 1;
+                    }
+                    from_file |= bundle.get(..k).is_some_and(|b| b.contains('f'));
+                } else {
+                    from_file |= bundle.contains('f');
+                }
+            }
+            continue;
+        }
+        if !program_given {
+            program_given = true;
+            if from_file {
+                out.push(Touch::Read(lit(w)?.to_string()));
+            } else {
+                program(name, lit(w)?)?;
+            }
+            continue;
+        }
+        if !values {
+            out.push(Touch::Read(lit(w)?.to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// Refuses a program that loads modules or data from the search path.
+fn program(name: &str, p: &str) -> Result<(), Refusal> {
+    let b = p.as_bytes();
+    let mut i = 0;
+    let mut prev = b' ';
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => {
+                i = skip_string(b, i + 1);
+                prev = b'"';
+                continue;
+            }
+            b'#' => {
+                while b.get(i).is_some_and(|&c| c != b'\n') {
+                    i += 1;
+                }
+                continue;
+            }
+            _ if c.is_ascii_alphabetic() || c == b'_' => {
+                let start = i;
+                while b
+                    .get(i)
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                {
+                    i += 1;
+                }
+                let word = p.get(start..i).unwrap_or_default();
+                // `.import` is a field and `$import` a variable, not the keyword.
+                if prev != b'.' && prev != b'$' && LOADERS.contains(&word) {
+                    return Err(Refusal::option(format!(
+                        "the {name} program uses `{word}`, which loads a module or data file from jq's search path (~/.jq, -L), files toolgate cannot name"
+                    )));
+                }
+                prev = b'a';
+                continue;
+            }
+            _ => {}
+        }
+        if !c.is_ascii_whitespace() {
+            prev = c;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The index after a string literal starting at `i` (just past the quote).
+/// An interpolation `\(...)` is skipped whole; strings inside it nest.
+fn skip_string(b: &[u8], mut i: usize) -> usize {
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'\\' if b.get(i + 1) == Some(&b'(') => {
+                let mut depth = 1usize;
+                i += 2;
+                while depth > 0 {
+                    match b.get(i) {
+                        None => return i,
+                        Some(b'(') => depth += 1,
+                        Some(b')') => depth -= 1,
+                        Some(b'"') => {
+                            i = skip_string(b, i + 1);
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'\\' => i += 2,
+            b'"' => return i + 1,
+            _ => i += 1,
+        }
+    }
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &[&str]) -> Vec<Word> {
+        s.iter()
+            .map(|t| Word {
+                text: t.to_string(),
+                expands: false,
+                substitutes: false,
+            })
+            .collect()
+    }
+
+    fn reads(s: &[&str]) -> Vec<String> {
+        touches("jq", &words(s))
+            .unwrap()
+            .into_iter()
+            .map(|t| match t {
+                Touch::Read(p) => p,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn files_values_and_programs_are_told_apart() {
+        assert_eq!(reads(&[".name", "package.json"]), ["package.json"]);
+        assert_eq!(reads(&["-r", ".x"]), Vec::<String>::new());
+        assert_eq!(
+            reads(&["--arg", "k", "v", "-n", "$k"]),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            reads(&["-n", "--rawfile", "s", ".env", "$s"]),
+            [".env".to_string()]
+        );
+        assert_eq!(
+            reads(&["--slurpfile", "a", "x.json", ".", "y.json"]),
+            ["x.json", "y.json"]
+        );
+        assert_eq!(reads(&["-f", "prog.jq", "in.json"]), ["prog.jq", "in.json"]);
+        assert_eq!(reads(&["-nf", "prog.jq"]), ["prog.jq"]);
+        assert_eq!(
+            reads(&["-n", "$ARGS", "--args", "a", ".env"]),
+            Vec::<String>::new()
+        );
+        assert_eq!(reads(&["-L", "lib", ".", "f.json"]), ["f.json"]);
+        assert_eq!(reads(&["--indent", "2", ".", "f.json"]), ["f.json"]);
+    }
+
+    #[test]
+    fn module_loading_is_refused_where_it_is_the_keyword() {
+        for p in [
+            "import \"x\" as x; x::f",
+            "include \"secrets\"; .",
+            "import \"id_rsa\" as $k; $k",
+            "\"x\" | modulemeta",
+            "# c\ninclude \"m\"; .",
+        ] {
+            assert!(touches("jq", &words(&["-n", p])).is_err(), "{p}");
+        }
+        for p in [
+            ".import",
+            "$import",
+            "\"import \\(.a) include\"",
+            "env.HOME, $ENV.PATH, input_filename, $__loc__, @sh \"echo \\(.x)\"",
+            "# import \"x\"\n.",
+        ] {
+            let r = touches("jq", &words(&["-n", p]));
+            assert!(r.is_ok(), "{p}: {r:?}");
+        }
+    }
+}

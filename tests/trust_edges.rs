@@ -1,0 +1,410 @@
+//! Trust boundary, round three (issue 9 d, c, e): hard links to protected
+//! files, a passport copied back over a newer one, machine-wide host settings
+//! and relocated host homes. The real binary on a real file system, each
+//! with the ordinary neighbours that stay allowed.
+
+mod common;
+
+use common::{Home, Run};
+use serde_json::{json, Value};
+use std::path::Path;
+
+fn deny(r: &Run, code: &str, what: &str) {
+    assert_eq!(r.code, 2, "{what}: expected a deny: {r:?}");
+    assert!(r.stderr.contains(code), "{what}: expected {code}: {r:?}");
+}
+
+fn allow(r: &Run, what: &str) {
+    assert_eq!(r.code, 0, "{what}: expected an allow: {r:?}");
+}
+
+fn bash(h: &Home, cmd: &str) -> Run {
+    h.run(&["evaluate"], &h.claude("Bash", json!({ "command": cmd })))
+}
+
+fn write(h: &Home, path: &Path) -> Run {
+    h.run(
+        &["evaluate"],
+        &h.claude(
+            "Write",
+            json!({"file_path": path, "content": "{\"disableAllHooks\": true}"}),
+        ),
+    )
+}
+
+fn with_commands(h: &Home, extra: &[&str]) {
+    h.edit_passport(|p| {
+        let cmds = p["limits"]["system.command.execute"]["allowed_commands"]
+            .as_array_mut()
+            .unwrap();
+        for c in extra {
+            cmds.push(json!(c));
+        }
+    });
+}
+
+#[test]
+fn a_hard_link_to_a_protected_file_is_not_a_way_to_write_it() {
+    let h = Home::new("coding-agent");
+    with_commands(&h, &["ln", "cp"]);
+    // The user's Claude Code settings (HOME is the temp dir) and the project's.
+    let user = h.dir.path().join(".claude/settings.json");
+    std::fs::create_dir_all(user.parent().unwrap()).unwrap();
+    std::fs::write(&user, "{}").unwrap();
+    let project = h.project.join(".claude/settings.local.json");
+    std::fs::create_dir_all(project.parent().unwrap()).unwrap();
+    std::fs::write(&project, "{}").unwrap();
+    std::fs::create_dir_all(h.project.join("docs")).unwrap();
+
+    // Making the link is refused: a hard link is the protected file under another name.
+    for cmd in [
+        format!("ln {} notes.json", user.display()),
+        "ln .claude/settings.local.json notes.json".to_string(),
+        "ln -f .claude/settings.local.json docs/".to_string(),
+        "cp -l .claude/settings.local.json notes.json".to_string(),
+        "cp -al .claude backup".to_string(),
+    ] {
+        deny(&bash(&h, &cmd), "oap.path_not_allowed", &cmd);
+    }
+    // A link made some other way (before toolgate, by a tool it does not see) is
+    // found when written through, wherever the other name is.
+    for (name, target) in [("notes.json", &user), ("docs/local.json", &project)] {
+        let link = h.project.join(name);
+        std::fs::hard_link(target, &link).unwrap();
+        let r = write(&h, &link);
+        deny(&r, "oap.path_not_allowed", name);
+        assert!(r.stderr.contains("hard link"), "{r:?}");
+    }
+    // Neighbours: symbolic links of ordinary files, hard links between ordinary files.
+    std::fs::write(h.project.join("a.txt"), "a").unwrap();
+    allow(&bash(&h, "ln -s a.txt b.txt"), "ln -s of a project file");
+    allow(&bash(&h, "ln a.txt c.txt"), "ln of a project file");
+    allow(&bash(&h, "cp a.txt d.txt"), "cp");
+    std::fs::hard_link(h.project.join("a.txt"), h.project.join("e.txt")).unwrap();
+    allow(&write(&h, &h.project.join("e.txt")), "a hard link between ordinary files");
+    allow(&write(&h, &h.project.join("src/new.rs")), "a new file");
+}
+
+fn passport(h: &Home) -> Value {
+    serde_json::from_slice(&std::fs::read(h.passport()).unwrap()).unwrap()
+}
+
+#[test]
+fn an_older_passport_copied_back_is_refused() {
+    let h = Home::new("coding-agent");
+    let ls = || bash(&h, "ls");
+    allow(&ls(), "the first passport");
+    let sig = h.home.join("passport.json.sig");
+    let old = (
+        std::fs::read(h.passport()).unwrap(),
+        std::fs::read(&sig).unwrap(),
+    );
+    // The owner suspends the agent with a newer passport: every call is denied.
+    h.edit_passport(|p| {
+        p["status"] = json!("suspended");
+        p["version"] = json!("1.0.1");
+        p["updated_at"] = json!("2030-02-01T00:00:00Z");
+    });
+    deny(&ls(), "oap.passport_suspended", "the suspended passport");
+    // The agent (or anyone) puts the signed active copy back.
+    std::fs::write(h.passport(), &old.0).unwrap();
+    std::fs::write(&sig, &old.1).unwrap();
+    let r = ls();
+    deny(&r, "oap.passport_replayed", "the older copy put back");
+    assert!(r.stderr.contains("1.0.0"), "{r:?}");
+    // Same version, earlier updated_at: older too.
+    h.edit_passport(|p| {
+        p["status"] = json!("active");
+        p["version"] = json!("1.0.1");
+        p["updated_at"] = json!("2030-01-15T00:00:00Z");
+    });
+    deny(&ls(), "oap.passport_replayed", "an earlier updated_at");
+    // A newer passport is accepted, and so is the same one again.
+    h.edit_passport(|p| {
+        p["version"] = json!("1.1.0");
+        p["updated_at"] = json!("2030-03-01T00:00:00Z");
+    });
+    allow(&ls(), "a newer passport");
+    allow(&ls(), "the same passport again");
+    assert_eq!(passport(&h)["version"], "1.1.0");
+    // The mark survives a state rebuilt from the log.
+    h.ok(&["audit", "rebuild-state"]);
+    std::fs::write(h.passport(), &old.0).unwrap();
+    std::fs::write(&sig, &old.1).unwrap();
+    deny(&ls(), "oap.passport_replayed", "after rebuild-state");
+}
+
+#[test]
+fn machine_wide_host_settings_and_relocated_homes_are_protected() {
+    let h = Home::new("coding-agent");
+    // A passport that would let the agent write there: the protection must hold anyway.
+    h.edit_passport(|p| {
+        let w = p["limits"]["data.file.write"]["allowed_paths"]
+            .as_array_mut()
+            .unwrap();
+        for g in [
+            "/etc/claude-code/**",
+            "/etc/gemini-cli/**",
+            "/etc/codex/**",
+            "/etc/cursor/**",
+        ] {
+            w.push(json!(g));
+        }
+    });
+    for p in [
+        "/etc/claude-code/managed-settings.json",
+        "/etc/claude-code/managed-settings.d/10-off.json",
+        "/etc/claude-code/managed-mcp.json",
+        "/etc/gemini-cli/settings.json",
+        "/etc/gemini-cli/system-defaults.json",
+        "/etc/codex/requirements.toml",
+        "/etc/cursor/hooks.json",
+    ] {
+        deny(&write(&h, Path::new(p)), "oap.path_not_allowed", p);
+    }
+    // Gemini reads `$GEMINI_CLI_HOME/.gemini/settings.json` and a system settings file
+    // moved by its own variable; both are under /tmp, which the passport lets it write.
+    let gh = h.dir.path().join("gemini-home");
+    let moved = h.dir.path().join("sys/gemini-system.json");
+    let with_env = |path: &Path| {
+        let mut c = h.cmd(&["evaluate"]);
+        c.env("GEMINI_CLI_HOME", &gh)
+            .env("GEMINI_CLI_SYSTEM_SETTINGS_PATH", &moved);
+        common::run_command(
+            c,
+            &h.claude(
+                "Write",
+                json!({"file_path": path, "content": "{\"hooksConfig\": {\"enabled\": false}}"}),
+            ),
+        )
+    };
+    for p in [
+        gh.join(".gemini/settings.json"),
+        gh.join(".gemini/extensions/x/gemini-extension.json"),
+        moved.clone(),
+    ] {
+        deny(&with_env(&p), "oap.path_not_allowed", &p.display().to_string());
+    }
+    allow(&with_env(&gh.join("notes.txt")), "a neighbour in that home");
+    allow(
+        &with_env(&h.dir.path().join("sys/other.json")),
+        "a neighbour of the moved file",
+    );
+}
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+}
+
+#[test]
+fn whole_tree_git_commands_are_decided_on_the_files_they_would_write() {
+    let h = Home::new("coding-agent");
+    with_commands(&h, &["git"]);
+    let p = &h.project;
+    let put = |rel: &str, text: &str| {
+        let f = p.join(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    };
+    git(p, &["init", "-q", "-b", "main"]);
+    put(".claude/settings.json", "{\"hooks\": {}}");
+    put("src/a.rs", "fn a() {}\n");
+    git(p, &["add", "."]);
+    git(p, &["commit", "-qm", "init"]);
+    // A branch that changes only source, and one that changes the host's settings.
+    git(p, &["switch", "-qc", "feature"]);
+    put("src/a.rs", "fn a() { 1; }\n");
+    git(p, &["commit", "-qam", "feature"]);
+    git(p, &["switch", "-q", "main"]);
+    git(p, &["switch", "-qc", "evil"]);
+    put(".claude/settings.json", "{\"disableAllHooks\": true}");
+    git(p, &["commit", "-qam", "evil"]);
+    git(p, &["switch", "-q", "main"]);
+
+    // Ordinary calls in a project with a `.claude/`: allowed on what they write.
+    for cmd in [
+        "git switch feature",
+        "git checkout feature",
+        "git merge feature",
+        "git cherry-pick feature",
+        "git reset --hard",
+        "git stash",
+        "git -C src switch feature",
+    ] {
+        allow(&bash(&h, cmd), cmd);
+    }
+    // The same commands, when what they write is protected.
+    for cmd in [
+        "git switch evil",
+        "git checkout evil",
+        "git merge evil",
+        "git cherry-pick evil",
+        "git rebase evil",
+        "git reset --hard evil",
+        "git checkout -f evil",
+    ] {
+        let r = bash(&h, cmd);
+        deny(&r, "oap.path_not_allowed", cmd);
+        assert!(r.stderr.contains(".claude"), "{cmd}: {r:?}");
+    }
+    // A stash that would revert a local change of a protected file.
+    put(".claude/settings.json", "{\"hooks\": {\"x\": 1}}");
+    deny(&bash(&h, "git stash"), "oap.path_not_allowed", "stash of .claude");
+    git(p, &["checkout", "--", ".claude/settings.json"]);
+    // A stash whose pop writes source only, and one whose pop writes .claude.
+    put("src/a.rs", "fn a() { 2; }\n");
+    git(p, &["stash", "-q"]);
+    allow(&bash(&h, "git stash pop"), "stash pop of source");
+    // What git cannot list in advance still counts as the whole tree.
+    deny(&bash(&h, "git switch no-such-branch"), "oap.path_not_allowed", "unknown revision");
+}
+
+#[test]
+fn every_record_and_doctor_say_where_the_policy_came_from() {
+    let h = Home::new("coding-agent");
+    allow(&bash(&h, "ls"), "ls");
+    let rec = h.records().last().cloned().unwrap();
+    let src = &rec["policy_sources"];
+    let home = h.home.display().to_string();
+    for k in ["passport", "trust", "config"] {
+        let v = src[k].as_str().unwrap_or_default();
+        assert!(v.contains(&home) && v.contains("TOOLGATE_HOME"), "{k}: {rec}");
+    }
+    assert_eq!(src["packs"], "built in", "{rec}");
+    let roots = src["project_roots"].as_str().unwrap();
+    assert!(
+        roots.contains(h.project.to_str().unwrap()) && roots.contains("CLAUDE_PROJECT_DIR"),
+        "{rec}"
+    );
+    // The hook's own flag wins and says so; the record still verifies.
+    let r = h.run(
+        &["evaluate", "--project-root", h.project.to_str().unwrap()],
+        &h.claude("Bash", json!({"command": "ls"})),
+    );
+    allow(&r, "with --project-root");
+    let rec = h.records().last().cloned().unwrap();
+    assert!(
+        rec["policy_sources"]["project_roots"]
+            .as_str()
+            .unwrap()
+            .contains("--project-root"),
+        "{rec}"
+    );
+    h.ok(&["verify-log"]);
+    let doc = h.run(&["doctor"], b"").stdout;
+    for line in ["passport from", "trust store from", "packs from", "config from"] {
+        assert!(doc.contains(line), "{line}: {doc}");
+    }
+    assert!(doc.contains("TOOLGATE_HOME"), "{doc}");
+}
+
+#[test]
+fn git_grep_reads_what_the_index_tracks() {
+    let h = Home::new("coding-agent");
+    with_commands(&h, &["git grep"]);
+    let p = &h.project;
+    let put = |rel: &str, text: &str| {
+        let f = p.join(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    };
+    git(p, &["init", "-q", "-b", "main"]);
+    put(".gitignore", "*.pem\n");
+    put("src/a.rs", "// TOKEN\n");
+    put("certs/dev.pem", "TOKEN\n");
+    git(p, &["add", ".gitignore", "src/a.rs"]);
+    // Tracked although ignored: git grep reads it.
+    git(p, &["add", "-f", "certs/dev.pem"]);
+    git(p, &["commit", "-qm", "init"]);
+    // Untracked, not ignored, blocked: git grep does not read it.
+    put("notes/.env", "TOKEN=1\n");
+    let r = bash(&h, "git grep TOKEN");
+    deny(&r, "oap.path_not_allowed", "a tracked blocked file");
+    assert!(r.stderr.contains("dev.pem"), "{r:?}");
+    allow(&bash(&h, "git grep TOKEN -- src"), "tracked source only");
+    allow(&bash(&h, "git grep TOKEN -- ':!certs'"), "the blocked file excluded");
+    deny(
+        &bash(&h, "git grep --untracked TOKEN -- ':!certs'"),
+        "oap.path_not_allowed",
+        "--untracked reads notes/.env",
+    );
+    std::fs::remove_file(p.join("certs/dev.pem")).unwrap();
+    git(p, &["rm", "-q", "--cached", "certs/dev.pem"]);
+    allow(&bash(&h, "git grep TOKEN"), "only tracked files, none blocked");
+}
+
+#[test]
+fn a_project_policy_is_used_only_as_approved_and_only_to_narrow() {
+    let h = Home::new("coding-agent");
+    let p = &h.project;
+    let file = p.join(".toolgate/project-policy.json");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let user = passport(&h);
+    let blocked = user["limits"]["system.command.execute"]["blocked_patterns"].clone();
+    let mut narrow = blocked.as_array().unwrap().clone();
+    narrow.push(json!("wc"));
+    let doc = json!({"limits": {"system.command.execute": {"blocked_patterns": narrow}}});
+    std::fs::write(&file, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    // Not approved: never read.
+    allow(&bash(&h, "wc -l README.md"), "an unapproved project policy");
+    let dir = p.to_str().unwrap();
+    let out = h.ok(&["trust", "project", dir]).stdout;
+    assert!(out.contains("approved"), "{out}");
+    deny(&bash(&h, "wc -l README.md"), "oap.blocked_pattern", "narrowed by the project");
+    allow(&bash(&h, "ls"), "what the project leaves alone");
+    let rec = h.records().last().cloned().unwrap();
+    let key = format!("project:{dir}");
+    assert!(rec["policy_sources"][&key].as_str().unwrap().contains("sha256:"), "{rec}");
+    // Any change needs approval again: every call there is denied until then.
+    std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let r = bash(&h, "ls");
+    deny(&r, "oap.policy_error", "a changed project policy");
+    assert!(r.stderr.contains("changed since it was approved"), "{r:?}");
+    h.ok(&["trust", "project", dir]);
+    allow(&bash(&h, "ls"), "approved again");
+    // A planted widening is refused at approval, and at decision time if pinned anyway.
+    let mut wide = user["limits"]["system.command.execute"]["allowed_commands"]
+        .as_array()
+        .unwrap()
+        .clone();
+    wide.push(json!("curl"));
+    let widening = json!({"limits": {"system.command.execute": {"allowed_commands": wide}}});
+    let bytes = serde_json::to_vec(&widening).unwrap();
+    std::fs::write(&file, &bytes).unwrap();
+    let r = h.run(&["trust", "project", dir], b"");
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("oap.delegation_widening"), "{r:?}");
+    let store = h.home.join("trusted-projects.json");
+    let mut s: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    s["projects"][0]["digest"] = json!(format!(
+        "sha256:{}",
+        sha256_hex(&bytes)
+    ));
+    std::fs::write(&store, serde_json::to_vec(&s).unwrap()).unwrap();
+    deny(
+        &bash(&h, "curl https://docs.rs"),
+        "oap.delegation_widening",
+        "a widening pinned by hand",
+    );
+    // The agent cannot write the policy, the store, or approve anything itself.
+    deny(&write(&h, &file), "oap.path_not_allowed", "the project policy");
+    deny(&write(&h, &store), "oap.path_not_allowed", "the store");
+    h.ok(&["trust", "project", dir, "--forget"]);
+    allow(&bash(&h, "wc -l README.md"), "forgotten");
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
