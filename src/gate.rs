@@ -744,9 +744,8 @@ fn evaluate_read(
         }
     };
     let evaluation = match &verified {
-        Some(v) => replayed(v, &state, &evaluation.policy_id).unwrap_or_else(|| {
-            tripwire(evaluation, &v.passport, &state, now.unix_timestamp())
-        }),
+        Some(v) => replayed(v, &state, &evaluation.policy_id)
+            .unwrap_or_else(|| tripwire(evaluation, &v.passport, &state, now.unix_timestamp())),
         None => evaluation,
     };
     // A person's approval of exactly this call, consumed (when one-time) before the
@@ -801,7 +800,10 @@ fn evaluate_read(
     if let Some(v) = verified.as_ref().filter(|v| v.path != loc.passport.path) {
         sources.insert(
             "passport".into(),
-            format!("{} (the fleet's passport_url, verified copy)", v.path.display()),
+            format!(
+                "{} (the fleet's passport_url, verified copy)",
+                v.path.display()
+            ),
         );
     }
     record.policy_sources = sources;

@@ -159,8 +159,11 @@ pub fn tracked(top: &Path) -> Option<Vec<String>> {
     let bytes = crate::regular::read(&dir.join("index"), MAX_INDEX).ok()?;
     let sha256 = std::fs::read_to_string(dir.join("config"))
         .map(|c| {
-            c.lines()
-                .any(|l| l.trim().replace(' ', "").eq_ignore_ascii_case("objectformat=sha256"))
+            c.lines().any(|l| {
+                l.trim()
+                    .replace(' ', "")
+                    .eq_ignore_ascii_case("objectformat=sha256")
+            })
         })
         .unwrap_or(false);
     parse_index(&bytes, if sha256 { 32 } else { 20 })
@@ -232,7 +235,10 @@ fn varint(b: &[u8], at: usize) -> Option<(usize, usize)> {
     while c & 0x80 != 0 {
         i += 1;
         c = *b.get(i)?;
-        v = v.checked_add(1)?.checked_mul(128)?.checked_add((c & 0x7f) as usize)?;
+        v = v
+            .checked_add(1)?
+            .checked_mul(128)?
+            .checked_add((c & 0x7f) as usize)?;
     }
     Some((v, i + 1 - at))
 }

@@ -424,10 +424,18 @@ mod tests {
             version: v.into(),
             updated_at: u.into(),
         };
-        assert!(old("1.1.9", "2026-04-01T00:00:00Z").older_than(&high).is_some());
-        assert!(old("1.2.0", "2026-03-31T23:59:59Z").older_than(&high).is_some());
-        assert!(old("1.2.0", "2026-04-01T00:00:00Z").older_than(&high).is_none());
-        assert!(old("1.10.0", "2026-05-01T00:00:00+02:00").older_than(&high).is_none());
+        assert!(old("1.1.9", "2026-04-01T00:00:00Z")
+            .older_than(&high)
+            .is_some());
+        assert!(old("1.2.0", "2026-03-31T23:59:59Z")
+            .older_than(&high)
+            .is_some());
+        assert!(old("1.2.0", "2026-04-01T00:00:00Z")
+            .older_than(&high)
+            .is_none());
+        assert!(old("1.10.0", "2026-05-01T00:00:00+02:00")
+            .older_than(&high)
+            .is_none());
     }
 
     #[test]

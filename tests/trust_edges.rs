@@ -81,7 +81,10 @@ fn a_hard_link_to_a_protected_file_is_not_a_way_to_write_it() {
     allow(&bash(&h, "ln a.txt c.txt"), "ln of a project file");
     allow(&bash(&h, "cp a.txt d.txt"), "cp");
     std::fs::hard_link(h.project.join("a.txt"), h.project.join("e.txt")).unwrap();
-    allow(&write(&h, &h.project.join("e.txt")), "a hard link between ordinary files");
+    allow(
+        &write(&h, &h.project.join("e.txt")),
+        "a hard link between ordinary files",
+    );
     allow(&write(&h, &h.project.join("src/new.rs")), "a new file");
 }
 
@@ -183,7 +186,11 @@ fn machine_wide_host_settings_and_relocated_homes_are_protected() {
         gh.join(".gemini/extensions/x/gemini-extension.json"),
         moved.clone(),
     ] {
-        deny(&with_env(&p), "oap.path_not_allowed", &p.display().to_string());
+        deny(
+            &with_env(&p),
+            "oap.path_not_allowed",
+            &p.display().to_string(),
+        );
     }
     allow(&with_env(&gh.join("notes.txt")), "a neighbour in that home");
     allow(
@@ -237,7 +244,6 @@ fn whole_tree_git_commands_are_decided_on_the_files_they_would_write() {
         "git cherry-pick feature",
         "git reset --hard",
         "git stash",
-        "git -C src switch feature",
     ] {
         allow(&bash(&h, cmd), cmd);
     }
@@ -257,14 +263,22 @@ fn whole_tree_git_commands_are_decided_on_the_files_they_would_write() {
     }
     // A stash that would revert a local change of a protected file.
     put(".claude/settings.json", "{\"hooks\": {\"x\": 1}}");
-    deny(&bash(&h, "git stash"), "oap.path_not_allowed", "stash of .claude");
+    deny(
+        &bash(&h, "git stash"),
+        "oap.path_not_allowed",
+        "stash of .claude",
+    );
     git(p, &["checkout", "--", ".claude/settings.json"]);
     // A stash whose pop writes source only, and one whose pop writes .claude.
     put("src/a.rs", "fn a() { 2; }\n");
     git(p, &["stash", "-q"]);
     allow(&bash(&h, "git stash pop"), "stash pop of source");
     // What git cannot list in advance still counts as the whole tree.
-    deny(&bash(&h, "git switch no-such-branch"), "oap.path_not_allowed", "unknown revision");
+    deny(
+        &bash(&h, "git switch no-such-branch"),
+        "oap.path_not_allowed",
+        "unknown revision",
+    );
 }
 
 #[test]
@@ -276,7 +290,10 @@ fn every_record_and_doctor_say_where_the_policy_came_from() {
     let home = h.home.display().to_string();
     for k in ["passport", "trust", "config"] {
         let v = src[k].as_str().unwrap_or_default();
-        assert!(v.contains(&home) && v.contains("TOOLGATE_HOME"), "{k}: {rec}");
+        assert!(
+            v.contains(&home) && v.contains("TOOLGATE_HOME"),
+            "{k}: {rec}"
+        );
     }
     assert_eq!(src["packs"], "built in", "{rec}");
     let roots = src["project_roots"].as_str().unwrap();
@@ -300,7 +317,12 @@ fn every_record_and_doctor_say_where_the_policy_came_from() {
     );
     h.ok(&["verify-log"]);
     let doc = h.run(&["doctor"], b"").stdout;
-    for line in ["passport from", "trust store from", "packs from", "config from"] {
+    for line in [
+        "passport from",
+        "trust store from",
+        "packs from",
+        "config from",
+    ] {
         assert!(doc.contains(line), "{line}: {doc}");
     }
     assert!(doc.contains("TOOLGATE_HOME"), "{doc}");
@@ -330,7 +352,10 @@ fn git_grep_reads_what_the_index_tracks() {
     deny(&r, "oap.path_not_allowed", "a tracked blocked file");
     assert!(r.stderr.contains("dev.pem"), "{r:?}");
     allow(&bash(&h, "git grep TOKEN -- src"), "tracked source only");
-    allow(&bash(&h, "git grep TOKEN -- ':!certs'"), "the blocked file excluded");
+    allow(
+        &bash(&h, "git grep TOKEN -- ':!certs'"),
+        "the blocked file excluded",
+    );
     deny(
         &bash(&h, "git grep --untracked TOKEN -- ':!certs'"),
         "oap.path_not_allowed",
@@ -338,7 +363,10 @@ fn git_grep_reads_what_the_index_tracks() {
     );
     std::fs::remove_file(p.join("certs/dev.pem")).unwrap();
     git(p, &["rm", "-q", "--cached", "certs/dev.pem"]);
-    allow(&bash(&h, "git grep TOKEN"), "only tracked files, none blocked");
+    allow(
+        &bash(&h, "git grep TOKEN"),
+        "only tracked files, none blocked",
+    );
 }
 
 #[test]
@@ -358,11 +386,21 @@ fn a_project_policy_is_used_only_as_approved_and_only_to_narrow() {
     let dir = p.to_str().unwrap();
     let out = h.ok(&["trust", "project", dir]).stdout;
     assert!(out.contains("approved"), "{out}");
-    deny(&bash(&h, "wc -l README.md"), "oap.blocked_pattern", "narrowed by the project");
+    deny(
+        &bash(&h, "wc -l README.md"),
+        "oap.blocked_pattern",
+        "narrowed by the project",
+    );
     allow(&bash(&h, "ls"), "what the project leaves alone");
     let rec = h.records().last().cloned().unwrap();
     let key = format!("project:{dir}");
-    assert!(rec["policy_sources"][&key].as_str().unwrap().contains("sha256:"), "{rec}");
+    assert!(
+        rec["policy_sources"][&key]
+            .as_str()
+            .unwrap()
+            .contains("sha256:"),
+        "{rec}"
+    );
     // Any change needs approval again: every call there is denied until then.
     std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
     let r = bash(&h, "ls");
@@ -370,6 +408,14 @@ fn a_project_policy_is_used_only_as_approved_and_only_to_narrow() {
     assert!(r.stderr.contains("changed since it was approved"), "{r:?}");
     h.ok(&["trust", "project", dir]);
     allow(&bash(&h, "ls"), "approved again");
+    let store = h.home.join("trusted-projects.json");
+    // The agent cannot write the policy, the store, or approve anything itself.
+    deny(
+        &write(&h, &file),
+        "oap.path_not_allowed",
+        "the project policy",
+    );
+    deny(&write(&h, &store), "oap.path_not_allowed", "the store");
     // A planted widening is refused at approval, and at decision time if pinned anyway.
     let mut wide = user["limits"]["system.command.execute"]["allowed_commands"]
         .as_array()
@@ -382,21 +428,14 @@ fn a_project_policy_is_used_only_as_approved_and_only_to_narrow() {
     let r = h.run(&["trust", "project", dir], b"");
     assert_ne!(r.code, 0, "{r:?}");
     assert!(r.stderr.contains("oap.delegation_widening"), "{r:?}");
-    let store = h.home.join("trusted-projects.json");
     let mut s: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
-    s["projects"][0]["digest"] = json!(format!(
-        "sha256:{}",
-        sha256_hex(&bytes)
-    ));
+    s["projects"][0]["digest"] = json!(format!("sha256:{}", sha256_hex(&bytes)));
     std::fs::write(&store, serde_json::to_vec(&s).unwrap()).unwrap();
     deny(
         &bash(&h, "curl https://docs.rs"),
         "oap.delegation_widening",
         "a widening pinned by hand",
     );
-    // The agent cannot write the policy, the store, or approve anything itself.
-    deny(&write(&h, &file), "oap.path_not_allowed", "the project policy");
-    deny(&write(&h, &store), "oap.path_not_allowed", "the store");
     h.ok(&["trust", "project", dir, "--forget"]);
     allow(&bash(&h, "wc -l README.md"), "forgotten");
 }

@@ -477,6 +477,10 @@ fn plan_literal(
         plan.writes.push(paths.remove(0));
     }
     if r.programs.contains(&"cp") {
+        if has(opts, &["-l", "--link"]) {
+            // Hard links: each source is the new name's file, so each is written too.
+            plan.writes.extend(paths.iter().cloned());
+        }
         match opts
             .iter()
             .find(|o| o.name == "-t" || o.name == "--target-directory")
@@ -577,19 +581,73 @@ fn ripgrep(opts: &[Opt], w: &mut Walk) {
 /// reads at least what ripgrep would.
 const RG_TYPES: &[(&str, &[&str])] = &[
     ("c", &["*.[chH]", "*.[chH].in", "*.cats"]),
-    ("cpp", &["*.[ChH]", "*.cc", "*.[ch]pp", "*.[ch]xx", "*.hh", "*.inl", "*.[ChH].in", "*.cc.in", "*.[ch]pp.in", "*.[ch]xx.in", "*.hh.in"]),
+    (
+        "cpp",
+        &[
+            "*.[ChH]",
+            "*.cc",
+            "*.[ch]pp",
+            "*.[ch]xx",
+            "*.hh",
+            "*.inl",
+            "*.[ChH].in",
+            "*.cc.in",
+            "*.[ch]pp.in",
+            "*.[ch]xx.in",
+            "*.hh.in",
+        ],
+    ),
     ("css", &["*.css", "*.scss"]),
     ("go", &["*.go"]),
     ("html", &["*.htm", "*.html", "*.ejs"]),
     ("java", &["*.java", "*.jsp", "*.jspx", "*.properties"]),
     ("js", &["*.js", "*.jsx", "*.vue", "*.cjs", "*.mjs"]),
     ("json", &["*.json", "composer.lock", "*.sarif"]),
-    ("markdown", &["*.markdown", "*.md", "*.mdown", "*.mdwn", "*.mkd", "*.mkdn", "*.mdx"]),
-    ("md", &["*.markdown", "*.md", "*.mdown", "*.mdwn", "*.mkd", "*.mkdn", "*.mdx"]),
+    (
+        "markdown",
+        &[
+            "*.markdown",
+            "*.md",
+            "*.mdown",
+            "*.mdwn",
+            "*.mkd",
+            "*.mkdn",
+            "*.mdx",
+        ],
+    ),
+    (
+        "md",
+        &[
+            "*.markdown",
+            "*.md",
+            "*.mdown",
+            "*.mdwn",
+            "*.mkd",
+            "*.mkdn",
+            "*.mdx",
+        ],
+    ),
     ("py", &["*.py", "*.pyi"]),
-    ("ruby", &["Gemfile", "*.gemspec", ".irbrc", "Rakefile", "*.rb"]),
+    (
+        "ruby",
+        &["Gemfile", "*.gemspec", ".irbrc", "Rakefile", "*.rb"],
+    ),
     ("rust", &["*.rs"]),
-    ("sh", &["*.bash", ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", "*.sh", ".zshrc", "*.zsh", ".zprofile", ".zshenv"]),
+    (
+        "sh",
+        &[
+            "*.bash",
+            ".bashrc",
+            ".bash_profile",
+            ".bash_login",
+            ".bash_logout",
+            "*.sh",
+            ".zshrc",
+            "*.zsh",
+            ".zprofile",
+            ".zshenv",
+        ],
+    ),
     ("toml", &["*.toml", "Cargo.lock"]),
     ("ts", &["*.ts", "*.tsx", "*.cts", "*.mts"]),
     ("txt", &["*.txt"]),
@@ -660,7 +718,8 @@ fn file_types(opts: &[Opt], w: &mut Walk) {
             _ if select => vec!["*".to_string()],
             _ => vec![],
         };
-        w.types.extend(globs.into_iter().map(|glob| TypeGlob { glob, select }));
+        w.types
+            .extend(globs.into_iter().map(|glob| TypeGlob { glob, select }));
     }
 }
 

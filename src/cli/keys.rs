@@ -197,6 +197,9 @@ fn trust_project(loc: &toolgate::home::Locations, dir: &std::path::Path, forget:
     store.pin(dir.clone(), digest.clone(), now);
     store.save(&store_path)?;
     println!("approved {} ({digest})", dir.join(project::FILE).display());
-    println!("  it narrows passport {}; a change to it denies calls there until you approve it again", v.passport.passport_id);
+    println!(
+        "  it narrows passport {}; a change to it denies calls there until you approve it again",
+        v.passport.passport_id
+    );
     Ok(())
 }

@@ -62,10 +62,22 @@ pub static HOST: Descriptor = Descriptor {
     // System defaults and system settings (the latter override every other
     // file), each movable by its own variable.
     system: &[
-        SystemPath { env: None, path: "/etc/gemini-cli" },
-        SystemPath { env: None, path: "/Library/Application Support/GeminiCli" },
-        SystemPath { env: Some("GEMINI_CLI_SYSTEM_SETTINGS_PATH"), path: "/etc/gemini-cli/settings.json" },
-        SystemPath { env: Some("GEMINI_CLI_SYSTEM_DEFAULTS_PATH"), path: "/etc/gemini-cli/system-defaults.json" },
+        SystemPath {
+            env: None,
+            path: "/etc/gemini-cli",
+        },
+        SystemPath {
+            env: None,
+            path: "/Library/Application Support/GeminiCli",
+        },
+        SystemPath {
+            env: Some("GEMINI_CLI_SYSTEM_SETTINGS_PATH"),
+            path: "/etc/gemini-cli/settings.json",
+        },
+        SystemPath {
+            env: Some("GEMINI_CLI_SYSTEM_DEFAULTS_PATH"),
+            path: "/etc/gemini-cli/system-defaults.json",
+        },
     ],
     protect: &[".gemini"],
     off_switches,

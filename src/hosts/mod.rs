@@ -231,7 +231,9 @@ pub fn roots_from(host: HostKind) -> &'static str {
         HostKind::ClaudeCode => claude_code::ROOTS_FROM,
         HostKind::Cursor => cursor::ROOTS_FROM,
         HostKind::Gemini => gemini::ROOTS_FROM,
-        HostKind::Codex | HostKind::Copilot | HostKind::Oap => "the hook process's working directory",
+        HostKind::Codex | HostKind::Copilot | HostKind::Oap => {
+            "the hook process's working directory"
+        }
     }
 }
 

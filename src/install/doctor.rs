@@ -177,7 +177,11 @@ fn shared_checks(loc: &Locations) -> Vec<Row> {
         me,
         "packs from",
         Ok(match &loc.packs_dir {
-            Some(r) => format!("built in, overridden from {} [{}]", r.path.display(), r.source),
+            Some(r) => format!(
+                "built in, overridden from {} [{}]",
+                r.path.display(),
+                r.source
+            ),
             None => "built in".into(),
         }),
     ));

@@ -129,8 +129,8 @@ pub fn narrowed(
             format!("{}: {why}", dir.join(FILE).display()),
         )
     };
-    let value: serde_json::Value = crate::canonical::parse_strict(bytes)
-        .map_err(|e| invalid(e.to_string()))?;
+    let value: serde_json::Value =
+        crate::canonical::parse_strict(bytes).map_err(|e| invalid(e.to_string()))?;
     delegation::narrowed(
         parent,
         catalog,
@@ -162,9 +162,8 @@ pub fn layers(
             "review it, then run `toolgate trust project {}` again (or `--forget`)",
             pinned.dir.display()
         );
-        let file = read(&pinned.dir).map_err(|e| {
-            Reason::new(ReasonCode::PolicyError, format!("{e}; {again}"))
-        })?;
+        let file = read(&pinned.dir)
+            .map_err(|e| Reason::new(ReasonCode::PolicyError, format!("{e}; {again}")))?;
         let Some((bytes, digest)) = file else {
             return Err(Reason::new(
                 ReasonCode::PolicyError,

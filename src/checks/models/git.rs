@@ -507,8 +507,11 @@ const TREE_VALUE_OPTIONS: &[&str] = &[
 
 /// A revision toolgate passes to git: literal, and never read as an option.
 fn revision(w: &str) -> Option<String> {
+    if w == "-" {
+        return Some("@{-1}".into());
+    }
     let ok = !w.is_empty() && !w.starts_with('-') && !w.contains(['\0', '\n']);
-    ok.then(|| if w == "-" { "@{-1}".into() } else { w.to_string() })
+    ok.then(|| w.to_string())
 }
 
 /// The files a whole-tree subcommand writes, as git can list them; `None`
@@ -545,8 +548,11 @@ fn whole_tree(sub: &str, rest: &[Word], dir: Option<String>) -> Option<GitTree> 
         ops.push(t);
     }
     let flag = |names: &[&str]| {
-        opts.iter()
-            .any(|o| names.iter().any(|n| o == n || o.starts_with(&format!("{n}="))))
+        opts.iter().any(|o| {
+            names
+                .iter()
+                .any(|n| o == n || o.starts_with(&format!("{n}=")))
+        })
     };
     let head = || "HEAD".to_string();
     let mut t = GitTree {

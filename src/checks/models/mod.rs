@@ -291,10 +291,39 @@ mod tests {
             run("git show HEAD:.env"),
             Ok(vec![Touch::Read(".env".into())])
         );
-        assert!(run("git stash").unwrap().contains(&Touch::Tree));
+        let listed = |cmd: &str| {
+            run(cmd).unwrap().into_iter().find_map(|t| match t {
+                Touch::GitTree(g) => Some(g),
+                _ => None,
+            })
+        };
+        assert!(listed("git stash").unwrap().local);
         assert_eq!(run("git stash list"), Ok(vec![]));
         assert_eq!(run("git reset HEAD~1"), Ok(vec![]));
-        assert!(run("git reset --hard").unwrap().contains(&Touch::Tree));
+        assert!(listed("git reset --hard").unwrap().local);
+        assert_eq!(
+            listed("git switch -").unwrap().diffs,
+            [("HEAD".to_string(), "@{-1}".to_string())]
+        );
+        assert_eq!(
+            listed("git cherry-pick a..b c").unwrap().diffs,
+            [("a".into(), "b".into()), ("c^".into(), "c".to_string())]
+        );
+        assert!(listed("git stash -u").unwrap().untracked);
+        assert_eq!(
+            listed("git stash pop").unwrap().stash_untracked.as_deref(),
+            Some("stash@{0}")
+        );
+        // What git cannot list in advance stays the whole tree.
+        for cmd in [
+            "git pull",
+            "git checkout main x.rs",
+            "git rebase --abort",
+            "git switch --orphan x -- y",
+        ] {
+            assert!(run(cmd).unwrap().contains(&Touch::Tree), "{cmd}");
+        }
+        assert!(listed("git switch -- -x").is_none());
         assert_eq!(run("git checkout -b topic"), Ok(vec![]));
         assert!(run("git co main").is_err());
         assert!(run("git config alias.x '!id'").is_err());
