@@ -49,7 +49,11 @@ pub trait FsView: Sync {
     /// The files (absolute) a whole-tree git command run in `dir` would write,
     /// as git itself lists them without changing anything, or `None` when it
     /// cannot say (no repository, an unknown revision, too many, too slow).
-    fn git_tree(&self, _dir: &Path, _spec: &crate::checks::models::GitTree) -> Option<Vec<PathBuf>> {
+    fn git_tree(
+        &self,
+        _dir: &Path,
+        _spec: &crate::checks::models::GitTree,
+    ) -> Option<Vec<PathBuf>> {
         None
     }
 

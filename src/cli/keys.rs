@@ -162,7 +162,11 @@ pub fn trust(paths: &PathArgs, cmd: TrustCommand) -> anyhow::Result<()> {
 
 /// `toolgate trust project DIR`: prove the project's policy narrows the
 /// passport, then pin its digest (or, with `--forget`, drop the approval).
-fn trust_project(loc: &toolgate::home::Locations, dir: &std::path::Path, forget: bool) -> anyhow::Result<()> {
+fn trust_project(
+    loc: &toolgate::home::Locations,
+    dir: &std::path::Path,
+    forget: bool,
+) -> anyhow::Result<()> {
     use toolgate::policy::project::{self, Store};
     let dir = std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?;
     let store_path = loc.config_root.join(project::STORE);
@@ -187,12 +191,10 @@ fn trust_project(loc: &toolgate::home::Locations, dir: &std::path::Path, forget:
     let trust = TrustStore::load_dir(&loc.trust_dir.path)?;
     let v = toolgate::passport::load_verified(&loc.passport.path, &trust)
         .context("the policy is proven against your passport, which must load")?;
-    let catalog = toolgate::packs::Catalog::with_overrides(
-        loc.packs_dir.as_ref().map(|r| r.path.as_path()),
-    )?;
-    project::narrowed(&dir, &bytes, &v.passport, &catalog).map_err(|r| {
-        anyhow::anyhow!("refused: {} ({})", r.message, r.code.as_str())
-    })?;
+    let catalog =
+        toolgate::packs::Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path()))?;
+    project::narrowed(&dir, &bytes, &v.passport, &catalog)
+        .map_err(|r| anyhow::anyhow!("refused: {} ({})", r.message, r.code.as_str()))?;
     let now = toolgate::canonical::timestamp(time::OffsetDateTime::now_utc());
     store.pin(dir.clone(), digest.clone(), now);
     store.save(&store_path)?;

@@ -36,4 +36,5 @@ mod passport_edit;
 mod policy_fixtures;
 mod rollout;
 mod trust_boundary;
+mod trust_edges;
 mod trust_special_files;

@@ -3,9 +3,8 @@
 //! and relocated host homes. The real binary on a real file system, each
 //! with the ordinary neighbours that stay allowed.
 
-mod common;
-
-use common::{Home, Run};
+use crate::harness;
+use crate::harness::{Home, Run};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -173,7 +172,7 @@ fn machine_wide_host_settings_and_relocated_homes_are_protected() {
         let mut c = h.cmd(&["evaluate"]);
         c.env("GEMINI_CLI_HOME", &gh)
             .env("GEMINI_CLI_SYSTEM_SETTINGS_PATH", &moved);
-        common::run_command(
+        harness::run_command(
             c,
             &h.claude(
                 "Write",
