@@ -11,6 +11,9 @@
 //! A case with PARALLEL n starts n copies at once each round; each copy's wall time
 //! is one sample, so its p99 is the p99 under n-way load.
 
+// wait4 is the only way to read one child's own peak RSS; a measurement tool, not shipped.
+#![allow(unsafe_code)]
+
 use std::io::Write;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};

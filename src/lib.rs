@@ -6,6 +6,8 @@
 //! a [`packs::Pack`]; the [`gate`] edge signs a [`receipt::Receipt`], appends an
 //! [`audit`] record, and renders the host's answer.
 
+#![forbid(unsafe_code)]
+
 pub mod audit;
 pub mod call;
 pub mod canonical;
