@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["packs"],
     &["checks"],
-    &["decision"],
+    &["decision", "gitview"],
     &["audit", "grant", "receipt"],
     &["hosts", "remote", "telemetry"],
     &["policy"],
