@@ -7,20 +7,20 @@ use crate::harness::{Home, Run, BIN};
 use serde_json::{json, Value};
 use std::path::Path;
 
-fn deny(r: &Run, code: &str, what: &str) {
+pub(crate) fn deny(r: &Run, code: &str, what: &str) {
     assert_eq!(r.code, 2, "{what}: expected a deny: {r:?}");
     assert!(r.stderr.contains(code), "{what}: expected {code}: {r:?}");
 }
 
-fn allow(r: &Run, what: &str) {
+pub(crate) fn allow(r: &Run, what: &str) {
     assert_eq!(r.code, 0, "{what}: expected an allow: {r:?}");
 }
 
-fn bash(h: &Home, cmd: &str) -> Run {
+pub(crate) fn bash(h: &Home, cmd: &str) -> Run {
     h.run(&["evaluate"], &h.claude("Bash", json!({ "command": cmd })))
 }
 
-fn write(h: &Home, path: &Path) -> Run {
+pub(crate) fn write(h: &Home, path: &Path) -> Run {
     h.run(
         &["evaluate"],
         &h.claude(

@@ -4,32 +4,11 @@
 //! with the ordinary neighbours that stay allowed.
 
 use crate::harness;
-use crate::harness::{Home, Run};
+use crate::harness::Home;
+// The same deny/allow/bash/write helpers as the first trust-boundary round.
+use crate::trust_boundary::{allow, bash, deny, write};
 use serde_json::{json, Value};
 use std::path::Path;
-
-fn deny(r: &Run, code: &str, what: &str) {
-    assert_eq!(r.code, 2, "{what}: expected a deny: {r:?}");
-    assert!(r.stderr.contains(code), "{what}: expected {code}: {r:?}");
-}
-
-fn allow(r: &Run, what: &str) {
-    assert_eq!(r.code, 0, "{what}: expected an allow: {r:?}");
-}
-
-fn bash(h: &Home, cmd: &str) -> Run {
-    h.run(&["evaluate"], &h.claude("Bash", json!({ "command": cmd })))
-}
-
-fn write(h: &Home, path: &Path) -> Run {
-    h.run(
-        &["evaluate"],
-        &h.claude(
-            "Write",
-            json!({"file_path": path, "content": "{\"disableAllHooks\": true}"}),
-        ),
-    )
-}
 
 fn with_commands(h: &Home, extra: &[&str]) {
     h.edit_passport(|p| {
