@@ -3,6 +3,7 @@
 use super::PathArgs;
 use anyhow::{bail, Context};
 use clap::Args;
+use serde_json::json;
 use std::path::PathBuf;
 use toolgate::call::HostKind;
 use toolgate::install::{self, Action, Dirs, HookPaths, Scope};
@@ -26,14 +27,22 @@ through a shell get a fallback that denies when the binary is missing or
 crashes. A post-tool hook (`toolgate observe`) raises an `ungated` alarm for
 any call that ran without an allow record.
 
-Every other key and hook is kept; the old file is backed up beside it as
-NAME.toolgate-<time>.bak; running it again changes nothing. Then run `toolgate doctor`.
+Every other key and hook is kept; running it again changes nothing. Before the
+first change toolgate records the file as it was (its bytes, or that it did not
+exist) in its own configuration directory (installs/), so `toolgate uninstall`
+puts it back byte for byte; no backup file is left beside the host's file.
+Then run `toolgate doctor`.
+
+--json prints one object: host, scope, path, action (created, updated,
+unchanged), hook_command, alarm_command, original_kept_in (null when there was
+no file before), warnings, codex_trusted (with --trust), next.
 
 Examples:
   toolgate install claude-code
   toolgate install cursor --scope project
   toolgate install codex --trust
-  toolgate install gemini --print        # show the change, write nothing")]
+  toolgate install gemini --print        # show the change, write nothing
+  toolgate install copilot --json")]
 pub struct InstallArgs {
     #[command(flatten)]
     pub target: TargetArgs,
@@ -50,12 +59,9 @@ pub struct InstallArgs {
     /// The codex program used by --trust (default: `codex` on PATH).
     #[arg(long, value_name = "FILE", requires = "trust")]
     pub codex: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct UninstallArgs {
-    #[command(flatten)]
-    pub target: TargetArgs,
+    /// Print what was done as JSON (see above).
+    #[arg(long, conflicts_with = "print")]
+    pub json: bool,
 }
 
 /// Which host and which of its configuration files.
@@ -105,6 +111,7 @@ pub fn install(paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
     if a.trust && a.target.host != "codex" {
         bail!("--trust is for codex only (other hosts run an installed hook without a trust step)");
     }
+    let scope_name = a.target.scope.clone();
     let (host, scope, path, dirs) = a.target.resolve()?;
     let binary = match a.binary {
         Some(b) => b,
@@ -122,55 +129,77 @@ pub fn install(paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let loc = paths.locations(None);
+    let mut warnings = Vec::new();
     if !loc.passport.path.exists() {
-        eprintln!(
-            "toolgate: warning: there is no passport at {} yet, so the hook will deny every call; run `toolgate init` first",
+        warnings.push(format!(
+            "there is no passport at {} yet, so the hook will deny every call; run `toolgate init` first",
             loc.passport.path.display()
-        );
+        ));
     }
     if matches!(scope, toolgate::hosts::descriptor::Scope::Project) {
-        eprintln!(
-            "toolgate: warning: {} is a project file you may check in, and the hook in it names this machine's absolute paths ({}); a teammate without toolgate at that path gets only the shell fallback's deny, or no gate at all on a host that runs hooks without a shell. Check it in only if every teammate installs toolgate at the same paths; otherwise keep it out of version control{}.",
+        warnings.push(format!(
+            "{} is a project file you may check in, and the hook in it names this machine's absolute paths ({}); a teammate without toolgate at that path gets only the shell fallback's deny, or no gate at all on a host that runs hooks without a shell. Check it in only if every teammate installs toolgate at the same paths; otherwise keep it out of version control{}.",
             path.display(),
             binary.display(),
             if host == toolgate::call::HostKind::ClaudeCode { " or use --scope local" } else { "" }
-        );
+        ));
     }
-    let change = install::install_file(&path, host, &commands)?;
+    for w in &warnings {
+        eprintln!("toolgate: warning: {w}");
+    }
+    let change = install::install_file(
+        &path,
+        host,
+        &commands,
+        &install::ledger::dir(&loc.config_root),
+    )?;
     let verb = match change.action {
         Action::Created => "created",
         Action::Updated => "updated",
         Action::Unchanged => "already installed in",
         _ => bail!("unexpected install result {:?}", change.action),
     };
+    let trusted = if a.trust {
+        let codex = a.codex.unwrap_or_else(|| PathBuf::from("codex"));
+        Some(
+            toolgate::hosts::codex::trust_hooks(&codex, &path, &dirs.project)
+                .with_context(|| format!("recording trust with {}", codex.display()))?,
+        )
+    } else {
+        None
+    };
+    let note = toolgate::hosts::descriptor(host).and_then(|d| d.install_note);
+    if a.json {
+        let report = json!({
+            "host": host.as_str(),
+            "scope": scope_name,
+            "path": path,
+            "action": change.action.as_str(),
+            "hook_command": commands.gate,
+            "alarm_command": commands.alarm,
+            "original_kept_in": change.kept_original,
+            "warnings": warnings,
+            "codex_trusted": trusted,
+            "note": if trusted.is_none() { note } else { None },
+            "next": "toolgate doctor",
+        });
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     println!("{verb} {}", path.display());
     println!("  hook command: {}", commands.gate);
     println!("  alarm:        {}", commands.alarm);
-    if let Some(b) = change.backup {
-        println!("  backup:       {}", b.display());
+    if let Some(k) = &change.kept_original {
+        println!(
+            "  the file as it was is kept in {} for `toolgate uninstall`",
+            k.display()
+        );
     }
-    if a.trust {
-        let codex = a.codex.unwrap_or_else(|| PathBuf::from("codex"));
-        let trusted = toolgate::hosts::codex::trust_hooks(&codex, &path, &dirs.project)
-            .with_context(|| format!("recording trust with {}", codex.display()))?;
-        println!("  trusted in Codex: {}", trusted.join(", "));
-    } else if let Some(note) = toolgate::hosts::descriptor(host).and_then(|d| d.install_note) {
-        println!("  {note}");
+    match (&trusted, note) {
+        (Some(t), _) => println!("  trusted in Codex: {}", t.join(", ")),
+        (None, Some(n)) => println!("  {n}"),
+        (None, None) => {}
     }
     println!("next: toolgate doctor");
-    Ok(())
-}
-
-pub fn uninstall(_paths: &PathArgs, a: UninstallArgs) -> anyhow::Result<()> {
-    let (host, _, path, _) = a.target.resolve()?;
-    let change = install::uninstall_file(&path, host)?;
-    match change.action {
-        Action::NotInstalled => println!("toolgate is not installed in {}", path.display()),
-        Action::Deleted => println!("removed {} (it held only toolgate's hook)", path.display()),
-        _ => println!("removed toolgate's hook from {}", path.display()),
-    }
-    if let Some(b) = change.backup {
-        println!("  backup: {}", b.display());
-    }
     Ok(())
 }

@@ -17,6 +17,7 @@ mod log;
 mod observe;
 mod passport;
 mod telemetry;
+mod uninstall;
 mod verify_log;
 
 use anyhow::{bail, Context};
@@ -143,11 +144,8 @@ pub enum Command {
   toolgate demo
   toolgate demo --keep")]
     Demo(demo::DemoArgs),
-    /// Take toolgate's hook out of a host's configuration, leaving everything else.
-    #[command(after_help = "Examples:
-  toolgate uninstall claude-code
-  toolgate uninstall cursor --scope project")]
-    Uninstall(install::UninstallArgs),
+    /// Take toolgate's hook out of a host's configuration (or all of them), leaving everything else.
+    Uninstall(uninstall::UninstallArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\
 Examples:
@@ -411,7 +409,7 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
         Command::Config(a) => config::run(&cli.paths, a),
         Command::Init(a) => init::run(&cli.paths, a),
         Command::Install(a) => install::install(&cli.paths, a),
-        Command::Uninstall(a) => install::uninstall(&cli.paths, a),
+        Command::Uninstall(a) => uninstall::run(&cli.paths, a),
         Command::Doctor(a) => return doctor::run(&cli.paths, a),
         Command::Observe(a) => return observe::run(&cli.paths, a),
         Command::Telemetry(a) => telemetry::run(&cli.paths, a),

@@ -9,6 +9,7 @@
 
 pub mod canary;
 pub mod doctor;
+pub mod ledger;
 
 // The hook command grammar lives with the hosts (they recognise toolgate's own entries);
 // installing is where it is mostly used, so its names are here too.
@@ -366,127 +367,204 @@ pub fn read_config(path: &Path, host: HostKind) -> Result<Option<(Value, String)
 }
 
 /// What an install or uninstall did to one file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Created,
     Updated,
     Unchanged,
+    /// toolgate's entries were taken out; the rest of the file (changed by someone
+    /// else since the install) is kept.
     Removed,
-    /// The file held nothing but toolgate's entry and is gone.
+    /// The file is back to its bytes before the install.
+    Restored,
+    /// toolgate created the file (or it held nothing but toolgate's entry) and it is gone.
     Deleted,
     NotInstalled,
+}
+
+impl Action {
+    /// The word for `--json` and the docs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Created => "created",
+            Action::Updated => "updated",
+            Action::Unchanged => "unchanged",
+            Action::Removed => "removed",
+            Action::Restored => "restored",
+            Action::Deleted => "deleted",
+            Action::NotInstalled => "not_installed",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Change {
     pub path: PathBuf,
     pub action: Action,
-    pub backup: Option<PathBuf>,
+    /// Directories toolgate created for the file and took away again (uninstall).
+    pub removed_dirs: Vec<PathBuf>,
+    /// Where the file's content before the install is kept (install, when there was one).
+    pub kept_original: Option<PathBuf>,
 }
 
-/// Merges toolgate's hook into a host's configuration file.
+impl Change {
+    fn new(path: &Path, action: Action) -> Change {
+        Change {
+            path: path.into(),
+            action,
+            removed_dirs: vec![],
+            kept_original: None,
+        }
+    }
+}
+
+/// Merges toolgate's hook into a host's configuration file, first recording in the
+/// ledger what the file was (its bytes, or that it did not exist), so that uninstall
+/// can put it back exactly.
 pub fn install_file(
     path: &Path,
     host: HostKind,
     commands: &Commands,
+    ledger_dir: &Path,
 ) -> Result<Change, InstallError> {
     let existing = read_config(path, host)?;
     let (mut doc, raw) = existing
         .clone()
         .unwrap_or_else(|| (json!({}), String::new()));
+    let had_ours = !installed_commands(&doc, host).is_empty();
     let changed = install_into(&mut doc, host, commands, path)?;
     if !changed {
-        return Ok(Change {
-            path: path.into(),
-            action: Action::Unchanged,
-            backup: None,
-        });
+        return Ok(Change::new(path, Action::Unchanged));
     }
-    let backup = write_config(path, &doc, existing.is_some().then_some(raw.as_str()))?;
-    Ok(Change {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let prior = ledger::load(ledger_dir, path);
+    let (before, created_dirs) = match (prior, &existing) {
+        // Still exactly what toolgate last wrote: what it replaced is still the original.
+        (Some(e), Some(_)) if e.written == ledger::digest(raw.as_bytes()) => {
+            (e.before, e.created_dirs)
+        }
+        (Some(e), Some(_)) => (ledger::Before::Unknown, e.created_dirs),
+        (_, None) => (ledger::Before::Absent, ledger::missing_dirs(dir)),
+        // A toolgate hook from before the ledger: restoring these bytes would keep it.
+        (None, Some(_)) if had_ours => (ledger::Before::Unknown, vec![]),
+        (None, Some(_)) => (ledger::Before::Text { text: raw.clone() }, vec![]),
+    };
+    let text = to_pretty(
+        &doc,
+        &existing
+            .as_ref()
+            .map_or_else(|| b"  ".to_vec(), |_| detect_indent(&raw)),
+    );
+    let entry = ledger::Entry {
+        host: host.as_str().into(),
         path: path.into(),
-        action: if existing.is_some() {
+        before,
+        created_dirs,
+        written: ledger::digest(text.as_bytes()),
+    };
+    // The ledger first: the old content is safe before the file changes.
+    ledger::save(ledger_dir, &entry)?;
+    write_atomic(path, text.as_bytes())?;
+    let mut change = Change::new(
+        path,
+        if existing.is_some() {
             Action::Updated
         } else {
             Action::Created
         },
-        backup,
-    })
+    );
+    if matches!(entry.before, ledger::Before::Text { .. }) {
+        change.kept_original = Some(ledger::entry_path(ledger_dir, path));
+    }
+    Ok(change)
 }
 
-/// Removes toolgate's hooks from a host's configuration file.
-pub fn uninstall_file(path: &Path, host: HostKind) -> Result<Change, InstallError> {
+/// Takes toolgate's hooks out of a host's configuration file: the bytes from before the
+/// install when the file is still exactly what toolgate wrote, otherwise the file minus
+/// toolgate's entries; a file toolgate created goes, with the directories made for it.
+pub fn uninstall_file(
+    path: &Path,
+    host: HostKind,
+    ledger_dir: &Path,
+) -> Result<Change, InstallError> {
+    let entry = ledger::load(ledger_dir, path);
+    let raw = match std::fs::read(path) {
+        Ok(r) => Some(r),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io(path)(e)),
+    };
+    let created_dirs = entry
+        .as_ref()
+        .map(|e| e.created_dirs.clone())
+        .unwrap_or_default();
+    let Some(raw) = raw else {
+        ledger::forget(ledger_dir, path)?;
+        let mut c = Change::new(path, Action::NotInstalled);
+        c.removed_dirs = ledger::remove_empty_dirs(&created_dirs);
+        return Ok(c);
+    };
+    let untouched = entry
+        .as_ref()
+        .filter(|e| e.written == ledger::digest(&raw))
+        .map(|e| e.before.clone());
+    let action = match untouched {
+        Some(ledger::Before::Absent) => {
+            std::fs::remove_file(path).map_err(io(path))?;
+            Action::Deleted
+        }
+        Some(ledger::Before::Text { text }) => {
+            write_atomic(path, text.as_bytes())?;
+            Action::Restored
+        }
+        Some(ledger::Before::Unknown) | None => {
+            // Only a file that existed before the install is kept when nothing else is left.
+            let existed = entry
+                .as_ref()
+                .is_some_and(|e| matches!(e.before, ledger::Before::Text { .. }));
+            match strip_file(path, host, !existed)? {
+                Some(a) => a,
+                None => {
+                    ledger::forget(ledger_dir, path)?;
+                    return Ok(Change::new(path, Action::NotInstalled));
+                }
+            }
+        }
+    };
+    ledger::forget(ledger_dir, path)?;
+    let mut c = Change::new(path, action);
+    if action == Action::Deleted {
+        c.removed_dirs = ledger::remove_empty_dirs(&created_dirs);
+    }
+    Ok(c)
+}
+
+/// Removes toolgate's entries from a file someone else changed too; `None` when there
+/// were none. The file is deleted when nothing else is left and `may_delete`.
+fn strip_file(
+    path: &Path,
+    host: HostKind,
+    may_delete: bool,
+) -> Result<Option<Action>, InstallError> {
     let Some((mut doc, raw)) = read_config(path, host)? else {
-        return Ok(Change {
-            path: path.into(),
-            action: Action::NotInstalled,
-            backup: None,
-        });
+        return Ok(None);
     };
     if remove_from(&mut doc, host) == 0 {
-        return Ok(Change {
-            path: path.into(),
-            action: Action::NotInstalled,
-            backup: None,
-        });
+        return Ok(None);
     }
     let empty = doc == json!({}) || (layout(host).versioned && doc == json!({"version": 1}));
-    if empty {
-        let backup = backup_file(path, &raw)?;
+    if empty && may_delete {
         std::fs::remove_file(path).map_err(io(path))?;
-        return Ok(Change {
-            path: path.into(),
-            action: Action::Deleted,
-            backup: Some(backup),
-        });
+        return Ok(Some(Action::Deleted));
     }
-    let backup = write_config(path, &doc, Some(&raw))?;
-    Ok(Change {
-        path: path.into(),
-        action: Action::Removed,
-        backup,
-    })
+    write_atomic(path, to_pretty(&doc, &detect_indent(&raw)).as_bytes())?;
+    Ok(Some(Action::Removed))
 }
 
-/// Copies the current file aside as `<name>.toolgate-<UTC time>.bak`.
-fn backup_file(path: &Path, raw: &str) -> Result<PathBuf, InstallError> {
-    let stamp = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]"
-        ))
-        .unwrap_or_else(|_| "backup".into());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut n = 0;
-    let dest = loop {
-        let suffix = if n == 0 {
-            String::new()
-        } else {
-            format!("-{n}")
-        };
-        let p = path.with_file_name(format!("{name}.toolgate-{stamp}{suffix}.bak"));
-        if !p.exists() {
-            break p;
-        }
-        n += 1;
-    };
-    std::fs::write(&dest, raw).map_err(io(&dest))?;
-    Ok(dest)
-}
-
-/// Writes a document atomically (temporary file, then rename), keeping the
-/// old file's indent and permissions; backs the old content up first.
-fn write_config(
-    path: &Path,
-    doc: &Value,
-    old: Option<&str>,
-) -> Result<Option<PathBuf>, InstallError> {
+/// Writes a file atomically (temporary file, then rename), keeping the old file's
+/// permissions.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), InstallError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let backup = old.map(|raw| backup_file(path, raw)).transpose()?;
-    let indent = old.map(detect_indent).unwrap_or_else(|| b"  ".to_vec());
     let tmp = dir.join(format!(
         ".{}.toolgate-tmp-{}",
         path.file_name()
@@ -494,12 +572,11 @@ fn write_config(
             .unwrap_or_default(),
         std::process::id()
     ));
-    std::fs::write(&tmp, to_pretty(doc, &indent)).map_err(io(&tmp))?;
+    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
     if let Ok(meta) = std::fs::metadata(path) {
         let _ = std::fs::set_permissions(&tmp, meta.permissions());
     }
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    Ok(backup)
+    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 #[cfg(test)]

@@ -307,7 +307,8 @@ fn per_host(host: HostKind) {
     // 2. A realistic configuration: everything else kept, re-run is a no-op, uninstall restores it.
     let original = realistic(host);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, serde_json::to_string_pretty(&original).unwrap()).unwrap();
+    let original_bytes = serde_json::to_string_pretty(&original).unwrap();
+    std::fs::write(&path, &original_bytes).unwrap();
     env.install(host, scope);
     let installed = read(&path);
     if host == HostKind::ClaudeCode {
@@ -327,17 +328,15 @@ fn per_host(host: HostKind) {
         bytes,
         "{host:?}: re-running changes nothing"
     );
-    let backups = std::fs::read_dir(path.parent().unwrap())
+    let backups: Vec<String> = std::fs::read_dir(path.parent().unwrap())
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .file_name()
-                .to_string_lossy()
-                .ends_with(".bak")
-        })
-        .count();
-    assert!(backups >= 1, "{host:?}: a backup is written");
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".bak") || n.contains("toolgate-tmp"))
+        .collect();
+    assert!(
+        backups.is_empty(),
+        "{host:?}: no clutter beside the host's file: {backups:?}"
+    );
     assert_enforces(&env, &path, host);
 
     // 3. doctor proves it, with canaries that are audited under their own session.
@@ -366,9 +365,9 @@ fn per_host(host: HostKind) {
 
     env.uninstall(host, scope);
     assert_eq!(
-        read(&path),
-        original,
-        "{host:?}: uninstall restores the original meaning"
+        std::fs::read_to_string(&path).unwrap(),
+        original_bytes,
+        "{host:?}: uninstall restores the file byte for byte"
     );
 }
 

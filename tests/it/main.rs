@@ -38,3 +38,4 @@ mod rollout;
 mod trust_boundary;
 mod trust_edges;
 mod trust_special_files;
+mod uninstall;
