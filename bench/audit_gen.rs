@@ -11,7 +11,7 @@
 use std::io::Write;
 use toolgate::audit::head::{head_path, Head};
 use toolgate::audit::log::key_b64;
-use toolgate::audit::{Record, GENESIS};
+use toolgate::audit::{Draft, Link, Record, GENESIS};
 use toolgate::passport::KeyPair;
 use toolgate::reason::{Reason, ReasonCode};
 
@@ -140,7 +140,7 @@ fn main() {
         std::io::BufWriter::with_capacity(1 << 22, std::fs::File::create(&log_path).unwrap());
     let ts = toolgate::canonical::timestamp(time::OffsetDateTime::now_utc());
     let mut prev = GENESIS.to_string();
-    let mut rec = Record::event("bench", &ts, vec![]);
+    let mut rec = Draft::event("bench", &ts, vec![]);
     rec.event = None;
     rec.host = "claude-code".into();
     rec.tool = "Bash".into();
@@ -151,29 +151,33 @@ fn main() {
         ReasonCode::Allowed,
         "every check of system.command.execute.v1 passed",
     )];
-    rec.kid = key.kid().into();
     // Every record has the same effect on the state (one agent, one day, no changes), so
     // the state each leaves has one digest, computed once.
     let mut state = toolgate::state::StateFile::default();
     let mut digest = None;
     let mut log_id = String::new();
+    let mut last = None;
     for seq in 0..count {
-        rec.seq = seq;
         rec.decision_id = format!("00000000-0000-4000-8000-{seq:012}");
-        rec.prev_hash = prev;
-        rec.log_key = (seq == 0).then(|| key_b64(&key));
         state.apply(rec.decided());
-        rec.state_digest = Some(digest.get_or_insert_with(|| state.digest()).clone());
-        rec.seal(&key);
-        serde_json::to_writer(&mut out, &rec).unwrap();
+        let link = Link {
+            seq,
+            prev_hash: prev,
+            log_key: (seq == 0).then(|| key_b64(&key)),
+            state_digest: Some(digest.get_or_insert_with(|| state.digest()).clone()),
+        };
+        let sealed = Record::seal(rec.clone(), link, &key);
+        serde_json::to_writer(&mut out, &sealed).unwrap();
         out.write_all(b"\n").unwrap();
-        prev = rec.hash.clone();
+        prev = sealed.hash.clone();
         if seq == 0 {
-            log_id = rec.hash.clone();
+            log_id = sealed.hash.clone();
         }
+        last = Some(sealed);
     }
     out.flush().unwrap();
     drop(out);
+    let Some(rec) = last else { return };
     Head::new(&log_id, &rec, &key)
         .store(&head_path(&log_path))
         .unwrap();

@@ -13,6 +13,7 @@ use crate::state::{StateChange, StateSnapshot};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::time::{Duration, Instant};
+use time::OffsetDateTime;
 
 /// What the gate answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord)]
@@ -178,53 +179,126 @@ pub fn decide(
     state: &StateSnapshot,
     env: &Environment,
 ) -> Evaluation {
-    let mut acc = Acc {
-        rollout: Rollout::of(passport).unwrap_or_default(),
-        floor: env.rollout.clone(),
-        ..Acc::default()
+    prepare(passport, catalog, request, env).complete(passport, catalog, state, env)
+}
+
+/// A decision made up to the state: every check that does not read earlier
+/// decisions has run (the expensive ones: shell parsing, path walks), and the ones
+/// that do (daily caps, idempotency, rates, write-then-run) wait in their places
+/// for [`Partial::complete`]. The gate prepares before it takes the audit lock
+/// and completes under it, so no hook waits on another's parsing.
+pub struct Partial {
+    policy_id: String,
+    acc: Acc,
+    deferred: Vec<Deferred>,
+}
+
+/// A stateful check held back: where its trace line goes and what it reads.
+struct Deferred {
+    slot: usize,
+    policy_id: String,
+    /// The context and limits as the check reads them (aliases resolved).
+    context: Map<String, Value>,
+    limits: Map<String, Value>,
+    spec: usize,
+    depth: usize,
+}
+
+/// Runs the stateless part of a decision (see [`Partial`]).
+pub fn prepare(
+    passport: &Passport,
+    catalog: &Catalog,
+    request: &Request,
+    env: &Environment,
+) -> Partial {
+    let mut acc = Acc::under(passport, env);
+    let mut deferred = Vec::new();
+    let mut run = Run {
+        passport,
+        catalog,
+        state: None,
+        env,
+        acc: &mut acc,
+        deferred: &mut deferred,
     };
-    evaluate(passport, catalog, request, state, env, 0, &mut acc);
-    let verdict = if acc.denies.is_empty() {
-        if acc.reviews.is_empty() {
-            Verdict::Allow
-        } else {
-            Verdict::Review
-        }
-    } else {
-        Verdict::Deny
-    };
-    let would_be = would_be(verdict, &acc.held);
-    let reasons = match (verdict, &would_be) {
-        (Verdict::Deny, _) => acc.denies,
-        (Verdict::Review, _) => acc.reviews,
-        (Verdict::Allow, Some(w)) => vec![Reason::new(
-            ReasonCode::Allowed,
-            format!(
-                "allowed in {} mode; enforced, {} would {}: {}",
-                w.mode.as_str(),
-                request.policy_id,
-                w.verdict.as_str(),
-                w.reasons.first().map_or("", |r| r.message.as_str())
-            ),
-        )],
-        (Verdict::Allow, None) => vec![Reason::new(
-            ReasonCode::Allowed,
-            format!("every check of {} passed", request.policy_id),
-        )],
-    };
-    Evaluation {
+    run.evaluate(request, 0);
+    Partial {
         policy_id: request.policy_id.clone(),
-        verdict,
-        reasons,
-        trace: acc.trace,
-        state_changes: if verdict == Verdict::Allow {
-            acc.changes
-        } else {
-            vec![]
-        },
-        would_be,
-        hard: acc.hard,
-        grant_id: None,
+        acc,
+        deferred,
+    }
+}
+
+impl Partial {
+    /// Whether a check still waits for the state.
+    pub fn needs_state(&self) -> bool {
+        !self.deferred.is_empty()
+    }
+
+    /// Runs the held-back checks against `state` and gives the verdict. The inputs
+    /// must be the ones [`prepare`] saw.
+    pub fn complete(
+        self,
+        passport: &Passport,
+        catalog: &Catalog,
+        state: &StateSnapshot,
+        env: &Environment,
+    ) -> Evaluation {
+        let Partial {
+            policy_id,
+            mut acc,
+            deferred,
+        } = self;
+        for d in deferred {
+            let mut run = Run {
+                passport,
+                catalog,
+                state: Some(state),
+                env,
+                acc: &mut acc,
+                deferred: &mut Vec::new(),
+            };
+            let found = catalog
+                .pack_checked(&d.policy_id)
+                .ok()
+                .and_then(|p| Some((p, p.checks.get(d.spec)?)));
+            let Some((pack, spec)) = found else {
+                run.acc.record_at(
+                    d.slot,
+                    &d.policy_id,
+                    "policy".into(),
+                    CheckResult::Deny(Reason::new(
+                        ReasonCode::InternalError,
+                        "a held-back check is no longer in its pack",
+                    )),
+                    Duration::ZERO,
+                    &checks::Hits::default(),
+                );
+                continue;
+            };
+            let hits = checks::Hits::default();
+            let input = CheckInput {
+                context: &d.context,
+                limits: &d.limits,
+                passport,
+                capability: pack.capability(),
+                state,
+                env,
+                hits: &hits,
+            };
+            let started = Instant::now();
+            let result = checks::run(spec, &input);
+            let effects = run.acc.record_at(
+                d.slot,
+                &d.policy_id,
+                spec.name(),
+                result,
+                started.elapsed(),
+                &hits,
+            );
+            run.effects(&d.policy_id, effects, d.depth);
+        }
+        acc.finish(&policy_id)
     }
 }
 
@@ -267,20 +341,31 @@ pub fn would_be(given: Verdict, held: &[(Mode, Verdict, Reason)]) -> Option<Woul
 
 #[derive(Default)]
 struct Acc {
-    denies: Vec<Reason>,
-    reviews: Vec<Reason>,
+    /// Each reason and change with the trace line it came from: a held-back check
+    /// fills its line later, and the order stays the pack's.
+    denies: Vec<(usize, Reason)>,
+    reviews: Vec<(usize, Reason)>,
     trace: Vec<CheckTrace>,
-    changes: Vec<StateChange>,
+    changes: Vec<(usize, StateChange)>,
     /// The passport's rollout and the config's floor.
     rollout: Rollout,
     floor: Rollout,
     /// Denies and reviews a rollout mode let through.
-    held: Vec<(Mode, Verdict, Reason)>,
+    held: Vec<(usize, Mode, Verdict, Reason)>,
     /// An enforced deny or review that neither a mode nor an approval may lift.
     hard: bool,
 }
 
 impl Acc {
+    /// An empty accumulator under the passport's rollout and the config's floor.
+    fn under(passport: &Passport, env: &Environment) -> Acc {
+        Acc {
+            rollout: Rollout::of(passport).unwrap_or_default(),
+            floor: env.rollout.clone(),
+            ..Acc::default()
+        }
+    }
+
     /// The mode a deny or review of `policy_id` takes effect in.
     fn mode(&self, policy_id: &str, code: ReasonCode, hits: &checks::Hits) -> Mode {
         if always_enforced(code) || hits.is_protected() {
@@ -297,53 +382,100 @@ impl Acc {
         elapsed: Duration,
         hits: &checks::Hits,
     ) -> Vec<Effect> {
+        let slot = self.hold(policy_id, String::new(), "");
+        self.record_at(slot, policy_id, check, result, elapsed, hits)
+    }
+
+    /// Fills trace line `slot` with a check's result.
+    fn record_at(
+        &mut self,
+        slot: usize,
+        policy_id: &str,
+        check: String,
+        result: CheckResult,
+        elapsed: Duration,
+        hits: &checks::Hits,
+    ) -> Vec<Effect> {
         let mut held = None;
-        let result_kind = match &result {
-            CheckResult::Deny(_) => Verdict::Deny,
-            _ => Verdict::Review,
-        };
         let (outcome, code, detail, effects) = match result {
             CheckResult::Pass {
                 detail,
                 effects,
                 changes,
             } => {
-                self.changes.extend(changes);
+                self.changes.extend(changes.into_iter().map(|c| (slot, c)));
                 (Outcome::Pass, None, detail, effects)
             }
             CheckResult::Skip(detail) => (Outcome::Skip, None, detail, vec![]),
-            CheckResult::Deny(r) | CheckResult::Review(r) => {
-                let (outcome, verdict) = match &result_kind {
-                    Verdict::Deny => (Outcome::Deny, Verdict::Deny),
-                    _ => (Outcome::Review, Verdict::Review),
-                };
-                let t = (outcome, Some(r.code), r.message.clone(), vec![]);
-                if always_enforced(r.code) || hits.is_protected() {
-                    self.hard = true;
+            CheckResult::Deny(r) => {
+                held = self.hold_back(slot, policy_id, Verdict::Deny, &r, hits);
+                let t = (Outcome::Deny, Some(r.code), r.message.clone(), vec![]);
+                if held.is_none() {
+                    self.denies.push((slot, r));
                 }
-                match self.mode(policy_id, r.code, hits) {
-                    Mode::Enforce if verdict == Verdict::Deny => self.denies.push(r),
-                    Mode::Enforce => self.reviews.push(r),
-                    m => {
-                        held = Some(m);
-                        self.held.push((m, verdict, r));
-                    }
+                t
+            }
+            CheckResult::Review(r) => {
+                held = self.hold_back(slot, policy_id, Verdict::Review, &r, hits);
+                let t = (Outcome::Review, Some(r.code), r.message.clone(), vec![]);
+                if held.is_none() {
+                    self.reviews.push((slot, r));
                 }
                 t
             }
         };
+        if let Some(line) = self.trace.get_mut(slot) {
+            *line = CheckTrace {
+                policy_id: policy_id.into(),
+                layer: None,
+                check,
+                outcome,
+                code,
+                detail,
+                matched: hits.take(),
+                mode: held,
+                elapsed,
+            };
+        }
+        effects
+    }
+
+    /// Notes a deny or review that cannot be lifted, and keeps aside one that a
+    /// rollout mode lets through (returning that mode).
+    fn hold_back(
+        &mut self,
+        slot: usize,
+        policy_id: &str,
+        verdict: Verdict,
+        r: &Reason,
+        hits: &checks::Hits,
+    ) -> Option<Mode> {
+        if always_enforced(r.code) || hits.is_protected() {
+            self.hard = true;
+        }
+        match self.mode(policy_id, r.code, hits) {
+            Mode::Enforce => None,
+            m => {
+                self.held.push((slot, m, verdict, r.clone()));
+                Some(m)
+            }
+        }
+    }
+
+    /// Holds a trace line for a check that runs later (once the state is known).
+    fn hold(&mut self, policy_id: &str, check: String, detail: &str) -> usize {
         self.trace.push(CheckTrace {
             policy_id: policy_id.into(),
             layer: None,
             check,
-            outcome,
-            code,
-            detail,
-            matched: hits.take(),
-            mode: held,
-            elapsed,
+            outcome: Outcome::Skip,
+            code: None,
+            detail: detail.into(),
+            matched: vec![],
+            mode: None,
+            elapsed: Duration::ZERO,
         });
-        effects
+        self.trace.len() - 1
     }
 
     fn gate(&mut self, policy_id: &str, check: &str, result: Result<String, Reason>) -> bool {
@@ -361,120 +493,206 @@ impl Acc {
         );
         ok
     }
+
+    fn finish(self, policy_id: &str) -> Evaluation {
+        let in_order = |mut v: Vec<(usize, Reason)>| {
+            v.sort_by_key(|(slot, _)| *slot);
+            v.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
+        };
+        let verdict = if !self.denies.is_empty() {
+            Verdict::Deny
+        } else if !self.reviews.is_empty() {
+            Verdict::Review
+        } else {
+            Verdict::Allow
+        };
+        let mut held = self.held;
+        held.sort_by_key(|(slot, ..)| *slot);
+        let held: Vec<(Mode, Verdict, Reason)> =
+            held.into_iter().map(|(_, m, v, r)| (m, v, r)).collect();
+        let would_be = would_be(verdict, &held);
+        let reasons = match (verdict, &would_be) {
+            (Verdict::Deny, _) => in_order(self.denies),
+            (Verdict::Review, _) => in_order(self.reviews),
+            (Verdict::Allow, Some(w)) => vec![Reason::new(
+                ReasonCode::Allowed,
+                format!(
+                    "allowed in {} mode; enforced, {policy_id} would {}: {}",
+                    w.mode.as_str(),
+                    w.verdict.as_str(),
+                    w.reasons.first().map_or("", |r| r.message.as_str())
+                ),
+            )],
+            (Verdict::Allow, None) => vec![Reason::new(
+                ReasonCode::Allowed,
+                format!("every check of {policy_id} passed"),
+            )],
+        };
+        let mut changes = self.changes;
+        changes.sort_by_key(|(slot, _)| *slot);
+        Evaluation {
+            policy_id: policy_id.into(),
+            verdict,
+            reasons,
+            trace: self.trace,
+            state_changes: if verdict == Verdict::Allow {
+                changes.into_iter().map(|(_, c)| c).collect()
+            } else {
+                vec![]
+            },
+            would_be,
+            hard: self.hard,
+            grant_id: None,
+        }
+    }
 }
 
-fn evaluate(
-    passport: &Passport,
-    catalog: &Catalog,
-    request: &Request,
-    state: &StateSnapshot,
-    env: &Environment,
-    depth: usize,
-    acc: &mut Acc,
-) {
-    let pid = request.policy_id.as_str();
-    let pack = match catalog.pack_checked(pid) {
-        Ok(p) => p,
-        Err(e) => {
-            let code = match e {
-                LookupError::Unknown(_) => ReasonCode::UnknownPolicy,
-                LookupError::Invalid(_) => ReasonCode::PolicyError,
-            };
-            acc.gate(pid, "policy", Err(Reason::new(code, e.to_string())));
-            return;
-        }
-    };
-    // Other packs' names for the same field or limit (APort's `amount_minor`,
-    // `refund_reason_codes`) are read as the names the checks use.
-    let empty = Map::new();
-    let raw_limits = passport.limits_for(pack.capability()).unwrap_or(&empty);
-    let (resolved, limits) = match (
-        resolve_aliases(&request.context, &pack.field_aliases),
-        resolve_aliases(raw_limits, &pack.limit_aliases),
-    ) {
-        (Ok(c), Ok(l)) => (c, l),
-        (Err((alias, name)), _) => {
-            let why =
-                format!("the call gives `{name}` twice, as `{alias}` and `{name}`, differently");
-            acc.gate(
-                pid,
-                "aliases",
-                Err(Reason::new(ReasonCode::InvalidContext, why)),
-            );
-            return;
-        }
-        (_, Err((alias, name))) => {
-            let why = format!(
-                "limits.{} sets `{name}` twice, as `{alias}` and `{name}`, differently",
-                pack.capability()
-            );
-            acc.gate(
-                pid,
-                "aliases",
-                Err(Reason::new(ReasonCode::PolicyError, why)),
-            );
-            return;
-        }
-    };
-    let aliased;
-    let request = match resolved {
-        std::borrow::Cow::Borrowed(_) => request,
-        std::borrow::Cow::Owned(context) => {
-            aliased = Request {
-                policy_id: request.policy_id.clone(),
-                context,
-            };
-            &aliased
-        }
-    };
-    let limits: &Map<String, Value> = &limits;
-    if depth == 0 && !gates_pass(passport, pack, request, limits, env, acc) {
-        return;
-    }
-    if depth > 0 && !capability_gates(passport, pack, request, limits, acc) {
-        return;
-    }
-    let mut effects = Vec::new();
-    for spec in &pack.checks {
-        let hits = checks::Hits::default();
-        let input = CheckInput {
-            context: &request.context,
-            limits,
-            passport,
-            capability: pack.capability(),
-            state,
-            env,
-            hits: &hits,
+/// One walk over a request and the requests its effects imply.
+struct Run<'r, 'e> {
+    passport: &'r Passport,
+    catalog: &'r Catalog,
+    /// `None` while preparing: stateful checks are held back.
+    state: Option<&'r StateSnapshot>,
+    env: &'r Environment<'e>,
+    acc: &'r mut Acc,
+    deferred: &'r mut Vec<Deferred>,
+}
+
+impl Run<'_, '_> {
+    fn evaluate(&mut self, request: &Request, depth: usize) {
+        let (passport, catalog, env) = (self.passport, self.catalog, self.env);
+        let pid = request.policy_id.as_str();
+        let pack = match catalog.pack_checked(pid) {
+            Ok(p) => p,
+            Err(e) => {
+                let code = match e {
+                    LookupError::Unknown(_) => ReasonCode::UnknownPolicy,
+                    LookupError::Invalid(_) => ReasonCode::PolicyError,
+                };
+                self.acc
+                    .gate(pid, "policy", Err(Reason::new(code, e.to_string())));
+                return;
+            }
         };
-        let started = Instant::now();
-        let result = checks::run(spec, &input);
-        let elapsed = started.elapsed();
-        let held = acc.held.len();
-        effects.extend(acc.record(pid, spec.name(), result, elapsed, &hits));
-        if acc.held.len() > held && matches!(spec, crate::packs::CheckSpec::Command { .. }) {
-            // A rollout mode let a denied command through: what it touches is still judged.
-            effects.extend(held_command_effects(spec, &input, acc, pid));
-        }
-    }
-    for effect in effects {
-        if depth >= MAX_EFFECT_DEPTH {
-            acc.gate(
-                pid,
-                "effect",
-                Err(Reason::new(
-                    ReasonCode::PolicyError,
-                    format!("effect {} nests too deeply to evaluate", effect.policy_id),
-                )),
-            );
-            continue;
-        }
-        let sub = Request {
-            policy_id: effect.policy_id,
-            context: effect.context,
+        // Other packs' names for the same field or limit (APort's `amount_minor`,
+        // `refund_reason_codes`) are read as the names the checks use.
+        let empty = Map::new();
+        let raw_limits = passport.limits_for(pack.capability()).unwrap_or(&empty);
+        let (resolved, limits) = match (
+            resolve_aliases(&request.context, &pack.field_aliases),
+            resolve_aliases(raw_limits, &pack.limit_aliases),
+        ) {
+            (Ok(c), Ok(l)) => (c, l),
+            (Err((alias, name)), _) => {
+                let why = format!(
+                    "the call gives `{name}` twice, as `{alias}` and `{name}`, differently"
+                );
+                self.acc.gate(
+                    pid,
+                    "aliases",
+                    Err(Reason::new(ReasonCode::InvalidContext, why)),
+                );
+                return;
+            }
+            (_, Err((alias, name))) => {
+                let why = format!(
+                    "limits.{} sets `{name}` twice, as `{alias}` and `{name}`, differently",
+                    pack.capability()
+                );
+                self.acc.gate(
+                    pid,
+                    "aliases",
+                    Err(Reason::new(ReasonCode::PolicyError, why)),
+                );
+                return;
+            }
         };
-        evaluate(passport, catalog, &sub, state, env, depth + 1, acc);
+        let aliased;
+        let request = match resolved {
+            std::borrow::Cow::Borrowed(_) => request,
+            std::borrow::Cow::Owned(context) => {
+                aliased = Request {
+                    policy_id: request.policy_id.clone(),
+                    context,
+                };
+                &aliased
+            }
+        };
+        let limits: &Map<String, Value> = &limits;
+        if depth == 0 && !gates_pass(passport, pack, request, limits, env, self.acc) {
+            return;
+        }
+        if depth > 0 && !capability_gates(passport, pack, request, limits, self.acc) {
+            return;
+        }
+        let mut effects = Vec::new();
+        for (i, spec) in pack.checks.iter().enumerate() {
+            let state = match self.state {
+                Some(s) => s,
+                None if spec.reads_state() => {
+                    let slot = self.acc.hold(pid, spec.name(), "waits for the state");
+                    self.deferred.push(Deferred {
+                        slot,
+                        policy_id: pid.into(),
+                        context: request.context.clone(),
+                        limits: limits.clone(),
+                        spec: i,
+                        depth,
+                    });
+                    continue;
+                }
+                None => &NO_STATE,
+            };
+            let hits = checks::Hits::default();
+            let input = CheckInput {
+                context: &request.context,
+                limits,
+                passport,
+                capability: pack.capability(),
+                state,
+                env,
+                hits: &hits,
+            };
+            let started = Instant::now();
+            let result = checks::run(spec, &input);
+            let elapsed = started.elapsed();
+            let held = self.acc.held.len();
+            effects.extend(self.acc.record(pid, spec.name(), result, elapsed, &hits));
+            if self.acc.held.len() > held && matches!(spec, crate::packs::CheckSpec::Command { .. })
+            {
+                // A rollout mode let a denied command through: what it touches is still judged.
+                effects.extend(held_command_effects(spec, &input, self.acc, pid));
+            }
+        }
+        self.effects(pid, effects, depth);
+    }
+
+    /// Checks the requests a call implies, each under its own pack.
+    fn effects(&mut self, pid: &str, effects: Vec<Effect>, depth: usize) {
+        for effect in effects {
+            if depth >= MAX_EFFECT_DEPTH {
+                self.acc.gate(
+                    pid,
+                    "effect",
+                    Err(Reason::new(
+                        ReasonCode::PolicyError,
+                        format!("effect {} nests too deeply to evaluate", effect.policy_id),
+                    )),
+                );
+                continue;
+            }
+            let sub = Request {
+                policy_id: effect.policy_id,
+                context: effect.context,
+            };
+            self.evaluate(&sub, depth + 1);
+        }
     }
 }
+
+/// What a stateless check sees as the state (it never reads it; see `CheckSpec::reads_state`).
+static NO_STATE: std::sync::LazyLock<StateSnapshot> =
+    std::sync::LazyLock::new(StateSnapshot::default);
 
 /// `map` with every alias key renamed to the name it stands for. A name given both
 /// ways with different values is refused (alias, name): judging one while the tool,
@@ -551,7 +769,18 @@ fn gates_pass(
     acc: &mut Acc,
 ) -> bool {
     let pid = pack.id.as_str();
-    let status = if passport.status == Status::Active {
+    if !acc.gate(pid, "passport.status", status_gate(passport)) {
+        return false;
+    }
+    if !acc.gate(pid, "passport.expiry", expiry_gate(passport, env.now)) {
+        return false;
+    }
+    capability_gates(passport, pack, request, limits, acc)
+}
+
+/// Whether the passport is active: the same sentence for every call, tool or not.
+fn status_gate(passport: &Passport) -> Result<String, Reason> {
+    if passport.status == Status::Active {
         Ok(format!("passport {} is active", passport.passport_id))
     } else {
         Err(Reason::new(
@@ -562,23 +791,41 @@ fn gates_pass(
                 passport.status.as_str()
             ),
         ))
-    };
-    if !acc.gate(pid, "passport.status", status) {
-        return false;
     }
-    let expiry = match (passport.expires(), passport.expiry_text()) {
-        (Some(exp), Some(text)) if exp <= env.now => Err(Reason::new(
+}
+
+fn expiry_gate(passport: &Passport, now: OffsetDateTime) -> Result<String, Reason> {
+    match (passport.expires(), passport.expiry_text()) {
+        (Some(exp), Some(text)) if exp <= now => Err(Reason::new(
             ReasonCode::PassportExpired,
             format!("passport {} expired at {text}", passport.passport_id),
         )),
         (_, Some(text)) => Ok(format!("valid until {text}")),
         _ => Ok("no expiry set".into()),
-    };
-    if !acc.gate(pid, "passport.expiry", expiry) {
-        return false;
     }
-    capability_gates(passport, pack, request, limits, acc)
 }
+
+/// Decides a harmless tool (one the tool map sends to no pack): allowed when the
+/// passport is active and unexpired, by the same gates every pack call passes first.
+pub fn decide_harmless(passport: &Passport, tool: &str, now: OffsetDateTime) -> Evaluation {
+    let mut acc = Acc::default();
+    let pid = HARMLESS;
+    if acc.gate(pid, "passport.status", status_gate(passport))
+        && acc.gate(pid, "passport.expiry", expiry_gate(passport, now))
+    {
+        let mut ev = acc.finish(pid);
+        ev.reasons = vec![Reason::new(
+            ReasonCode::Allowed,
+            format!("`{tool}` is a harmless tool"),
+        )];
+        return ev;
+    }
+    acc.finish(pid)
+}
+
+/// The policy id of a decision no pack made (a harmless tool, a call that never
+/// reached a pack). Records carry it as written; nothing looks a pack up by it.
+pub const HARMLESS: &str = "none";
 
 /// Pack-level gates: capability, assurance, required limits and fields.
 fn capability_gates(

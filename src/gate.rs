@@ -3,22 +3,19 @@
 //! deny with its reason code; the only allow is a decided and recorded one.
 
 use crate::audit::log::Rotation;
-use crate::audit::{AuditLog, Record};
+use crate::audit::{AuditLog, Draft};
 use crate::call::{Call, HostKind};
 use crate::canonical::{self, parse_strict, strip_bom, timestamp};
 use crate::checks::protect::{Contains, Protected};
-use crate::decision::{
-    CheckTrace, DirEntry, EntryKind, Environment, Evaluation, FsView, Outcome as CheckOutcome,
-    Request, Verdict,
-};
+use crate::decision::{DirEntry, EntryKind, Environment, Evaluation, FsView, Request, Verdict};
 use crate::home::{Config, Locations};
 use crate::hosts::tool_map::Resolution;
 use crate::hosts::{self, Answer};
 use crate::packs::Catalog;
-use crate::passport::{self, KeyPair, Passport, TrustStore, VerifiedPassport};
+use crate::passport::{self, KeyPair, TrustStore, VerifiedPassport};
 use crate::reason::{Reason, ReasonCode};
 use crate::receipt::{Receipt, Subject};
-use crate::state::{utc_day, StateSnapshot, TripAction, Tripwire};
+use crate::state::{utc_day, StateSnapshot};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
@@ -103,11 +100,51 @@ pub struct Outcome {
     pub host: HostKind,
     pub call: Option<Call>,
     pub evaluation: Evaluation,
-    pub receipt: Option<Receipt>,
+    /// What the signed OAP decision object is made of, when the decision was recorded.
+    pub receipt: Option<UnsignedReceipt>,
     pub record: Option<crate::audit::log::Appended>,
     pub answer: Answer,
     /// The policy layer that decided a deny or review, when more than one applied.
     pub deciding_layer: Option<String>,
+}
+
+/// A recorded decision's OAP receipt before it is signed: a hook answers its host in
+/// the host's format and nobody receives the receipt, so it is signed only when it is
+/// printed (`--json`), one Ed25519 signature less per hook call.
+#[derive(Debug)]
+pub struct UnsignedReceipt {
+    decision_id: String,
+    issued_at: OffsetDateTime,
+    /// agent_id, owner_id, assurance level, passport digest.
+    subject: Option<[String; 4]>,
+    key: KeyPair,
+}
+
+impl UnsignedReceipt {
+    /// The decision id the receipt and the record share.
+    pub fn decision_id(&self) -> &str {
+        &self.decision_id
+    }
+}
+
+impl Outcome {
+    /// The signed receipt of a recorded decision (`None` when it was not recorded).
+    pub fn receipt(&self) -> Option<Receipt> {
+        let r = self.receipt.as_ref()?;
+        let subject = r.subject.as_ref().map(|[a, o, l, d]| Subject {
+            agent_id: a,
+            owner_id: o,
+            assurance_level: l,
+            passport_digest: d,
+        });
+        Some(Receipt::seal(
+            &self.evaluation,
+            subject.as_ref(),
+            r.decision_id.clone(),
+            r.issued_at,
+            &r.key,
+        ))
+    }
 }
 
 /// Wall-clock budget for the directory walks of one decision (see docs/checks.md).
@@ -700,6 +737,32 @@ fn evaluate_read(
             prepare(loc, config, call, input_len, roots, &env, now)
         }
     };
+    // The stateless part of the decision runs before the lock: parsing and walks
+    // never make another hook wait.
+    let Prepared {
+        verified,
+        fleet,
+        step,
+    } = prepared;
+    let layers = verified.as_ref().map_or_else(Vec::new, |v| {
+        let mut layers = crate::policy::layers(
+            fleet.org.as_ref().map(VerifiedPassport::passport),
+            v.passport(),
+            fleet.delegation.as_ref(),
+        );
+        for p in &fleet.project {
+            layers.push(crate::policy::Layer {
+                name: format!("project:{}", p.dir.display()),
+                passport: std::borrow::Cow::Borrowed(&p.passport),
+            });
+        }
+        layers
+    });
+    let fs = RealFs::new();
+    let mut step = match step {
+        Step::Decided(ev) => Decide::Done(ev),
+        Step::Ready(r) => Decide::Pending(Box::new(Pending::start(*r, &layers, &fleet, now, &fs))),
+    };
     let unrecorded = |policy_id: &str, why: String| {
         Evaluation::early_deny(policy_id, Reason::new(ReasonCode::AuditUnavailable, why))
     };
@@ -722,31 +785,30 @@ fn evaluate_read(
     let (key, mut locked) = match ready {
         Ok(r) => r,
         Err(why) => {
-            let ev = unrecorded(prepared.policy_id(), why);
+            let ev = unrecorded(step.policy_id(), why);
             return finish(host, call.ok(), ev, None, None);
         }
     };
     // Never before the last record: a clock set back cannot reopen caps or rate windows.
     let (now, clock_note) = locked.monotonic_now(now);
     let issued_at = timestamp(now);
-    let verified = prepared.verified;
-    let fleet = prepared.fleet;
     let state = verified.as_ref().map_or_else(StateSnapshot::default, |v| {
         locked
             .state
-            .snapshot(&v.passport.passport_id, &utc_day(now.unix_timestamp()))
+            .snapshot(&v.passport().passport_id, &utc_day(now.unix_timestamp()))
     });
-    let (evaluation, deciding_layer) = match prepared.step {
-        Step::Decided(ev) => (ev, fleet.decided_by.clone()),
-        Step::Ready(ready) => {
-            let l = ready.decide(verified.as_ref(), &fleet, &state, now);
+    if let Decide::Pending(p) = &mut step {
+        // Time moved under the lock (the clock was set back): what ran before saw another time.
+        if now != p.env.now {
+            p.redo(&layers, &fleet, now);
+        }
+    }
+    let (evaluation, deciding_layer) = match step {
+        Decide::Done(ev) => (ev, fleet.decided_by.clone()),
+        Decide::Pending(p) => {
+            let l = p.complete(&layers, &state);
             (l.evaluation, l.deciding_layer)
         }
-    };
-    let evaluation = match &verified {
-        Some(v) => replayed(v, &state, &evaluation.policy_id)
-            .unwrap_or_else(|| tripwire(evaluation, &v.passport, &state, now.unix_timestamp())),
-        None => evaluation,
     };
     // A person's approval of exactly this call, consumed (when one-time) before the
     // record that cites it is written; under the lock, so two calls cannot share it.
@@ -756,7 +818,7 @@ fn evaluate_read(
             let found = crate::grant::find(
                 &loc.config_root,
                 &key.public(),
-                &v.passport.passport_id,
+                &v.passport().passport_id,
                 &c.tool,
                 &digest,
                 now.unix_timestamp(),
@@ -770,19 +832,20 @@ fn evaluate_read(
         }
         _ => evaluation,
     };
-    let subject = verified.as_ref().map(|v| Subject {
-        agent_id: &v.passport.passport_id,
-        owner_id: &v.passport.owner_id,
-        assurance_level: v.passport.assurance_level.as_str(),
-        passport_digest: &v.digest,
-    });
-    let receipt = Receipt::seal(
-        &evaluation,
-        subject.as_ref(),
-        uuid::Uuid::new_v4().to_string(),
-        now,
-        &key,
-    );
+    let receipt = UnsignedReceipt {
+        decision_id: uuid::Uuid::new_v4().to_string(),
+        issued_at: now,
+        subject: verified.as_ref().map(|v| {
+            let p = v.passport();
+            [
+                p.passport_id.clone(),
+                p.owner_id.clone(),
+                p.assurance_level.as_str().to_owned(),
+                v.digest().to_owned(),
+            ]
+        }),
+        key,
+    };
     let layer = deciding_layer.clone();
     let mut record = build_record(
         call_ref,
@@ -797,12 +860,12 @@ fn evaluate_read(
     if record.on_behalf_of.is_none() {
         record.on_behalf_of = os_account;
     }
-    if let Some(v) = verified.as_ref().filter(|v| v.path != loc.passport.path) {
+    if let Some(v) = verified.as_ref().filter(|v| v.path() != loc.passport.path) {
         sources.insert(
             "passport".into(),
             format!(
                 "{} (the fleet's passport_url, verified copy)",
-                v.path.display()
+                v.path().display()
             ),
         );
     }
@@ -816,7 +879,7 @@ fn evaluate_read(
         &mut record,
         call_ref.map(|c| &c.input),
     );
-    match locked.append(record, &key) {
+    match locked.append(record, &receipt.key) {
         Ok(appended) => {
             // The export may touch the network: never while other hooks wait on the lock.
             drop(locked);
@@ -846,80 +909,11 @@ pub fn audit_log(path: &Path, config: &Config) -> AuditLog {
     log
 }
 
-/// Applies the passport's behavioural tripwire: once tripped, a call that
-/// would have been allowed or reviewed goes to its action instead, and the
-/// record says why.
-fn tripwire(ev: Evaluation, p: &Passport, state: &StateSnapshot, now_unix: i64) -> Evaluation {
-    let wire = match Tripwire::from_passport(p) {
-        Ok(Some(w)) => w,
-        Ok(None) => return ev,
-        Err(r) => return Evaluation::early_deny(&ev.policy_id, r),
-    };
-    if ev.verdict == Verdict::Deny {
-        return ev;
-    }
-    let Some(reason) = wire.check(state, now_unix) else {
-        return ev;
-    };
-    let verdict = match wire.action {
-        TripAction::Review => Verdict::Review,
-        TripAction::Deny => Verdict::Deny,
-    };
-    let mut trace = ev.trace;
-    trace.push(CheckTrace {
-        policy_id: ev.policy_id.clone(),
-        layer: None,
-        check: "tripwire".into(),
-        outcome: match verdict {
-            Verdict::Review => CheckOutcome::Review,
-            _ => CheckOutcome::Deny,
-        },
-        code: Some(reason.code),
-        detail: reason.message.clone(),
-        matched: vec![],
-        mode: None,
-        elapsed: std::time::Duration::ZERO,
-    });
-    Evaluation {
-        policy_id: ev.policy_id,
-        verdict,
-        reasons: vec![reason],
-        trace,
-        state_changes: vec![],
-        would_be: None,
-        hard: true,
-        grant_id: None,
-    }
-}
-
-/// A deny when the passport is older than the newest one this agent was
-/// decided under (the state's mark): a copy put back to regain what a later
-/// version took away, or to undo a suspension.
-fn replayed(v: &VerifiedPassport, state: &StateSnapshot, policy_id: &str) -> Option<Evaluation> {
-    let high = state.passport.as_ref()?;
-    let mark = crate::state::PassportMark {
-        version: v.passport.version.clone(),
-        updated_at: v.passport.updated_at.clone(),
-    };
-    let why = mark.older_than(high)?;
-    Some(Evaluation::early_deny(
-        policy_id,
-        Reason::new(
-            ReasonCode::PassportReplayed,
-            format!(
-                "passport {} at {}: {why}, which decisions were already made under; an older copy is never accepted again (issue a new one with a higher version and a later updated_at)",
-                v.passport.passport_id,
-                v.path.display()
-            ),
-        ),
-    ))
-}
-
 fn finish(
     host: HostKind,
     call: Option<Call>,
     evaluation: Evaluation,
-    receipt: Option<Receipt>,
+    receipt: Option<UnsignedReceipt>,
     record: Option<crate::audit::log::Appended>,
 ) -> Outcome {
     let warned = evaluation
@@ -982,7 +976,7 @@ struct FleetContext {
 
 impl FleetContext {
     /// Adds the status source, deciding layer, delegation chain and refresh notes to a record.
-    fn annotate(&self, record: &mut Record, deciding_layer: Option<String>, now_unix: i64) {
+    fn annotate(&self, record: &mut Draft, deciding_layer: Option<String>, now_unix: i64) {
         match &self.status {
             Some(view) => {
                 record.status_source = Some(view.source.clone());
@@ -992,7 +986,7 @@ impl FleetContext {
             None => record.status_source = Some("local".into()),
         }
         record.deciding_layer = deciding_layer;
-        record.org_policy_digest = self.org.as_ref().map(|o| o.digest.clone());
+        record.org_policy_digest = self.org.as_ref().map(|o| o.digest().to_owned());
         let mut chain: Vec<String> = record
             .on_behalf_of
             .iter()
@@ -1028,9 +1022,15 @@ enum Step {
     Ready(Box<Ready>),
 }
 
+/// What the call asks the policy: a pack's request, or a harmless tool.
+enum Asked {
+    Pack(Request),
+    Harmless(String),
+}
+
 struct Ready {
     catalog: Catalog,
-    request: Request,
+    asked: Asked,
     rollout: crate::passport::rollout::Rollout,
     protected: Protected,
     roots: Vec<PathBuf>,
@@ -1045,60 +1045,90 @@ impl Prepared {
             step: Step::Decided(ev),
         }
     }
+}
 
+/// The decision on its way through the lock.
+enum Decide<'f> {
+    Done(Evaluation),
+    Pending(Box<Pending<'f>>),
+}
+
+impl Decide<'_> {
     fn policy_id(&self) -> &str {
-        match &self.step {
-            Step::Decided(ev) => &ev.policy_id,
-            Step::Ready(r) => &r.request.policy_id,
+        match self {
+            Decide::Done(ev) => &ev.policy_id,
+            Decide::Pending(p) => p.pre.policy_id(),
         }
     }
 }
 
-impl Ready {
-    fn decide(
-        self,
-        v: Option<&VerifiedPassport>,
+/// A decision made up to the state (see `policy::Prepared`), with what it needs to finish.
+struct Pending<'f> {
+    catalog: Catalog,
+    asked: Asked,
+    env: Environment<'f>,
+    pre: crate::policy::Prepared,
+}
+
+impl<'f> Pending<'f> {
+    fn start(
+        r: Ready,
+        layers: &[crate::policy::Layer],
         fleet: &FleetContext,
-        state: &StateSnapshot,
         now: OffsetDateTime,
-    ) -> crate::policy::Layered {
-        let Some(v) = v else {
-            return crate::policy::Layered {
-                evaluation: Evaluation::early_deny(
-                    &self.request.policy_id,
-                    Reason::new(ReasonCode::InternalError, "no verified passport"),
-                ),
-                deciding_layer: None,
-                approvals: 0,
-            };
-        };
+        fs: &'f RealFs,
+    ) -> Pending<'f> {
+        let Ready {
+            catalog,
+            asked,
+            protected,
+            roots,
+            home,
+            rollout,
+        } = r;
         let env = Environment {
             now,
-            protected: self.protected,
-            roots: self.roots,
-            home: self.home,
-            rollout: self.rollout,
-            fs: &RealFs::new(),
+            protected,
+            roots,
+            home,
+            rollout,
+            fs,
         };
-        let mut layers = crate::policy::layers(
-            fleet.org.as_ref().map(|o| &o.passport),
-            &v.passport,
-            fleet.delegation.as_ref(),
-        );
-        for p in &fleet.project {
-            layers.push(crate::policy::Layer {
-                name: format!("project:{}", p.dir.display()),
-                passport: std::borrow::Cow::Borrowed(&p.passport),
-            });
+        let pre = Self::prepare(&catalog, &asked, &env, layers, fleet);
+        Pending {
+            catalog,
+            asked,
+            env,
+            pre,
         }
-        crate::policy::decide(
-            &layers,
-            fleet.status.as_ref(),
-            &self.catalog,
-            &self.request,
-            state,
-            &env,
-        )
+    }
+
+    fn prepare(
+        catalog: &Catalog,
+        asked: &Asked,
+        env: &Environment,
+        layers: &[crate::policy::Layer],
+        fleet: &FleetContext,
+    ) -> crate::policy::Prepared {
+        let status = fleet.status.as_ref();
+        match asked {
+            Asked::Pack(request) => crate::policy::prepare(layers, status, catalog, request, env),
+            Asked::Harmless(tool) => crate::policy::prepare_harmless(layers, status, tool, env.now),
+        }
+    }
+
+    /// Runs the stateless part again at another time.
+    fn redo(&mut self, layers: &[crate::policy::Layer], fleet: &FleetContext, now: OffsetDateTime) {
+        self.env.now = now;
+        self.pre = Self::prepare(&self.catalog, &self.asked, &self.env, layers, fleet);
+    }
+
+    fn complete(
+        self,
+        layers: &[crate::policy::Layer],
+        state: &StateSnapshot,
+    ) -> crate::policy::Layered {
+        self.pre.complete(layers, &self.catalog, state, &self.env)
     }
 }
 
@@ -1142,25 +1172,18 @@ fn prepare(
                 Ok(Resolution::Harmless) => {
                     // Harmless tools still need a valid passport: a suspended agent does nothing.
                     return match load_subject(loc, config, call, &catalog, &roots, now) {
-                        Ok((v, mut fleet)) => {
-                            let ev = match crate::policy::check_status(
-                                fleet.status.as_ref(),
-                                "none",
-                                &v.passport.passport_id,
-                                now.unix_timestamp(),
-                            ) {
-                                Ok(_) => harmless_eval(&v, fleet.org.as_ref(), &call.tool, now),
-                                Err(denied) => {
-                                    fleet.decided_by = denied.deciding_layer;
-                                    denied.evaluation
-                                }
-                            };
-                            Prepared {
-                                step: Step::Decided(ev),
-                                verified: Some(v),
-                                fleet,
-                            }
-                        }
+                        Ok((v, fleet)) => Prepared {
+                            step: Step::Ready(Box::new(Ready {
+                                catalog,
+                                asked: Asked::Harmless(call.tool.clone()),
+                                protected: Protected::default(),
+                                roots: vec![],
+                                home: None,
+                                rollout: config.rollout.clone(),
+                            })),
+                            verified: Some(v),
+                            fleet,
+                        },
                         Err(denied) => *denied,
                     };
                 }
@@ -1186,21 +1209,21 @@ fn prepare(
             return *denied;
         }
     };
-    if let Some(why) = unknown_rollout_pack(&catalog, &v.passport, config) {
+    if let Some(why) = unknown_rollout_pack(&catalog, v.passport(), config) {
         return Prepared::decided(Evaluation::early_deny(
             &request.policy_id,
             Reason::new(
                 ReasonCode::PassportInvalid,
-                format!("{}: {why}", v.path.display()),
+                format!("{}: {why}", v.path().display()),
             ),
         ));
     }
-    if let Some(u) = catalog.unknown_limit(&v.passport) {
+    if let Some(u) = catalog.unknown_limit(v.passport()) {
         return Prepared::decided(Evaluation::early_deny(
             &request.policy_id,
             Reason::new(
                 ReasonCode::PassportInvalid,
-                format!("{}: {u}", v.path.display()),
+                format!("{}: {u}", v.path().display()),
             ),
         ));
     }
@@ -1212,7 +1235,7 @@ fn prepare(
             home,
             rollout: config.rollout.clone(),
             catalog,
-            request,
+            asked: Asked::Pack(request),
         })),
         verified: Some(v),
         fleet,
@@ -1221,7 +1244,11 @@ fn prepare(
 
 /// A rollout mode set for a pack id that does not exist is a typo that would leave the
 /// pack enforcing (or observing) against its author's intent: refused, with the nearest id.
-fn unknown_rollout_pack(catalog: &Catalog, p: &Passport, config: &Config) -> Option<String> {
+fn unknown_rollout_pack(
+    catalog: &Catalog,
+    p: &crate::passport::Passport,
+    config: &Config,
+) -> Option<String> {
     let own = crate::passport::rollout::Rollout::of(p).unwrap_or_default();
     let sources = [
         ("metadata.toolgate.pack_modes", &own),
@@ -1311,7 +1338,7 @@ fn load_subject(
         Some(Err(r)) => return Err(deny(r, Some(crate::policy::ORG), fleet)),
         None => {}
     }
-    let delegations = match crate::policy::delegation::delegations(&v.passport, catalog) {
+    let delegations = match crate::policy::delegation::delegations(v.passport(), catalog) {
         Ok(d) => d,
         Err(r) => return Err(deny(r, Some(crate::policy::PASSPORT), fleet)),
     };
@@ -1321,7 +1348,7 @@ fn load_subject(
     let store_path = loc.config_root.join(crate::policy::project::STORE);
     let project = crate::policy::project::Store::load(&store_path)
         .map_err(|e| Reason::new(ReasonCode::PolicyError, e.to_string()))
-        .and_then(|store| crate::policy::project::layers(&store, roots, &v.passport, catalog));
+        .and_then(|store| crate::policy::project::layers(&store, roots, v.passport(), catalog));
     match project {
         Ok(p) => fleet.project = p,
         Err(r) => return Err(deny(r, Some("project"), fleet)),
@@ -1329,64 +1356,20 @@ fn load_subject(
     Ok((v, fleet))
 }
 
-fn harmless_eval(
-    v: &VerifiedPassport,
-    org: Option<&VerifiedPassport>,
-    tool: &str,
-    now: OffsetDateTime,
-) -> Evaluation {
-    // The org policy's own status and expiry bind every passport under it.
-    if let Some(o) = org {
-        let ev = harmless_eval(o, None, tool, now);
-        if ev.verdict != Verdict::Allow {
-            return ev;
-        }
-    }
-    let p = &v.passport;
-    let expired = p.expires().is_some_and(|e| e <= now);
-    let reason = if p.status != passport::Status::Active {
-        Reason::new(
-            ReasonCode::PassportSuspended,
-            format!("passport {} is {}", p.passport_id, p.status.as_str()),
-        )
-    } else if expired {
-        Reason::new(
-            ReasonCode::PassportExpired,
-            format!("passport {} has expired", p.passport_id),
-        )
-    } else {
-        return Evaluation {
-            policy_id: "none".into(),
-            verdict: Verdict::Allow,
-            reasons: vec![Reason::new(
-                ReasonCode::Allowed,
-                format!("`{tool}` is a harmless tool"),
-            )],
-            trace: vec![],
-            state_changes: vec![],
-            would_be: None,
-            hard: false,
-            grant_id: None,
-        };
-    };
-    Evaluation::early_deny("none", reason)
-}
-
 fn build_record(
     call: Option<&Call>,
     ev: &Evaluation,
-    receipt: &Receipt,
+    receipt: &UnsignedReceipt,
     v: Option<&VerifiedPassport>,
     config: &Config,
     host: HostKind,
     ts: String,
-) -> Record {
+) -> Draft {
     let input = call.map(|c| c.input.clone()).unwrap_or(Value::Null);
-    Record {
-        seq: 0,
+    Draft {
         ts,
         decision_id: receipt.decision_id.clone(),
-        agent_id: v.map(|v| v.passport.passport_id.clone()),
+        agent_id: v.map(|v| v.passport().passport_id.clone()),
         // The OS account fallback is filled in by the caller, looked up before the lock.
         on_behalf_of: call
             .and_then(|c| c.on_behalf_of.clone())
@@ -1396,17 +1379,16 @@ fn build_record(
         tool_use_id: call.and_then(|c| c.tool_use_id.clone()),
         tool: call.map(|c| c.tool.clone()).unwrap_or_default(),
         policy_id: ev.policy_id.clone(),
-        passport_id: v.map(|v| v.passport.passport_id.clone()),
-        passport_version: v.map(|v| v.passport.version.clone()),
-        passport_digest: v.map(|v| v.digest.clone()),
-        passport_updated_at: v.map(|v| v.passport.updated_at.clone()),
+        passport_id: v.map(|v| v.passport().passport_id.clone()),
+        passport_version: v.map(|v| v.passport().version.clone()),
+        passport_digest: v.map(|v| v.digest().to_owned()),
+        passport_updated_at: v.map(|v| v.passport().updated_at.clone()),
         input_digest: canonical::digest(&input),
         input: config
             .audit
             .store_input
             .then(|| crate::redact::redact(&input)),
-        allow: ev.verdict == Verdict::Allow,
-        verdict: ev.verdict.as_str().into(),
+        verdict: ev.verdict.into(),
         reasons: ev.reasons.clone(),
         deciding_check: ev
             .deciding_check()
@@ -1414,14 +1396,12 @@ fn build_record(
         enforced: ev.would_be.as_ref().map(|_| false),
         grant_id: ev.grant_id.clone(),
         mode: ev.would_be.as_ref().map(|w| w.mode.as_str().into()),
-        would_verdict: ev.would_be.as_ref().map(|w| w.verdict.as_str().into()),
+        would_verdict: ev.would_be.as_ref().map(|w| w.verdict.into()),
         would_reasons: ev
             .would_be
             .as_ref()
             .map(|w| w.reasons.clone())
             .unwrap_or_default(),
-        kid: String::new(),
-        log_key: None,
         event: None,
         state_changes: if ev.verdict == Verdict::Allow {
             ev.state_changes.clone()
@@ -1429,7 +1409,6 @@ fn build_record(
             vec![]
         },
         next_key: None,
-        state_digest: None,
         lost: None,
         status_source: None,
         status_age_s: None,
@@ -1439,8 +1418,5 @@ fn build_record(
         on_behalf_of_chain: vec![],
         policy_sources: Default::default(),
         notes: vec![],
-        prev_hash: String::new(),
-        hash: String::new(),
-        signature: String::new(),
     }
 }

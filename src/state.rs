@@ -2,14 +2,11 @@
 //! tripwire), as a plain value handed to the pure decision. The audit module
 //! persists it beside the log, under the log's lock.
 
-use crate::passport::Passport;
+pub use crate::passport::model::{TripAction, Tripwire, MAX_TRIPWIRE_WINDOW};
 use crate::reason::{Reason, ReasonCode};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Longest tripwire window; older denies are forgotten.
-pub const MAX_TRIPWIRE_WINDOW: u64 = 86_400;
 /// Most deny timestamps kept per agent, so the state file stays small.
 const MAX_DENIES_KEPT: usize = 4096;
 
@@ -240,8 +237,6 @@ pub enum StateChange {
 /// One decision as the state sees it: everything needed to replay it from the log.
 #[derive(Debug, Clone, Copy)]
 pub struct Decided<'a> {
-    pub seq: u64,
-    pub hash: &'a str,
     pub agent_id: Option<&'a str>,
     pub allow: bool,
     /// A deny the tripwire counts: not one the tripwire itself caused.
@@ -327,55 +322,7 @@ pub fn utc_day(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-/// What a tripped tripwire does to further calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TripAction {
-    Review,
-    Deny,
-}
-
-/// `metadata.tripwire` in a passport: after `max_denies` denies within
-/// `window_seconds`, the agent's further calls go to review or are denied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tripwire {
-    pub max_denies: u64,
-    pub window_seconds: u64,
-    pub action: TripAction,
-}
-
 impl Tripwire {
-    /// Reads the passport's tripwire; a malformed one is a policy error, never ignored.
-    pub fn from_passport(p: &Passport) -> Result<Option<Tripwire>, Reason> {
-        let Some(t) = p.metadata.as_ref().and_then(|m| m.get("tripwire")) else {
-            return Ok(None);
-        };
-        let bad =
-            |why: &str| Reason::new(ReasonCode::PolicyError, format!("metadata.tripwire: {why}"));
-        let obj = t.as_object().ok_or_else(|| bad("must be an object"))?;
-        if let Some(k) = obj
-            .keys()
-            .find(|k| !matches!(k.as_str(), "max_denies" | "window_seconds" | "action"))
-        {
-            return Err(bad(&format!("unknown field `{k}`")));
-        }
-        let uint = |k: &str| obj.get(k).and_then(Value::as_u64).filter(|&n| n > 0);
-        let max_denies =
-            uint("max_denies").ok_or_else(|| bad("max_denies must be a positive integer"))?;
-        let window_seconds = uint("window_seconds")
-            .filter(|&w| w <= MAX_TRIPWIRE_WINDOW)
-            .ok_or_else(|| bad("window_seconds must be an integer in 1..=86400"))?;
-        let action = match obj.get("action").map(|a| a.as_str()) {
-            None | Some(Some("review")) => TripAction::Review,
-            Some(Some("deny")) => TripAction::Deny,
-            _ => return Err(bad("action must be \"review\" or \"deny\"")),
-        };
-        Ok(Some(Tripwire {
-            max_denies,
-            window_seconds,
-            action,
-        }))
-    }
-
     /// The reason the wire is tripped at `now`, if it is.
     pub fn check(&self, snap: &StateSnapshot, now_unix: i64) -> Option<Reason> {
         let since = now_unix.saturating_sub(self.window_seconds as i64);
@@ -397,9 +344,8 @@ mod tests {
     use super::*;
 
     fn decided<'a>(seq: u64, allow: bool, changes: &'a [StateChange], t: i64) -> Decided<'a> {
+        let _ = seq;
         Decided {
-            seq,
-            hash: "h",
             agent_id: Some("a"),
             allow,
             counts_as_deny: !allow,

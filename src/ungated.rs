@@ -8,9 +8,9 @@
 //! (Claude Code, Codex, Cursor), else by session, tool and input digest
 //! (Gemini CLI, Copilot CLI).
 
-use crate::audit::{AuditLog, Record};
+use crate::audit::{AuditLog, Draft, Record, RecordVerdict};
 use crate::call::{Call, HostKind};
-use crate::decision::{Evaluation, Verdict};
+use crate::decision::Evaluation;
 use crate::home::{Config, Locations};
 use crate::passport::KeyPair;
 use crate::reason::{Reason, ReasonCode};
@@ -48,7 +48,7 @@ pub fn covers(record: &Record, call: &Call, input_digest: &str) -> bool {
     if record.event.is_some() || record.host != call.host.as_str() {
         return false;
     }
-    if !(record.allow || record.verdict == Verdict::Review.as_str()) {
+    if !matches!(record.verdict, RecordVerdict::Allow | RecordVerdict::Review) {
         return false;
     }
     match (&call.tool_use_id, &record.tool_use_id) {
@@ -62,15 +62,14 @@ pub fn covers(record: &Record, call: &Call, input_digest: &str) -> bool {
 }
 
 /// The ungated record for a call that ran.
-pub fn alarm_record(call: &Call, input_digest: &str, ts: &str) -> Record {
-    let mut r = Record::event(EVENT, ts, vec![]);
+pub fn alarm_record(call: &Call, input_digest: &str, ts: &str) -> Draft {
+    let mut r = Draft::event(EVENT, ts, vec![]);
     r.host = call.host.as_str().into();
     r.session_id = call.session_id.clone();
     r.tool_use_id = call.tool_use_id.clone();
     r.tool = call.tool.clone();
     r.input_digest = input_digest.into();
-    r.allow = false;
-    r.verdict = EVENT.into();
+    r.verdict = RecordVerdict::Ungated;
     r.reasons = vec![alarm_reason(call)];
     r
 }
@@ -145,13 +144,11 @@ pub fn observe(
         Some(&call.input),
     );
     let appended = locked
-        .append(record.clone(), &key)
+        .append(record, &key)
         .map_err(|e| ObserveError::Log(e.to_string()))?;
     drop(locked);
     telemetry.emit(&appended, &alarm_evaluation(call));
-    record.seq = appended.seq;
-    record.hash = appended.hash.clone();
-    Ok((Observed::Alarm(appended.seq), Some(record)))
+    Ok((Observed::Alarm(appended.seq), Some(appended.record)))
 }
 
 /// The alarm as the exporters see it: a failure with its reason.
@@ -196,38 +193,53 @@ mod tests {
         }
     }
 
-    fn decided(c: &Call, verdict: &str) -> Record {
+    use crate::audit::Link;
+
+    fn seal(d: Draft) -> Record {
+        let link = Link {
+            seq: 0,
+            prev_hash: crate::audit::GENESIS.into(),
+            log_key: None,
+            state_digest: None,
+        };
+        Record::seal(d, link, &KeyPair::generate())
+    }
+
+    fn decided(c: &Call, verdict: RecordVerdict) -> Record {
         let mut r = alarm_record(c, &crate::canonical::digest(&c.input), "t");
         r.event = None;
-        r.verdict = verdict.into();
-        r.allow = verdict == "allow";
-        r
+        r.verdict = verdict;
+        seal(r)
     }
 
     #[test]
     fn only_an_allow_or_review_of_the_same_call_covers_it() {
         let c = call(Some("toolu_1"), json!({"command": "ls"}));
         let d = crate::canonical::digest(&c.input);
-        assert!(covers(&decided(&c, "allow"), &c, &d));
-        assert!(covers(&decided(&c, "review"), &c, &d));
-        assert!(!covers(&decided(&c, "deny"), &c, &d));
+        assert!(covers(&decided(&c, RecordVerdict::Allow), &c, &d));
+        assert!(covers(&decided(&c, RecordVerdict::Review), &c, &d));
+        assert!(!covers(&decided(&c, RecordVerdict::Deny), &c, &d));
         // Another call id, another session, another host: not this call.
         let other = call(Some("toolu_2"), json!({"command": "ls"}));
-        assert!(!covers(&decided(&other, "allow"), &c, &d));
-        let mut r = decided(&c, "allow");
+        assert!(!covers(&decided(&other, RecordVerdict::Allow), &c, &d));
+        let mut r = decided(&c, RecordVerdict::Allow);
         r.session_id = Some("s2".into());
         assert!(!covers(&r, &c, &d));
-        r = decided(&c, "allow");
+        r = decided(&c, RecordVerdict::Allow);
         r.host = "codex".into();
         assert!(!covers(&r, &c, &d));
         // An alarm never covers a call.
-        assert!(!covers(&alarm_record(&c, &d, "t"), &c, &d));
+        assert!(!covers(&seal(alarm_record(&c, &d, "t")), &c, &d));
         // Without call ids, the session, tool and input digest must match.
         let bare = call(None, json!({"command": "ls"}));
         let bd = crate::canonical::digest(&bare.input);
-        assert!(covers(&decided(&bare, "allow"), &bare, &bd));
+        assert!(covers(&decided(&bare, RecordVerdict::Allow), &bare, &bd));
         let changed = call(None, json!({"command": "rm -rf /"}));
         let cd = crate::canonical::digest(&changed.input);
-        assert!(!covers(&decided(&bare, "allow"), &changed, &cd));
+        assert!(!covers(
+            &decided(&bare, RecordVerdict::Allow),
+            &changed,
+            &cd
+        ));
     }
 }

@@ -79,7 +79,7 @@ fn prune(v: Value) -> Option<Value> {
 /// The OCSF event of a record, with its signed checkpoint under `unmapped.checkpoint`.
 /// Fields the record leaves empty are omitted, never null.
 pub fn ocsf(r: &Record, checkpoint: Option<&Checkpoint>, origin: &Origin) -> Value {
-    let (action_id, action, disposition_id, disposition, severity_id) = outcome(&r.verdict);
+    let (action_id, action, disposition_id, disposition, severity_id) = outcome(r.verdict.as_str());
     let first = r.reasons.first();
     let hostname = origin.hostname.as_deref();
     let event = json!({
@@ -92,8 +92,8 @@ pub fn ocsf(r: &Record, checkpoint: Option<&Checkpoint>, origin: &Origin) -> Val
         "type_uid": CLASS_UID * 100 + ACTIVITY_OTHER,
         "time": r.unix_ts() * 1000,
         "severity_id": severity_id,
-        "status_id": if r.allow { 1 } else { 2 },
-        "status": if r.allow { "Success" } else { "Failure" },
+        "status_id": if r.allow() { 1 } else { 2 },
+        "status": if r.allow() { "Success" } else { "Failure" },
         "status_code": first.map(|x| x.code.as_str()),
         "status_detail": first.map(|x| x.message.as_str()),
         "action_id": action_id,
@@ -175,7 +175,7 @@ fn ext(s: &str) -> String {
 /// The CEF line of a record; its signed checkpoint, as JSON, is `flexString1`,
 /// the on-behalf-of chain `flexString2`, the deciding policy layer `cat`.
 pub fn cef(r: &Record, checkpoint: Option<&Checkpoint>, origin: &Origin) -> String {
-    let (_, _, _, _, sev) = outcome(&r.verdict);
+    let (_, _, _, _, sev) = outcome(r.verdict.as_str());
     let severity = match sev {
         1 => 1,
         2 => 5,
@@ -186,7 +186,7 @@ pub fn cef(r: &Record, checkpoint: Option<&Checkpoint>, origin: &Origin) -> Stri
     let name = format!("{} {}", r.verdict, r.tool);
     let mut fields: Vec<(&str, String)> = vec![
         ("rt", (r.unix_ts() * 1000).to_string()),
-        ("act", r.verdict.clone()),
+        ("act", r.verdict.to_string()),
         ("app", r.host.clone()),
         ("externalId", r.decision_id.clone()),
         ("cn1Label", "seq".into()),

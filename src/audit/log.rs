@@ -4,7 +4,7 @@
 //! limits are one step that concurrent hooks cannot interleave.
 
 use super::head::{head_path, read_regular, sibling, write_atomic, Checkpoint, Head};
-use super::record::{Lost, Record, GENESIS};
+use super::record::{Draft, Link, Lost, Record, GENESIS};
 use crate::passport::KeyPair;
 use crate::state::StateFile;
 use std::fs::{File, OpenOptions};
@@ -186,11 +186,13 @@ pub struct AuditLog {
 }
 
 /// Where an appended record landed, with the signed checkpoint that names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Appended {
     pub seq: u64,
     pub hash: String,
     pub checkpoint: Checkpoint,
+    /// The record as written.
+    pub record: Record,
 }
 
 /// The log held under its lock: the last record, the head and the state as
@@ -558,7 +560,7 @@ impl AuditLog {
                 Err(e) => return Err(e),
             };
             let n = bytes.len();
-            let rec = Record::event(
+            let rec = Draft::event(
                 "audit.repair",
                 ts,
                 vec![format!(
@@ -627,7 +629,7 @@ impl AuditLog {
             log_id,
             head: None,
         };
-        let mut rec = Record::event(
+        let mut rec = Draft::event(
             "audit.repair",
             ts,
             vec![format!(
@@ -696,7 +698,7 @@ impl AuditLog {
             None => "the state file was missing or unreadable".into(),
         };
         locked.state = state;
-        let rec = Record::event(
+        let rec = Draft::event(
             "audit.state_rebuilt",
             ts,
             vec![format!(
@@ -743,7 +745,7 @@ impl Locked<'_> {
         new: &KeyPair,
         ts: &str,
     ) -> Result<Appended, AppendError> {
-        let mut rec = Record::event(
+        let mut rec = Draft::event(
             "audit.key_rotation",
             ts,
             vec![format!("from {} to {}", old.kid(), new.kid())],
@@ -752,16 +754,16 @@ impl Locked<'_> {
         self.append(rec, old)
     }
 
-    /// Appends a record: fills seq, prev_hash, kid, the state digest, hash and
-    /// signature from the tail and the state; writes the head holding the record,
+    /// Appends a record: seals the draft at its place after the tail, with the
+    /// state digest it leaves and the key; writes the head holding the record,
     /// then the record, then the state. A writer stopped after the head leaves the
     /// next one a head to finish from; stopped after the record, a state one behind
     /// that the next one folds forward.
-    pub fn append(&mut self, mut record: Record, key: &KeyPair) -> Result<Appended, AppendError> {
+    pub fn append(&mut self, mut draft: Draft, key: &KeyPair) -> Result<Appended, AppendError> {
         let log = self.log;
         let kb64 = key_b64(key);
-        record.log_key = None;
-        match &self.tail {
+        let mut log_key = None;
+        let (seq, prev_hash) = match &self.tail {
             Some(last) => {
                 match &last.next_key {
                     Some(next) if *next != kb64 => {
@@ -770,7 +772,7 @@ impl Locked<'_> {
                             why: format!("seq {} rotated the log to another key", last.seq),
                         })
                     }
-                    Some(_) => record.log_key = Some(kb64.clone()),
+                    Some(_) => log_key = Some(kb64.clone()),
                     None if last.kid != key.kid() => {
                         return Err(AppendError::Key {
                             have: key.kid().into(),
@@ -782,32 +784,32 @@ impl Locked<'_> {
                     }
                     None => {}
                 }
-                record.seq = last.seq + 1;
-                record.prev_hash = last.hash.clone();
                 // Records never go back in time, whatever the caller's clock said.
-                if record.unix_ts() < last.unix_ts() {
+                if draft.unix_ts() < last.unix_ts() {
                     let (_, note) = self.monotonic_now(
-                        OffsetDateTime::from_unix_timestamp(record.unix_ts())
+                        OffsetDateTime::from_unix_timestamp(draft.unix_ts())
                             .unwrap_or(OffsetDateTime::UNIX_EPOCH),
                     );
-                    record.notes.extend(note);
-                    record.ts = last.ts.clone();
+                    draft.notes.extend(note);
+                    draft.ts = last.ts.clone();
                 }
+                (last.seq + 1, last.hash.clone())
             }
-            None => {
-                record.seq = 0;
-                record.prev_hash = GENESIS.into();
-            }
+            None => (0, GENESIS.to_owned()),
+        };
+        if self.rotate_if_due(&draft.ts)? || self.tail.is_none() {
+            log_key = Some(kb64);
         }
-        if self.rotate_if_due(&record.ts)? || self.tail.is_none() {
-            record.log_key = Some(kb64);
-        }
-        record.kid = key.kid().into();
         let mut next = self.state.clone();
-        next.apply(record.decided());
+        next.apply(draft.decided());
         let state_bytes = next.to_bytes();
-        record.state_digest = Some(crate::canonical::digest_bytes(&state_bytes));
-        record.seal(key);
+        let link = Link {
+            seq,
+            prev_hash,
+            log_key,
+            state_digest: Some(crate::canonical::digest_bytes(&state_bytes)),
+        };
+        let record = Record::seal(draft, link, key);
         let log_id = self.log_id.clone().unwrap_or_else(|| record.hash.clone());
         let hp = head_path(&log.path);
         let head = Head::new(&log_id, &record, key);
@@ -828,6 +830,7 @@ impl Locked<'_> {
             seq: record.seq,
             hash: record.hash.clone(),
             checkpoint: head.checkpoint,
+            record: record.clone(),
         };
         self.head = None;
         self.log_id = Some(log_id);
@@ -862,57 +865,6 @@ impl Locked<'_> {
         }
         std::fs::rename(&log.path, &seg).map_err(|e| log.write_err(e))?;
         Ok(true)
-    }
-}
-
-impl Record {
-    /// A record about the log itself (repair, key rotation), not a tool call.
-    pub fn event(event: &str, ts: &str, notes: Vec<String>) -> Record {
-        Record {
-            seq: 0,
-            ts: ts.into(),
-            decision_id: uuid::Uuid::new_v4().to_string(),
-            agent_id: None,
-            on_behalf_of: None,
-            host: "toolgate".into(),
-            session_id: None,
-            tool_use_id: None,
-            tool: event.into(),
-            policy_id: "none".into(),
-            passport_id: None,
-            passport_version: None,
-            passport_digest: None,
-            passport_updated_at: None,
-            input_digest: crate::canonical::digest(&serde_json::Value::Null),
-            input: None,
-            allow: true,
-            verdict: "allow".into(),
-            reasons: vec![],
-            deciding_check: None,
-            enforced: None,
-            mode: None,
-            would_verdict: None,
-            would_reasons: vec![],
-            grant_id: None,
-            kid: String::new(),
-            log_key: None,
-            event: Some(event.into()),
-            state_changes: vec![],
-            next_key: None,
-            state_digest: None,
-            lost: None,
-            status_source: None,
-            status_age_s: None,
-            status_sequence: None,
-            deciding_layer: None,
-            org_policy_digest: None,
-            on_behalf_of_chain: vec![],
-            policy_sources: Default::default(),
-            notes,
-            prev_hash: String::new(),
-            hash: String::new(),
-            signature: String::new(),
-        }
     }
 }
 

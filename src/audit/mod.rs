@@ -10,4 +10,4 @@ pub mod record;
 pub mod verify;
 
 pub use log::{AppendError, AuditLog, Locked};
-pub use record::{Record, GENESIS};
+pub use record::{Draft, Link, Record, RecordVerdict, GENESIS};

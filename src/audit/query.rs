@@ -29,7 +29,7 @@ impl Filter {
         let t = r.unix_ts();
         eq(&self.agent, r.agent_id.as_deref())
             && eq(&self.tool, Some(&r.tool))
-            && eq(&self.verdict, Some(&r.verdict))
+            && eq(&self.verdict, Some(r.verdict.as_str()))
             && eq(&self.session, r.session_id.as_deref())
             && self.reason.as_deref().is_none_or(|c| {
                 r.reasons
@@ -55,7 +55,7 @@ pub struct Summary {
 impl Summary {
     pub fn add(&mut self, r: &Record) {
         self.records += 1;
-        *self.by_verdict.entry(r.verdict.clone()).or_default() += 1;
+        *self.by_verdict.entry(r.verdict.to_string()).or_default() += 1;
         *self.by_tool.entry(r.tool.clone()).or_default() += 1;
         for reason in &r.reasons {
             *self

@@ -1,6 +1,7 @@
 //! One audit record: a JSON line, hash-chained and signed.
 
 use crate::canonical::{hex, jcs};
+use crate::decision::Verdict;
 use crate::passport::{KeyPair, PublicKey};
 use crate::reason::{Reason, ReasonCode};
 use crate::state::{Decided, StateChange};
@@ -44,8 +45,10 @@ pub struct Record {
     /// The tool input itself, only when configured, with secrets redacted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
-    pub allow: bool,
-    pub verdict: String,
+    /// On the wire beside `verdict` (true exactly for `allow`); private, so a record is
+    /// only ever built by [`Record::seal`] or read from a log.
+    allow: bool,
+    pub verdict: RecordVerdict,
     pub reasons: Vec<Reason>,
     /// The check that decided a deny or review.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,7 +61,7 @@ pub struct Record {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub would_verdict: Option<String>,
+    pub would_verdict: Option<RecordVerdict>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub would_reasons: Vec<Reason>,
     /// The approval (`toolgate approve`) that let this call through.
@@ -118,6 +121,187 @@ pub struct Record {
     pub hash: String,
     #[serde(default)]
     pub signature: String,
+}
+
+/// What a record says was decided: the gate's verdicts, and `ungated` for a call
+/// that ran without a gate decision (see `ungated`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordVerdict {
+    Allow,
+    Review,
+    Deny,
+    Ungated,
+}
+
+impl RecordVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordVerdict::Allow => "allow",
+            RecordVerdict::Review => "review",
+            RecordVerdict::Deny => "deny",
+            RecordVerdict::Ungated => "ungated",
+        }
+    }
+}
+
+impl std::fmt::Display for RecordVerdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Verdict> for RecordVerdict {
+    fn from(v: Verdict) -> RecordVerdict {
+        match v {
+            Verdict::Allow => RecordVerdict::Allow,
+            Verdict::Review => RecordVerdict::Review,
+            Verdict::Deny => RecordVerdict::Deny,
+        }
+    }
+}
+
+/// A record's content before it joins a chain: everything but its place (`seq`,
+/// `prev_hash`), its key (`kid`, `log_key`), the state it leaves and its seal, which
+/// [`Record::seal`] adds all at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Draft {
+    pub ts: String,
+    pub decision_id: String,
+    pub agent_id: Option<String>,
+    pub on_behalf_of: Option<String>,
+    pub host: String,
+    pub session_id: Option<String>,
+    pub tool_use_id: Option<String>,
+    pub tool: String,
+    pub policy_id: String,
+    pub passport_id: Option<String>,
+    pub passport_version: Option<String>,
+    pub passport_digest: Option<String>,
+    pub passport_updated_at: Option<String>,
+    pub input_digest: String,
+    pub input: Option<Value>,
+    pub verdict: RecordVerdict,
+    pub reasons: Vec<Reason>,
+    pub deciding_check: Option<String>,
+    pub enforced: Option<bool>,
+    pub mode: Option<String>,
+    pub would_verdict: Option<RecordVerdict>,
+    pub would_reasons: Vec<Reason>,
+    pub grant_id: Option<String>,
+    pub event: Option<String>,
+    pub state_changes: Vec<StateChange>,
+    pub next_key: Option<String>,
+    pub lost: Option<Lost>,
+    pub status_source: Option<String>,
+    pub status_age_s: Option<u64>,
+    pub status_sequence: Option<u64>,
+    pub deciding_layer: Option<String>,
+    pub org_policy_digest: Option<String>,
+    pub on_behalf_of_chain: Vec<String>,
+    pub policy_sources: std::collections::BTreeMap<String, String>,
+    pub notes: Vec<String>,
+}
+
+/// Where a record joins the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    pub seq: u64,
+    pub prev_hash: String,
+    /// The signer's public key, on a chain's (or segment's) first record and after a rotation.
+    pub log_key: Option<String>,
+    pub state_digest: Option<String>,
+}
+
+impl Draft {
+    /// A record about the log itself (repair, key rotation), not a tool call.
+    pub fn event(event: &str, ts: &str, notes: Vec<String>) -> Draft {
+        Draft {
+            ts: ts.into(),
+            decision_id: uuid::Uuid::new_v4().to_string(),
+            agent_id: None,
+            on_behalf_of: None,
+            host: "toolgate".into(),
+            session_id: None,
+            tool_use_id: None,
+            tool: event.into(),
+            policy_id: crate::decision::HARMLESS.into(),
+            passport_id: None,
+            passport_version: None,
+            passport_digest: None,
+            passport_updated_at: None,
+            input_digest: crate::canonical::digest(&Value::Null),
+            input: None,
+            verdict: RecordVerdict::Allow,
+            reasons: vec![],
+            deciding_check: None,
+            enforced: None,
+            mode: None,
+            would_verdict: None,
+            would_reasons: vec![],
+            grant_id: None,
+            event: Some(event.into()),
+            state_changes: vec![],
+            next_key: None,
+            lost: None,
+            status_source: None,
+            status_age_s: None,
+            status_sequence: None,
+            deciding_layer: None,
+            org_policy_digest: None,
+            on_behalf_of_chain: vec![],
+            policy_sources: Default::default(),
+            notes,
+        }
+    }
+
+    /// Unix seconds of `ts` (0 when unparseable).
+    pub fn unix_ts(&self) -> i64 {
+        unix_of(&self.ts)
+    }
+
+    /// This draft as the state file will fold it in once recorded.
+    pub fn decided(&self) -> Decided<'_> {
+        decided(
+            self.agent_id.as_deref(),
+            self.event.as_deref(),
+            self.verdict,
+            &self.reasons,
+            &self.state_changes,
+            self.unix_ts(),
+            self.passport_version
+                .as_deref()
+                .zip(self.passport_updated_at.as_deref()),
+        )
+    }
+}
+
+fn unix_of(ts: &str) -> i64 {
+    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .unwrap_or(0)
+}
+
+fn decided<'a>(
+    agent_id: Option<&'a str>,
+    event: Option<&str>,
+    verdict: RecordVerdict,
+    reasons: &[Reason],
+    changes: &'a [StateChange],
+    now_unix: i64,
+    passport: Option<(&'a str, &'a str)>,
+) -> Decided<'a> {
+    let tripwire = reasons
+        .first()
+        .is_some_and(|r| r.code == ReasonCode::TripwireTripped);
+    Decided {
+        agent_id: agent_id.filter(|_| event.is_none()),
+        allow: verdict == RecordVerdict::Allow,
+        counts_as_deny: verdict == RecordVerdict::Deny && !tripwire,
+        changes,
+        now_unix,
+        passport,
+    }
 }
 
 /// What an explicit repair found missing: the evidence of a loss, signed into the chain.
@@ -286,47 +470,223 @@ impl Record {
         w.str("tool", tool);
         w.nullable("tool_use_id", tool_use_id.as_deref());
         w.str("ts", ts);
-        w.str("verdict", verdict);
+        w.str("verdict", verdict.as_str());
         if !would_reasons.is_empty() {
             w.reasons("would_reasons", would_reasons);
         }
-        w.opt("would_verdict", would_verdict.as_deref());
+        w.opt("would_verdict", would_verdict.map(RecordVerdict::as_str));
         w.out.push(b'}');
         true
     }
 
     /// Unix seconds of `ts` (0 when unparseable, which verify-log never lets through).
     pub fn unix_ts(&self) -> i64 {
-        time::OffsetDateTime::parse(&self.ts, &time::format_description::well_known::Rfc3339)
-            .map(|t| t.unix_timestamp())
-            .unwrap_or(0)
+        unix_of(&self.ts)
+    }
+
+    /// Whether the record allowed its call.
+    pub fn allow(&self) -> bool {
+        self.allow
     }
 
     /// This record as the state file folds it in.
     pub fn decided(&self) -> Decided<'_> {
-        let tripwire = self
-            .reasons
-            .first()
-            .is_some_and(|r| r.code == ReasonCode::TripwireTripped);
-        Decided {
-            seq: self.seq,
-            hash: &self.hash,
-            agent_id: self.agent_id.as_deref().filter(|_| self.event.is_none()),
-            allow: self.allow,
-            counts_as_deny: self.verdict == "deny" && !tripwire,
-            changes: &self.state_changes,
-            now_unix: self.unix_ts(),
-            passport: self
-                .passport_version
+        decided(
+            self.agent_id.as_deref(),
+            self.event.as_deref(),
+            self.verdict,
+            &self.reasons,
+            &self.state_changes,
+            self.unix_ts(),
+            self.passport_version
                 .as_deref()
                 .zip(self.passport_updated_at.as_deref()),
-        }
+        )
     }
 
-    /// Fills `hash` and `signature` (Ed25519 over the hash string's bytes).
-    pub fn seal(&mut self, key: &KeyPair) {
-        self.hash = self.compute_hash();
-        self.signature = key.sign_oap(self.hash.as_bytes());
+    /// The one way a record comes to be: a draft at its place in the chain, hashed and
+    /// signed (Ed25519 over the hash string's bytes) by `key`, whose id it carries.
+    pub fn seal(draft: Draft, link: Link, key: &KeyPair) -> Record {
+        let Draft {
+            ts,
+            decision_id,
+            agent_id,
+            on_behalf_of,
+            host,
+            session_id,
+            tool_use_id,
+            tool,
+            policy_id,
+            passport_id,
+            passport_version,
+            passport_digest,
+            passport_updated_at,
+            input_digest,
+            input,
+            verdict,
+            reasons,
+            deciding_check,
+            enforced,
+            mode,
+            would_verdict,
+            would_reasons,
+            grant_id,
+            event,
+            state_changes,
+            next_key,
+            lost,
+            status_source,
+            status_age_s,
+            status_sequence,
+            deciding_layer,
+            org_policy_digest,
+            on_behalf_of_chain,
+            policy_sources,
+            notes,
+        } = draft;
+        let mut r = Record {
+            seq: link.seq,
+            ts,
+            decision_id,
+            agent_id,
+            on_behalf_of,
+            host,
+            session_id,
+            tool_use_id,
+            tool,
+            policy_id,
+            passport_id,
+            passport_version,
+            passport_digest,
+            passport_updated_at,
+            input_digest,
+            input,
+            allow: verdict == RecordVerdict::Allow,
+            verdict,
+            reasons,
+            deciding_check,
+            enforced,
+            mode,
+            would_verdict,
+            would_reasons,
+            grant_id,
+            kid: key.kid().into(),
+            log_key: link.log_key,
+            event,
+            state_changes,
+            next_key,
+            state_digest: link.state_digest,
+            lost,
+            status_source,
+            status_age_s,
+            status_sequence,
+            deciding_layer,
+            org_policy_digest,
+            on_behalf_of_chain,
+            policy_sources,
+            notes,
+            prev_hash: link.prev_hash,
+            hash: String::new(),
+            signature: String::new(),
+        };
+        // Filled before the record leaves this function: no caller sees it unsealed.
+        r.hash = r.compute_hash();
+        r.signature = key.sign_oap(r.hash.as_bytes());
+        r
+    }
+
+    /// The record taken apart into its content and its place, to seal again (a
+    /// re-chaining tool; the tamper tests use it to play a forger).
+    pub fn into_parts(self) -> (Draft, Link) {
+        let Record {
+            seq,
+            ts,
+            decision_id,
+            agent_id,
+            on_behalf_of,
+            host,
+            session_id,
+            tool_use_id,
+            tool,
+            policy_id,
+            passport_id,
+            passport_version,
+            passport_digest,
+            passport_updated_at,
+            input_digest,
+            input,
+            allow: _,
+            verdict,
+            reasons,
+            deciding_check,
+            enforced,
+            mode,
+            would_verdict,
+            would_reasons,
+            grant_id,
+            kid: _,
+            log_key,
+            event,
+            state_changes,
+            next_key,
+            state_digest,
+            lost,
+            status_source,
+            status_age_s,
+            status_sequence,
+            deciding_layer,
+            org_policy_digest,
+            on_behalf_of_chain,
+            policy_sources,
+            notes,
+            prev_hash,
+            hash: _,
+            signature: _,
+        } = self;
+        let draft = Draft {
+            ts,
+            decision_id,
+            agent_id,
+            on_behalf_of,
+            host,
+            session_id,
+            tool_use_id,
+            tool,
+            policy_id,
+            passport_id,
+            passport_version,
+            passport_digest,
+            passport_updated_at,
+            input_digest,
+            input,
+            verdict,
+            reasons,
+            deciding_check,
+            enforced,
+            mode,
+            would_verdict,
+            would_reasons,
+            grant_id,
+            event,
+            state_changes,
+            next_key,
+            lost,
+            status_source,
+            status_age_s,
+            status_sequence,
+            deciding_layer,
+            org_policy_digest,
+            on_behalf_of_chain,
+            policy_sources,
+            notes,
+        };
+        let link = Link {
+            seq,
+            prev_hash,
+            log_key,
+            state_digest,
+        };
+        (draft, link)
     }
 
     /// Whether hash and signature are right for this record and key.
@@ -342,6 +702,12 @@ impl Record {
             return Err(format!(
                 "signed by {} but the log key is {}",
                 self.kid, key.kid
+            ));
+        }
+        if self.allow != (self.verdict == RecordVerdict::Allow) {
+            return Err(format!(
+                "allow is {} but the verdict is {}",
+                self.allow, self.verdict
             ));
         }
         if !key.verify_oap(self.hash.as_bytes(), &self.signature) {
@@ -531,12 +897,11 @@ mod tests {
     }
 
     fn full_record(text: &str, n: u64) -> Record {
-        let mut r = Record::event(
+        let mut r = Draft::event(
             "audit.repair",
             "2026-01-01T00:00:00Z",
             vec![text.into(), "é\u{2028}".into()],
         );
-        r.seq = n;
         r.agent_id = Some(format!("a{text}"));
         r.on_behalf_of = Some(text.into());
         r.session_id = Some("s".into());
@@ -550,15 +915,12 @@ mod tests {
             Reason::new(ReasonCode::LimitExceeded, "\"q\""),
         ];
         r.deciding_check = Some("c".into());
-        r.kid = "k".into();
-        r.log_key = Some("lk".into());
         r.state_changes = vec![StateChange::Spend {
             capability: "c".into(),
             currency: "USD".into(),
             amount: n,
         }];
         r.next_key = Some("nk".into());
-        r.state_digest = Some("sha256:s".into());
         r.lost = Some(Lost {
             found: "records_missing".into(),
             records: 3,
@@ -572,16 +934,54 @@ mod tests {
         r.deciding_layer = Some("delegation:x".into());
         r.org_policy_digest = Some("sha256:o".into());
         r.on_behalf_of_chain = vec![format!("user:{text}"), "passport:p".into()];
-        r.prev_hash = GENESIS.into();
-        r
+        let link = Link {
+            seq: n,
+            prev_hash: GENESIS.into(),
+            log_key: Some("lk".into()),
+            state_digest: Some("sha256:s".into()),
+        };
+        Record::seal(r, link, key())
+    }
+
+    fn key() -> &'static KeyPair {
+        static KEY: std::sync::OnceLock<KeyPair> = std::sync::OnceLock::new();
+        KEY.get_or_init(KeyPair::generate)
+    }
+
+    #[test]
+    fn a_record_taken_apart_and_sealed_again_is_the_same_record() {
+        let r = full_record("x", 3);
+        let (d, l) = r.clone().into_parts();
+        assert_eq!(Record::seal(d, l, key()), r);
+        assert!(r.check(&key().public()).is_ok());
+        // A record whose allow flag contradicts its verdict is refused, however it was signed.
+        let mut v = serde_json::to_value(&r).unwrap();
+        v["allow"] = serde_json::json!(false);
+        let mut forged: Record = serde_json::from_value(v).unwrap();
+        forged.hash = forged.compute_hash();
+        forged.signature = key().sign_oap(forged.hash.as_bytes());
+        assert!(forged
+            .check(&key().public())
+            .unwrap_err()
+            .contains("verdict"));
     }
 
     #[test]
     fn the_direct_record_hash_is_the_canonical_one() {
         let full = full_record("x\u{1}\u{7f}\u{1F600}", 7);
-        let mut bare = Record::event("e", "t", vec![]);
+        let mut bare = Draft::event("e", "t", vec![]);
         bare.event = None;
         bare.agent_id = None;
+        let bare = Record::seal(
+            bare,
+            Link {
+                seq: 0,
+                prev_hash: GENESIS.into(),
+                log_key: None,
+                state_digest: None,
+            },
+            key(),
+        );
         for r in [full, bare] {
             let mut direct = Vec::new();
             assert!(r.write_jcs_unsigned(&mut direct));

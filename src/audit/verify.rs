@@ -871,7 +871,8 @@ mod tests {
         log.sync = false;
         let mut locked = log.lock().unwrap();
         for i in 0..n {
-            let rec = Record::event("test", "2026-01-01T00:00:00Z", vec![format!("n{i}")]);
+            let rec =
+                crate::audit::Draft::event("test", "2026-01-01T00:00:00Z", vec![format!("n{i}")]);
             locked.append(rec, &key).unwrap();
         }
         drop(locked);

@@ -60,7 +60,7 @@ fn find(paths: &PathArgs, id: &str) -> anyhow::Result<Record> {
 
 pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
     let r = find(paths, &a.decision_id)?;
-    if r.verdict == "allow" {
+    if r.verdict == toolgate::audit::RecordVerdict::Allow {
         bail!(
             "decision {} was allowed; there is nothing to approve",
             r.decision_id

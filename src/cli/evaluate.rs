@@ -294,7 +294,7 @@ fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
             "verdict": o.evaluation.verdict,
             // Also for denies that could not be recorded (no signed decision exists for them).
             "reasons": o.evaluation.reasons,
-            "decision": o.receipt,
+            "decision": o.receipt(),
             "checks": if a.explain { Some(&o.evaluation.trace) } else { None },
             "deciding_layer": o.deciding_layer,
             "audit": o.record.as_ref().filter(|_| !a.dry_run).map(|r| json!({"seq": r.seq, "hash": r.hash})),

@@ -435,7 +435,7 @@ pub fn coverage(loc: &Locations, evals: &[Evaluation]) -> anyhow::Result<Coverag
     let catalog = Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path()))?;
     let trust = TrustStore::load_dir(&loc.trust_dir.path)?;
     let passport: Passport = match passport::load_verified(&loc.passport.path, &trust) {
-        Ok(v) => v.passport,
+        Ok(v) => v.passport().clone(),
         Err(e) => bail!("{}: {e}", loc.passport.path.display()),
     };
     let ran: Vec<&toolgate::decision::CheckTrace> = evals

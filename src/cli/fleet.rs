@@ -351,18 +351,23 @@ pub fn show(paths: &PathArgs, a: ShowArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
     if !a.effective {
         if a.json {
-            println!("{}", serde_json::to_string_pretty(&v.passport.to_value())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v.passport().to_value())?
+            );
         } else {
-            print!("{}", super::edit::describe(&v.passport));
+            print!("{}", super::edit::describe(v.passport()));
             println!(
                 "\nsigned by {} at {} ({})",
-                v.signer_kid, v.signed_at, v.digest
+                v.signer_kid(),
+                v.signed_at(),
+                v.digest()
             );
         }
         return Ok(());
     }
     let catalog = Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path()))?;
-    let delegations = policy::delegation::delegations(&v.passport, &catalog)
+    let delegations = policy::delegation::delegations(v.passport(), &catalog)
         .map_err(|r| anyhow::anyhow!("{r}"))?;
     let delegated = match &a.agent_type {
         Some(t) => Some(
@@ -378,7 +383,7 @@ pub fn show(paths: &PathArgs, a: ShowArgs) -> anyhow::Result<()> {
         Some(Err(r)) => bail!("{r}"),
         None => None,
     };
-    let layers = policy::layers(org.as_ref().map(|o| &o.passport), &v.passport, delegated);
+    let layers = policy::layers(org.as_ref().map(|o| o.passport()), v.passport(), delegated);
     let mut out = policy::effective(&layers, &catalog);
     out["delegations"] = delegations
         .iter()

@@ -193,7 +193,7 @@ fn trust_project(
         .context("the policy is proven against your passport, which must load")?;
     let catalog =
         toolgate::packs::Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path()))?;
-    project::narrowed(&dir, &bytes, &v.passport, &catalog)
+    project::narrowed(&dir, &bytes, v.passport(), &catalog)
         .map_err(|r| anyhow::anyhow!("refused: {} ({})", r.message, r.code.as_str()))?;
     let now = toolgate::canonical::timestamp(time::OffsetDateTime::now_utc());
     store.pin(dir.clone(), digest.clone(), now);
@@ -201,7 +201,7 @@ fn trust_project(
     println!("approved {} ({digest})", dir.join(project::FILE).display());
     println!(
         "  it narrows passport {}; a change to it denies calls there until you approve it again",
-        v.passport.passport_id
+        v.passport().passport_id
     );
     Ok(())
 }

@@ -314,7 +314,7 @@ fn row(r: &Record) -> [String; 7] {
     let verdict = match (&r.event, r.grant_id.is_some()) {
         (Some(e), _) => e.clone(),
         (None, true) => format!("{} (approved)", r.verdict),
-        (None, false) => r.verdict.clone(),
+        (None, false) => r.verdict.to_string(),
     };
     [
         r.seq.to_string(),
@@ -390,7 +390,7 @@ fn explain(r: &Record) -> String {
     kv("seq", &r.seq.to_string());
     kv("time", &r.ts);
     kv("decision", &r.decision_id);
-    kv("verdict", &r.verdict);
+    kv("verdict", r.verdict.as_str());
     if let Some(e) = &r.event {
         kv("event", e);
     }
@@ -424,7 +424,7 @@ fn explain(r: &Record) -> String {
             &format!(
                 "{} mode: enforced, the verdict would be {}",
                 r.mode.as_deref().unwrap_or("?"),
-                r.would_verdict.as_deref().unwrap_or("?")
+                r.would_verdict.map_or("?", |v| v.as_str())
             ),
         );
         for x in &r.would_reasons {

@@ -258,7 +258,7 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
     let trust = TrustStore::load_dir(&loc.trust_dir.path)?;
     let v = passport::load_verified(&loc.passport.path, &trust)
         .map_err(|e| anyhow::anyhow!("{} ({})", e, e.code()))?;
-    let p = &v.passport;
+    let p = v.passport();
     prove_delegations(&loc, p)?;
     let now = time::OffsetDateTime::now_utc();
     let expired = p.expires().is_some_and(|e| e <= now);
@@ -266,9 +266,9 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "passport_id": p.passport_id, "owner_id": p.owner_id, "signer": v.signer_kid,
-                "signed_at": v.signed_at, "status": p.status.as_str(), "expires_at": p.expiry_text(),
-                "expired": expired, "digest": v.digest, "assurance_level": p.assurance_level.as_str(),
+                "passport_id": p.passport_id, "owner_id": p.owner_id, "signer": v.signer_kid(),
+                "signed_at": v.signed_at(), "status": p.status.as_str(), "expires_at": p.expiry_text(),
+                "expired": expired, "digest": v.digest(), "assurance_level": p.assurance_level.as_str(),
                 "capabilities": p.capabilities.iter().map(|c| &c.id).collect::<Vec<_>>(),
             }))?
         );
@@ -279,7 +279,7 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
             loc.passport.path.display()
         );
         println!("owner      {} ({:?})", p.owner_id, p.owner_type);
-        println!("signed by  {} at {}", v.signer_kid, v.signed_at);
+        println!("signed by  {} at {}", v.signer_kid(), v.signed_at());
         println!("status     {}", p.status.as_str());
         println!(
             "expires    {}",
@@ -298,7 +298,7 @@ fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        println!("digest     {}", v.digest);
+        println!("digest     {}", v.digest());
     }
     if p.status != passport::Status::Active || expired {
         bail!(

@@ -211,7 +211,7 @@ fn shared_checks(loc: &Locations) -> Vec<Row> {
             me,
             "signed by trusted key",
             match &verified {
-                Ok(v) => Ok(format!("{} (signed {})", v.signer_kid, v.signed_at)),
+                Ok(v) => Ok(format!("{} (signed {})", v.signer_kid(), v.signed_at())),
                 Err(e) => Err((
                     format!("{e} ({})", e.code()),
                     "toolgate passport sign, and toolgate trust add <issuer public key>".into(),
@@ -220,7 +220,7 @@ fn shared_checks(loc: &Locations) -> Vec<Row> {
         ));
     }
     if let Ok(v) = &verified {
-        let p = &v.passport;
+        let p = v.passport();
         let expired = p
             .expires()
             .is_some_and(|e| e <= time::OffsetDateTime::now_utc());

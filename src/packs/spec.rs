@@ -181,14 +181,32 @@ pub const COMMAND_IMPLICIT_LIMITS: &[&str] = &[
 ];
 
 impl CheckSpec {
-    /// Whether the check's outcome depends on earlier decisions (the state).
+    /// Whether the check's outcome depends on earlier decisions (the state): such
+    /// checks run under the audit lock, every other one before it. No wildcard arm,
+    /// so a new primitive does not compile until it says which it is.
     pub fn reads_state(&self) -> bool {
-        matches!(
-            self,
+        match self {
             CheckSpec::CurrencyAmount { .. }
-                | CheckSpec::Idempotency { .. }
-                | CheckSpec::Rate { .. }
-        )
+            | CheckSpec::Idempotency { .. }
+            | CheckSpec::Rate { .. }
+            | CheckSpec::ControlFiles { .. } => true,
+            CheckSpec::Command { .. }
+            | CheckSpec::Path { .. }
+            | CheckSpec::MaxBytes { .. }
+            | CheckSpec::Domain { .. }
+            | CheckSpec::OneOf { .. }
+            | CheckSpec::McpTool { .. }
+            | CheckSpec::MaxValue { .. }
+            | CheckSpec::Flag { .. }
+            | CheckSpec::Region { .. }
+            | CheckSpec::Approval { .. }
+            | CheckSpec::MaxItems { .. }
+            | CheckSpec::NoneOf { .. }
+            | CheckSpec::AssuranceAtLeast { .. }
+            | CheckSpec::SameValue { .. }
+            | CheckSpec::SumAtMost { .. }
+            | CheckSpec::AssuranceTiers { .. } => false,
+        }
     }
 
     /// The reason code the pack names for this check's deny, if any.

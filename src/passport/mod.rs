@@ -71,15 +71,42 @@ impl PassportError {
     }
 }
 
-/// A passport whose signature verified against a trusted key.
+/// A passport whose signature verified against a trusted key. Its fields are
+/// private and only [`load_verified`] builds one, so holding a value is proof
+/// that the check ran (as a verified certificate type is in a TLS library).
 #[derive(Debug, Clone)]
 pub struct VerifiedPassport {
-    pub passport: Passport,
+    passport: Passport,
     /// `sha256:` of the passport's JCS bytes.
-    pub digest: String,
-    pub signer_kid: String,
-    pub signed_at: String,
-    pub path: PathBuf,
+    digest: String,
+    signer_kid: String,
+    signed_at: String,
+    path: PathBuf,
+}
+
+impl VerifiedPassport {
+    pub fn passport(&self) -> &Passport {
+        &self.passport
+    }
+
+    /// `sha256:` of the passport's JCS bytes (the bytes the signature covers).
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The trusted key that signed it.
+    pub fn signer_kid(&self) -> &str {
+        &self.signer_kid
+    }
+
+    pub fn signed_at(&self) -> &str {
+        &self.signed_at
+    }
+
+    /// Where it was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// Path of the detached signature for a passport file.

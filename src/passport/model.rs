@@ -119,12 +119,69 @@ pub struct Passport {
     pub expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub never_expires: Option<bool>,
+    /// `metadata.tripwire`, parsed once on load (it stays in `metadata` on the wire).
+    #[serde(skip)]
+    pub tripwire: Option<Tripwire>,
+}
+
+/// Longest tripwire window; older denies are forgotten.
+pub const MAX_TRIPWIRE_WINDOW: u64 = 86_400;
+
+/// What a tripped tripwire does to further calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TripAction {
+    Review,
+    Deny,
+}
+
+/// `metadata.tripwire` in a passport: after `max_denies` denies within
+/// `window_seconds`, the agent's further calls go to review or are denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tripwire {
+    pub max_denies: u64,
+    pub window_seconds: u64,
+    pub action: TripAction,
+}
+
+impl Tripwire {
+    /// Reads `metadata.tripwire`; a malformed one makes the passport invalid, never ignored.
+    fn from_metadata(
+        metadata: Option<&Map<String, Value>>,
+    ) -> Result<Option<Tripwire>, PassportInvalid> {
+        let Some(t) = metadata.and_then(|m| m.get("tripwire")) else {
+            return Ok(None);
+        };
+        let bad = |why: &str| invalid("metadata.tripwire", why);
+        let obj = t.as_object().ok_or_else(|| bad("must be an object"))?;
+        if let Some(k) = obj
+            .keys()
+            .find(|k| !matches!(k.as_str(), "max_denies" | "window_seconds" | "action"))
+        {
+            return Err(bad(&format!("unknown field `{k}`")));
+        }
+        let uint = |k: &str| obj.get(k).and_then(Value::as_u64).filter(|&n| n > 0);
+        let max_denies =
+            uint("max_denies").ok_or_else(|| bad("max_denies must be a positive integer"))?;
+        let window_seconds = uint("window_seconds")
+            .filter(|&w| w <= MAX_TRIPWIRE_WINDOW)
+            .ok_or_else(|| bad("window_seconds must be an integer in 1..=86400"))?;
+        let action = match obj.get("action").map(|a| a.as_str()) {
+            None | Some(Some("review")) => TripAction::Review,
+            Some(Some("deny")) => TripAction::Deny,
+            _ => return Err(bad("action must be \"review\" or \"deny\"")),
+        };
+        Ok(Some(Tripwire {
+            max_denies,
+            window_seconds,
+            action,
+        }))
+    }
 }
 
 impl Passport {
     /// Builds and validates a passport from a parsed JSON document.
     pub fn from_value(value: &Value) -> Result<Passport, PassportInvalid> {
-        let p: Passport = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut p: Passport = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             invalid(
                 if path == "." { "passport".into() } else { path },
@@ -132,6 +189,7 @@ impl Passport {
             )
         })?;
         p.validate()?;
+        p.tripwire = Tripwire::from_metadata(p.metadata.as_ref())?;
         Ok(p)
     }
 

@@ -17,7 +17,7 @@ use crate::packs::Catalog;
 use crate::passport::Passport;
 use crate::reason::{Reason, ReasonCode};
 use crate::remote::status::{FleetStatus, StatusView};
-use crate::state::StateSnapshot;
+use crate::state::{StateSnapshot, TripAction, Tripwire};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::time::Duration;
@@ -219,37 +219,224 @@ pub fn decide(
     state: &StateSnapshot,
     env: &Environment,
 ) -> Layered {
-    let agent_id = layers
-        .iter()
-        .find(|l| l.name == PASSPORT)
-        .map_or("", |l| l.passport.passport_id.as_str());
-    let status_trace = match check_status(
+    prepare(layers, status, catalog, request, env).complete(layers, catalog, state, env)
+}
+
+/// A layered decision up to the state: the status gate and every layer's stateless
+/// checks (see [`decision::Partial`]). Made before the audit lock, completed under it.
+pub struct Prepared {
+    policy_id: String,
+    step: PreparedStep,
+}
+
+enum PreparedStep {
+    /// The status gate denied: nothing else runs.
+    Denied(Box<Layered>),
+    Layers {
+        status_trace: Option<CheckTrace>,
+        partials: Vec<decision::Partial>,
+    },
+    /// A harmless tool: only the passports' own status and expiry.
+    Harmless(Vec<Evaluation>),
+}
+
+/// Runs the stateless part of a layered decision.
+pub fn prepare(
+    layers: &[Layer],
+    status: Option<&StatusView>,
+    catalog: &Catalog,
+    request: &Request,
+    env: &Environment,
+) -> Prepared {
+    let step = match check_status(
         status,
         &request.policy_id,
-        agent_id,
+        agent_id(layers),
         env.now.unix_timestamp(),
     ) {
-        Ok(t) => t,
-        Err(denied) => return *denied,
+        Err(denied) => PreparedStep::Denied(denied),
+        Ok(status_trace) => PreparedStep::Layers {
+            status_trace,
+            partials: layers
+                .iter()
+                .map(|l| decision::prepare(&l.passport, catalog, request, env))
+                .collect(),
+        },
     };
-    let named = layers.len() > 1;
-    let evals: Vec<(&str, Evaluation)> = layers
+    Prepared {
+        policy_id: request.policy_id.clone(),
+        step,
+    }
+}
+
+/// Decides a harmless tool under every layer: the status gate, then each layer's own
+/// status and expiry (a suspended org or agent does nothing at all).
+pub fn prepare_harmless(
+    layers: &[Layer],
+    status: Option<&StatusView>,
+    tool: &str,
+    now: time::OffsetDateTime,
+) -> Prepared {
+    let pid = decision::HARMLESS;
+    let step = match check_status(status, pid, agent_id(layers), now.unix_timestamp()) {
+        Err(denied) => PreparedStep::Denied(denied),
+        Ok(_) => PreparedStep::Harmless(
+            layers
+                .iter()
+                .map(|l| decision::decide_harmless(&l.passport, tool, now))
+                .collect(),
+        ),
+    };
+    Prepared {
+        policy_id: pid.into(),
+        step,
+    }
+}
+
+fn agent_id<'a>(layers: &'a [Layer]) -> &'a str {
+    layers
         .iter()
-        .map(|l| {
-            let mut ev = decision::decide(&l.passport, catalog, request, state, env);
-            if named {
-                for t in &mut ev.trace {
-                    t.layer = Some(l.name.clone());
-                }
+        .find(|l| l.name == PASSPORT)
+        .map_or("", |l| l.passport.passport_id.as_str())
+}
+
+impl Prepared {
+    /// Whether the state can still change the verdict (a stateful check or a tripwire).
+    pub fn needs_state(&self, layers: &[Layer]) -> bool {
+        let partial = match &self.step {
+            PreparedStep::Denied(_) => return false,
+            PreparedStep::Layers { partials, .. } => partials.iter().any(|p| p.needs_state()),
+            PreparedStep::Harmless(_) => false,
+        };
+        // The replay mark is in the state too.
+        partial || tripwire_of(layers).is_some() || layers.iter().any(|l| l.name == PASSPORT)
+    }
+
+    pub fn policy_id(&self) -> &str {
+        &self.policy_id
+    }
+
+    /// Finishes the decision with the state: the held-back checks of every layer, the
+    /// combination, then the agent passport's tripwire. `layers`, `catalog` and `env`
+    /// must be the ones [`prepare`] saw.
+    pub fn complete(
+        self,
+        layers: &[Layer],
+        catalog: &Catalog,
+        state: &StateSnapshot,
+        env: &Environment,
+    ) -> Layered {
+        let named = layers.len() > 1;
+        let layered = match self.step {
+            PreparedStep::Denied(d) => return *d,
+            PreparedStep::Layers {
+                status_trace,
+                partials,
+            } => {
+                let evals: Vec<(&str, Evaluation)> = layers
+                    .iter()
+                    .zip(partials)
+                    .map(|(l, p)| {
+                        let mut ev = p.complete(&l.passport, catalog, state, env);
+                        if named {
+                            for t in &mut ev.trace {
+                                t.layer = Some(l.name.clone());
+                            }
+                        }
+                        (l.name.as_str(), ev)
+                    })
+                    .collect();
+                combine(&self.policy_id, status_trace, evals)
             }
-            (l.name.as_str(), ev)
-        })
-        .collect();
-    combine(request, status_trace, evals)
+            PreparedStep::Harmless(evals) => {
+                let evals = layers.iter().map(|l| l.name.as_str()).zip(evals).collect();
+                combine(&self.policy_id, None, evals)
+            }
+        };
+        if let Some(denied) = replayed(layers, &self.policy_id, state) {
+            return denied;
+        }
+        match tripwire_of(layers) {
+            Some(wire) => trip(layered, wire, state, env.now.unix_timestamp()),
+            None => layered,
+        }
+    }
+}
+
+/// A deny when the agent passport is older than the newest one this agent was
+/// decided under (the state's mark): a copy put back to regain what a later
+/// version took away, or to undo a suspension.
+fn replayed(layers: &[Layer], policy_id: &str, state: &StateSnapshot) -> Option<Layered> {
+    let high = state.passport.as_ref()?;
+    let p = &layers.iter().find(|l| l.name == PASSPORT)?.passport;
+    let mark = crate::state::PassportMark {
+        version: p.version.clone(),
+        updated_at: p.updated_at.clone(),
+    };
+    let why = mark.older_than(high)?;
+    Some(Layered {
+        evaluation: Evaluation::early_deny(
+            policy_id,
+            Reason::new(
+                ReasonCode::PassportReplayed,
+                format!(
+                    "passport {}: {why}, which decisions were already made under; an older copy is never accepted again (issue a new one with a higher version and a later updated_at)",
+                    p.passport_id
+                ),
+            ),
+        ),
+        deciding_layer: Some(PASSPORT.into()),
+        approvals: 0,
+    })
+}
+
+/// The agent passport's tripwire (the org ceiling's and a delegation's do not count).
+fn tripwire_of<'a>(layers: &'a [Layer]) -> Option<&'a Tripwire> {
+    layers
+        .iter()
+        .find(|l| l.name == PASSPORT)
+        .and_then(|l| l.passport.tripwire.as_ref())
+}
+
+/// Applies the behavioural tripwire: once tripped, a call that would have been
+/// allowed or reviewed goes to the wire's action instead, and the record says why.
+fn trip(mut layered: Layered, wire: &Tripwire, state: &StateSnapshot, now_unix: i64) -> Layered {
+    let ev = &mut layered.evaluation;
+    if ev.verdict == Verdict::Deny {
+        return layered;
+    }
+    let Some(reason) = wire.check(state, now_unix) else {
+        return layered;
+    };
+    let verdict = match wire.action {
+        TripAction::Review => Verdict::Review,
+        TripAction::Deny => Verdict::Deny,
+    };
+    ev.trace.push(CheckTrace {
+        policy_id: ev.policy_id.clone(),
+        layer: None,
+        check: "tripwire".into(),
+        outcome: match verdict {
+            Verdict::Review => Outcome::Review,
+            _ => Outcome::Deny,
+        },
+        code: Some(reason.code),
+        detail: reason.message.clone(),
+        matched: vec![],
+        mode: None,
+        elapsed: Duration::ZERO,
+    });
+    ev.verdict = verdict;
+    ev.reasons = vec![reason];
+    ev.state_changes.clear();
+    // The tripwire is the passport's own brake: no approval or rollout mode lifts it.
+    ev.hard = true;
+    ev.would_be = None;
+    layered
 }
 
 fn combine(
-    request: &Request,
+    policy_id: &str,
     status_trace: Option<CheckTrace>,
     evals: Vec<(&str, Evaluation)>,
 ) -> Layered {
@@ -321,7 +508,7 @@ fn combine(
     }
     Layered {
         evaluation: Evaluation {
-            policy_id: request.policy_id.clone(),
+            policy_id: policy_id.into(),
             verdict,
             reasons,
             trace,

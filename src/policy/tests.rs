@@ -282,3 +282,161 @@ fn effective_shows_the_combination() {
     );
     assert_eq!(e["layers"][0]["layer"], json!(ORG));
 }
+
+fn refund_agent() -> Passport {
+    passport(
+        ID,
+        &["finance.payment.refund"],
+        json!({"finance.payment.refund": {
+            "currency_limits": {"USD": {"max_per_tx": 5000, "daily_cap": 6000}},
+            "idempotency_required": true
+        }}),
+    )
+}
+
+fn refund_ctx(amount: u64, key: &str) -> Map<String, Value> {
+    json!({"amount": amount, "currency": "USD", "idempotency_key": key})
+        .as_object()
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn the_stateless_part_runs_first_and_the_state_finishes_it_in_pack_order() {
+    let env =
+        Environment::at(OffsetDateTime::from_unix_timestamp(NOW).unwrap()).with_roots(["/repo"]);
+    let catalog = Catalog::embedded().unwrap();
+    // A file write's checks read no state: all of them run before the lock (only the
+    // passport's replay mark is read from the state, under it).
+    let writer = passport(
+        ID,
+        &["data.file.write"],
+        json!({"data.file.write": {"allowed_paths": ["**"], "blocked_paths": []}}),
+    );
+    let layers = super::layers(None, &writer, None);
+    let req = Request {
+        policy_id: "data.file.write.v1".into(),
+        context: json!({"path": "/repo/a.txt", "cwd": "/repo", "content": "x"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    };
+    let pre = prepare(&layers, None, &catalog, &req, &env);
+    assert!(pre.needs_state(&layers));
+    assert_eq!(
+        pre.complete(&layers, &catalog, &StateSnapshot::default(), &env)
+            .evaluation
+            .verdict,
+        Verdict::Allow
+    );
+
+    // A refund's daily cap and idempotency wait for the state, and what the state says decides.
+    let p = refund_agent();
+    let layers = super::layers(None, &p, None);
+    let req = Request {
+        policy_id: "finance.payment.refund.v1".into(),
+        context: refund_ctx(4000, "key-0001"),
+    };
+    let pre = prepare(&layers, None, &catalog, &req, &env);
+    assert!(pre.needs_state(&layers));
+    let fresh = pre.complete(&layers, &catalog, &StateSnapshot::default(), &env);
+    assert_eq!(
+        fresh.evaluation.verdict,
+        Verdict::Allow,
+        "{:#?}",
+        fresh.evaluation
+    );
+    let mut spent = StateSnapshot::default();
+    spent.apply(&fresh.evaluation.state_changes, NOW);
+    let again =
+        prepare(&layers, None, &catalog, &req, &env).complete(&layers, &catalog, &spent, &env);
+    assert_eq!(again.evaluation.verdict, Verdict::Deny);
+    // The same as deciding in one go, reasons and trace in the pack's order.
+    let whole = decide(&layers, None, &catalog, &req, &spent, &env);
+    assert_eq!(whole.evaluation.reasons, again.evaluation.reasons);
+    let names = |l: &Layered| {
+        l.evaluation
+            .trace
+            .iter()
+            .map(|t| t.check.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&whole), names(&again));
+    let pack = catalog.pack("finance.payment.refund.v1").unwrap();
+    let in_pack: Vec<String> = pack.checks.iter().map(|c| c.name()).collect();
+    let traced: Vec<String> = names(&again)
+        .into_iter()
+        .filter(|n| in_pack.contains(n))
+        .collect();
+    assert_eq!(traced, in_pack, "held-back checks keep their place");
+    assert!(again
+        .evaluation
+        .trace
+        .iter()
+        .all(|t| t.detail != "waits for the state"));
+}
+
+#[test]
+fn the_tripwire_is_part_of_the_decision() {
+    let env =
+        Environment::at(OffsetDateTime::from_unix_timestamp(NOW).unwrap()).with_roots(["/repo"]);
+    let catalog = Catalog::embedded().unwrap();
+    let mut v = agent().to_value();
+    v["metadata"] = json!({"tripwire": {"max_denies": 2, "window_seconds": 60, "action": "deny"}});
+    let p = Passport::from_value(&v).unwrap();
+    assert_eq!(p.tripwire.as_ref().map(|t| t.max_denies), Some(2));
+    let layers = super::layers(None, &p, None);
+    let req = Request {
+        policy_id: CMD.into(),
+        context: cmd("git status").as_object().unwrap().clone(),
+    };
+    assert!(prepare(&layers, None, &catalog, &req, &env).needs_state(&layers));
+    let state = StateSnapshot {
+        denies: vec![NOW - 10, NOW - 5],
+        ..Default::default()
+    };
+    let l = decide(&layers, None, &catalog, &req, &state, &env);
+    assert_eq!(l.evaluation.verdict, Verdict::Deny);
+    assert_eq!(l.evaluation.reasons[0].code, ReasonCode::TripwireTripped);
+    // A harmless tool trips it too, and a malformed wire is refused when the passport loads.
+    let h = prepare_harmless(&layers, None, "TodoWrite", env.now)
+        .complete(&layers, &catalog, &state, &env);
+    assert_eq!(h.evaluation.reasons[0].code, ReasonCode::TripwireTripped);
+    v["metadata"] = json!({"tripwire": {"max_denies": 0, "window_seconds": 60}});
+    assert_eq!(
+        Passport::from_value(&v).unwrap_err().field,
+        "metadata.tripwire"
+    );
+}
+
+#[test]
+fn a_harmless_tool_passes_the_same_status_gate_as_every_call() {
+    let env_now = OffsetDateTime::from_unix_timestamp(NOW).unwrap();
+    let catalog = Catalog::embedded().unwrap();
+    let env = Environment::at(env_now);
+    let mut v = agent().to_value();
+    v["status"] = json!("suspended");
+    let p = Passport::from_value(&v).unwrap();
+    let layers = super::layers(None, &p, None);
+    let h = prepare_harmless(&layers, None, "TodoWrite", env_now).complete(
+        &layers,
+        &catalog,
+        &StateSnapshot::default(),
+        &env,
+    );
+    let req = Request {
+        policy_id: CMD.into(),
+        context: cmd("git status").as_object().unwrap().clone(),
+    };
+    let c = decide(
+        &layers,
+        None,
+        &catalog,
+        &req,
+        &StateSnapshot::default(),
+        &env,
+    );
+    assert_eq!(h.evaluation.verdict, Verdict::Deny);
+    // One sentence for a suspended passport, whatever the tool.
+    assert_eq!(h.evaluation.reasons, c.evaluation.reasons);
+}

@@ -418,9 +418,9 @@ impl Fleet {
                 format!(
                     "{} {} version {} signed by {}",
                     doc.name(),
-                    v.passport.passport_id,
-                    v.passport.version,
-                    v.signer_kid
+                    v.passport().passport_id,
+                    v.passport().version,
+                    v.signer_kid()
                 ),
             )),
             Err(e) => {

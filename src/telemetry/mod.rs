@@ -18,7 +18,7 @@ pub use context::TraceParent;
 pub use settings::{parse_pairs, Settings, SettingsError, TelemetryConfig, DEFAULT_BUDGET_MS};
 
 use crate::audit::log::Appended;
-use crate::audit::Record;
+use crate::audit::{Draft, Record};
 use crate::decision::Evaluation;
 use serde_json::Value;
 use std::io::Write;
@@ -86,7 +86,6 @@ struct Claimed {
 #[cfg_attr(not(feature = "otlp"), allow(dead_code))]
 struct Active {
     settings: Settings,
-    record: Record,
     parent: Option<TraceParent>,
     arguments: Option<Value>,
     started: OffsetDateTime,
@@ -101,7 +100,7 @@ impl Hook {
         audit_log: &Path,
         config: &TelemetryConfig,
         started: OffsetDateTime,
-        record: &mut Record,
+        record: &mut Draft,
         input: Option<&Value>,
     ) -> Hook {
         let env = |k: &str| std::env::var(k).ok();
@@ -154,7 +153,6 @@ impl Hook {
                 .then(|| input.map(crate::redact::redact))
                 .flatten(),
             settings,
-            record: record.clone(),
             parent,
             started,
             pending,
@@ -168,15 +166,13 @@ impl Hook {
         if let Some(c) = self.claimed.take() {
             let _ = std::fs::remove_file(c.claim);
         }
-        let Some(mut a) = self.active.take() else {
+        let Some(a) = self.active.take() else {
             return false;
         };
-        a.record.seq = appended.seq;
-        a.record.hash = appended.hash.clone();
-        match send_live(&a, evaluation, &appended.checkpoint) {
+        match send_live(&a, &appended.record, evaluation, &appended.checkpoint) {
             Ok(()) => true,
             Err(e) => {
-                note_missed(&a.pending, &a.record, &e);
+                note_missed(&a.pending, &appended.record, &e);
                 false
             }
         }
@@ -225,12 +221,13 @@ fn unix_nanos(t: OffsetDateTime) -> u64 {
 #[cfg(feature = "otlp")]
 fn send_live(
     a: &Active,
+    record: &Record,
     evaluation: &Evaluation,
     checkpoint: &crate::audit::head::Checkpoint,
 ) -> Result<(), ExportError> {
     let settings = &a.settings;
     let d = otlp::DecisionSpan {
-        record: &a.record,
+        record,
         checks: &evaluation.trace,
         start_ns: unix_nanos(a.started),
         end_ns: unix_nanos(OffsetDateTime::now_utc()),
@@ -262,6 +259,7 @@ fn send_live(
 #[cfg(not(feature = "otlp"))]
 fn send_live(
     _: &Active,
+    _: &Record,
     _: &Evaluation,
     _: &crate::audit::head::Checkpoint,
 ) -> Result<(), ExportError> {
@@ -365,7 +363,7 @@ mod tests {
         for seq in 0..(MAX_NOTES as u64 + 5) {
             append_line(&pending_path(&loc), &format!("{MISSED_NOTE}{seq} (d) x"));
         }
-        let mut r = record(100);
+        let mut r = record(100).into_parts().0;
         let hook = Hook::start(&loc, &config, OffsetDateTime::now_utc(), &mut r, None);
         assert_eq!(r.notes.len(), MAX_NOTES);
         assert_eq!(missed_seqs(&r.notes).next(), Some(0));
@@ -385,7 +383,7 @@ mod tests {
     #[test]
     fn a_failed_export_is_noted_for_the_next_record_only_once() {
         let (_dir, loc, config) = setup();
-        let mut r = record(0);
+        let mut r = record(0).into_parts().0;
         let hook = Hook::start(&loc, &config, OffsetDateTime::now_utc(), &mut r, None);
         let ev = Evaluation::early_deny(
             "p",
@@ -396,12 +394,13 @@ mod tests {
             seq: 7,
             hash: "sha256:ab".into(),
             checkpoint: crate::audit::head::Checkpoint::sign("l", 7, "sha256:ab", "t", &cp_key),
+            record: record(7),
         };
         assert!(!hook.emit(&appended, &ev), "nothing listens on the port");
         let lines = pending_lines(&loc);
         assert_eq!(missed_seqs(&lines).collect::<Vec<_>>(), [7]);
 
-        let mut next = record(8);
+        let mut next = record(8).into_parts().0;
         let hook = Hook::start(&loc, &config, OffsetDateTime::now_utc(), &mut next, None);
         assert_eq!(missed_seqs(&next.notes).collect::<Vec<_>>(), [7]);
         assert!(!hook.emit(
@@ -409,6 +408,7 @@ mod tests {
                 seq: 8,
                 hash: "sha256:cd".into(),
                 checkpoint: crate::audit::head::Checkpoint::sign("l", 8, "sha256:cd", "t", &cp_key),
+                record: record(8),
             },
             &ev
         ));

@@ -81,7 +81,7 @@ fn metric_attributes(r: &Record) -> Vec<KeyValue> {
         s(attrs::GEN_AI_OPERATION_NAME, attrs::RUN_GUARDRAIL),
         s(attrs::GEN_AI_TOOL_NAME, &r.tool),
         s(attrs::OAP_POLICY_ID, &r.policy_id),
-        s(attrs::TOOLGATE_VERDICT, &r.verdict),
+        s(attrs::TOOLGATE_VERDICT, r.verdict.as_str()),
     ]
 }
 
@@ -105,14 +105,14 @@ fn guardrail_verdict(verdict: &str) -> (&'static str, &'static str) {
 }
 
 fn guardrail_attributes(r: &Record, a: &mut Vec<KeyValue>) {
-    let (verdict, action) = guardrail_verdict(&r.verdict);
+    let (verdict, action) = guardrail_verdict(r.verdict.as_str());
     a.push(s(attrs::GUARDRAIL_COMPONENT_NAME, attrs::COMPONENT_NAME));
     a.push(s(attrs::GUARDRAIL_TARGET_TYPE, "input"));
     a.push(s(attrs::GUARDRAIL_TARGET_SUBTYPE, "tool_call"));
     opt(a, attrs::GUARDRAIL_TARGET_ID, r.tool_use_id.as_ref());
     a.push(s(attrs::GUARDRAIL_VERDICT_TYPE, verdict));
     a.push(s(attrs::GUARDRAIL_ACTION_TYPE, action));
-    if r.verdict != "allow" {
+    if r.verdict != crate::audit::RecordVerdict::Allow {
         if let Some(first) = r.reasons.first() {
             a.push(s(attrs::GUARDRAIL_VERDICT_CODE, first.code.as_str()));
         }
@@ -138,7 +138,7 @@ fn decision_attributes(d: &DecisionSpan) -> Vec<KeyValue> {
     a.push(s(attrs::OAP_DECISION_ID, &r.decision_id));
     a.push(kv(
         attrs::OAP_DECISION_ALLOW,
-        any_value::Value::BoolValue(r.allow),
+        any_value::Value::BoolValue(r.allow()),
     ));
     opt(&mut a, attrs::OAP_PASSPORT_ID, r.passport_id.as_ref());
     opt(
@@ -215,7 +215,7 @@ fn decision_attributes(d: &DecisionSpan) -> Vec<KeyValue> {
         ));
     }
     a.push(s(attrs::TOOLGATE_INPUT_DIGEST, &r.input_digest));
-    if r.verdict == "deny" {
+    if r.verdict == crate::audit::RecordVerdict::Deny {
         if let Some(first) = r.reasons.first() {
             a.push(s(attrs::ERROR_TYPE, first.code.as_str()));
         }
@@ -461,7 +461,7 @@ mod tests {
             Some("block")
         );
         r.policy_id = "mcp.tool.execute.v1".into();
-        r.verdict = "review".into();
+        r.verdict = crate::audit::RecordVerdict::Review;
         let s = span_of(&r, None);
         assert_eq!(value(&s, attrs::GEN_AI_TOOL_TYPE), Some("extension"));
         assert_eq!(value(&s, attrs::GUARDRAIL_VERDICT_TYPE), Some("escalate"));

@@ -8,7 +8,7 @@ use crate::harness::*;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use toolgate::audit::head::{head_path, Head};
-use toolgate::audit::Record;
+use toolgate::audit::{Draft, Record, RecordVerdict};
 use toolgate::passport::KeyPair;
 
 const N: usize = 6;
@@ -251,20 +251,20 @@ fn a_rollback_is_named_with_a_checkpoint_and_an_older_head_alone_is_refused() {
 }
 
 /// Rewrites the log whole, every record re-chained and re-signed by `key`.
-fn resign(home: &Home, key: &KeyPair, edit: impl Fn(&mut Record)) {
+fn resign(home: &Home, key: &KeyPair, edit: impl Fn(&mut Draft)) {
     let log = home.log();
     let mut prev = toolgate::audit::GENESIS.to_string();
     let mut out = vec![];
     let mut last = None;
     for l in lines(&log) {
-        let mut r: Record = serde_json::from_str(&l).unwrap();
-        edit(&mut r);
-        r.prev_hash = prev;
-        r.kid = key.kid().into();
-        if r.seq == 0 {
-            r.log_key = Some(toolgate::audit::log::key_b64(key));
+        let r: Record = serde_json::from_str(&l).unwrap();
+        let (mut d, mut link) = r.into_parts();
+        edit(&mut d);
+        link.prev_hash = prev;
+        if link.seq == 0 {
+            link.log_key = Some(toolgate::audit::log::key_b64(key));
         }
-        r.seal(key);
+        let r = Record::seal(d, link, key);
         prev = r.hash.clone();
         out.push(serde_json::to_string(&r).unwrap());
         last = Some(r);
@@ -282,9 +282,8 @@ fn a_log_re_signed_with_a_swapped_key_fails_against_the_pinned_keys() {
     filled(&home);
     let forger = KeyPair::generate();
     resign(&home, &forger, |r| {
-        if r.verdict == "deny" {
-            r.verdict = "allow".into();
-            r.allow = true;
+        if r.verdict == RecordVerdict::Deny {
+            r.verdict = RecordVerdict::Allow;
         }
     });
     // The swapped key replaces the one beside the log, as a forger with the disk would.
@@ -418,11 +417,15 @@ fn verify_log_flags_a_record_older_than_its_predecessor() {
     let home = Home::new("coding-agent");
     filled(&home);
     let key = KeyPair::load(&home.path("keys/toolgate.key.jwk")).unwrap();
+    // Drafts carry no seq: count them (records are rewritten in order).
+    let seen = std::cell::Cell::new(0u64);
     resign(&home, &key, |r| {
-        if r.seq == 3 {
+        if seen.get() == 3 {
             r.ts = "2001-01-01T00:00:00Z".into();
         }
+        seen.set(seen.get() + 1);
     });
+    assert!(seen.get() > 3);
     let (rc, rep) = verify_default(&home, &[]);
     assert_eq!(rc, 1, "{rep}");
     assert_eq!(rep["seq"], 3, "{rep}");

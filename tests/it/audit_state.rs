@@ -2,7 +2,7 @@
 //! rebuilds, log rotation and key rotation.
 
 use crate::harness::*;
-use serde_json::json;
+use serde_json::{json, Value};
 
 #[test]
 fn the_daily_cap_holds_across_processes() {
@@ -79,13 +79,32 @@ fn the_tripwire_can_send_to_review_instead() {
 }
 
 #[test]
-fn a_malformed_tripwire_denies() {
-    let home = Home::with_passport("coding-agent", |p| {
-        p["metadata"]["tripwire"] = json!({"max_denies": 0, "window_seconds": 60});
-    });
+fn a_malformed_tripwire_is_refused_when_signed_and_when_loaded() {
+    let home = Home::new("coding-agent");
+    let path = home.path("passport.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    v["metadata"]["tripwire"] = json!({"max_denies": 0, "window_seconds": 60});
+    std::fs::write(&path, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    // `passport sign` names the field instead of signing a rule that cannot work.
+    let o = home.run(&["passport", "sign"], b"");
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("metadata.tripwire"), "{}", o.stderr);
+    // Signed some other way, the gate refuses it when the passport loads.
+    let key = toolgate::passport::KeyPair::load(&home.path("keys/toolgate.key.jwk")).unwrap();
+    let env = toolgate::passport::sign(&v, &key, "2026-01-01T00:00:00Z");
+    std::fs::write(
+        toolgate::passport::signature_path(&path),
+        serde_json::to_vec(&env).unwrap(),
+    )
+    .unwrap();
     let o = home.evaluate(&bash("git status"));
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(code(&o), "oap.policy_error");
+    assert_eq!(code(&o), "oap.passport_invalid");
+    assert!(
+        text(&o.stdout).contains("metadata.tripwire"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]

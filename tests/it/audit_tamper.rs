@@ -205,9 +205,9 @@ fn another_keys_signature_is_named() {
     );
 
     // Re-sealed whole by another key (consistent hash, kid and signature).
-    let mut rec: Record = serde_json::from_str(&original[K]).unwrap();
-    rec.kid = other.kid().into();
-    rec.seal(&other);
+    let rec: Record = serde_json::from_str(&original[K]).unwrap();
+    let (draft, link) = rec.into_parts();
+    let rec = Record::seal(draft, link, &other);
     let mut ls = original.clone();
     ls[K] = serde_json::to_string(&rec).unwrap();
     let r = verify_copy(&home, &ls, "resealed.jsonl");
