@@ -3,6 +3,7 @@
 use super::PathArgs;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
+use serde_json::json;
 use std::path::PathBuf;
 use toolgate::audit::log::Repaired;
 use toolgate::canonical::timestamp;
@@ -16,7 +17,7 @@ pub enum AuditCommand {
     /// (missing records, a missing or older head, a deleted log) and resume.
     Repair(RepairArgs),
     /// Rebuild the stateful-limit state file by replaying the verified log; recorded.
-    RebuildState,
+    RebuildState(JsonArg),
     /// Hand the log to a new evaluator key: the current key signs a record naming the new one.
     RotateKey(RotateKeyArgs),
     /// Write a signed checkpoint of the log's last record, for a witness off this machine.
@@ -38,6 +39,16 @@ pub struct RepairArgs {
     /// Record what the head says is lost and resume appending.
     #[arg(long)]
     pub accept_loss: bool,
+    #[command(flatten)]
+    pub out: JsonArg,
+}
+
+/// `--json` for every audit subcommand; the shapes are in docs/audit.md ("JSON output").
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print what was done as one JSON object (see docs/audit.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -45,6 +56,8 @@ pub struct RotateKeyArgs {
     /// The new private key (from `toolgate keygen`); it replaces the resolved key file.
     #[arg(long, value_name = "FILE")]
     pub new_key: PathBuf,
+    #[command(flatten)]
+    pub out: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +74,15 @@ pub struct CheckpointArgs {
     /// Write the checkpoint here (0600) instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Print {"checkpoint": ..., "out": FILE or null} (the checkpoint itself is JSON either way).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Prints a report as pretty JSON.
+fn print_json(v: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
 }
 
 pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
@@ -71,7 +93,18 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
     match cmd {
         AuditCommand::Repair(a) => {
             let key = KeyPair::load(&loc.key.path)?;
-            match log.repair(&key, &now, a.accept_loss)? {
+            let done = log.repair(&key, &now, a.accept_loss)?;
+            if a.out.json {
+                let v = match &done {
+                    Repaired::Torn { aside, bytes } => json!({"action": "torn_tail_moved",
+                        "log": log.path(), "aside": aside, "bytes": bytes}),
+                    Repaired::Recorded { finding, seq } => json!({"action": "loss_recorded",
+                        "log": log.path(), "seq": seq, "finding": finding.to_string()}),
+                    Repaired::Nothing => json!({"action": "nothing", "log": log.path()}),
+                };
+                return print_json(&v);
+            }
+            match done {
                 Repaired::Torn { aside, bytes } => println!(
                     "moved {bytes} torn bytes to {}; the repair is recorded in {}",
                     aside.display(),
@@ -87,9 +120,15 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
                 ),
             }
         }
-        AuditCommand::RebuildState => {
+        AuditCommand::RebuildState(a) => {
             let key = KeyPair::load(&loc.key.path)?;
             let (state, at) = log.rebuild_state(&key, &now)?;
+            if a.json {
+                return print_json(
+                    &json!({"state": log.state_path(), "agents": state.agents.len(),
+                    "seq": at.seq, "log": log.path()}),
+                );
+            }
             println!(
                 "rebuilt {} from the verified log ({} agents); recorded at seq {}",
                 log.state_path().display(),
@@ -114,6 +153,12 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
             toolgate::audit::head::write_atomic(&public, new.public().to_jwk_string().as_bytes())
                 .with_context(|| format!("writing {}", public.display()))?;
             let trusted = super::keys::add_trusted(&loc.trust_dir.path, &new.public())?;
+            if a.out.json {
+                return print_json(
+                    &json!({"seq": at.seq, "old_kid": old.kid(), "new_kid": new.kid(),
+                    "key": loc.key.path, "public_key": public, "trusted": trusted, "log": log.path()}),
+                );
+            }
             println!(
                 "seq {} hands the log from {} to {}; {} is now the evaluator key\npublic key {} (trusted: {})",
                 at.seq,
@@ -145,11 +190,16 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
             }
             let cp = toolgate::audit::head::Checkpoint::of(log_id, tail, &key);
             drop(locked);
-            let text = serde_json::to_string(&cp).expect("a checkpoint serialises") + "\n";
+            let text = serde_json::to_string(&cp)? + "\n";
+            if let Some(path) = &a.out {
+                toolgate::audit::head::write_atomic(path, text.as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if a.json {
+                return print_json(&json!({"checkpoint": cp, "out": a.out}));
+            }
             match a.out {
                 Some(path) => {
-                    toolgate::audit::head::write_atomic(&path, text.as_bytes())
-                        .with_context(|| format!("writing {}", path.display()))?;
                     eprintln!(
                         "checkpoint of seq {} ({}) written to {}",
                         cp.seq,

@@ -124,6 +124,10 @@ pub struct EditArgs {
     /// Show the change without writing it.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print {"passport", "changes": [TEXT], "notes": [TEXT], "dry_run", "written",
+    /// and when written "version", "kid", "passport_digest"}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -218,31 +222,56 @@ fn apply(
         bail!("the edited passport would be refused: {u}");
     }
     let changes = diff(&before, &after);
-    for n in &notes {
-        println!("note: {n}");
+    let mut report = serde_json::json!({
+        "passport": path, "changes": changes, "notes": notes,
+        "dry_run": e.dry_run, "written": false,
+    });
+    let done = |report: &Value| -> anyhow::Result<()> {
+        if e.json {
+            println!("{}", serde_json::to_string_pretty(report)?);
+        }
+        Ok(())
+    };
+    if !e.json {
+        for n in &notes {
+            println!("note: {n}");
+        }
     }
     if changes.is_empty() {
-        println!("no change: {} already says so", path.display());
-        return Ok(());
+        if !e.json {
+            println!("no change: {} already says so", path.display());
+        }
+        return done(&report);
     }
-    for c in &changes {
-        println!("{c}");
+    if !e.json {
+        for c in &changes {
+            println!("{c}");
+        }
     }
     if e.dry_run {
-        println!("(dry run: {} not changed)", path.display());
-        return Ok(());
+        if !e.json {
+            println!("(dry run: {} not changed)", path.display());
+        }
+        return done(&report);
     }
     let key = KeyPair::load(&loc.key.path)
         .context("loading the signing key (run `toolgate init`, or pass --key)")?;
     let env = passport::write_signed(&path, &doc, &key, &timestamp(now))
         .with_context(|| format!("writing {}", path.display()))?;
+    super::passport::warn_untrusted(&loc, &key);
+    if e.json {
+        report["written"] = true.into();
+        report["version"] = after.version.clone().into();
+        report["kid"] = key.kid().into();
+        report["passport_digest"] = env.passport_digest.clone().into();
+        return done(&report);
+    }
     println!(
         "signed version {} by {} ({})",
         after.version,
         key.kid(),
         env.passport_digest
     );
-    super::passport::warn_untrusted(&loc, &key);
     Ok(())
 }
 

@@ -30,6 +30,9 @@ pub enum TrustCommand {
         /// Without it, the key may sign for any owner.
         #[arg(long = "owner", value_name = "OWNER_ID")]
         owners: Vec<String>,
+        /// Print JSON: {kid, file, owners}.
+        #[arg(long)]
+        json: bool,
     },
     /// List trusted key ids.
     List {
@@ -41,6 +44,9 @@ pub enum TrustCommand {
     Remove {
         #[arg(value_name = "KID")]
         kid: String,
+        /// Print JSON: {kid, removed}.
+        #[arg(long)]
+        json: bool,
     },
     /// Approve a project's own policy (DIR/.toolgate/project-policy.json): it
     /// is proven to only narrow your passport and its SHA-256 is pinned; any
@@ -122,9 +128,14 @@ pub fn trust(paths: &PathArgs, cmd: TrustCommand) -> anyhow::Result<()> {
     let loc = paths.locations(None);
     let dir = &loc.trust_dir.path;
     match cmd {
-        TrustCommand::Add { file, owners } => {
+        TrustCommand::Add { file, owners, json } => {
             let key = PublicKey::load(&file)?;
             let dest = add_trusted_for(dir, &key, &owners)?;
+            if json {
+                let v = serde_json::json!({"kid": key.kid, "file": dest, "owners": owners});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
             println!("trusted {} ({})", key.kid, dest.display());
             if !owners.is_empty() {
                 println!("  may sign only for {}", owners.join(", "));
@@ -150,10 +161,15 @@ pub fn trust(paths: &PathArgs, cmd: TrustCommand) -> anyhow::Result<()> {
             }
         }
         TrustCommand::Project { dir, forget } => trust_project(&loc, &dir, forget)?,
-        TrustCommand::Remove { kid } => {
+        TrustCommand::Remove { kid, json } => {
             let p = dir.join(TrustStore::file_name(&kid));
             std::fs::remove_file(&p)
                 .with_context(|| format!("{kid} is not trusted ({})", p.display()))?;
+            if json {
+                let v = serde_json::json!({"kid": kid, "removed": p});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
             println!("removed {kid}");
         }
     }

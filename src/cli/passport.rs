@@ -91,6 +91,9 @@ pub struct SignArgs {
     /// Passport file (default: the resolved passport).
     #[arg(value_name = "FILE")]
     pub file: Option<PathBuf>,
+    /// Print JSON: {passport, signature, kid, passport_digest}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -112,7 +115,14 @@ pub fn run(paths: &PathArgs, cmd: PassportCommand) -> anyhow::Result<()> {
                 .context("loading the signing key (run `toolgate keygen`)")?;
             let (p, _) = passport::load_unsigned(&loc.passport.path)?;
             prove_delegations(&loc, &p)?;
-            sign_file(&loc.passport.path, &key)?;
+            if a.json {
+                let (sig, digest) = sign_pair(&loc.passport.path, &key)?;
+                let v = serde_json::json!({"passport": loc.passport.path, "signature": sig,
+                    "kid": key.kid(), "passport_digest": digest});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                sign_file(&loc.passport.path, &key)?;
+            }
             warn_untrusted(&loc, &key);
             Ok(())
         }
@@ -235,6 +245,16 @@ pub fn sign_file(path: &Path, key: &KeyPair) -> anyhow::Result<()> {
 
 /// Signs a passport file in place and returns the line that says so.
 pub fn sign_quietly(path: &Path, key: &KeyPair) -> anyhow::Result<String> {
+    let (sig, digest) = sign_pair(path, key)?;
+    Ok(format!(
+        "signed by {} -> {} ({digest})",
+        key.kid(),
+        sig.display()
+    ))
+}
+
+/// Signs a passport file in place; returns the signature file and the passport digest.
+fn sign_pair(path: &Path, key: &KeyPair) -> anyhow::Result<(PathBuf, String)> {
     let (_, value) = passport::load_unsigned(path)?;
     let sig = passport::signature_path(path);
     // Passport and signature replaced together: a hook reading them now sees one pair or the other.
@@ -245,12 +265,7 @@ pub fn sign_quietly(path: &Path, key: &KeyPair) -> anyhow::Result<String> {
         &timestamp(time::OffsetDateTime::now_utc()),
     )
     .with_context(|| format!("writing {}", sig.display()))?;
-    Ok(format!(
-        "signed by {} -> {} ({})",
-        key.kid(),
-        sig.display(),
-        env.passport_digest
-    ))
+    Ok((sig, env.passport_digest))
 }
 
 fn verify(paths: &PathArgs, a: VerifyArgs) -> anyhow::Result<()> {

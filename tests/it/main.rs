@@ -29,6 +29,7 @@ mod fleet;
 mod hosts_payloads;
 mod hosts_wiring;
 mod install_hosts;
+mod json_reports;
 mod ocsf_export;
 mod otel_export;
 mod pack_primitives;
