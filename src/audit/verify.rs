@@ -691,18 +691,32 @@ pub fn verify_batch_one_key(msgs: &[&[u8]], sigs: &[Signature], key: &VerifyingK
     EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity()
 }
 
+/// A gap in the chain, said as a deletion: which seqs, the last hash known before them,
+/// and what to do next.
+fn missing_records(expected: u64, found: u64, last_hash: &str) -> String {
+    let range = if found - expected == 1 {
+        format!("record seq {expected} is")
+    } else {
+        format!("records seq {expected}..={} are", found - 1)
+    };
+    let before = match expected.checked_sub(1) {
+        Some(last) => format!("seq {last} ({last_hash}) is the last record known before the gap"),
+        None => "no record before the gap survives".into(),
+    };
+    format!(
+        "seq {found} where {expected} was expected: {range} missing (deleted, or moved out of order); \
+         {before}. Restore the missing lines from a copy of the log or an export \
+         (`toolgate log export`, your SIEM), then run verify-log again; if they are gone for \
+         good, keep this file as evidence of the deletion"
+    )
+}
+
 /// Checks one record against the walk and advances it; returns the key that must have signed it.
 fn walk_one(w: &mut Walk, p: &Parsed, first_in_file: bool) -> Result<VerifyingKey, String> {
     let rec = &p.rec;
     if rec.seq != w.expected_seq {
         return Err(if rec.seq > w.expected_seq {
-            format!(
-                "seq {} where {} was expected: records {}..{} are missing or out of order",
-                rec.seq,
-                w.expected_seq,
-                w.expected_seq,
-                rec.seq - 1
-            )
+            missing_records(w.expected_seq, rec.seq, &w.prev)
         } else {
             format!(
                 "seq {} where {} was expected: a record was repeated or reordered",

@@ -246,14 +246,21 @@ pub fn run(paths: &PathArgs, a: LogArgs) -> Result<()> {
                 ..Default::default()
             };
             let mut found = None;
+            // The nearest records on either side, to say what a missing one means.
+            let mut below: Option<(u64, String)> = None;
+            let mut above: Option<u64> = None;
             q.each(paths, |r| {
                 if r.seq == s.seq {
                     found = Some(r.clone());
+                } else if r.seq < s.seq && below.as_ref().is_none_or(|(b, _)| r.seq > *b) {
+                    below = Some((r.seq, r.hash.clone()));
+                } else if r.seq > s.seq && above.is_none_or(|a| r.seq < a) {
+                    above = Some(r.seq);
                 }
                 Ok(())
             })?;
             let Some(r) = found else {
-                bail!("no record with seq {} in the log", s.seq);
+                bail!("{}", missing_seq(s.seq, below.as_ref(), above));
             };
             if s.json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
@@ -297,6 +304,36 @@ fn checkpoint_signer(
         .map(|f| toolgate::audit::head::head_path(f))
         .and_then(|h| toolgate::audit::head::Head::load(&h).ok().flatten());
     Ok((key, head.map(|h| h.checkpoint.log_id)))
+}
+
+/// Why `log show SEQ` found nothing: not written yet, before the first record kept, or
+/// deleted from between two records (which is tampering, and said so with what to do).
+fn missing_seq(seq: u64, below: Option<&(u64, String)>, above: Option<u64>) -> String {
+    match (below, above) {
+        (None, None) => format!("no record with seq {seq}: the log holds no records"),
+        (Some((last, hash)), None) => format!(
+            "no record with seq {seq}: the log ends at seq {last} ({hash}); if a decision \
+             with that seq was made, the end of the log was cut off: `toolgate verify-log` \
+             checks it against the signed head"
+        ),
+        (None, Some(first)) => format!(
+            "no record with seq {seq}: the log starts at seq {first}; earlier records are \
+             in rotated segments that are not here (pass them as FILES), or were lost: \
+             `toolgate verify-log` says which"
+        ),
+        (Some((last, hash)), Some(next)) => format!(
+            "seq {seq} is missing: the log jumps from seq {last} ({hash}, the last hash known \
+             before the gap) to seq {next}, so record{} deleted. Run `toolgate verify-log` for \
+             the full finding; restore the lines from a copy of the log or an export (`toolgate \
+             log export`, your SIEM); if they are gone for good, keep the log as evidence of \
+             the deletion",
+            if next - last == 2 {
+                format!(" {seq} was")
+            } else {
+                format!("s {}..={} were", last + 1, next - 1)
+            }
+        ),
+    }
 }
 
 /// One table row: seq, time, verdict, tool, reason code, short decision id, message.

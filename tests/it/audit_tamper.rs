@@ -243,3 +243,82 @@ fn a_record_replayed_from_another_log_with_the_same_key_is_named() {
     let (code, rep) = verify_at(&a, &other.log());
     assert_eq!(code, 1, "{rep}");
 }
+
+/// The hash of the record at `seq` in the untouched log.
+fn hash_at(original: &[String], seq: usize) -> String {
+    let r: Value = serde_json::from_str(&original[seq]).unwrap();
+    r["hash"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_deleted_record_is_named_with_its_seqs_the_last_hash_known_and_what_to_do() {
+    let home = Home::new("coding-agent");
+    filled(&home);
+    let original = lines(&home);
+    let before = hash_at(&original, K - 1);
+
+    // One record, then two, then the very first one.
+    for (gone, range, last) in [
+        (vec![K], format!("record seq {K} is missing"), Some(K - 1)),
+        (
+            vec![K, K + 1],
+            format!("records seq {K}..={} are missing", K + 1),
+            Some(K - 1),
+        ),
+        (vec![0], "record seq 0 is missing".to_string(), None),
+    ] {
+        let kept: Vec<String> = original
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !gone.contains(i))
+            .map(|(_, l)| l.clone())
+            .collect();
+        let (code, rep) = verify_copy(&home, &kept, "gap.jsonl");
+        assert_eq!(code, 1, "{rep}");
+        let what = rep["error"].as_str().unwrap();
+        assert!(what.contains(&range), "{range}: {what}");
+        match last {
+            Some(s) => assert!(
+                what.contains(&format!(
+                    "seq {s} ({}) is the last record known before the gap",
+                    hash_at(&original, s)
+                )),
+                "{what}"
+            ),
+            None => assert!(what.contains("no record before the gap survives"), "{what}"),
+        }
+        assert!(
+            what.contains("Restore the missing lines") && what.contains("evidence"),
+            "{what}"
+        );
+    }
+
+    // `log show` of a deleted seq says the same, from the log the gate reads.
+    let mut kept = original.clone();
+    kept.drain(K..K + 2);
+    std::fs::write(home.log(), kept.join("\n") + "\n").unwrap();
+    for seq in [K, K + 1] {
+        let o = home.output(&["log", "show", &seq.to_string()]);
+        assert_eq!(o.status.code(), Some(1));
+        let err = text(&o.stderr);
+        assert!(err.contains(&format!("seq {seq} is missing")), "{err}");
+        assert!(
+            err.contains(&format!("jumps from seq {} ({before}", K - 1)),
+            "{err}"
+        );
+        assert!(err.contains(&format!("to seq {}", K + 2)), "{err}");
+        assert!(
+            err.contains(&format!("records {K}..={} were deleted", K + 1)),
+            "{err}"
+        );
+        assert!(err.contains("toolgate verify-log"), "{err}");
+    }
+    // Neighbours: a seq past the end and a kept one are not called deleted.
+    let o = home.output(&["log", "show", "99"]);
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("the log ends at seq {}", N - 1)) && !err.contains("deleted"),
+        "{err}"
+    );
+    home.ok(&["log", "show", &(K + 2).to_string()]);
+}
