@@ -63,10 +63,25 @@ pub fn input_cap_for(loc: &Locations) -> usize {
 pub enum InputError {
     #[error("the hook input exceeds {0} bytes")]
     TooLarge(usize),
-    #[error("timed out after {0}s waiting for the hook input on stdin")]
-    TimedOut(u64),
+    #[error("timed out after {secs}s waiting for the hook input on stdin: {}", timed_out_detail(*.received))]
+    TimedOut {
+        /// How long toolgate waited (`--read-timeout`).
+        secs: u64,
+        /// Bytes that did arrive before the wait ran out.
+        received: usize,
+    },
     #[error("cannot read the hook input: {0}")]
     Unreadable(String),
+}
+
+/// What had arrived when the stdin wait ran out.
+fn timed_out_detail(received: usize) -> String {
+    match received {
+        0 => "nothing arrived, and stdin was never closed".into(),
+        n => {
+            format!("{n} bytes arrived, but stdin was never closed, so the call may be incomplete")
+        }
+    }
 }
 
 impl InputError {
@@ -75,8 +90,10 @@ impl InputError {
             InputError::TooLarge(_) => {
                 "; the passport's max_file_size_bytes sets how large a write may be"
             }
-            InputError::TimedOut(_) => {
-                "; the host must close stdin after writing the call (--read-timeout sets the wait)"
+            InputError::TimedOut { .. } => {
+                ". toolgate decides only a complete call, so whatever writes the call must close \
+                 stdin after it (a person typing ends it with Ctrl-D); `--read-timeout SECS` \
+                 waits longer"
             }
             InputError::Unreadable(_) => "",
         };

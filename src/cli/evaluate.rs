@@ -109,13 +109,17 @@ pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, Inpu
     let stdin = std::io::stdin();
     let fd = stdin.as_fd();
     let deadline = std::time::Instant::now() + timeout;
-    let timed_out = || InputError::TimedOut(timeout.as_secs());
     let mut buf = Vec::new();
+    let secs = timeout.as_secs();
+    let timed_out = |buf: &Vec<u8>| InputError::TimedOut {
+        secs,
+        received: buf.len(),
+    };
     let mut chunk = vec![0u8; 64 * 1024];
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         if left.is_zero() {
-            return Err(timed_out());
+            return Err(timed_out(&buf));
         }
         let wait = Timespec {
             tv_sec: i64::try_from(left.as_secs()).unwrap_or(i64::MAX),
@@ -123,7 +127,7 @@ pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, Inpu
         };
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
         match poll(&mut fds, Some(&wait)) {
-            Ok(0) => return Err(timed_out()),
+            Ok(0) => return Err(timed_out(&buf)),
             Ok(_) => {}
             Err(Errno::INTR) => continue,
             Err(e) => return Err(InputError::Unreadable(e.to_string())),

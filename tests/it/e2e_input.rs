@@ -3,7 +3,7 @@
 //! never "not valid JSON", and a write the passport allows is decidable.
 
 use crate::harness::{Home, Run};
-use serde_json::json;
+use serde_json::{json, Value};
 
 fn stderr_has(r: &Run, want: &str) {
     assert!(
@@ -88,4 +88,66 @@ fn a_stalled_stdin_is_reported_as_timed_out() {
         .as_str()
         .unwrap()
         .contains("timed out"));
+}
+
+/// Runs the hook with stdin held open after `sent` (a pipe the host never closes).
+fn held_open(h: &Home, sent: &[u8]) -> (std::process::Output, Value) {
+    use std::process::Stdio;
+    let mut child = h
+        .cmd(&["evaluate", "--host", "claude-code", "--read-timeout", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, sent).unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    let last = h.records().pop().expect("the timeout is recorded");
+    (out, last)
+}
+
+#[test]
+fn a_stdin_never_closed_says_how_long_it_waited_what_arrived_and_how_to_fix_it() {
+    let h = Home::new("coding-agent");
+    for (sent, arrived) in [
+        (
+            &b""[..],
+            "nothing arrived, and stdin was never closed".to_string(),
+        ),
+        (
+            &b"{\"tool_name\": \"Bash\""[..],
+            "20 bytes arrived, but stdin was never closed, so the call may be incomplete"
+                .to_string(),
+        ),
+    ] {
+        let (out, last) = held_open(&h, sent);
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        for want in [
+            "timed out after 1s waiting for the hook input on stdin",
+            arrived.as_str(),
+            "must close stdin after it",
+            "Ctrl-D",
+            "--read-timeout SECS",
+            "(oap.invalid_input)",
+        ] {
+            assert!(err.contains(want), "`{want}` missing from: {err}");
+        }
+        // The host reads the same sentence in its own format, and the record keeps it.
+        let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let said = answer["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap();
+        assert!(
+            said.contains(&arrived) && said.contains("oap.invalid_input"),
+            "{said}"
+        );
+        assert_eq!(last["reasons"][0]["code"], "oap.invalid_input");
+        assert!(last["reasons"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&arrived));
+    }
 }
