@@ -8,6 +8,14 @@
 //! process, alternating between the two homes so machine load hits both alike,
 //! and prints the median per home: process start-up noise left out.
 
+// Test and measurement code: a panic is how it reports a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::Write;
 use toolgate::audit::head::{head_path, Head};
 use toolgate::audit::log::key_b64;

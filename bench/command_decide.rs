@@ -4,6 +4,14 @@
 //!
 //! Usage: cargo run --release --example command-decide -- 'git status' 'cat README.md' ...
 
+// Test and measurement code: a panic is how it reports a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use serde_json::json;
 use std::time::Instant;
 use toolgate::decision::{decide, Environment, NoFs, Request};

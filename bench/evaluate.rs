@@ -4,6 +4,14 @@
 //!
 //! Usage: bench-evaluate BIN TOOLGATE_HOME INPUT_FILE [RUNS] [-- EXTRA_ARGS...]
 
+// Test and measurement code: a panic is how it reports a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -4,6 +4,14 @@
 //!
 //! Usage: fleet-bench BIN [RUNS]
 
+// Test and measurement code: a panic is how it reports a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 #[path = "../tests/it/harness/fleet.rs"]
 mod fleet_support;
 

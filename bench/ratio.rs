@@ -11,6 +11,13 @@
 //! A case with PARALLEL n starts n copies at once each round; each copy's wall time
 //! is one sample, so its p99 is the p99 under n-way load.
 
+// Test and measurement code: a panic is how it reports a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 // wait4 is the only way to read one child's own peak RSS; a measurement tool, not shipped.
 #![allow(unsafe_code)]
 

@@ -37,10 +37,52 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, StrictJsonError> {
 }
 
 /// JCS canonical bytes of a JSON value.
+#[allow(
+    clippy::expect_used,
+    reason = "a serde_json::Value always canonicalises: its keys are strings and it cannot hold a non-finite number"
+)]
 pub fn jcs(value: &Value) -> Vec<u8> {
-    // Serialising a serde_json::Value cannot fail: keys are strings and
-    // non-finite numbers are unrepresentable in Value.
     serde_json_canonicalizer::to_vec(value).expect("a serde_json::Value always canonicalises")
+}
+
+// toolgate's own types as JSON. They serialise infallibly: every map key is a string,
+// no field holds a non-finite float, no serialiser of theirs returns an error, and
+// writing into a `Vec` cannot fail. The `expect` that argument needs lives here once.
+
+/// One of toolgate's own types as a JSON value.
+#[allow(
+    clippy::expect_used,
+    reason = "see the note above: toolgate's types serialise infallibly"
+)]
+pub fn to_value<T: serde::Serialize + ?Sized>(t: &T) -> Value {
+    serde_json::to_value(t).expect("toolgate's types serialise")
+}
+
+/// One of toolgate's own types as compact JSON bytes.
+#[allow(
+    clippy::expect_used,
+    reason = "see the note above: toolgate's types serialise infallibly"
+)]
+pub fn to_vec<T: serde::Serialize + ?Sized>(t: &T) -> Vec<u8> {
+    serde_json::to_vec(t).expect("toolgate's types serialise")
+}
+
+/// One of toolgate's own types as indented JSON text.
+#[allow(
+    clippy::expect_used,
+    reason = "see the note above: toolgate's types serialise infallibly"
+)]
+pub fn to_string_pretty<T: serde::Serialize + ?Sized>(t: &T) -> String {
+    serde_json::to_string_pretty(t).expect("toolgate's types serialise")
+}
+
+/// Appends one of toolgate's own types (or a string) as compact JSON.
+#[allow(
+    clippy::expect_used,
+    reason = "see the note above: writing into a Vec cannot fail"
+)]
+pub fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, t: &T) {
+    serde_json::to_writer(out, t).expect("writing JSON into a Vec cannot fail");
 }
 
 /// `sha256:<hex>` of the JCS bytes of a value: the OAP digest form.
@@ -55,11 +97,11 @@ pub fn digest_bytes(canonical: &[u8]) -> String {
 
 /// Lower-case hex.
 pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 0xf) as usize] as char);
+        // Both nibbles are below 16, so each is a hex digit.
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 0xf), 16).unwrap_or('0'));
     }
     out
 }

@@ -265,7 +265,7 @@ pub struct StateFile {
 impl StateFile {
     /// The bytes of the state file. Deterministic: every map is ordered.
     pub fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a state serialises")
+        crate::canonical::to_vec(self)
     }
 
     /// `sha256:` of [`StateFile::to_bytes`]: what a record's `state_digest` commits to.

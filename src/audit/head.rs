@@ -64,7 +64,7 @@ impl Checkpoint {
     }
 
     fn signed_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_value(self).expect("a checkpoint serialises");
+        let mut v = crate::canonical::to_value(self);
         if let Some(m) = v.as_object_mut() {
             m.remove("signature");
         }
@@ -233,7 +233,7 @@ impl Head {
 
     /// Replaces the head atomically (write a temporary file, rename).
     pub fn store(&self, path: &Path) -> std::io::Result<()> {
-        let mut bytes = serde_json::to_vec(self).expect("a head serialises");
+        let mut bytes = crate::canonical::to_vec(self);
         bytes.push(b'\n');
         write_atomic(path, &bytes)
     }

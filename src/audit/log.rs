@@ -417,7 +417,7 @@ impl AuditLog {
     /// Writes one record line to the active file (synced unless `sync` is off); a
     /// partial line (disk full) is taken back while the lock is held.
     fn write_line(&self, record: &Record) -> Result<(), AppendError> {
-        let mut line = serde_json::to_vec(record).expect("a record serialises");
+        let mut line = crate::canonical::to_vec(record);
         line.push(b'\n');
         let mut file = self.open_file(&self.path)?;
         let before = file.metadata().map_err(|e| self.write_err(e))?.len();
@@ -526,7 +526,7 @@ impl AuditLog {
                 )))
             }
         };
-        for r in &window[from..] {
+        for r in window.get(from..).unwrap_or_default() {
             state.apply(r.decided());
             if let Some(d) = &r.state_digest {
                 if *d != state.digest() {

@@ -335,7 +335,7 @@ impl Record {
 
     /// The general path: the record as a `Value`, canonicalised.
     fn jcs_via_value(&self) -> Vec<u8> {
-        let mut v = serde_json::to_value(self).expect("a record serialises");
+        let mut v = crate::canonical::to_value(self);
         if let Value::Object(m) = &mut v {
             m.remove("hash");
             m.remove("signature");
@@ -428,7 +428,7 @@ impl Record {
         w.str("kid", kid);
         w.opt("log_key", log_key.as_deref());
         if let Some(l) = lost {
-            if !w.value("lost", &serde_json::to_value(l).expect("serialises")) {
+            if !w.value("lost", &crate::canonical::to_value(l)) {
                 return false;
             }
         }
@@ -444,7 +444,7 @@ impl Record {
         w.nullable("passport_version", passport_version.as_deref());
         w.str("policy_id", policy_id);
         if !policy_sources.is_empty() {
-            let v = serde_json::to_value(policy_sources).expect("serialises");
+            let v = crate::canonical::to_value(policy_sources);
             if !w.value("policy_sources", &v) {
                 return false;
             }
@@ -454,7 +454,7 @@ impl Record {
         w.raw("seq", &seq.to_string());
         w.nullable("session_id", session_id.as_deref());
         if !state_changes.is_empty() {
-            let v = serde_json::to_value(state_changes).expect("serialises");
+            let v = crate::canonical::to_value(state_changes);
             if !w.value("state_changes", &v) {
                 return false;
             }
@@ -740,7 +740,7 @@ impl<'a> Fields<'a> {
     }
 
     fn string(&mut self, s: &str) {
-        serde_json::to_writer(&mut *self.out, s).expect("writing to a Vec cannot fail");
+        crate::canonical::write_json(self.out, s);
     }
 
     fn str(&mut self, k: &str, v: &str) {
@@ -815,7 +815,7 @@ impl<'a> Fields<'a> {
 fn write_jcs(v: &Value, out: &mut Vec<u8>) -> bool {
     match v {
         Value::Null | Value::Bool(_) | Value::String(_) => {
-            serde_json::to_writer(&mut *out, v).expect("writing to a Vec cannot fail");
+            crate::canonical::write_json(out, v);
             true
         }
         Value::Number(n) => {
@@ -858,7 +858,7 @@ fn write_jcs(v: &Value, out: &mut Vec<u8>) -> bool {
                 if i > 0 {
                     out.push(b',');
                 }
-                serde_json::to_writer(&mut *out, k).expect("writing to a Vec cannot fail");
+                crate::canonical::write_json(out, k);
                 out.push(b':');
                 if !write_jcs(item, out) {
                     return false;

@@ -101,7 +101,7 @@ fn fold(p: &Path) -> Vec<String> {
 
 /// `inner` is `outer` or below it, ignoring case.
 fn within(inner: &[String], outer: &[String]) -> bool {
-    inner.len() >= outer.len() && inner[..outer.len()] == *outer
+    inner.starts_with(outer)
 }
 
 impl Protected {
@@ -212,7 +212,7 @@ impl Protected {
         let c = fold(path);
         for e in &self.secrets {
             let key = fold(&e.path);
-            let dir = &key[..key.len().saturating_sub(1)];
+            let dir = key.split_last().map_or(&[][..], |(_, d)| d);
             if within(&c, dir) || (within(dir, &c) && c.len() + 1 >= dir.len()) {
                 return Some(format!(
                     "{} is or holds {} ({}); agents may not read it",

@@ -322,13 +322,13 @@ fn parse(
             o.value = v;
         }
     }
-    while i < args.len() {
-        let t = args[i].text.clone();
+    while let Some(arg) = args.get(i) {
+        let t = arg.text.clone();
         i += 1;
         if end || t == "-" || !t.starts_with('-') {
             operands.push(Operand {
                 text: t,
-                literal: args[i - 1].is_literal() || args[i - 1].is_process_substitution(),
+                literal: arg.is_literal() || arg.is_process_substitution(),
             });
             continue;
         }
@@ -357,7 +357,7 @@ fn parse(
         let bundle: Vec<char> = t[1..].chars().collect();
         for (k, c) in bundle.iter().enumerate() {
             if short_values.contains(*c) {
-                let rest: String = bundle[k + 1..].iter().collect();
+                let rest: String = bundle.iter().skip(k + 1).collect();
                 let v = if rest.is_empty() {
                     i += 1;
                     args.get(i - 1).map(|w| w.text.clone())
@@ -401,7 +401,12 @@ pub fn plan(name: &str, argv: &[Word], stdin_fed: bool) -> Option<Result<Plan, S
     }
     let r = READERS.iter().find(|r| r.programs.contains(&name))?;
     let tar = r.programs.contains(&"tar");
-    let (opts, operands) = parse(&argv[1..], r.short_values, r.long_values, tar);
+    let (opts, operands) = parse(
+        argv.get(1..).unwrap_or_default(),
+        r.short_values,
+        r.long_values,
+        tar,
+    );
     let mut operands = operands;
     if r.pattern_options
         .is_some_and(|p| !opts.iter().any(|o| p.contains(&o.name.as_str())))
@@ -728,11 +733,11 @@ fn file_types(opts: &[Opt], w: &mut Walk) {
 /// revisions are judged by today's tree.
 fn git_grep(argv: &[Word]) -> Option<Plan> {
     let sub = argv.iter().skip(1).position(|w| !w.text.starts_with('-'))? + 1;
-    if argv[sub].text != "grep" {
+    if argv.get(sub)?.text != "grep" {
         return None;
     }
     let (opts, operands) = parse(
-        &argv[sub + 1..],
+        argv.get(sub + 1..).unwrap_or_default(),
         GIT_GREP_VALUES,
         GIT_GREP_LONG_VALUES,
         false,

@@ -66,8 +66,8 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
     let cursor = |event: &str, extra: serde_json::Value| {
         let mut v = json!({"hook_event_name": event, "conversation_id": "demo-conv", "generation_id": "gen-1",
                            "workspace_roots": [cwd]});
-        for (k, val) in extra.as_object().unwrap() {
-            v[k] = val.clone();
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
         }
         v
     };
@@ -171,10 +171,14 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
             toolgate::decision::Verdict::Review => paint(&format!("{verdict:<6}"), "33"),
             toolgate::decision::Verdict::Deny => paint(&format!("{verdict:<6}"), "31"),
         };
-        let r = &o.evaluation.reasons[0];
+        let (code, message) = o
+            .evaluation
+            .reasons
+            .first()
+            .map_or(("", ""), |r| (r.code.as_str(), r.message.as_str()));
         println!(
-            "  exit {}  {colored} {label:<36} {} {}",
-            o.answer.exit_code, r.code, r.message
+            "  exit {}  {colored} {label:<36} {code} {message}",
+            o.answer.exit_code
         );
     }
     let oap = json!({"policy": "finance.payment.refund.v1", "context": {"amount": 5000, "currency": "USD"}});
@@ -192,7 +196,7 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         o.answer.exit_code,
         o.evaluation.verdict.as_str().to_uppercase(),
         "oap refund 50.00 USD",
-        o.evaluation.reasons[0].code
+        o.evaluation.reasons.first().map_or("", |r| r.code.as_str())
     );
 
     println!(

@@ -164,10 +164,20 @@ fn block<'a>(
             notes.push(format!("granted capability {cap}"));
         }
     }
-    if !doc["limits"].is_object() {
-        doc["limits"] = Value::Object(Map::new());
+    let root = doc
+        .as_object_mut()
+        .context("the passport is not a JSON object")?;
+    let limits = root
+        .entry("limits")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !limits.is_object() {
+        *limits = Value::Object(Map::new());
     }
-    let b = &mut doc["limits"][cap];
+    let b = limits
+        .as_object_mut()
+        .context("limits is not an object")?
+        .entry(cap)
+        .or_insert_with(|| Value::Object(Map::new()));
     if !b.is_object() {
         *b = Value::Object(Map::new());
     }
@@ -214,8 +224,8 @@ fn apply(
     let mut notes = Vec::new();
     change(&mut doc, &mut notes)?;
     let now = time::OffsetDateTime::now_utc();
-    doc["updated_at"] = timestamp(now).into();
-    doc["version"] = bump(&before.version).into();
+    super::set_key(&mut doc, "updated_at", timestamp(now));
+    super::set_key(&mut doc, "version", bump(&before.version));
     let after = Passport::from_value(&doc).context("the edited passport would not be valid")?;
     let cat = catalog(paths)?;
     if let Some(u) = cat.unknown_limit(&after) {
@@ -260,10 +270,10 @@ fn apply(
         .with_context(|| format!("writing {}", path.display()))?;
     super::passport::warn_untrusted(&loc, &key);
     if e.json {
-        report["written"] = true.into();
-        report["version"] = after.version.clone().into();
-        report["kid"] = key.kid().into();
-        report["passport_digest"] = env.passport_digest.clone().into();
+        super::set_key(&mut report, "written", true);
+        super::set_key(&mut report, "version", after.version.clone());
+        super::set_key(&mut report, "kid", key.kid());
+        super::set_key(&mut report, "passport_digest", env.passport_digest.clone());
         return done(&report);
     }
     println!(

@@ -385,11 +385,14 @@ pub fn show(paths: &PathArgs, a: ShowArgs) -> anyhow::Result<()> {
     };
     let layers = policy::layers(org.as_ref().map(|o| o.passport()), v.passport(), delegated);
     let mut out = policy::effective(&layers, &catalog);
-    out["delegations"] = delegations
-        .iter()
-        .map(|d| d.agent_type.clone())
-        .collect::<Vec<_>>()
-        .into();
+    super::set_key(
+        &mut out,
+        "delegations",
+        delegations
+            .iter()
+            .map(|d| d.agent_type.clone())
+            .collect::<Vec<_>>(),
+    );
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
 }

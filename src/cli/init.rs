@@ -62,8 +62,8 @@ pub fn run(paths: &PathArgs, a: InitArgs) -> anyhow::Result<()> {
     };
     let trusted = add_trusted(&loc.trust_dir.path, &key.public())?;
     say(format!("trusted   {}", trusted.display()));
-    report["kid"] = key.kid().into();
-    report["trusted"] = serde_json::json!(trusted);
+    super::set_key(&mut report, "kid", key.kid());
+    super::set_key(&mut report, "trusted", serde_json::json!(trusted));
     let out = &loc.passport.path;
     if out.exists() && !a.force {
         say(format!(
@@ -83,12 +83,12 @@ pub fn run(paths: &PathArgs, a: InitArgs) -> anyhow::Result<()> {
             a.template,
             out.display()
         ));
-        report["passport_id"] = p.passport_id.clone().into();
+        super::set_key(&mut report, "passport_id", p.passport_id.clone());
         say(sign_quietly(out, &key)?);
     }
     let fixtures = super::fixtures::default_dir(&loc);
     if let Some((f, fresh)) = super::fixtures::write_starter(&fixtures, &a.template)? {
-        report["fixtures"] = serde_json::json!(f);
+        super::set_key(&mut report, "fixtures", serde_json::json!(f));
         say(match fresh {
             true => format!("fixtures  {} (run them: toolgate test)", f.display()),
             false => format!("fixtures  kept {}", f.display()),

@@ -124,7 +124,7 @@ pub fn install(paths: &PathArgs, a: InstallArgs) -> anyhow::Result<()> {
     if a.print {
         print!(
             "{}",
-            install::to_pretty(&install::fragment(host, &commands), b"  ")
+            install::to_pretty(&install::fragment(host, &commands)?, b"  ")
         );
         return Ok(());
     }

@@ -348,7 +348,10 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
     // builds too (where the profile's unwinding is what keeps that path). It can only
     // make toolgate deny, so it is no lever for whoever sets a hook's environment.
     if std::env::var_os("TOOLGATE_DEBUG_PANIC").is_some() {
-        panic!("TOOLGATE_DEBUG_PANIC is set");
+        #[allow(clippy::panic, reason = "the panic path itself is what this proves")]
+        {
+            panic!("TOOLGATE_DEBUG_PANIC is set");
+        }
     }
     // The installed hook command line is parsed by hand (clap's setup was a tenth of a
     // hook's time); anything else, however close, goes through clap.
@@ -467,6 +470,14 @@ fn quiet_broken_pipe() {
 }
 
 /// Parses `12h`, `30d`, `45m`, `3600s`.
+/// Sets `key` on a JSON object. A document that is not an object is left as it is:
+/// whatever reads it next refuses it with its own message.
+pub fn set_key(doc: &mut serde_json::Value, key: &str, value: impl Into<serde_json::Value>) {
+    if let Some(m) = doc.as_object_mut() {
+        m.insert(key.into(), value.into());
+    }
+}
+
 pub fn parse_duration(s: &str) -> anyhow::Result<time::Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num

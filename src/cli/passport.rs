@@ -182,9 +182,9 @@ pub fn from_template(template: &str, now: time::OffsetDateTime) -> anyhow::Resul
     let mut v: Value =
         serde_json::from_str(&text).with_context(|| format!("template {template}"))?;
     let ts = timestamp(now);
-    v["passport_id"] = uuid::Uuid::new_v4().to_string().into();
-    v["created_at"] = ts.clone().into();
-    v["updated_at"] = ts.into();
+    super::set_key(&mut v, "passport_id", uuid::Uuid::new_v4().to_string());
+    super::set_key(&mut v, "created_at", ts.clone());
+    super::set_key(&mut v, "updated_at", ts);
     Ok(v)
 }
 
@@ -195,7 +195,7 @@ fn new(paths: &PathArgs, a: NewArgs) -> anyhow::Result<()> {
     let mut v = from_template(&a.template, now)?;
     let set = |v: &mut Value, k: &str, val: &Option<String>| {
         if let Some(x) = val {
-            v[k] = x.clone().into();
+            super::set_key(v, k, x.clone());
         }
     };
     set(&mut v, "owner_id", &a.owner);
@@ -209,7 +209,11 @@ fn new(paths: &PathArgs, a: NewArgs) -> anyhow::Result<()> {
             Some(m) => {
                 m.insert(META_EXPIRES_AT.into(), until.into());
             }
-            None => v["metadata"] = serde_json::json!({ META_EXPIRES_AT: until }),
+            None => super::set_key(
+                &mut v,
+                "metadata",
+                serde_json::json!({ META_EXPIRES_AT: until }),
+            ),
         }
     }
     let p = Passport::from_value(&v).context("the passport would not be valid")?;

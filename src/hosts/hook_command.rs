@@ -150,8 +150,7 @@ pub fn toolgate_host(cmd: &str) -> Option<HostKind> {
         .file_name()
         .is_some_and(|n| n.to_string_lossy().starts_with("toolgate"));
     let flags_ok = rest.chunks(2).all(|pair| {
-        pair.len() == 2
-            && [
+        matches!(pair, [flag, _] if [
                 "--passport",
                 "--key",
                 "--trust-dir",
@@ -159,7 +158,7 @@ pub fn toolgate_host(cmd: &str) -> Option<HostKind> {
                 "--config",
                 "--packs-dir",
             ]
-            .contains(&pair[0].as_str())
+            .contains(&flag.as_str()))
     });
     (named && SUBCOMMANDS.contains(&sub.as_str()) && flag == "--host" && flags_ok)
         .then(|| HostKind::parse(host))

@@ -317,11 +317,10 @@ pub fn remove_from(doc: &mut Value, host: HostKind) -> usize {
 }
 
 /// The fragment toolgate merges into an empty configuration (the `hooks/` reference files).
-pub fn fragment(host: HostKind, commands: &Commands) -> Value {
+pub fn fragment(host: HostKind, commands: &Commands) -> Result<Value, InstallError> {
     let mut doc = json!({});
-    install_into(&mut doc, host, commands, Path::new("-"))
-        .expect("an empty object always takes the fragment");
-    doc
+    install_into(&mut doc, host, commands, Path::new("-"))?;
+    Ok(doc)
 }
 
 /// Pretty JSON with the given indent and a final newline.
@@ -330,8 +329,12 @@ pub fn to_pretty(doc: &Value, indent: &[u8]) -> String {
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(indent);
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    doc.serialize(&mut ser).expect("a JSON value serializes");
-    String::from_utf8(buf).expect("serde_json writes UTF-8") + "\n"
+    // A Value always serialises into a Vec, as valid UTF-8; were either ever not
+    // so, the compact form is still the same document.
+    if doc.serialize(&mut ser).is_err() {
+        buf = crate::canonical::to_vec(doc);
+    }
+    String::from_utf8_lossy(&buf).into_owned() + "\n"
 }
 
 /// The indent the file already uses, so a rewrite keeps its look.

@@ -77,7 +77,10 @@ pub struct Pack {
 impl Pack {
     /// The capability whose limits the checks read (the first required one).
     pub fn capability(&self) -> &str {
-        &self.requires_capabilities[0]
+        // The loader refuses a pack that requires none; "" would grant nothing.
+        self.requires_capabilities
+            .first()
+            .map_or("", String::as_str)
     }
 
     fn validate(&self, file: &str) -> Result<(), PackError> {
@@ -187,15 +190,19 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
+        // Row i+1 from row i: `diag` is the cell up and left, `left` the one just written.
+        let (mut diag, mut left) = (i, i + 1);
+        let mut next = Vec::with_capacity(row.len());
+        next.push(left);
+        for (cb, &up) in b.iter().zip(row.iter().skip(1)) {
+            let v = (diag + usize::from(ca != *cb)).min(left + 1).min(up + 1);
+            next.push(v);
+            diag = up;
+            left = v;
         }
+        row = next;
     }
-    row[b.len()]
+    row.last().copied().unwrap_or(0)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -176,12 +176,12 @@ impl PublicKey {
     pub fn to_trust_entry(&self, owners: &[String]) -> String {
         let mut jwk = self.to_jwk();
         jwk.owner_ids = (!owners.is_empty()).then(|| owners.to_vec());
-        serde_json::to_string_pretty(&jwk).expect("a JWK serialises") + "\n"
+        crate::canonical::to_string_pretty(&jwk) + "\n"
     }
 
     /// The public JWK as pretty JSON.
     pub fn to_jwk_string(&self) -> String {
-        serde_json::to_string_pretty(&self.to_jwk()).expect("a JWK serialises") + "\n"
+        crate::canonical::to_string_pretty(&self.to_jwk()) + "\n"
     }
 
     /// Loads a public JWK (a private one is accepted; only its public half is kept).
@@ -274,7 +274,7 @@ fn write_new(path: &Path, jwk: &Jwk, private: bool) -> Result<(), KeyError> {
     }
     let _ = private;
     let mut f = opts.open(path).map_err(err)?;
-    let text = serde_json::to_string_pretty(jwk).expect("a JWK serialises") + "\n";
+    let text = crate::canonical::to_string_pretty(jwk) + "\n";
     f.write_all(text.as_bytes()).map_err(err)?;
     f.sync_all().map_err(err)
 }

@@ -311,7 +311,7 @@ impl Passport {
 
     /// The passport's JSON value (for digests and output).
     pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).expect("a passport serialises")
+        crate::canonical::to_value(self)
     }
 }
 

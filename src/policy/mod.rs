@@ -563,7 +563,9 @@ pub fn effective(layers: &[Layer], catalog: &Catalog) -> Value {
         }
         limits.insert(cap.to_string(), Value::Object(block));
     }
-    let last = &layers[layers.len() - 1].passport;
+    let Some(last) = layers.last().map(|l| &l.passport) else {
+        return Value::Null;
+    };
     serde_json::json!({
         "layers": layers.iter().map(|l| serde_json::json!({
             "layer": l.name,

@@ -156,7 +156,7 @@ pub fn covers(m: Match, parent: &str, entry: &str) -> bool {
         Match::Command => {
             let p: Vec<&str> = parent.split_whitespace().collect();
             let e: Vec<&str> = entry.split_whitespace().collect();
-            !p.is_empty() && p.len() <= e.len() && e[..p.len()] == p[..]
+            !p.is_empty() && e.starts_with(&p)
         }
     }
 }

@@ -513,7 +513,7 @@ fn describe(v: &VerifiedStatus) -> String {
 }
 
 fn write_state(path: &Path, state: &CacheState) -> std::io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(state).expect("the cache state serialises");
+    let mut bytes = crate::canonical::to_string_pretty(state).into_bytes();
     bytes.push(b'\n');
     crate::audit::head::write_atomic(path, &bytes)
 }

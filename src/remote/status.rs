@@ -135,7 +135,7 @@ pub fn verify(bytes: &[u8], trust: &TrustStore) -> Result<VerifiedStatus, Status
         .get(&signed.kid)
         .ok_or_else(|| StatusError::Untrusted(signed.kid.clone()))?;
     // Verified over the document exactly as received, before anything in it is believed.
-    let bytes = jcs(&value["document"]);
+    let bytes = jcs(value.get("document").unwrap_or(&serde_json::Value::Null));
     if !key.verify_oap(&bytes, &signed.signature) {
         return Err(StatusError::BadSignature(signed.kid.clone()));
     }
@@ -194,7 +194,7 @@ impl VerifiedStatus {
 
 /// Signs a document with the issuer key.
 pub fn sign(document: StatusDocument, key: &KeyPair) -> SignedStatus {
-    let value = serde_json::to_value(&document).expect("a status document serialises");
+    let value = crate::canonical::to_value(&document);
     SignedStatus {
         signature: key.sign_oap(&jcs(&value)),
         document,

@@ -316,6 +316,7 @@ pub fn replay(
 }
 
 #[cfg(all(test, feature = "otlp"))]
+#[allow(clippy::unwrap_used, reason = "test helpers")]
 mod tests {
     use super::*;
 

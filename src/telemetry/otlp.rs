@@ -71,7 +71,10 @@ fn derived<const N: usize>(label: &str, hash: &str) -> [u8; N] {
         .chain_update(hash)
         .finalize();
     let mut out = [0u8; N];
-    out.copy_from_slice(&d[..N]);
+    // N is 8 or 16, within SHA-256's 32 bytes.
+    for (o, b) in out.iter_mut().zip(d.iter()) {
+        *o = *b;
+    }
     out
 }
 
@@ -369,7 +372,9 @@ pub fn metrics_request(settings: &Settings, d: &DecisionSpan) -> ExportMetricsSe
     let attributes = metric_attributes(d.record);
     let secs = d.end_ns.saturating_sub(d.start_ns) as f64 / 1e9;
     let mut bucket_counts = vec![0u64; BOUNDS.len() + 1];
-    bucket_counts[BOUNDS.iter().take_while(|b| secs > **b).count()] = 1;
+    if let Some(c) = bucket_counts.get_mut(BOUNDS.iter().take_while(|b| secs > **b).count()) {
+        *c = 1;
+    }
     let counter = Metric {
         name: attrs::METRIC_DECISIONS.into(),
         description: "Authorization decisions, by verdict, tool and policy".into(),

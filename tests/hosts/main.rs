@@ -11,6 +11,14 @@
 //! Runs as its own harness (`harness = false`) so the same binary can serve
 //! as the stdio MCP server the hosts start (`<binary> mcp-mock NAME LOG`).
 
+// Test and measurement code: a panic is how it reports a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod mock;
 
 use mock::{ModelServer, RefusingProxy, Step};

@@ -520,7 +520,7 @@ fn reference_fragments_in_hooks_dir_match_the_installer() {
             host,
             &install::HookPaths::default(),
         );
-        let want = install::to_pretty(&install::fragment(host, &cmds), b"  ");
+        let want = install::to_pretty(&install::fragment(host, &cmds).unwrap(), b"  ");
         let file = dir.join(format!("{}.json", host.as_str()));
         if update {
             std::fs::create_dir_all(&dir).unwrap();

@@ -2,6 +2,14 @@
 //! Each module drives the real binary or the library's public API; corpora live in
 //! `tests/corpus` and vendored third-party data in `tests/data`.
 
+// Test and measurement code: a panic is how it reports a failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod harness;
 
 mod aport_vectors;

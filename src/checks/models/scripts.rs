@@ -45,12 +45,12 @@ pub fn touches(name: &str, args: &[Word]) -> Option<Touches> {
 fn awk(name: &str, args: &[Word]) -> Touches {
     let mut out = vec![];
     let mut program: Option<&str> = None;
-    let mut files = vec![];
+    let mut files: Vec<&Word> = vec![];
     let mut in_place = false;
     let mut i = 0;
     let mut end = false;
-    while i < args.len() {
-        let t = args[i].text.as_str();
+    while let Some(arg) = args.get(i) {
+        let t = arg.text.as_str();
         if !end && t == "--" {
             end = true;
             i += 1;
@@ -94,9 +94,9 @@ fn awk(name: &str, args: &[Word]) -> Touches {
             continue;
         }
         if program.is_none() {
-            program = Some(lit(&args[i])?);
+            program = Some(lit(arg)?);
         } else if !t.contains('=') || t.starts_with(['.', '/']) {
-            files.push(i);
+            files.push(arg);
         }
         i += 1;
     }
@@ -104,8 +104,8 @@ fn awk(name: &str, args: &[Word]) -> Touches {
         out.extend(awk_program(name, p)?);
     }
     if in_place {
-        for &k in &files {
-            out.push(Touch::Write(lit(&args[k])?.to_string()));
+        for w in files {
+            out.push(Touch::Write(lit(w)?.to_string()));
         }
     }
     Ok(out)
@@ -129,8 +129,7 @@ pub fn awk_program(name: &str, p: &str) -> Touches {
             "the {name} program {what}, which runs a command of the caller's choosing"
         )))
     };
-    while i < b.len() {
-        let c = b[i];
+    while let Some(&c) = b.get(i) {
         match c {
             b'"' => {
                 i = skip_quoted(b, i, b'"');
@@ -146,7 +145,7 @@ pub fn awk_program(name: &str, p: &str) -> Touches {
                 continue;
             }
             b'#' => {
-                while i < b.len() && b[i] != b'\n' {
+                while b.get(i).is_some_and(|&c| c != b'\n') {
                     i += 1;
                 }
                 continue;
@@ -174,10 +173,14 @@ pub fn awk_program(name: &str, p: &str) -> Touches {
         }
         if c.is_ascii_alphanumeric() || c == b'_' || c == b'@' {
             let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'@') {
+            while b
+                .get(i)
+                .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'@')
+            {
                 i += 1;
             }
-            let word = &p[start..i];
+            // ASCII bytes on both sides: `start..i` falls on char boundaries.
+            let word = p.get(start..i).unwrap_or("");
             match word {
                 "system" => return refuse("calls `system()`"),
                 "@namespace" => {}
@@ -207,7 +210,7 @@ pub fn awk_program(name: &str, p: &str) -> Touches {
 
 /// `getline var < file`: a `getline` word shortly before this `<`.
 fn getline_before(b: &[u8], at: usize) -> bool {
-    let before = String::from_utf8_lossy(&b[..at]);
+    let before = String::from_utf8_lossy(b.get(..at).unwrap_or_default());
     let trimmed = before.trim_end();
     let mut words = trimmed.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
     let last = words.next().unwrap_or("");
@@ -216,14 +219,18 @@ fn getline_before(b: &[u8], at: usize) -> bool {
 
 /// The file an awk redirection names: a string literal, else refused.
 fn awk_target(name: &str, b: &[u8], mut j: usize, what: &str) -> Result<String, Refusal> {
-    while j < b.len() && b[j].is_ascii_whitespace() {
+    while b.get(j).is_some_and(u8::is_ascii_whitespace) {
         j += 1;
     }
     if b.get(j) == Some(&b'"') {
         let end = skip_quoted(b, j, b'"');
-        let inner = &b[j + 1..end.saturating_sub(1).max(j + 1)];
+        let inner = b
+            .get(j + 1..end.saturating_sub(1).max(j + 1))
+            .unwrap_or_default();
         let s = String::from_utf8_lossy(inner).replace("\\\"", "\"");
-        let next = b[end.min(b.len())..]
+        let next = b
+            .get(end..)
+            .unwrap_or_default()
             .iter()
             .find(|c| !c.is_ascii_whitespace())
             .copied();
@@ -240,8 +247,8 @@ fn awk_target(name: &str, b: &[u8], mut j: usize, what: &str) -> Result<String, 
 /// Index just past a quoted run starting at `start` (backslash escapes honoured).
 fn skip_quoted(b: &[u8], start: usize, q: u8) -> usize {
     let mut i = start + 1;
-    while i < b.len() {
-        match b[i] {
+    while let Some(&c) = b.get(i) {
+        match c {
             b'\\' => i += 2,
             c if c == q => return i + 1,
             _ => i += 1,
@@ -256,8 +263,8 @@ fn sed(args: &[Word]) -> Touches {
     let mut first_operand_is_script = true;
     let mut i = 0;
     let mut end = false;
-    while i < args.len() {
-        let t = args[i].text.as_str();
+    while let Some(arg) = args.get(i) {
+        let t = arg.text.as_str();
         if !end && t == "--" {
             end = true;
             i += 1;
@@ -315,7 +322,7 @@ fn sed(args: &[Word]) -> Touches {
             continue;
         }
         if first_operand_is_script {
-            scripts.push(lit(&args[i])?.to_string());
+            scripts.push(lit(arg)?.to_string());
             first_operand_is_script = false;
         }
         i += 1;
@@ -334,14 +341,15 @@ pub fn sed_script(s: &str) -> Touches {
     let mut out = vec![];
     let mut i = 0;
     let file_arg = |i: &mut usize| -> String {
-        while *i < b.len() && (b[*i] == b' ' || b[*i] == b'\t') {
+        while b.get(*i).is_some_and(|&c| c == b' ' || c == b'\t') {
             *i += 1;
         }
         let start = *i;
-        while *i < b.len() && b[*i] != b'\n' {
+        while b.get(*i).is_some_and(|&c| c != b'\n') {
             *i += 1;
         }
-        s[start..*i].to_string()
+        // Both ends sit next to ASCII bytes (or the end): char boundaries.
+        s.get(start..*i).unwrap_or("").to_string()
     };
     let runs = || {
         Err(Refusal::option(
@@ -351,7 +359,10 @@ pub fn sed_script(s: &str) -> Touches {
     while i < b.len() {
         // Addresses: numbers, `$`, `/re/`, `\cREc`, ranges, steps, `!`, flags.
         loop {
-            while i < b.len() && matches!(b[i], b' ' | b'\t' | b';' | b'\n') {
+            while b
+                .get(i)
+                .is_some_and(|c| matches!(c, b' ' | b'\t' | b';' | b'\n'))
+            {
                 i += 1;
             }
             match b.get(i) {
@@ -359,11 +370,13 @@ pub fn sed_script(s: &str) -> Touches {
                     i += 1
                 }
                 Some(b'/') => i = skip_quoted(b, i, b'/'),
-                Some(b'\\') if i + 1 < b.len() => {
-                    let d = b[i + 1];
+                Some(b'\\') => {
+                    let Some(&d) = b.get(i + 1) else { break };
                     i = skip_quoted(b, i + 1, d);
                 }
-                Some(b'I' | b'M') if i > 0 && matches!(b[i - 1], b'/') => i += 1,
+                Some(b'I' | b'M') if i.checked_sub(1).and_then(|j| b.get(j)) == Some(&b'/') => {
+                    i += 1
+                }
                 _ => break,
             }
         }
@@ -380,8 +393,8 @@ pub fn sed_script(s: &str) -> Touches {
                 i = skip_quoted(b, i, d);
                 i = skip_quoted(b, i.saturating_sub(1), d);
                 if cmd == b's' {
-                    while i < b.len() && !matches!(b[i], b';' | b'\n' | b'}') {
-                        match b[i] {
+                    while let Some(&c) = b.get(i).filter(|c| !matches!(c, b';' | b'\n' | b'}')) {
+                        match c {
                             b'e' => return runs(),
                             b'w' => {
                                 i += 1;
@@ -401,20 +414,20 @@ pub fn sed_script(s: &str) -> Touches {
             }
             b'a' | b'i' | b'c' => {
                 // Text to the end of the line (`a\` continues onto the next).
-                while i < b.len() && b[i] != b'\n' {
-                    if b[i] == b'\\' {
+                while let Some(&c) = b.get(i).filter(|&&c| c != b'\n') {
+                    if c == b'\\' {
                         i += 1;
                     }
                     i += 1;
                 }
             }
             b':' | b'b' | b't' | b'T' | b'l' | b'q' | b'Q' | b'L' | b'v' => {
-                while i < b.len() && !matches!(b[i], b';' | b'\n' | b'}') {
+                while b.get(i).is_some_and(|c| !matches!(c, b';' | b'\n' | b'}')) {
                     i += 1;
                 }
             }
             b'#' => {
-                while i < b.len() && b[i] != b'\n' {
+                while b.get(i).is_some_and(|&c| c != b'\n') {
                     i += 1;
                 }
             }
@@ -442,8 +455,7 @@ fn tar(args: &[Word]) -> Touches {
     let mut operands = vec![];
     let mut i = 0;
     let mut pending_f = false;
-    while i < args.len() {
-        let w = &args[i];
+    while let Some(w) = args.get(i) {
         let t = w.text.as_str();
         i += 1;
         if pending_f {
