@@ -63,9 +63,12 @@ pub fn resolve(raw: &str, cwd: Option<&str>) -> Result<PathBuf, String> {
 /// anchored at each trusted project root (never at the call's directory,
 /// which the model chooses). A glob ending in `**` also matches the
 /// directory itself, so the root matches `**` (LS, Grep, Glob on the root).
+/// The home and root directories are literal text: a `*`, `?`, `[` or `{` in
+/// a directory name is escaped, never read as glob syntax.
 fn expand(pattern: &str, roots: &[PathBuf], home: Option<&Path>) -> Vec<String> {
+    let anchor = |dir: &Path| globset::escape(dir.display().to_string().trim_end_matches('/'));
     let bases: Vec<String> = if let Some(rest) = pattern.strip_prefix("~/") {
-        home.map(|h| format!("{}/{rest}", h.display().to_string().trim_end_matches('/')))
+        home.map(|h| format!("{}/{rest}", anchor(h)))
             .into_iter()
             .collect()
     } else if pattern.starts_with('/') {
@@ -73,12 +76,7 @@ fn expand(pattern: &str, roots: &[PathBuf], home: Option<&Path>) -> Vec<String> 
     } else {
         roots
             .iter()
-            .map(|r| {
-                format!(
-                    "{}/{pattern}",
-                    r.display().to_string().trim_end_matches('/')
-                )
-            })
+            .map(|r| format!("{}/{pattern}", anchor(r)))
             .collect()
     };
     let mut out = Vec::new();

@@ -425,3 +425,52 @@ fn sha256_hex(b: &[u8]) -> String {
         .map(|x| format!("{x:02x}"))
         .collect()
 }
+
+#[test]
+fn glob_characters_in_the_project_root_or_home_are_literal() {
+    let mut h = Home::new("coding-agent");
+    // Without `/tmp/**`, the project root's `**` is all the passport allows writing.
+    h.edit_passport(|p| {
+        p["limits"]["data.file.write"]["allowed_paths"] = json!(["**"]);
+    });
+    let tmp = h.dir.path().canonicalize().unwrap();
+    // `*` would reach `wx`, `[r]` would match only `r`, `{a,b}` would match `a` or `b`.
+    h.project = tmp.join("w*[r]{a,b}?");
+    std::fs::create_dir_all(h.project.join("src")).unwrap();
+    std::fs::write(h.project.join(".env"), "TOKEN=1").unwrap();
+    let home = tmp.join("h[o]me");
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(home.join(".aws/credentials"), "k").unwrap();
+    let call = |tool: &str, input: Value| {
+        let mut c = h.cmd(&["evaluate"]);
+        c.env("HOME", &home);
+        harness::run_command(c, &h.claude(tool, input))
+    };
+    let read = |p: &Path| call("Read", json!({ "file_path": p }));
+    let write = |p: &Path| call("Write", json!({"file_path": p, "content": "x"}));
+
+    // Blocked globs anchored at the root and at home still name the real files.
+    deny(
+        &read(&h.project.join(".env")),
+        "oap.path_not_allowed",
+        ".env in the root",
+    );
+    deny(
+        &write(&h.project.join(".github/workflows/ci.yml")),
+        "oap.path_not_allowed",
+        "a workflow in the root",
+    );
+    deny(
+        &read(&home.join(".aws/credentials")),
+        "oap.path_not_allowed",
+        "~/.aws in a home with brackets",
+    );
+    // A sibling that the root, read as a pattern, would match is outside the project.
+    for sib in ["wxra1/a.txt", "w-rbz/a.txt"] {
+        std::fs::create_dir_all(tmp.join(sib).parent().unwrap()).unwrap();
+        deny(&write(&tmp.join(sib)), "oap.path_not_allowed", sib);
+    }
+    // The root itself works as a root.
+    allow(&write(&h.project.join("src/lib.rs")), "a file in the root");
+    allow(&read(&h.project.join("src/lib.rs")), "reading it back");
+}
