@@ -8,7 +8,7 @@
 //! Every failure, a timeout included, answers "cannot say", and the caller
 //! then treats the whole tree as written.
 
-use crate::checks::models::GitTree;
+use crate::checks::models::{Fetch, GitTree, Patches, Source};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,48 +22,336 @@ pub const BUDGET: Duration = Duration::from_millis(500);
 const MAX_OUTPUT: u64 = 1024 * 1024;
 
 /// The files (absolute) `spec` says the command in `dir` writes, or `None`.
+/// Every listing runs where the command would (`dir`), so its pathspecs mean
+/// what they mean to the command, and prints names from the top of the tree.
 pub fn tree_changes(dir: &Path, spec: &GitTree) -> Option<Vec<PathBuf>> {
     let top = toplevel(dir)?;
-    let started = Instant::now();
+    let run = Run {
+        dir: crate::checks::path::normalize(dir),
+        started: Instant::now(),
+        alternates: None,
+    };
     let mut names: Vec<String> = Vec::new();
-    for (a, b) in &spec.diffs {
-        names.extend(git(
-            &top,
-            &["diff-tree", "-r", "-z", "--name-only", "--no-renames", a, b],
-            started,
-        )?);
+    let mut diffs = spec.diffs.clone();
+    if let Some(f) = &spec.fetch {
+        let (fetched, alternates) = fetched(&run, f)?;
+        diffs.extend(fetched.into_iter().map(|r| ("HEAD".to_string(), r)));
+        let run = Run {
+            alternates,
+            ..run.clone()
+        };
+        for (a, b) in &diffs {
+            names.extend(run.diff_tree(a, b, &spec.paths)?);
+        }
+    } else {
+        for (a, b) in &diffs {
+            for b in expand_fetch_head(&run, b)? {
+                for a in expand_fetch_head(&run, a)? {
+                    names.extend(run.diff_tree(&a, &b, &spec.paths)?);
+                }
+            }
+        }
     }
+    let with_paths = |mut args: Vec<&str>| -> Vec<String> {
+        let mut a: Vec<String> = args.drain(..).map(str::to_string).collect();
+        if !spec.paths.is_empty() {
+            a.push("--".into());
+            a.extend(spec.paths.iter().cloned());
+        }
+        a
+    };
     if spec.local {
-        names.extend(git(
-            &top,
-            &["diff-index", "-z", "--name-only", "--no-renames", "HEAD"],
-            started,
-        )?);
+        names.extend(run.git(&with_paths(vec![
+            "diff-index",
+            "-z",
+            "--name-only",
+            "--no-renames",
+            "--no-relative",
+            "HEAD",
+        ]))?);
+    }
+    match &spec.restore_from {
+        Some(Source::Index) => names.extend(run.git(&with_paths(vec![
+            "diff-files",
+            "-z",
+            "--name-only",
+            "--no-relative",
+        ]))?),
+        Some(Source::Tree(rev)) => names.extend(run.git(&with_paths(vec![
+            "diff-index",
+            "-z",
+            "--name-only",
+            "--no-renames",
+            "--no-relative",
+            rev.as_str(),
+        ]))?),
+        None => {}
     }
     if spec.untracked {
-        let mut args = vec!["ls-files", "-z", "--others"];
+        let mut args = vec!["ls-files", "-z", "--full-name", "--others"];
         if !spec.ignored {
             args.push("--exclude-standard");
         }
-        names.extend(git(&top, &args, started)?);
+        names.extend(run.git(&with_paths(args))?);
     }
     if let Some(s) = &spec.stash_untracked {
         // A stash made without -u has no third parent: nothing more is restored.
         let third = format!("{s}^3");
-        if git(&top, &["rev-parse", "-q", "--verify", &third], started).is_some() {
-            names.extend(git(
-                &top,
-                &["ls-tree", "-r", "-z", "--name-only", &third],
-                started,
-            )?);
+        if run
+            .git(&[
+                "rev-parse".into(),
+                "-q".into(),
+                "--verify".into(),
+                third.clone(),
+            ])
+            .is_some()
+        {
+            names.extend(run.git(&[
+                "ls-tree".into(),
+                "-r".into(),
+                "-z".into(),
+                "--name-only".into(),
+                "--full-tree".into(),
+                third,
+            ])?);
         }
     }
-    names.sort();
-    names.dedup();
-    if names.len() > MAX_LISTED {
+    let mut out: Vec<PathBuf> = names.into_iter().map(|n| top.join(n)).collect();
+    if let Some(p) = &spec.patches {
+        out.extend(patched(&run.dir, &top, p)?);
+    }
+    if let Some((into, commit)) = &spec.populate {
+        let base = crate::checks::path::normalize(&run.dir.join(into));
+        let files = run.git(&[
+            "ls-tree".into(),
+            "-r".into(),
+            "-z".into(),
+            "--name-only".into(),
+            "--full-tree".into(),
+            format!("{commit}^{{commit}}"),
+        ])?;
+        out.push(base.join(".git"));
+        out.extend(files.into_iter().map(|n| base.join(n)));
+    }
+    out.sort();
+    out.dedup();
+    if out.len() > MAX_LISTED {
         return None;
     }
-    Some(names.into_iter().map(|n| top.join(n)).collect())
+    Some(out)
+}
+
+/// One command's listings: where they run, the shared time budget, and the
+/// object directory of a fetched-from repository they may read.
+#[derive(Clone)]
+struct Run {
+    dir: PathBuf,
+    started: Instant,
+    alternates: Option<PathBuf>,
+}
+
+impl Run {
+    fn git(&self, args: &[String]) -> Option<Vec<String>> {
+        git(&self.dir, args, self.started, self.alternates.as_deref())
+    }
+
+    fn diff_tree(&self, a: &str, b: &str, paths: &[String]) -> Option<Vec<String>> {
+        let mut args: Vec<String> = [
+            "diff-tree",
+            "-r",
+            "-z",
+            "--name-only",
+            "--no-renames",
+            "--no-relative",
+            a,
+            b,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if !paths.is_empty() {
+            args.push("--".into());
+            args.extend(paths.iter().cloned());
+        }
+        self.git(&args)
+    }
+}
+
+/// `FETCH_HEAD` stands for every fetched head not marked `not-for-merge`
+/// (what `git merge FETCH_HEAD` merges); any other revision for itself.
+fn expand_fetch_head(run: &Run, rev: &str) -> Option<Vec<String>> {
+    if rev != "FETCH_HEAD" {
+        return Some(vec![rev.to_string()]);
+    }
+    let path = run.git(&[
+        "rev-parse".into(),
+        "--path-format=absolute".into(),
+        "--git-path".into(),
+        "FETCH_HEAD".into(),
+    ])?;
+    let text = crate::regular::read(Path::new(path.first()?.trim()), MAX_OUTPUT).ok()?;
+    let heads: Vec<String> = String::from_utf8(text)
+        .ok()?
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            let sha = f.next()?;
+            let mark = f.next()?;
+            (mark.is_empty() && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_string())
+        })
+        .collect();
+    (!heads.is_empty()).then_some(heads)
+}
+
+/// What `git pull` merges, when it fetches from a repository on this machine:
+/// the commits (by name) and that repository's object directory. `None` for
+/// a network remote, whose commits cannot be known before the fetch.
+fn fetched(run: &Run, f: &Fetch) -> Option<(Vec<String>, Option<PathBuf>)> {
+    let config = |key: String| {
+        run.git(&["config".into(), "--get".into(), key])
+            .and_then(|v| v.first().map(|s| s.trim().to_string()))
+    };
+    let branch = run
+        .git(&[
+            "symbolic-ref".into(),
+            "-q".into(),
+            "--short".into(),
+            "HEAD".into(),
+        ])
+        .and_then(|v| v.first().map(|s| s.trim().to_string()));
+    let configured = branch
+        .as_ref()
+        .and_then(|b| config(format!("branch.{b}.remote")));
+    let remote = match (&f.remote, &configured) {
+        (Some(r), _) => r.clone(),
+        (None, Some(c)) => c.clone(),
+        (None, None) => return None,
+    };
+    let refs = if f.refs.is_empty() {
+        // The configured upstream branch, only when pulling from its own remote.
+        if configured.as_deref() != Some(remote.as_str()) {
+            return None;
+        }
+        vec![config(format!("branch.{}.merge", branch?))?]
+    } else {
+        f.refs.clone()
+    };
+    if remote == "." {
+        return Some((refs, None));
+    }
+    // The URL as git would use it (`insteadOf` applied), asked without any network.
+    let url = run.git(&["ls-remote".into(), "--get-url".into(), remote])?;
+    let url = url.first()?.trim().to_string();
+    let path = local_repository(&url)?;
+    let there = Run {
+        dir: crate::checks::path::normalize(&run.dir.join(path)),
+        ..run.clone()
+    };
+    let mut commits = vec![];
+    for r in refs {
+        let sha = there.git(&[
+            "rev-parse".into(),
+            "-q".into(),
+            "--verify".into(),
+            format!("{r}^{{commit}}"),
+        ])?;
+        commits.push(sha.first()?.trim().to_string());
+    }
+    let objects = there.git(&[
+        "rev-parse".into(),
+        "--path-format=absolute".into(),
+        "--git-path".into(),
+        "objects".into(),
+    ])?;
+    Some((commits, Some(PathBuf::from(objects.first()?.trim()))))
+}
+
+/// The directory of a remote URL that names a repository on this machine
+/// (a path, `file://`), by git's own rule: `host:path` is ssh unless a `/`
+/// comes before the first `:`.
+fn local_repository(url: &str) -> Option<PathBuf> {
+    if let Some(p) = url.strip_prefix("file://") {
+        return (p.starts_with('/') && !p.contains('%')).then(|| PathBuf::from(p));
+    }
+    if url.contains("://") || url.is_empty() {
+        return None;
+    }
+    match (url.find(':'), url.find('/')) {
+        (Some(c), Some(s)) if s < c => Some(PathBuf::from(url)),
+        (Some(_), _) => None,
+        (None, _) => Some(PathBuf::from(url)),
+    }
+}
+
+/// Largest patch file read.
+const MAX_PATCH: u64 = 4 * 1024 * 1024;
+
+/// The files the patches name, where `git apply` (names relative to the
+/// command's directory) or `git am` (relative to the top) would write them.
+fn patched(dir: &Path, top: &Path, p: &Patches) -> Option<Vec<PathBuf>> {
+    let mut out = vec![];
+    for f in &p.files {
+        let bytes = crate::regular::read(&dir.join(f), MAX_PATCH).ok()?;
+        let names = patch_names(&String::from_utf8_lossy(&bytes), p.strip)?;
+        for n in names {
+            let n = match &p.directory {
+                Some(d) => format!("{}/{n}", d.trim_end_matches('/')),
+                None => n,
+            };
+            for base in [dir, top] {
+                out.push(crate::checks::path::normalize(&base.join(&n)));
+            }
+        }
+    }
+    Some(out)
+}
+
+/// The names a patch (git's format or a traditional unified diff) writes:
+/// both sides of `diff --git`, `---`/`+++` lines (`strip` leading components
+/// removed), and rename and copy targets. `None` when it names nothing or
+/// quotes a name (git's C-style quoting is not decoded here).
+pub fn patch_names(text: &str, strip: usize) -> Option<Vec<String>> {
+    let stripped = |name: &str, n: usize| -> Option<String> {
+        let name = name.split('\t').next()?.trim_end();
+        if name == "/dev/null" {
+            return Some(String::new());
+        }
+        if name.starts_with('"') {
+            return None;
+        }
+        let parts: Vec<&str> = name.split('/').filter(|c| !c.is_empty()).collect();
+        Some(parts.get(n..)?.join("/"))
+    };
+    let mut names = vec![];
+    for line in text.lines() {
+        let found: Vec<Option<String>> = if let Some(rest) = line.strip_prefix("diff --git ") {
+            // `a/X b/Y`: split on the ` b/`-like boundary the strip count implies.
+            let words: Vec<&str> = rest.split(' ').collect();
+            if words.len() != 2 {
+                return None;
+            }
+            words.iter().map(|w| stripped(w, strip)).collect()
+        } else if let Some(n) = line
+            .strip_prefix("--- ")
+            .or_else(|| line.strip_prefix("+++ "))
+        {
+            vec![stripped(n, strip)]
+        } else if let Some(n) = ["rename from ", "rename to ", "copy from ", "copy to "]
+            .iter()
+            .find_map(|p| line.strip_prefix(p))
+        {
+            vec![stripped(n, strip.saturating_sub(1))]
+        } else {
+            continue;
+        };
+        for n in found {
+            let n = n?;
+            if !n.is_empty() {
+                names.push(n);
+            }
+        }
+    }
+    (!names.is_empty()).then_some(names)
 }
 
 /// The work tree's top directory: the nearest ancestor holding `.git`.
@@ -81,10 +369,19 @@ fn toplevel(dir: &Path) -> Option<PathBuf> {
 
 /// Runs one listing command and splits its NUL-separated output; `None` on
 /// any failure or once the budget is spent.
-fn git(top: &Path, args: &[&str], started: Instant) -> Option<Vec<String>> {
-    let mut child = Command::new("git")
+fn git(
+    dir: &Path,
+    args: &[String],
+    started: Instant,
+    alternates: Option<&Path>,
+) -> Option<Vec<String>> {
+    let mut cmd = Command::new("git");
+    if let Some(a) = alternates {
+        cmd.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", a);
+    }
+    let mut child = cmd
         .arg("-C")
-        .arg(top)
+        .arg(dir)
         .args([
             "--no-pager",
             "--no-optional-locks",

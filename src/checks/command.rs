@@ -854,12 +854,71 @@ fn model_effects(
                             fx.file(WRITE_POLICY, &p.to_string_lossy())?;
                         }
                     }
-                    None => fx.file(WRITE_POLICY, spec.dir.as_deref().unwrap_or("."))?,
+                    // `restore PATH`, `checkout -- PATH`: a named file is that file;
+                    // a directory or a pattern may hold names git would create.
+                    None if spec.restore_from.is_some() && !spec.paths.is_empty() => {
+                        let base = spec.dir.as_deref().unwrap_or(".");
+                        for p in &spec.paths {
+                            let raw = if p.starts_with('/') {
+                                p.clone()
+                            } else {
+                                format!("{base}/{p}")
+                            };
+                            let is_dir = fx.only_dir().is_none_or(|d| {
+                                let abs = super::path::normalize(&d.join(&raw));
+                                input.env.fs.read_dir(&abs).is_some()
+                            });
+                            if is_dir || p.starts_with(':') || p.contains(['*', '?', '[']) {
+                                unlisted(fx, &raw, &spec.unlisted)?;
+                            } else {
+                                fx.file(WRITE_POLICY, &raw)?;
+                            }
+                        }
+                    }
+                    None => {
+                        let base = spec.dir.as_deref().unwrap_or(".");
+                        let dir = match &spec.populate {
+                            Some((d, _)) if d.starts_with('/') => d.clone(),
+                            Some((d, _)) => format!("{base}/{d}"),
+                            None => base.to_string(),
+                        };
+                        unlisted(fx, &dir, &spec.unlisted)?
+                    }
+                }
+            }
+            Touch::Unlisted { dir, why } => unlisted(fx, &dir, &why)?,
+            Touch::Environment(what) => {
+                if !input.hits.effects_only()
+                    && !bool_limit(input, "allow_expansion")?.unwrap_or(false)
+                {
+                    return Err(deny(
+                        ReasonCode::CommandExpansionNotAllowed,
+                        format!("{what}, which needs limits.{}.allow_expansion, as `$VAR` in the shell does", input.capability),
+                    ));
                 }
             }
         }
     }
     Ok(())
+}
+
+/// Files below `raw` that nothing can name before the command runs (a clone,
+/// a pull from the network): any of them could be a protected name
+/// (`.claude/settings.json`, `.toolgate/`, which are protected wherever they
+/// are), so the command is refused, saying why and what to run instead.
+fn unlisted(fx: &Effects, raw: &str, why: &str) -> Result<(), CheckResult> {
+    let dir = if Path::new(raw).is_absolute() {
+        Some(super::path::normalize(Path::new(raw)))
+    } else {
+        fx.only_dir().map(|d| super::path::normalize(&d.join(raw)))
+    };
+    let place = dir.map_or("the directory it runs in".to_string(), |d| {
+        d.display().to_string()
+    });
+    Err(deny(
+        ReasonCode::PathNotAllowed,
+        format!("{why}. Any file below {place} may be created or changed by it, a protected one (`.claude/`, `.toolgate/`, a hook config) included"),
+    ))
 }
 
 /// A pattern the program matches itself (`git log -- '*.env'`) reads files no

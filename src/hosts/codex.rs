@@ -58,8 +58,16 @@ pub static HOST: Descriptor = Descriptor {
     },
     shell: true,
     fails_open: "a hook Codex does not trust (new or changed: see `toolgate install codex --trust` and doctor); a host-side timeout",
-    // Machine-wide requirements and managed defaults.
-    system: &[SystemPath { env: None, path: "/etc/codex" }],
+    // Machine-wide layers, Linux and macOS alike: `/etc/codex/requirements.toml`
+    // (enforced), `managed_config.toml` (managed defaults), `config.toml`, and the
+    // Team Config `rules/` and `skills/` beside them (developers.openai.com/codex
+    // managed-configuration, config-basic, team-config; the 0.171.0 binary names
+    // all three files). On macOS an MDM profile in the `com.openai.codex` domain
+    // carries the same requirements and defaults.
+    system: &[
+        SystemPath { env: None, path: "/etc/codex" },
+        SystemPath { env: None, path: "/Library/Managed Preferences/com.openai.codex.plist" },
+    ],
     protect: &[".codex"],
     off_switches: |_| vec![],
     canary,

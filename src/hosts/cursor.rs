@@ -64,7 +64,10 @@ pub static HOST: Descriptor = Descriptor {
     handler: |command, timeout| json!({"command": command, "timeout": timeout, "failClosed": true}),
     shell: false,
     fails_open: "not verified with the real host; per its documentation, a handler without `failClosed: true` (doctor checks it)",
-    // Enterprise hooks (Linux, then macOS).
+    // Enterprise hooks, which outrank every other level and run from their own
+    // directory (cursor.com/docs/hooks, "Configuration" and "MDM Distribution"):
+    // `/etc/cursor/hooks.json` on Linux and WSL, with its scripts beside it, and
+    // `/Library/Application Support/Cursor/hooks.json` on macOS.
     system: &[
         SystemPath { env: None, path: "/etc/cursor" },
         SystemPath { env: None, path: "/Library/Application Support/Cursor/hooks.json" },

@@ -139,7 +139,11 @@ fn machine_wide_host_settings_and_relocated_homes_are_protected() {
         "/etc/gemini-cli/settings.json",
         "/etc/gemini-cli/system-defaults.json",
         "/etc/codex/requirements.toml",
+        "/etc/codex/managed_config.toml",
+        "/etc/codex/config.toml",
+        "/etc/codex/rules/default.rules",
         "/etc/cursor/hooks.json",
+        "/etc/cursor/hooks/audit.sh",
     ] {
         deny(&write(&h, Path::new(p)), "oap.path_not_allowed", p);
     }
@@ -473,4 +477,170 @@ fn glob_characters_in_the_project_root_or_home_are_literal() {
     // The root itself works as a root.
     allow(&write(&h.project.join("src/lib.rs")), "a file in the root");
     allow(&read(&h.project.join("src/lib.rs")), "reading it back");
+}
+
+#[test]
+fn git_pull_apply_restore_and_worktree_are_judged_on_the_files_they_write() {
+    let h = Home::new("coding-agent");
+    with_commands(&h, &["git"]);
+    let up = h.dir.path().join("upstream");
+    let p = &h.project;
+    let put = |dir: &Path, rel: &str, text: &str| {
+        let f = dir.join(rel);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(f, text).unwrap();
+    };
+    std::fs::create_dir_all(&up).unwrap();
+    git(&up, &["init", "-q", "-b", "main"]);
+    put(&up, ".claude/settings.json", "{\"hooks\": {}}");
+    put(&up, "src/a.rs", "fn a() {}\n");
+    git(&up, &["add", "."]);
+    git(&up, &["commit", "-qm", "init"]);
+    git(p, &["clone", "-q", up.to_str().unwrap(), "."]);
+
+    // Upstream changes only source: a pull from a repository on this machine is listed.
+    put(&up, "src/a.rs", "fn a() { 1; }\n");
+    git(&up, &["commit", "-qam", "source"]);
+    for cmd in [
+        "git pull",
+        "git pull origin main",
+        "git pull --rebase",
+        "git pull --ff-only origin main",
+    ] {
+        allow(&bash(&h, cmd), cmd);
+    }
+    git(p, &["fetch", "-q", "origin"]);
+    allow(
+        &bash(&h, "git merge FETCH_HEAD"),
+        "merge of what was fetched",
+    );
+
+    // Upstream changes the host's settings: the same calls write a protected file.
+    put(&up, ".claude/settings.json", "{\"disableAllHooks\": true}");
+    git(&up, &["commit", "-qam", "evil"]);
+    for cmd in [
+        "git pull",
+        "git pull origin main",
+        "git pull --rebase origin main",
+    ] {
+        let r = bash(&h, cmd);
+        deny(&r, "oap.path_not_allowed", cmd);
+        assert!(r.stderr.contains(".claude"), "{cmd}: {r:?}");
+    }
+    git(p, &["fetch", "-q", "origin"]);
+    for cmd in [
+        "git merge FETCH_HEAD",
+        "git rebase FETCH_HEAD",
+        "git merge origin/main",
+    ] {
+        deny(&bash(&h, cmd), "oap.path_not_allowed", cmd);
+    }
+    // One that creates toolgate's own policy where there was none.
+    git(&up, &["revert", "--no-edit", "HEAD"]);
+    put(&up, "lib/.toolgate/passport.json", "{}");
+    git(&up, &["add", "."]);
+    git(&up, &["commit", "-qm", "plant"]);
+    deny(
+        &bash(&h, "git pull"),
+        "oap.path_not_allowed",
+        "a pull that plants .toolgate",
+    );
+
+    // A network remote: what it brings cannot be known, so the pull is refused and says what to do.
+    git(p, &["remote", "add", "net", "https://example.org/r.git"]);
+    let r = bash(&h, "git pull net main");
+    deny(&r, "oap.path_not_allowed", "a pull from the network");
+    assert!(r.stderr.contains("git fetch"), "{r:?}");
+
+    // Patches: judged on the names in their headers.
+    git(p, &["reset", "-q", "--hard", "origin/main~2"]);
+    git(p, &["switch", "-qc", "work"]);
+    put(p, "src/a.rs", "fn a() { 2; }\n");
+    git(p, &["commit", "-qam", "two"]);
+    git(p, &["format-patch", "-q", "-1", "-o", "../patches"]);
+    put(p, ".claude/settings.json", "{\"hooks\": {\"x\": 1}}");
+    git(p, &["commit", "-qam", "hooks"]);
+    git(
+        p,
+        &[
+            "format-patch",
+            "-q",
+            "-1",
+            "--start-number",
+            "2",
+            "-o",
+            "../patches",
+        ],
+    );
+    git(p, &["reset", "-q", "--hard", "HEAD~2"]);
+    let patches = h.dir.path().join("patches");
+    let (src, hooks) = (
+        patches.join("0001-two.patch"),
+        patches.join("0002-hooks.patch"),
+    );
+    assert!(src.exists() && hooks.exists());
+    for cmd in [
+        format!("git apply {}", src.display()),
+        format!("git am {}", src.display()),
+    ] {
+        allow(&bash(&h, &cmd), &cmd);
+    }
+    for cmd in [
+        format!("git apply {}", hooks.display()),
+        format!("git am -3 {}", hooks.display()),
+    ] {
+        deny(&bash(&h, &cmd), "oap.path_not_allowed", &cmd);
+    }
+    deny(
+        &bash(&h, "git am < ../patches/0001-two.patch"),
+        "oap.path_not_allowed",
+        "a patch on stdin",
+    );
+
+    // restore and checkout of paths: what differs from their source is written.
+    put(p, "src/a.rs", "changed\n");
+    for cmd in [
+        "git restore .",
+        "git checkout -- .",
+        "git restore src",
+        "git restore --source=origin/main~2 .",
+    ] {
+        allow(&bash(&h, cmd), cmd);
+    }
+    git(p, &["branch", "evil", "origin/main"]);
+    for cmd in [
+        "git restore --source=evil .",
+        "git checkout evil -- .",
+        "git restore --source=evil .claude",
+    ] {
+        deny(&bash(&h, cmd), "oap.path_not_allowed", cmd);
+    }
+
+    // A worktree creates the files of its commit: a second `.claude/` is refused
+    // wherever it would land; a branch without one may be checked out anywhere.
+    git(&up, &["switch", "-q", "--orphan", "docs"]);
+    put(&up, "docs/readme.md", "docs\n");
+    git(&up, &["add", "docs"]);
+    git(&up, &["commit", "-qm", "docs"]);
+    git(p, &["fetch", "-q", "origin"]);
+    let outside = h.dir.path().join("outside-wt");
+    for cmd in [
+        format!("git worktree add {} origin/docs", outside.display()),
+        "git worktree add wt origin/docs".into(),
+    ] {
+        allow(&bash(&h, &cmd), &cmd);
+    }
+    for cmd in [
+        format!("git worktree add {} work", outside.display()),
+        "git worktree add wt work".into(),
+        "git worktree add -b new wt".into(),
+    ] {
+        deny(&bash(&h, &cmd), "oap.path_not_allowed", &cmd);
+    }
+    // A clone's files cannot be known before they are fetched.
+    let r = bash(&h, &format!("git clone {} sub", up.display()));
+    deny(&r, "oap.path_not_allowed", "a clone");
+    assert!(r.stderr.contains("clone"), "{r:?}");
+    let r = bash(&h, "git submodule update --init");
+    deny(&r, "oap.path_not_allowed", "submodule update");
 }

@@ -357,6 +357,8 @@ pub fn touches(args: &[Word]) -> Touches {
     // `git -C DIR` (repeatable, each relative to the last); `None` once git is
     // pointed elsewhere in a way the tree listing does not follow.
     let mut dir: Option<Option<String>> = Some(None);
+    // `--work-tree DIR`: where the files land, whatever `-C` says.
+    let mut work_tree: Option<String> = None;
     while i < args.len() && args[i].text.starts_with('-') {
         let t = args[i].text.as_str();
         match (t, args.get(i + 1)) {
@@ -368,8 +370,16 @@ pub fn touches(args: &[Word]) -> Touches {
                     })
                 });
             }
+            ("--work-tree", Some(d)) => {
+                work_tree = Some(lit(d)?.to_string());
+                dir = None;
+            }
             ("-C", _) | ("--git-dir", _) | ("--work-tree", _) => dir = None,
-            _ if t.starts_with("--git-dir=") || t.starts_with("--work-tree=") => dir = None,
+            _ if t.starts_with("--work-tree=") => {
+                work_tree = t.strip_prefix("--work-tree=").map(str::to_string);
+                dir = None;
+            }
+            _ if t.starts_with("--git-dir=") => dir = None,
             _ => {}
         }
         i += if GLOBAL_WITH_VALUE.contains(&t) { 2 } else { 1 };
@@ -464,6 +474,28 @@ pub fn touches(args: &[Word]) -> Touches {
                     return Ok(out);
                 }
             }
+            // Content from a commit, the index, a patch or a remote: judged on
+            // the files git lists, or refused under a project root when it cannot.
+            // Where the files land: `--work-tree`, else `-C`, else the command's directory.
+            let here = work_tree.clone().or_else(|| dir.clone().flatten());
+            let at = |d: &str| match &here {
+                Some(h) if !d.starts_with('/') => format!("{h}/{d}"),
+                _ => d.to_string(),
+            };
+            if let Some(listing) = content_writer(sub_name, rest)? {
+                out.push(match (listing, dir) {
+                    (Ok(mut spec), Some(d)) if work_tree.is_none() => {
+                        spec.dir = d;
+                        Touch::GitTree(spec)
+                    }
+                    (Ok(spec), _) => Touch::Unlisted {
+                        dir: at(spec.populate.as_ref().map_or(".", |(d, _)| d.as_str())),
+                        why: format!("`git {sub_name}` runs with `--git-dir` or `--work-tree`, which toolgate does not list"),
+                    },
+                    (Err((d, why)), _) => Touch::Unlisted { dir: at(&d), why },
+                });
+                return Ok(out);
+            }
             let empty = paths.is_empty();
             // `checkout REV -- PATHS` writes only the paths.
             let only_paths = matches!(sub_name, "checkout" | "stash") && dashdash(rest);
@@ -473,14 +505,241 @@ pub fn touches(args: &[Word]) -> Touches {
                     Spec::Pattern(_) => out.push(Touch::Tree),
                 }
             }
-            if empty || (rule == Rule::WritesTree && !only_paths) {
-                let listed = dir.and_then(|d| whole_tree(sub_name, rest, d));
-                out.retain(|t| !matches!(t, Touch::Write(_)) || listed.is_none());
-                out.push(listed.map_or(Touch::Tree, Touch::GitTree));
+            if rule == Rule::WritesTree && !only_paths {
+                // Content from commits git could not be asked about: unknown files.
+                out.retain(|t| !matches!(t, Touch::Write(_) | Touch::Tree));
+                out.push(match dir.and_then(|d| whole_tree(sub_name, rest, d)) {
+                    Some(spec) => Touch::GitTree(spec),
+                    None => Touch::Unlisted {
+                        dir: at("."),
+                        why: format!("git cannot list in advance which files `git {sub_name}` writes here (a form toolgate does not list, such as several operands, `--abort`/`--continue`, or `--git-dir`); {RUN_IT_YOURSELF}"),
+                    },
+                });
+            } else if empty {
+                out.push(Touch::Tree);
             }
         }
     }
     Ok(out)
+}
+
+/// How a content-writing subcommand is judged: `Ok` a listing for git to
+/// answer, `Err((dir, why))` files below `dir` that no local listing can name.
+type Listing = Result<GitTree, (String, String)>;
+
+/// Advice for a whole-tree write git cannot list in advance.
+const RUN_IT_YOURSELF: &str = "run it yourself, or in a checkout outside the project";
+
+/// The listing of a subcommand that writes content into the work tree, or
+/// `None` for those that only delete or move what is there (`rm`, `mv`, `clean`).
+fn content_writer(sub: &str, rest: &[Word]) -> Result<Option<Listing>, Refusal> {
+    let unlisted = |d: &str, why: String| Ok(Some(Err((d.to_string(), why))));
+    let (opts, ops, after) = operands(rest)?;
+    let flag = |names: &[&str]| {
+        opts.iter().any(|o| {
+            names
+                .iter()
+                .any(|n| o == n || o.starts_with(&format!("{n}=")))
+        })
+    };
+    let value = |names: &[&str]| {
+        rest.iter().enumerate().find_map(|(i, _)| {
+            names
+                .iter()
+                .find_map(|n| option_value(rest, i, n).map(|(v, _)| v))
+        })
+    };
+    let spec = |unlisted: String| GitTree {
+        unlisted,
+        ..GitTree::default()
+    };
+    match sub {
+        "pull" => {
+            // `git pull [REMOTE [REFSPEC...]]`: the fetch decides what is merged.
+            let mut refs = vec![];
+            for r in ops.iter().skip(1) {
+                let src = r.trim_start_matches('+');
+                let src = src.split_once(':').map_or(src, |(a, _)| a);
+                match revision(src) {
+                    Some(r) if r != "tag" => refs.push(r),
+                    _ => {
+                        return unlisted(
+                            ".",
+                            format!("`git pull` with the refspec `{r}` fetches what toolgate does not list"),
+                        )
+                    }
+                }
+            }
+            let mut t = spec(format!(
+                "`git pull` merges commits fetched from {}, which is not a repository on this machine (or git could not list them), so the files it writes cannot be known before it runs; run `git fetch` first, then `git merge FETCH_HEAD` or `git rebase @{{upstream}}`, which toolgate judges on the files they really write",
+                ops.first().map_or("the branch's remote".to_string(), |r| format!("`{r}`"))
+            ));
+            t.fetch = Some(super::Fetch {
+                remote: ops.first().map(|r| r.to_string()),
+                refs,
+            });
+            t.local = !flag(&["--no-autostash"]);
+            Ok(Some(Ok(t)))
+        }
+        "restore" | "checkout-index" | "checkout" => {
+            let source = value(&["--source", "-s"]).transpose()?;
+            let staged = flag(&["--staged", "-S"]);
+            let (from, paths): (super::Source, Vec<String>) = match sub {
+                "restore" => (
+                    match source {
+                        Some(s) => super::Source::Tree(s.to_string()),
+                        // `--staged --worktree` restores both from HEAD.
+                        None if staged => super::Source::Tree("HEAD".into()),
+                        None => super::Source::Index,
+                    },
+                    ops.iter().chain(after.iter()).map(|s| s.to_string()).collect(),
+                ),
+                "checkout-index" => {
+                    if flag(&["--prefix"]) {
+                        return unlisted(
+                            ".",
+                            format!("`git checkout-index --prefix` writes copies of the index's files under a prefix toolgate does not list; {RUN_IT_YOURSELF}"),
+                        );
+                    }
+                    if !flag(&["-a", "--all"]) && ops.is_empty() && after.is_empty() {
+                        return Ok(Some(Ok(spec(String::new()))));
+                    }
+                    let all = flag(&["-a", "--all"]);
+                    (
+                        super::Source::Index,
+                        if all { vec![] } else { ops.iter().chain(after.iter()).map(|s| s.to_string()).collect() },
+                    )
+                }
+                // `checkout [REV] -- PATHS`; without `--` it is a branch switch, handled below.
+                _ => {
+                    if !dashdash(rest) {
+                        return Ok(None);
+                    }
+                    let from = match ops.as_slice() {
+                        [] => super::Source::Index,
+                        [r] => match revision(r) {
+                            Some(r) => super::Source::Tree(r),
+                            None => return unlisted(".", format!("`git checkout {r} --` names a revision toolgate does not pass to git; {RUN_IT_YOURSELF}")),
+                        },
+                        _ => return unlisted(".", format!("`git checkout` with more than one revision; {RUN_IT_YOURSELF}")),
+                    };
+                    (from, after.iter().map(|s| s.to_string()).collect())
+                }
+            };
+            if sub != "checkout-index" && paths.is_empty() {
+                // git refuses a restore with no pathspec.
+                return Ok(Some(Ok(spec(String::new()))));
+            }
+            let mut t = spec(format!("git could not list which files `git {sub}` would write back; {RUN_IT_YOURSELF}"));
+            if let super::Source::Tree(r) = &from {
+                if revision(r).is_none() {
+                    return unlisted(".", format!("`git {sub}` takes its content from `{r}`, which toolgate does not pass to git; {RUN_IT_YOURSELF}"));
+                }
+            }
+            t.restore_from = Some(from);
+            t.paths = paths;
+            Ok(Some(Ok(t)))
+        }
+        "apply" | "am" => {
+            if sub == "am" && flag(&["--abort", "--quit", "--continue", "--skip", "--resolved", "-r"]) {
+                return unlisted(".", format!("`git am` continuing or aborting writes the state of a patch series toolgate does not list; {RUN_IT_YOURSELF}"));
+            }
+            if sub == "am" && flag(&["--show-current-patch"]) {
+                return Ok(Some(Ok(spec(String::new()))));
+            }
+            let files: Vec<String> = ops.iter().chain(after.iter()).map(|s| s.to_string()).collect();
+            if files.is_empty() || files.iter().any(|f| f == "-") {
+                return unlisted(".", format!("`git {sub}` reads its patch from standard input, so the files it writes cannot be read in advance; give the patch as a file"));
+            }
+            let mut strip = 1;
+            for o in &opts {
+                if let Some(n) = o.strip_prefix("-p").filter(|n| !n.is_empty()) {
+                    strip = n.parse().map_err(|_| Refusal::option(format!("`git {sub} {o}`: not a number of components")))?;
+                }
+            }
+            let directory = value(&["--directory"]).transpose()?.map(str::to_string);
+            let mut t = spec(format!("toolgate could not read the names in the patch (not a regular file, too large, or in a form it does not parse), so the files `git {sub}` writes are unknown; give it a plain `git diff`/`format-patch` file"));
+            t.patches = Some(super::Patches { files, strip, directory });
+            // `am -3` and a failed apply leave conflicts in the same files; `am` may autostash nothing.
+            Ok(Some(Ok(t)))
+        }
+        "worktree" => match ops.first().copied() {
+            Some("add") => {
+                let Some(target) = ops.get(1) else {
+                    return Ok(Some(Ok(spec(String::new()))));
+                };
+                if flag(&["--no-checkout"]) {
+                    return Ok(None);
+                }
+                let commit = match ops.get(2) {
+                    Some(c) => revision(c),
+                    None => Some("HEAD".into()),
+                };
+                let Some(commit) = commit else {
+                    return unlisted(target, format!("`git worktree add` checks out a revision toolgate does not pass to git; {RUN_IT_YOURSELF}"));
+                };
+                let mut t = spec(format!("git could not list the files of `{commit}` that `git worktree add` would create in `{target}` (an unknown or remote-only branch, or too many files); add the worktree outside the project"));
+                t.populate = Some((target.to_string(), commit));
+                Ok(Some(Ok(t)))
+            }
+            _ => Ok(None),
+        },
+        "clone" => {
+            let target = match (ops.first(), ops.get(1)) {
+                (_, Some(d)) => d.to_string(),
+                (Some(src), None) => {
+                    let last = src.trim_end_matches('/').rsplit(['/', ':']).next().unwrap_or("");
+                    let name = last.strip_suffix(".git").unwrap_or(last);
+                    if name.is_empty() { ".".into() } else { name.to_string() }
+                }
+                (None, None) => return Ok(Some(Ok(spec(String::new())))),
+            };
+            if flag(&["--no-checkout", "-n", "--bare", "--mirror"]) {
+                return Ok(None);
+            }
+            unlisted(&target, format!("`git clone` creates the files of another repository, which toolgate cannot list before they are fetched; clone outside the project"))
+        }
+        "submodule" => match ops.first().copied() {
+            Some("update") | None => unlisted(".", "`git submodule update` checks out the commits the superproject records, fetching them when they are missing, so the files it writes are unknown in advance; run it yourself".into()),
+            Some("add") => unlisted(ops.get(3).or(ops.get(2)).copied().unwrap_or("."), "`git submodule add` clones another repository into the tree; run it yourself".into()),
+            _ => Ok(None),
+        },
+        "merge-file" => Ok(None),
+        "read-tree" if !flag(&["-u"]) => Ok(Some(Ok(spec(String::new())))),
+        "read-tree" | "bisect" | "sparse-checkout" | "rerere" => {
+            if sub == "sparse-checkout" && matches!(ops.first().copied(), Some("list" | "check-rules")) {
+                return Ok(Some(Ok(spec(String::new()))));
+            }
+            unlisted(".", format!("`git {sub}` writes files of the tree chosen by git's own state, which toolgate does not list; {RUN_IT_YOURSELF}"))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A subcommand's options, its operands before `--`, and the words after it.
+fn operands(rest: &[Word]) -> Result<(Vec<&str>, Vec<&str>, Vec<&str>), Refusal> {
+    let (mut opts, mut ops, mut after) = (vec![], vec![], vec![]);
+    let mut i = 0;
+    let mut end = false;
+    while let Some(w) = rest.get(i) {
+        let t = lit(w)?;
+        i += 1;
+        if end {
+            after.push(t);
+        } else if t == "--" {
+            end = true;
+        } else if t.starts_with('-') && t != "-" {
+            opts.push(t);
+            if TREE_VALUE_OPTIONS.contains(&t)
+                || matches!(t, "--source" | "--directory" | "--reason")
+            {
+                i += 1;
+            }
+        } else {
+            ops.push(t);
+        }
+    }
+    Ok((opts, ops, after))
 }
 
 /// Options of the whole-tree subcommands that take a value (the next word).
@@ -557,8 +816,12 @@ fn whole_tree(sub: &str, rest: &[Word], dir: Option<String>) -> Option<GitTree> 
     let head = || "HEAD".to_string();
     let mut t = GitTree {
         dir,
+        unlisted: format!("git could not list the files `git {sub}` would write (an unknown revision, a state toolgate does not list, or too many files); {RUN_IT_YOURSELF}"),
         ..GitTree::default()
     };
+    // `--autostash` (or `merge.autoStash`/`rebase.autoStash` in a config toolgate
+    // does not read) puts local changes aside and back: a conflict leaves them at HEAD.
+    let autostash = !flag(&["--no-autostash"]);
     match sub {
         "switch" | "checkout" => {
             if ops.len() > 1 {
@@ -601,6 +864,7 @@ fn whole_tree(sub: &str, rest: &[Word], dir: Option<String>) -> Option<GitTree> 
             if flag(&["--abort", "--quit"]) {
                 t.local = true;
             } else if !flag(&["--continue"]) {
+                t.local = autostash;
                 if ops.is_empty() {
                     t.diffs.push((head(), "@{upstream}".into()));
                 }
@@ -626,6 +890,7 @@ fn whole_tree(sub: &str, rest: &[Word], dir: Option<String>) -> Option<GitTree> 
                 None => "@{upstream}".into(),
             };
             t.diffs.push((head(), upstream));
+            t.local = autostash;
             if let Some(o) = onto {
                 t.diffs.push((head(), revision(o)?));
             }

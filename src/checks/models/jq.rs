@@ -7,7 +7,9 @@
 //! `import`/`include` (or `modulemeta`) load modules and JSON data from a
 //! search path that toolgate cannot resolve, so those are refused. Words after
 //! `--args`/`--jsonargs` are values, never files; so are `--arg NAME VALUE`'s.
-//! `env`, `$ENV`, `input_filename`, `$__loc__` and `@sh` read no file and are
+//! `env` and `$ENV` read the environment, as `$VAR` does in the shell, so
+//! they need the same opt-in (`allow_expansion`), also inside a string's
+//! interpolation. `input_filename`, `$__loc__` and `@sh` read nothing and are
 //! allowed (a shell that runs `@sh` output is its own command, judged as such).
 
 use super::{lit, Refusal, Touch, Touches};
@@ -72,8 +74,10 @@ pub fn touches(name: &str, args: &[Word]) -> Touches {
             program_given = true;
             if from_file {
                 out.push(Touch::Read(lit(w)?.to_string()));
-            } else {
-                program(name, lit(w)?)?;
+            } else if let Some(e) = program(name, lit(w)?)? {
+                out.push(Touch::Environment(format!(
+                    "the {name} program reads the environment with `{e}`"
+                )));
             }
             continue;
         }
@@ -84,81 +88,101 @@ pub fn touches(name: &str, args: &[Word]) -> Touches {
     Ok(out)
 }
 
-/// Refuses a program that loads modules or data from the search path.
-fn program(name: &str, p: &str) -> Result<(), Refusal> {
-    let b = p.as_bytes();
-    let mut i = 0;
-    let mut prev = b' ';
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'"' => {
-                i = skip_string(b, i + 1);
-                prev = b'"';
-                continue;
-            }
-            b'#' => {
-                while b.get(i).is_some_and(|&c| c != b'\n') {
-                    i += 1;
+/// Refuses a program that loads modules or data from the search path; says
+/// which construct reads the environment, if one does. String
+/// interpolations (`"\\(env.X)"`) are code and are scanned too.
+fn program(name: &str, p: &str) -> Result<Option<&'static str>, Refusal> {
+    let mut env = None;
+    // Spans still to scan: the program, then each interpolation found in it.
+    let mut pending = vec![p];
+    while let Some(p) = pending.pop() {
+        let b = p.as_bytes();
+        let mut i = 0;
+        let mut prev = b' ';
+        while let Some(&c) = b.get(i) {
+            match c {
+                b'"' => {
+                    let (end, inner) = skip_string(b, i + 1);
+                    pending.extend(inner.into_iter().filter_map(|(s, e)| p.get(s..e)));
+                    i = end;
+                    prev = b'"';
+                    continue;
                 }
-                continue;
-            }
-            _ if c.is_ascii_alphabetic() || c == b'_' => {
-                let start = i;
-                while b
-                    .get(i)
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
-                {
-                    i += 1;
+                b'#' => {
+                    while b.get(i).is_some_and(|&c| c != b'\n') {
+                        i += 1;
+                    }
+                    continue;
                 }
-                let word = p.get(start..i).unwrap_or_default();
-                // `.import` is a field and `$import` a variable, not the keyword.
-                if prev != b'.' && prev != b'$' && LOADERS.contains(&word) {
-                    return Err(Refusal::option(format!(
-                        "the {name} program uses `{word}`, which loads a module or data file from jq's search path (~/.jq, -L), files toolgate cannot name"
-                    )));
+                _ if c.is_ascii_alphabetic() || c == b'_' => {
+                    let start = i;
+                    while b
+                        .get(i)
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_')
+                    {
+                        i += 1;
+                    }
+                    let word = p.get(start..i).unwrap_or_default();
+                    // `.import` is a field and `$import` a variable, not the keyword.
+                    if prev != b'.' && prev != b'$' && LOADERS.contains(&word) {
+                        return Err(Refusal::option(format!(
+                            "the {name} program uses `{word}`, which loads a module or data file from jq's search path (~/.jq, -L), files toolgate cannot name"
+                        )));
+                    }
+                    match (prev, word) {
+                        (b'$', "ENV") => env = Some("$ENV"),
+                        (p, "env") if p != b'.' && p != b'$' => env = env.or(Some("env")),
+                        _ => {}
+                    }
+                    prev = b'a';
+                    continue;
                 }
-                prev = b'a';
-                continue;
+                _ => {}
             }
-            _ => {}
+            if !c.is_ascii_whitespace() {
+                prev = c;
+            }
+            i += 1;
         }
-        if !c.is_ascii_whitespace() {
-            prev = c;
-        }
-        i += 1;
     }
-    Ok(())
+    Ok(env)
 }
 
-/// The index after a string literal starting at `i` (just past the quote).
-/// An interpolation `\(...)` is skipped whole; strings inside it nest.
-fn skip_string(b: &[u8], mut i: usize) -> usize {
+/// The index after a string literal starting at `i` (just past the quote),
+/// and the spans of its interpolations `\\(...)` (strings inside them nest).
+fn skip_string(b: &[u8], mut i: usize) -> (usize, Vec<(usize, usize)>) {
+    let mut spans = vec![];
     while let Some(&c) = b.get(i) {
         match c {
             b'\\' if b.get(i + 1) == Some(&b'(') => {
                 let mut depth = 1usize;
                 i += 2;
+                let start = i;
                 while depth > 0 {
                     match b.get(i) {
-                        None => return i,
+                        None => {
+                            spans.push((start, i));
+                            return (i, spans);
+                        }
                         Some(b'(') => depth += 1,
                         Some(b')') => depth -= 1,
                         Some(b'"') => {
-                            i = skip_string(b, i + 1);
+                            i = skip_string(b, i + 1).0;
                             continue;
                         }
                         _ => {}
                     }
                     i += 1;
                 }
+                spans.push((start, i - 1));
                 continue;
             }
             b'\\' => i += 2,
-            b'"' => return i + 1,
+            b'"' => return (i + 1, spans),
             _ => i += 1,
         }
     }
-    i
+    (i, spans)
 }
 
 #[cfg(test)]
@@ -227,11 +251,30 @@ mod tests {
             ".import",
             "$import",
             "\"import \\(.a) include\"",
-            "env.HOME, $ENV.PATH, input_filename, $__loc__, @sh \"echo \\(.x)\"",
+            "input_filename, $__loc__, @sh \"echo \\(.x)\", .env, $env",
             "# import \"x\"\n.",
         ] {
             let r = touches("jq", &words(&["-n", p]));
-            assert!(r.is_ok(), "{p}: {r:?}");
+            assert_eq!(r, Ok(vec![]), "{p}");
+        }
+    }
+
+    #[test]
+    fn environment_reads_are_found_in_code_and_interpolations() {
+        for p in [
+            "env.HOME",
+            "$ENV.PATH",
+            "$ENV[\"AWS_SECRET_ACCESS_KEY\"]",
+            "env | keys",
+            "\"\\(env.TOKEN)\"",
+            "\"a \\(\"b \\($ENV.X)\")\"",
+            ".a as $x | [env][0]",
+        ] {
+            let r = touches("jq", &words(&["-n", p])).unwrap();
+            assert!(
+                matches!(r.as_slice(), [Touch::Environment(_)]),
+                "{p}: {r:?}"
+            );
         }
     }
 }

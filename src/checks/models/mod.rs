@@ -32,6 +32,13 @@ pub enum Touch {
     /// differ between HEAD and BRANCH); the edge asks git, and where it cannot
     /// answer the whole tree counts as written ([`Touch::Tree`]).
     GitTree(GitTree),
+    /// Writes files below `dir` that no local listing can name (a clone, a
+    /// pull from the network, a state git keeps): `why` says so and what to
+    /// run instead. Refused, since any of them could be a protected name.
+    Unlisted { dir: String, why: String },
+    /// Reads environment variables (jq's `env`, `$ENV`), which the shell's
+    /// own `$VAR` needs `allow_expansion` for; the text names the construct.
+    Environment(String),
 }
 
 /// What a whole-tree git command writes, in terms git can list without
@@ -50,6 +57,50 @@ pub struct GitTree {
     pub ignored: bool,
     /// A stash entry whose untracked files (its third parent) are restored.
     pub stash_untracked: Option<String>,
+    /// Pathspecs, as the command line gives them (relative to its directory),
+    /// that limit every listing; none means the whole tree.
+    pub paths: Vec<String>,
+    /// `restore`, `checkout -- PATHS`, `checkout-index`: the work-tree files that
+    /// differ from this source are written back (created where missing).
+    pub restore_from: Option<Source>,
+    /// `pull`: the branch comes from another repository, fetched first.
+    pub fetch: Option<Fetch>,
+    /// `apply`, `am`: the patch files whose headers name the files written.
+    pub patches: Option<Patches>,
+    /// `worktree add DIR [COMMIT]`: every file of COMMIT is created under DIR.
+    pub populate: Option<(String, String)>,
+    /// Said in the deny when git cannot list the files: what makes them
+    /// unknowable and what to run instead.
+    pub unlisted: String,
+}
+
+/// Where `restore` and its kin take the content they write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The index (`git restore PATH`, `git checkout -- PATH`).
+    Index,
+    /// A tree-ish (`git restore --source=REV`, `git checkout REV -- PATH`).
+    Tree(String),
+}
+
+/// The branch a `git pull` merges: from `remote` (as written; `None` is the
+/// current branch's configured remote), the `refs` named (none: its
+/// configured upstream branch).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fetch {
+    pub remote: Option<String>,
+    pub refs: Vec<String>,
+}
+
+/// Patch files and how `git apply`/`git am` map their names onto the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Patches {
+    /// Relative to the command's directory.
+    pub files: Vec<String>,
+    /// Leading components removed from each name (`-p`, default 1).
+    pub strip: usize,
+    /// Prepended to each name (`--directory`).
+    pub directory: Option<String>,
 }
 
 /// Why a model refuses a command: the code and a sentence naming the option.
@@ -282,21 +333,24 @@ mod tests {
 
     #[test]
     fn git_subcommands() {
-        assert_eq!(run("git status"), Ok(vec![]));
-        assert_eq!(
-            run("git restore --source=HEAD:x .claude/s.json"),
-            Ok(vec![Touch::Write(".claude/s.json".into())])
-        );
-        assert_eq!(
-            run("git show HEAD:.env"),
-            Ok(vec![Touch::Read(".env".into())])
-        );
         let listed = |cmd: &str| {
             run(cmd).unwrap().into_iter().find_map(|t| match t {
                 Touch::GitTree(g) => Some(g),
                 _ => None,
             })
         };
+        assert_eq!(run("git status"), Ok(vec![]));
+        let restore = listed("git restore --source=HEAD:x .claude/s.json").unwrap();
+        assert_eq!(restore.paths, [".claude/s.json"]);
+        assert_eq!(restore.restore_from, Some(Source::Tree("HEAD:x".into())));
+        assert_eq!(
+            listed("git checkout -- a b").unwrap().restore_from,
+            Some(Source::Index)
+        );
+        assert_eq!(
+            run("git show HEAD:.env"),
+            Ok(vec![Touch::Read(".env".into())])
+        );
         assert!(listed("git stash").unwrap().local);
         assert_eq!(run("git stash list"), Ok(vec![]));
         assert_eq!(run("git reset HEAD~1"), Ok(vec![]));
@@ -314,15 +368,44 @@ mod tests {
             listed("git stash pop").unwrap().stash_untracked.as_deref(),
             Some("stash@{0}")
         );
-        // What git cannot list in advance stays the whole tree.
+        // What git cannot list in advance is unknown content below the tree.
         for cmd in [
-            "git pull",
             "git checkout main x.rs",
             "git rebase --abort",
             "git switch --orphan x -- y",
+            "git clone https://example.org/r.git",
+            "git submodule update --init",
+            "git am",
+            "git --work-tree=/tmp/w checkout main",
         ] {
-            assert!(run(cmd).unwrap().contains(&Touch::Tree), "{cmd}");
+            let t = run(cmd).unwrap();
+            assert!(
+                t.iter().any(|t| matches!(t, Touch::Unlisted { .. })),
+                "{cmd}: {t:?}"
+            );
         }
+        assert_eq!(
+            listed("git pull origin main").unwrap().fetch,
+            Some(Fetch {
+                remote: Some("origin".into()),
+                refs: vec!["main".into()]
+            })
+        );
+        assert!(listed("git pull").unwrap().local);
+        assert!(!listed("git pull --no-autostash").unwrap().local);
+        let p = listed("git apply -p2 --directory=sub x.patch").unwrap();
+        assert_eq!(
+            p.patches,
+            Some(Patches {
+                files: vec!["x.patch".into()],
+                strip: 2,
+                directory: Some("sub".into())
+            })
+        );
+        assert_eq!(
+            listed("git worktree add -b t ../wt main").unwrap().populate,
+            Some(("../wt".into(), "main".into()))
+        );
         assert!(listed("git switch -- -x").is_none());
         assert_eq!(run("git checkout -b topic"), Ok(vec![]));
         assert!(run("git co main").is_err());
