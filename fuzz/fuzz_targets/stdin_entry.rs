@@ -48,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
         _ => return,
     };
     let env = Environment {
+        rollout: Default::default(),
         now: time::OffsetDateTime::UNIX_EPOCH,
         home: Some("/home/u".into()),
         roots: vec!["/p".into()],

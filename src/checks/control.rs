@@ -74,6 +74,11 @@ pub fn check(input: &CheckInput, field: &str, rules: &[ControlRule]) -> CheckRes
                     return review(name, &p, "runs");
                 }
             }
+            for w in config_values(&c.argv, &rule.config_options) {
+                if let Some(p) = abs(w).filter(|p| written.contains(p)) {
+                    return review(name, &p, "loads");
+                }
+            }
             for g in &rule.files {
                 let full = match (Path::new(g).is_absolute(), cwd) {
                     (true, _) => g.clone(),
@@ -94,4 +99,27 @@ pub fn check(input: &CheckInput, field: &str, rules: &[ControlRule]) -> CheckRes
         "no program here loads any of the {} files changed in this session",
         written.len()
     ))
+}
+
+/// The values of `options` in a command line: `--opt FILE`, `--opt=FILE`,
+/// and a one-letter option's attached value (`-cFILE`).
+fn config_values<'a>(argv: &'a [shell::Word], options: &[String]) -> Vec<&'a str> {
+    let mut out = vec![];
+    for (i, w) in argv.iter().enumerate().skip(1) {
+        let t = w.text.as_str();
+        for o in options {
+            if t == o {
+                if let Some(v) = argv.get(i + 1) {
+                    out.push(v.text.as_str());
+                }
+            } else if let Some(v) = t.strip_prefix(o.as_str()) {
+                match v.strip_prefix('=') {
+                    Some(v) => out.push(v),
+                    None if o.len() == 2 && !v.is_empty() => out.push(v),
+                    None => {}
+                }
+            }
+        }
+    }
+    out
 }

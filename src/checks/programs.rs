@@ -94,6 +94,13 @@ pub const EXEC_OPTIONS: &[ExecOptions] = &[
         anywhere: &[],
     },
     ExecOptions {
+        // `compgen -C CMD` runs CMD, `-F FUNC` calls FUNC, to make the completions.
+        programs: &["compgen"],
+        ends_options: &[],
+        leading: &[],
+        anywhere: &["-C", "-F"],
+    },
+    ExecOptions {
         programs: &["deno"],
         ends_options: &[],
         leading: &["eval"],

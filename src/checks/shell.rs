@@ -246,15 +246,21 @@ fn heredoc_operators(cmd: &str) -> (usize, bool) {
     let (mut count, mut trap) = (0, false);
     let mut i = 0;
     while i + 1 < b.len() {
-        if b[i] != b'<' || b[i + 1] != b'<' || (i > 0 && b[i - 1] == b'<') {
+        if b[i] != b'<' || (i > 0 && b[i - 1] == b'<') {
             i += 1;
             continue;
         }
-        let mut j = i + 2;
-        if b.get(j) == Some(&b'<') {
-            i = j + 1;
+        // A run of `<` splits as the tokenizer reads it, longest first: `<<<`
+        // here-strings, then a `<<` (an operator) or a `<` left over, so the
+        // last two of `<<<<<<<<` are a here-document operator.
+        let run = b
+            .get(i..)
+            .map_or(0, |r| r.iter().take_while(|&&c| c == b'<').count());
+        if run % 3 != 2 {
+            i += run;
             continue;
         }
+        let mut j = i + run;
         count += 1;
         if b.get(j) == Some(&b'-') {
             j += 1;
@@ -1264,6 +1270,9 @@ mod tests {
             "a=$(cat <<  x ${",
             // Found by cargo-fuzz (timeout): a here-document operator with no tag.
             "2<<<<<<<<\r\r<<(<< <<f|${",
+            // Found by cargo-fuzz (timeout, the s19 run): the operator is the end of a `<` run.
+            "2<<<<<<<<\r\r<#${",
+            "x<<<<<\n${",
             "$(<< <<f|${",
         ] {
             assert!(too_complex(bomb), "{bomb:?}");

@@ -61,7 +61,10 @@ pub static HOST: Descriptor = Descriptor {
         SystemPath { env: None, path: "/Library/Application Support/ClaudeCode" },
         SystemPath { env: None, path: "/Library/Managed Preferences/com.anthropic.claudecode.plist" },
     ],
-    protect: &[".claude/settings.json", ".claude/settings.local.json", ".claude.json"],
+    // `.mcp.json` is the project scope's MCP servers: commands Claude Code starts
+    // once approved, or at once under `enableAllProjectMcpServers` (named in the
+    // 2.1.197 binary's "awaiting approval" and "server approval" messages).
+    protect: &[".claude/settings.json", ".claude/settings.local.json", ".claude.json", ".mcp.json"],
     off_switches: descriptor::disable_all_hooks,
     canary,
     verified: &["2.1.197"],

@@ -26,6 +26,10 @@ pub struct ControlRule {
     /// The first operand is a script the program runs (`bash x.sh`, `python3 x.py`).
     #[serde(default)]
     pub script_operand: bool,
+    /// Options whose value is a configuration file the program loads
+    /// (`pytest -c FILE`, `npm --userconfig FILE`, `make -f FILE`).
+    #[serde(default)]
+    pub config_options: Vec<String>,
 }
 
 /// One check in a pack. `field` names a context field; `limit` (and

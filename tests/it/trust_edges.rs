@@ -644,3 +644,22 @@ fn git_pull_apply_restore_and_worktree_are_judged_on_the_files_they_write() {
     let r = bash(&h, "git submodule update --init");
     deny(&r, "oap.path_not_allowed", "submodule update");
 }
+
+#[test]
+fn project_mcp_servers_are_host_configuration() {
+    let h = Home::new("coding-agent");
+    deny(
+        &write(&h, &h.project.join(".mcp.json")),
+        "oap.path_not_allowed",
+        "Claude Code's project MCP servers",
+    );
+    with_commands(&h, &["cp"]);
+    std::fs::write(h.project.join("servers.json"), "{}").unwrap();
+    deny(
+        &bash(&h, "cp servers.json .mcp.json"),
+        "oap.path_not_allowed",
+        "copied over",
+    );
+    allow(&write(&h, &h.project.join("docs/mcp.json")), "a neighbour");
+    allow(&write(&h, &h.project.join("mcp.json")), "another name");
+}

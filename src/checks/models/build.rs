@@ -18,6 +18,8 @@ enum Value {
     Writes,
     /// Code (a plugin, module, command or shell) of the caller's choosing: refused.
     Runs(&'static str),
+    /// Refused when the value sets one of these keys (`pytest -o addopts=...`).
+    RunsWhen(&'static [&'static str], &'static str),
 }
 
 /// One program's options: (option, what its value is).
@@ -26,6 +28,9 @@ struct Tool {
     options: &'static [(&'static str, Value)],
     /// `NAME=value` operands that replace the program's shell or load files: refused.
     variables: &'static [&'static str],
+    /// Leading operand words that write the program's persistent configuration,
+    /// whose keys run programs (`npm config set`, `go env -w`): refused.
+    config_writes: &'static [&'static [&'static str]],
 }
 
 const TOOLS: &[Tool] = &[
@@ -41,6 +46,8 @@ const TOOLS: &[Tool] = &[
             ("--report-log", Value::Writes),
             ("-c", Value::Reads),
             ("--config-file", Value::Reads),
+            ("-o", Value::RunsWhen(INI_CODE, "sets an ini option that loads plugins or import paths")),
+            ("--override-ini", Value::RunsWhen(INI_CODE, "sets an ini option that loads plugins or import paths")),
             ("--rootdir", Value::Reads),
             ("--confcutdir", Value::Reads),
             ("-p", Value::Runs("loads a plugin module of the caller's choosing")),
@@ -48,6 +55,7 @@ const TOOLS: &[Tool] = &[
             ("--pyargs", Value::Runs("imports test modules by name from anywhere on sys.path")),
         ],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["npm", "pnpm", "yarn", "npx"],
@@ -68,6 +76,7 @@ const TOOLS: &[Tool] = &[
             ("-c", Value::Runs("runs a command of the caller's choosing")),
         ],
         variables: &[],
+        config_writes: &[&["config", "set"], &["config", "edit"], &["c", "set"], &["set"], &["config", "fix"]],
     },
     Tool {
         programs: &["cargo"],
@@ -82,6 +91,7 @@ const TOOLS: &[Tool] = &[
             ("-Z", Value::Runs("enables unstable behaviour, including configuration that runs programs")),
         ],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["make", "gmake"],
@@ -96,7 +106,8 @@ const TOOLS: &[Tool] = &[
             ("--eval", Value::Runs("evaluates make code of the caller's choosing")),
             ("-E", Value::Runs("evaluates make code of the caller's choosing")),
         ],
-        variables: &["SHELL", ".SHELLFLAGS", "MAKESHELL", "MAKEFILES", "MAKEFLAGS", "MFLAGS", "GNUMAKEFLAGS"],
+        variables: MAKE_VARIABLES,
+        config_writes: &[],
     },
     Tool {
         programs: &["go"],
@@ -110,6 +121,7 @@ const TOOLS: &[Tool] = &[
             ("-vettool", Value::Runs("runs a vet tool of the caller's choosing")),
         ],
         variables: &[],
+        config_writes: &[&["env", "-w"]],
     },
     Tool {
         programs: &["gcc", "g++", "cc", "c++", "clang", "clang++"],
@@ -120,21 +132,24 @@ const TOOLS: &[Tool] = &[
             ("-specs", Value::Runs("loads a specs file that can run programs")),
         ],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["sort"],
         options: &[
             ("--compress-program", Value::Runs("compresses temporary files with a program of the caller's choosing")),
-            ("--files0-from", Value::Reads),
+            ("--files0-from", Value::Runs("reads every file a list names, files the command line does not show")),
             ("-T", Value::Writes),
             ("--temporary-directory", Value::Writes),
         ],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["split", "csplit"],
         options: &[("--filter", Value::Runs("pipes every piece through a shell command"))],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["man"],
@@ -147,6 +162,7 @@ const TOOLS: &[Tool] = &[
             ("--manpath", Value::Reads),
         ],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["less", "more", "most"],
@@ -160,6 +176,7 @@ const TOOLS: &[Tool] = &[
             ("--LOG-FILE", Value::Writes),
         ],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["vim", "vi", "nvim", "view", "ex", "vimdiff"],
@@ -170,28 +187,95 @@ const TOOLS: &[Tool] = &[
             ("-u", Value::Runs("loads a vimrc of the caller's choosing")),
         ],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["rsync"],
         options: &[("--files-from", Value::Reads), ("--include-from", Value::Reads), ("--exclude-from", Value::Reads)],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["hash"],
         options: &[("-p", Value::Runs("makes a command name run a program of the caller's choosing"))],
         variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["mapfile", "readarray"],
         options: &[("-C", Value::Runs("runs a callback of the caller's choosing"))],
         variables: &[],
+        config_writes: &[],
+    },
+    Tool {
+        // `history -r/-n FILE` loads FILE into the history (which `history` prints), `-w/-a` writes it.
+        programs: &["history"],
+        options: &[("-r", Value::Reads), ("-n", Value::Reads), ("-w", Value::Writes), ("-a", Value::Writes)],
+        variables: &[],
+        config_writes: &[],
     },
     Tool {
         programs: &["enable"],
         options: &[("-f", Value::Runs("loads a builtin from a shared library"))],
         variables: &[],
+        config_writes: &[],
     },
 ];
+
+/// pytest ini keys that load code: plugins, or directories put on the import path.
+const INI_CODE: &[&str] = &["addopts", "pythonpath", "required_plugins", "python_paths"];
+
+/// make variables a command line may not set: the shell and make's own flags.
+const MAKE_VARIABLES: &[&str] = &[
+    "SHELL",
+    ".SHELLFLAGS",
+    "MAKESHELL",
+    "MAKEFILES",
+    "MAKEFLAGS",
+    "MFLAGS",
+    "GNUMAKEFLAGS",
+];
+
+/// make variables that name the programs recipes run by convention (`$(CC)`,
+/// `$(MAKE)`): a program name from PATH (`CC=clang`) is allowed, a path or a
+/// command line (`CC=/tmp/x`, `CC='sh -c id'`) is not.
+const MAKE_PROGRAMS: &[&str] = &[
+    "MAKE",
+    "CC",
+    "CXX",
+    "CPP",
+    "LD",
+    "AR",
+    "AS",
+    "FC",
+    "RANLIB",
+    "STRIP",
+    "NM",
+    "OBJCOPY",
+    "OBJDUMP",
+    "INSTALL",
+    "RM",
+    "PYTHON",
+    "PERL",
+    "GO",
+    "CARGO",
+    "NPM",
+    "NODE",
+    "DOCKER",
+    "LEX",
+    "YACC",
+    "M4",
+    "PKG_CONFIG",
+    "CHECKER",
+    "LINT",
+    "SED",
+    "AWK",
+    "SH",
+    "BASH",
+];
+
+/// Characters that make a variable's value shell code once a recipe expands it.
+const SHELL_SYNTAX: &[char] = &[';', '|', '&', '`', '$', '<', '>', '\n', '(', ')'];
 
 /// Python: the script operand, or the module `-m` names, is code it loads.
 const PYTHONS: &[&str] = &["python", "python2", "python3", "pypy", "pypy3"];
@@ -234,6 +318,7 @@ pub const MODELLED: &[&str] = &[
     "mapfile",
     "readarray",
     "enable",
+    "history",
     "python",
     "python2",
     "python3",
@@ -250,6 +335,27 @@ pub fn touches(name: &str, args: &[Word]) -> Option<Touches> {
 }
 
 fn tool_touches(name: &str, tool: &Tool, args: &[Word]) -> Touches {
+    let words: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
+    for seq in tool.config_writes {
+        // The subcommand is the first operand; the rest of the sequence follows it anywhere.
+        let sub = words.iter().position(|w| !w.starts_with('-'));
+        let hit = sub.is_some_and(|a| {
+            words.get(a) == seq.first()
+                && seq
+                    .iter()
+                    .skip(1)
+                    .all(|s| words.iter().skip(a + 1).any(|w| w == s))
+        });
+        if hit {
+            return Err(Refusal::option(format!(
+                "`{name} {}` writes {name}'s persistent configuration, whose keys (a shell, a wrapper, flags) run programs in every later {name} command",
+                seq.join(" ")
+            )));
+        }
+    }
+    if matches!(name, "less" | "more" | "most") {
+        initial_commands(name, &words)?;
+    }
     let mut out = vec![];
     let mut i = 0;
     while i < args.len() {
@@ -257,11 +363,14 @@ fn tool_touches(name: &str, tool: &Tool, args: &[Word]) -> Touches {
         if t == "--" {
             break;
         }
-        if let Some((var, _)) = t.split_once('=').filter(|_| !t.starts_with('-')) {
+        if let Some((var, value)) = t.split_once('=').filter(|_| !t.starts_with('-')) {
             if tool.variables.contains(&var) {
                 return Err(Refusal::option(format!(
-                    "`{name} {var}=...` replaces the shell or the files {name} loads"
+                    "`{name} {var}=...` replaces the shell, a program the recipes run, or the files {name} loads"
                 )));
+            }
+            if !tool.variables.is_empty() {
+                variable_value(name, var, value)?;
             }
         }
         let hit = tool.options.iter().find_map(|(o, v)| {
@@ -279,6 +388,15 @@ fn tool_touches(name: &str, tool: &Tool, args: &[Word]) -> Touches {
                 return Err(Refusal::option(format!(
                     "`{name} {o}` {why}; allowlist an entry that names it to allow it"
                 )))
+            }
+            Value::RunsWhen(keys, why) => {
+                let value = value?;
+                let key = value.split_once('=').map_or(value, |(k, _)| k).trim();
+                if keys.iter().any(|k| k.eq_ignore_ascii_case(key)) {
+                    return Err(Refusal::option(format!(
+                        "`{name} {o} {key}=...` {why}; allowlist an entry that names it to allow it"
+                    )));
+                }
             }
             Value::Reads | Value::Writes => {
                 let value = value?;
@@ -302,6 +420,58 @@ fn tool_touches(name: &str, tool: &Tool, args: &[Word]) -> Touches {
         i += n;
     }
     Ok(out)
+}
+
+/// A command-line variable's value is pasted into recipes: shell syntax in it
+/// runs, and compiler flags can load plugins or wrappers (`CFLAGS=-fplugin=x.so`).
+fn variable_value(name: &str, var: &str, value: &str) -> Result<(), Refusal> {
+    if value.contains(SHELL_SYNTAX) {
+        return Err(Refusal::option(format!(
+            "`{name} {var}=...` holds shell syntax, which runs wherever a recipe expands it"
+        )));
+    }
+    if MAKE_PROGRAMS.contains(&var) && value.contains(['/', ' ', '\t']) {
+        return Err(Refusal::option(format!(
+            "`{name} {var}=...` names the program recipes run by a path or with arguments; give a program name from PATH (`{var}=clang`)"
+        )));
+    }
+    if var.ends_with("FLAGS") {
+        if let Some(cc) = TOOLS.iter().find(|t| t.programs.contains(&"gcc")) {
+            for w in value.split_whitespace() {
+                if let Some((o, _)) = cc.options.iter().find(|(o, _)| {
+                    w == *o || w.starts_with(&format!("{o}=")) || (o.len() == 2 && w.starts_with(o))
+                }) {
+                    return Err(Refusal::option(format!(
+                        "`{name} {var}=...` passes `{o}` to the compiler, which runs or loads code of the caller's choosing"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// less and more run their `+` option as commands at start: searching and
+/// moving are allowed, anything else (`!` shell escapes, `|` pipes, `s`
+/// saving, `E` examining another file, `v` the editor) is refused.
+fn initial_commands(name: &str, words: &[&str]) -> Result<(), Refusal> {
+    for w in words {
+        // `+cmd` for the first file, `++cmd` for every file (`-+x` resets an option).
+        let Some(cmd) = w.strip_prefix('+') else {
+            continue;
+        };
+        let cmd = cmd.strip_prefix('+').unwrap_or(cmd);
+        let moves = cmd.is_empty()
+            || cmd.bytes().all(|b| b.is_ascii_digit())
+            || matches!(cmd, "G" | "g" | "F")
+            || (cmd.starts_with(['/', '?']) && !cmd.contains(['\n', '\r']));
+        if !moves {
+            return Err(Refusal::option(format!(
+                "`{name} +{cmd}` runs {name} commands at start, which can run a shell or open other files; only `+NUM`, `+G`, `+F` and `+/pattern` are allowed"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `python script.py` reads the script; `python -m pkg.mod` loads `pkg/mod.py`

@@ -179,6 +179,18 @@ const SUBCOMMANDS: &[(&[&str], Rule)] = &[
     ),
 ];
 
+/// Options whose value is a file or directory the subcommand writes
+/// (`--output` of the diff family is in the generic output options).
+const WRITES_TO: &[(&str, &[&str])] = &[
+    ("format-patch", &["-o", "--output-directory"]),
+    ("archive", &["-o", "--output"]),
+];
+
+/// Subcommands that take a merge strategy, and git's own strategies; any
+/// other name runs `git-merge-NAME` from PATH.
+const STRATEGY_USERS: &[&str] = &["merge", "pull", "rebase", "cherry-pick", "revert"];
+const BUILTIN_STRATEGIES: &[&str] = &["ort", "recursive", "resolve", "octopus", "ours", "subtree"];
+
 /// Options that make a writing subcommand leave the working tree alone.
 const TREE_UNTOUCHED: &[(&str, &[&str])] = &[
     ("restore", &["--staged", "-S"]),
@@ -291,7 +303,7 @@ const VALUE_OPTIONS: &[(&str, &[&str])] = &[
     ("revert", &["-m", "-s"]),
     ("stash", &["-m"]),
     ("worktree", &["-b", "-B", "--reason"]),
-    ("blame", &["-L", "-S", "--contents"]),
+    ("blame", &["-L", "-S"]),
 ];
 
 /// Global options (before the subcommand) that take a value.
@@ -424,10 +436,47 @@ pub fn touches(args: &[Word]) -> Touches {
             )));
         }
     }
+    let mut written = vec![];
+    for (i, _) in rest.iter().enumerate().take_while(|(_, w)| w.text != "--") {
+        for (s, opts) in WRITES_TO {
+            if *s != sub_name {
+                continue;
+            }
+            for o in *opts {
+                if let Some((v, _)) = option_value(rest, i, o) {
+                    written.push(Touch::Write(v?.to_string()));
+                }
+            }
+        }
+        if STRATEGY_USERS.contains(&sub_name) {
+            // `cherry-pick -s`/`revert -s` is `--signoff`.
+            let short = !matches!(sub_name, "cherry-pick" | "revert");
+            for o in ["-s", "--strategy"]
+                .into_iter()
+                .filter(|o| short || *o != "-s")
+            {
+                if let Some((v, _)) = option_value(rest, i, o) {
+                    let v = v?;
+                    if !BUILTIN_STRATEGIES.contains(&v) {
+                        return Err(Refusal::option(format!(
+                            "`git {sub_name} {o} {v}` runs the program `git-merge-{v}` from PATH; only git's own strategies ({}) are allowed",
+                            BUILTIN_STRATEGIES.join(", ")
+                        )));
+                    }
+                }
+            }
+        }
+    }
     let second = rest
         .iter()
         .find(|w| !w.text.starts_with('-'))
         .map(|w| w.text.as_str());
+    // `git bundle create FILE`: the bundle is written.
+    if sub_name == "bundle" && second == Some("create") {
+        if let Some(f) = rest.iter().filter(|w| !w.text.starts_with('-')).nth(1) {
+            written.push(Touch::Write(lit(f)?.to_string()));
+        }
+    }
     if REPORTING
         .iter()
         .any(|(s, words)| *s == sub_name && second.is_some_and(|w| words.contains(&w)))
@@ -448,6 +497,7 @@ pub fn touches(args: &[Word]) -> Touches {
     let untouched = has(table(TREE_UNTOUCHED)) && !has(table(TREE_AGAIN));
     let (paths, reads) = pathspecs(sub_name, rest)?;
     let mut out: Vec<Touch> = reads.into_iter().map(Touch::Read).collect();
+    out.extend(written);
     match rule {
         Rule::Inert | Rule::Runs(_) => {}
         Rule::Reads | Rule::ReadsTree => {
@@ -483,10 +533,13 @@ pub fn touches(args: &[Word]) -> Touches {
                 _ => d.to_string(),
             };
             if let Some(listing) = content_writer(sub_name, rest)? {
+                if listing.as_ref().is_ok_and(writes_nothing) {
+                    return Ok(out);
+                }
                 out.push(match (listing, dir) {
                     (Ok(mut spec), Some(d)) if work_tree.is_none() => {
                         spec.dir = d;
-                        Touch::GitTree(spec)
+                        Touch::GitTree(Box::new(spec))
                     }
                     (Ok(spec), _) => Touch::Unlisted {
                         dir: at(spec.populate.as_ref().map_or(".", |(d, _)| d.as_str())),
@@ -509,7 +562,7 @@ pub fn touches(args: &[Word]) -> Touches {
                 // Content from commits git could not be asked about: unknown files.
                 out.retain(|t| !matches!(t, Touch::Write(_) | Touch::Tree));
                 out.push(match dir.and_then(|d| whole_tree(sub_name, rest, d)) {
-                    Some(spec) => Touch::GitTree(spec),
+                    Some(spec) => Touch::GitTree(Box::new(spec)),
                     None => Touch::Unlisted {
                         dir: at("."),
                         why: format!("git cannot list in advance which files `git {sub_name}` writes here (a form toolgate does not list, such as several operands, `--abort`/`--continue`, or `--git-dir`); {RUN_IT_YOURSELF}"),
@@ -526,6 +579,19 @@ pub fn touches(args: &[Word]) -> Touches {
 /// How a content-writing subcommand is judged: `Ok` a listing for git to
 /// answer, `Err((dir, why))` files below `dir` that no local listing can name.
 type Listing = Result<GitTree, (String, String)>;
+
+/// A listing that names nothing to list: the form writes no file
+/// (`git restore` with no pathspec, `sparse-checkout list`).
+fn writes_nothing(t: &GitTree) -> bool {
+    t.diffs.is_empty()
+        && !t.local
+        && !t.untracked
+        && t.stash_untracked.is_none()
+        && t.restore_from.is_none()
+        && t.fetch.is_none()
+        && t.patches.is_none()
+        && t.populate.is_none()
+}
 
 /// Advice for a whole-tree write git cannot list in advance.
 const RUN_IT_YOURSELF: &str = "run it yourself, or in a checkout outside the project";
@@ -697,7 +763,7 @@ fn content_writer(sub: &str, rest: &[Word]) -> Result<Option<Listing>, Refusal> 
             if flag(&["--no-checkout", "-n", "--bare", "--mirror"]) {
                 return Ok(None);
             }
-            unlisted(&target, format!("`git clone` creates the files of another repository, which toolgate cannot list before they are fetched; clone outside the project"))
+            unlisted(&target, "`git clone` creates the files of another repository, which toolgate cannot list before they are fetched; clone outside the project".to_string())
         }
         "submodule" => match ops.first().copied() {
             Some("update") | None => unlisted(".", "`git submodule update` checks out the commits the superproject records, fetching them when they are missing, so the files it writes are unknown in advance; run it yourself".into()),
@@ -717,7 +783,9 @@ fn content_writer(sub: &str, rest: &[Word]) -> Result<Option<Listing>, Refusal> 
 }
 
 /// A subcommand's options, its operands before `--`, and the words after it.
-fn operands(rest: &[Word]) -> Result<(Vec<&str>, Vec<&str>, Vec<&str>), Refusal> {
+type Operands<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>);
+
+fn operands(rest: &[Word]) -> Result<Operands<'_>, Refusal> {
     let (mut opts, mut ops, mut after) = (vec![], vec![], vec![]);
     let mut i = 0;
     let mut end = false;
@@ -963,7 +1031,14 @@ fn pathspecs(sub: &str, rest: &[Word]) -> Result<(Vec<Spec>, Vec<String>), Refus
             continue;
         }
         if !end && t.starts_with('-') && t.len() > 1 {
-            for opt in ["-F", "--file", "-f", "--template", "--pathspec-from-file"] {
+            for opt in [
+                "-F",
+                "--file",
+                "-f",
+                "--template",
+                "--pathspec-from-file",
+                "--contents",
+            ] {
                 if let Some((v, n)) = option_value(rest, i, opt) {
                     let v = v?;
                     if !v.is_empty() && v != "-" {

@@ -31,7 +31,7 @@ pub enum Touch {
     /// Writes the files git itself can list (`git switch BRANCH`: those that
     /// differ between HEAD and BRANCH); the edge asks git, and where it cannot
     /// answer the whole tree counts as written ([`Touch::Tree`]).
-    GitTree(GitTree),
+    GitTree(Box<GitTree>),
     /// Writes files below `dir` that no local listing can name (a clone, a
     /// pull from the network, a state git keeps): `why` says so and what to
     /// run instead. Refused, since any of them could be a protected name.
@@ -335,7 +335,7 @@ mod tests {
     fn git_subcommands() {
         let listed = |cmd: &str| {
             run(cmd).unwrap().into_iter().find_map(|t| match t {
-                Touch::GitTree(g) => Some(g),
+                Touch::GitTree(g) => Some(*g),
                 _ => None,
             })
         };
