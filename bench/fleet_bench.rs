@@ -159,7 +159,7 @@ fn main() {
     // Cache hit: what each decision pays in hybrid mode (read, verify, look up).
     let hit = timed(runs * 5, || {
         let i = fleet.inputs(&trust, now);
-        assert!(i.status.unwrap().current.is_some());
+        assert!(i.status.unwrap().view(&[&id]).current.is_some());
     });
     report("cache hit (in process: read + verify)", &hit);
     report("refresh, full fetch + verify (HTTPS)", &full);

@@ -540,6 +540,10 @@ pub fn protected_set(
         crate::grant::dir(&loc.config_root),
         "the approvals people granted",
     );
+    p.add_secret(
+        crate::remote::cache::key_path(&loc.config_root),
+        "the key that authenticates the fleet status cache",
+    );
     p.add(
         parent(&loc.audit_log.path),
         "the audit log, its state and head",
@@ -1331,11 +1335,14 @@ fn load_subject(
     };
     let mut passport_path = loc.passport.path.clone();
     let mut org = None;
+    let mut status = None;
     if let Some(f) =
         crate::remote::Fleet::new(config.remote.clone(), config.org.clone(), &loc.config_root)
     {
         let inputs = f.inputs(&trust, now.unix_timestamp());
-        fleet.status = inputs.status;
+        // Until the passport is known the record names the status without an entry.
+        fleet.status = inputs.status.as_ref().map(|s| s.view(&[]));
+        status = inputs.status;
         fleet.notes = inputs.notes;
         org = inputs.org;
         match inputs.passport_path {
@@ -1350,6 +1357,9 @@ fn load_subject(
         Ok(v) => v,
         Err(r) => return Err(deny(r, None, fleet)),
     };
+    if let Some(s) = &status {
+        fleet.status = Some(s.view(&[&v.passport.passport_id]));
+    }
     match org {
         Some(Ok(o)) => fleet.org = Some(o),
         Some(Err(r)) => return Err(deny(r, Some(crate::policy::ORG), fleet)),

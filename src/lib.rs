@@ -28,6 +28,7 @@ pub mod receipt;
 pub mod redact;
 pub mod regular;
 pub mod remote;
+pub mod seal;
 pub mod state;
 pub mod telemetry;
 pub mod ungated;

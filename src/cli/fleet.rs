@@ -254,9 +254,7 @@ fn show_status(loc: &Locations, json: bool, now: OffsetDateTime) -> anyhow::Resu
         .status
         .as_ref()
         .filter(|d| remote.is_some_and(|r| r.status_url == d.url));
-    let verified = doc
-        .and_then(|d| d.body.as_ref())
-        .and_then(|b| status::verify(b.as_bytes(), &trust).ok());
+    let verified = f.cached_status(&state, &trust);
     let age = doc.and_then(|d| d.verified_at).map(|t| now_unix - t);
     let entry = verified
         .as_ref()

@@ -129,7 +129,7 @@ pub fn status_gate(view: &StatusView, passport_id: &str, now_unix: i64) -> Resul
             ReasonCode::StatusExpired,
             format!(
                 "status sequence {seq} from {src} expired at {}; the issuer must publish a new one",
-                doc.signed.document.expires_at
+                doc.expires_text
             ),
         ));
     }

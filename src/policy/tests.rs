@@ -170,7 +170,7 @@ fn view(seq: u64, st: FleetStatus, verified_at: Option<i64>) -> StatusView {
     let v = verify(&serde_json::to_vec(&sign(doc(seq, st), &key)).unwrap(), &t).unwrap();
     StatusView {
         source: "https://status.example/status.json".into(),
-        current: Some(v),
+        current: Some((&v).into()),
         verified_at,
         max_stale_s: 600,
         problem: None,

@@ -1,12 +1,15 @@
 //! The verified on-disk cache of remote documents, and the bounded refresh that updates it.
 //!
 //! The cache lives under toolgate's config root (a protected path: an agent cannot
-//! plant or roll back a document there). It only ever holds documents that verified;
-//! the status document is verified again on every read, so a damaged cache denies
-//! instead of deciding. One lock serialises refreshes, so two hooks never write an
-//! older sequence over a newer one.
+//! plant or roll back a document there). It only ever holds documents that verified.
+//! A refresh that verified the status document writes its index ([`super::index`],
+//! authenticated under the machine's cache key), and a decision reads only that: an
+//! index that does not authenticate, names another source or an issuer no longer
+//! trusted is refetched, and until a good fetch the call denies. One lock serialises
+//! refreshes, so two hooks never write an older sequence over a newer one.
 
 use super::fetch::{Fetched, Fetcher, Validators};
+use super::index::{self, StatusIndex};
 use super::status::{self, StatusView, VerifiedStatus, MAX_STATUS_BYTES};
 use super::{OrgConfig, RemoteConfig};
 use crate::passport::{self, PublicKey, TrustStore, VerifiedPassport};
@@ -20,6 +23,10 @@ use std::time::{Duration, Instant};
 const MAX_PASSPORT_BYTES: usize = 1024 * 1024;
 /// The cache's state file inside the cache directory.
 const STATE_FILE: &str = "state.json";
+/// The authenticated index of the cached status document.
+const INDEX_FILE: &str = "status.idx";
+/// The machine-local key the index is authenticated under.
+const KEY_FILE: &str = "cache.key";
 
 /// What the cache knows about one remote document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -38,7 +45,7 @@ pub struct DocState {
     pub attempted_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<Reason>,
-    /// The status file as received; for a passport or org policy, the cached file's name.
+    /// The cached file's name in the cache directory (the document as received).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
@@ -110,7 +117,7 @@ pub struct Fleet {
 /// What the gate hands on: the status to judge, the passport file to load, the org policy.
 #[derive(Debug)]
 pub struct FleetInputs {
-    pub status: Option<StatusView>,
+    pub status: Option<CachedStatus>,
     /// Set when the passport comes from `passport_url`.
     pub passport_path: Option<Result<PathBuf, Reason>>,
     pub org: Option<Result<VerifiedPassport, Reason>>,
@@ -177,11 +184,40 @@ impl Fleet {
             })
     }
 
-    /// Everything the decision needs, refreshing first if the cache is older than the TTL.
+    /// The status index, if a status is configured: `Err` says why it cannot be used.
+    fn read_index(&self, trust: &TrustStore) -> Option<Result<StatusIndex, String>> {
+        let r = self.remote.as_ref()?;
+        Some(
+            crate::seal::MacKey::load(&self.dir.join(KEY_FILE))
+                .map_err(|e| e.to_string())
+                .and_then(|key| index::read(&self.dir.join(INDEX_FILE), key, &r.status_url, trust)),
+        )
+    }
+
+    /// Whether a refresh is needed now: a document is older than the TTL, or the status
+    /// index cannot be used and no refresh failed within the TTL (so a server that is
+    /// down costs one bounded attempt per TTL, not one per call).
+    fn needs_refresh(
+        &self,
+        state: &CacheState,
+        index: Option<&Result<StatusIndex, String>>,
+        now: i64,
+    ) -> bool {
+        let failed_recently = state.status.as_ref().is_some_and(|d| {
+            d.last_error.is_some()
+                && d.attempted_at
+                    .is_some_and(|t| now.saturating_sub(t) < self.ttl())
+        });
+        self.due(state, now) || (matches!(index, Some(Err(_))) && !failed_recently)
+    }
+
+    /// Everything the decision needs, refreshing first if the cache is older than the TTL
+    /// or the status index cannot be used. A hit reads the state and the index, no more.
     pub fn inputs(&self, trust: &TrustStore, now: i64) -> FleetInputs {
         let mut notes = vec![];
         let mut state = self.read_state();
-        if self.due(&state, now) {
+        let mut index = self.read_index(trust);
+        if self.needs_refresh(&state, index.as_ref(), now) {
             let report = self.refresh(trust, now, false);
             for (doc, r) in &report.lines {
                 if let Err(e) = r {
@@ -189,12 +225,25 @@ impl Fleet {
                 }
             }
             state = self.read_state();
+            index = self.read_index(trust);
         }
         FleetInputs {
             status: self
                 .remote
                 .as_ref()
-                .map(|r| self.status_view(r, &state, trust)),
+                .zip(index)
+                .map(|(r, index)| CachedStatus {
+                    source: r.status_url.clone(),
+                    max_stale_s: r.max_stale_s,
+                    problem: state
+                        .status
+                        .as_ref()
+                        .filter(|d| d.url == r.status_url)
+                        .and_then(|d| d.last_error.as_ref())
+                        .map(|e| e.to_string()),
+                    index,
+                    path: self.dir.join(INDEX_FILE),
+                }),
             passport_path: self
                 .remote
                 .as_ref()
@@ -205,22 +254,18 @@ impl Fleet {
         }
     }
 
-    fn status_view(&self, r: &RemoteConfig, state: &CacheState, trust: &TrustStore) -> StatusView {
-        let d = state.status.as_ref().filter(|d| d.url == r.status_url);
-        let mut problem = d.and_then(|d| d.last_error.as_ref()).map(|e| e.to_string());
-        // Verified again on every read: the cache is evidence, not authority.
-        let current = d.and_then(|d| d.body.as_ref()).and_then(|b| {
-            status::verify(b.as_bytes(), trust)
-                .map_err(|e| problem = Some(format!("the cached status no longer verifies: {e}")))
-                .ok()
-        });
-        StatusView {
-            source: r.status_url.clone(),
-            verified_at: current.as_ref().and(d.and_then(|d| d.verified_at)),
-            current,
-            max_stale_s: r.max_stale_s,
-            problem,
-        }
+    /// The cached status document, verified in full (for `toolgate status` and refresh).
+    pub fn cached_status(&self, state: &CacheState, trust: &TrustStore) -> Option<VerifiedStatus> {
+        let r = self.remote.as_ref()?;
+        let name = state
+            .status
+            .as_ref()
+            .filter(|d| d.url == r.status_url)?
+            .body
+            .as_ref()
+            .filter(|n| is_cache_name(n, Doc::Status))?;
+        let bytes = crate::regular::read(&self.dir.join(name), MAX_STATUS_BYTES as u64).ok()?;
+        status::verify(&bytes, trust).ok()
     }
 
     fn cached_file(&self, d: Option<&DocState>, url: &str, doc: Doc) -> Result<PathBuf, Reason> {
@@ -271,7 +316,7 @@ impl Fleet {
         }
         // Another hook may have refreshed while this one waited.
         let mut state = self.read_state();
-        if !force && !self.due(&state, now) {
+        if !force && !self.needs_refresh(&state, self.read_index(trust).as_ref(), now) {
             return report;
         }
         let fetcher = match Fetcher::new(
@@ -333,10 +378,38 @@ impl Fleet {
             Doc::Status => MAX_STATUS_BYTES,
             _ => MAX_PASSPORT_BYTES,
         };
+        // The status refresh starts from the cached document as it verifies now; without
+        // one it fetches unconditionally (a 304 must have something to confirm).
+        let seen = match doc {
+            Doc::Status => self.cached_status(
+                &CacheState {
+                    status: Some(d.clone()),
+                    ..Default::default()
+                },
+                trust,
+            ),
+            _ => None,
+        };
+        let validators = match (doc, &seen) {
+            (Doc::Status, None) => Validators::default(),
+            _ => validators,
+        };
         let fetched = fetcher
             .get(&d.url, &validators, max)
             .map_err(|e| unavailable(e.to_string()))?;
         let (bytes, etag, last_modified) = match fetched {
+            Fetched::NotModified if doc == Doc::Status => {
+                let Some(v) = seen else {
+                    return Err(unavailable(format!(
+                        "{}: 304 Not Modified, but nothing is cached",
+                        d.url
+                    )));
+                };
+                self.write_index(&d.url, &v, trust, now)?;
+                d.verified_at = Some(now);
+                d.last_error = None;
+                return Ok("not modified".into());
+            }
             Fetched::NotModified if d.body.is_some() => {
                 d.verified_at = Some(now);
                 d.last_error = None;
@@ -357,16 +430,16 @@ impl Fleet {
         };
         let (body, said) = match doc {
             Doc::Status => {
-                let seen = d
-                    .body
-                    .as_ref()
-                    .and_then(|b| status::verify(b.as_bytes(), trust).ok());
                 let v = status::verify(&bytes, trust)
                     .and_then(|v| v.supersedes(seen.as_ref()).map(|()| v))
                     .map_err(|e| Reason::new(status_code(&e), e.to_string()))?;
-                let said = describe(&v);
-                let text = String::from_utf8(bytes).map_err(|e| unavailable(e.to_string()))?;
-                (text, said)
+                let short = v.digest.get(7..23).unwrap_or_default();
+                let name = format!("status-{short}.json");
+                let path = self.dir.join(&name);
+                crate::audit::head::write_atomic(&path, &bytes)
+                    .map_err(|e| unavailable(format!("{}: {e}", path.display())))?;
+                self.write_index(&d.url, &v, trust, now)?;
+                (name, describe(&v))
             }
             Doc::Passport | Doc::Org => {
                 let sig_url = format!("{}.sig", d.url);
@@ -391,6 +464,30 @@ impl Fleet {
         d.verified_at = Some(now);
         d.last_error = None;
         Ok(said)
+    }
+
+    /// Writes the authenticated index of a status document that verified just now.
+    fn write_index(
+        &self,
+        url: &str,
+        v: &VerifiedStatus,
+        trust: &TrustStore,
+        now: i64,
+    ) -> Result<(), Reason> {
+        let fail = |why: String| {
+            Reason::new(
+                ReasonCode::StatusUnavailable,
+                format!("cannot write the status index: {why}"),
+            )
+        };
+        let issuer = trust
+            .get(&v.signed.kid)
+            .ok_or_else(|| fail(format!("{} is not trusted", v.signed.kid)))?;
+        let key = crate::seal::MacKey::load_or_create(&self.dir.join(KEY_FILE))
+            .map_err(|e| fail(e.to_string()))?;
+        let bytes = index::render(&key, url, v, issuer, now);
+        crate::audit::head::write_atomic(&self.dir.join(INDEX_FILE), &bytes)
+            .map_err(|e| fail(e.to_string()))
     }
 
     /// Writes a fetched passport and signature under a name of their own, verifies them
@@ -437,7 +534,7 @@ impl Fleet {
     /// Removes cached passport files no document points at any more, keeping the newest
     /// few so a hook that read the old state a moment ago still finds its file.
     fn prune(&self, state: &CacheState) {
-        let keep: Vec<&String> = [&state.passport, &state.org]
+        let keep: Vec<&String> = [&state.status, &state.passport, &state.org]
             .into_iter()
             .flatten()
             .filter_map(|d| d.body.as_ref())
@@ -450,8 +547,9 @@ impl Fleet {
             .filter_map(|e| {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let base = name.strip_suffix(".sig").unwrap_or(&name).to_string();
-                let ours = (base.starts_with("passport-") || base.starts_with("org-"))
-                    && base.ends_with(".json");
+                let ours = [Doc::Status, Doc::Passport, Doc::Org]
+                    .into_iter()
+                    .any(|d| is_cache_name(&base, d));
                 (ours && !keep.iter().any(|k| **k == base)).then(|| {
                     let t = e.metadata().and_then(|m| m.modified()).ok()?;
                     Some((t, e.path()))
@@ -462,6 +560,63 @@ impl Fleet {
         let n = old.len().saturating_sub(4);
         for (_, p) in old.into_iter().take(n) {
             let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The cache key's path under a config root (a secret: no agent may read it).
+pub fn key_path(config_root: &Path) -> PathBuf {
+    config_root.join("remote").join(KEY_FILE)
+}
+
+/// Whether `name` is a file name the cache gives a document of this kind.
+fn is_cache_name(name: &str, doc: Doc) -> bool {
+    name.strip_prefix(doc.name())
+        .and_then(|r| r.strip_prefix('-'))
+        .and_then(|r| r.strip_suffix(".json"))
+        .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The status as the decision reads it: the authenticated index, or why there is none.
+#[derive(Debug)]
+pub struct CachedStatus {
+    source: String,
+    max_stale_s: u64,
+    /// The last refresh's failure.
+    problem: Option<String>,
+    index: Result<StatusIndex, String>,
+    path: PathBuf,
+}
+
+impl CachedStatus {
+    /// The view for deciding calls of these passports. An entry that does not authenticate
+    /// leaves no verified status (the call denies) and removes the index, so the next
+    /// call refetches.
+    pub fn view(&self, passport_ids: &[&str]) -> StatusView {
+        let found = self.index.as_ref().map_err(String::clone).and_then(|i| {
+            i.summary(passport_ids)
+                .map(|s| (s, i.verified_at()))
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_file(&self.path);
+                })
+        });
+        let (current, verified_at, problem) = match found {
+            Ok((s, at)) => (Some(s), Some(at), self.problem.clone()),
+            Err(e) => (
+                None,
+                None,
+                Some(match &self.problem {
+                    Some(p) => format!("{p}; {e}"),
+                    None => e,
+                }),
+            ),
+        };
+        StatusView {
+            source: self.source.clone(),
+            current,
+            verified_at,
+            max_stale_s: self.max_stale_s,
+            problem,
         }
     }
 }

@@ -7,10 +7,13 @@
 
 pub mod cache;
 pub mod fetch;
+pub mod index;
 pub mod status;
 
 pub use cache::{Fleet, RefreshReport};
-pub use status::{FleetStatus, SignedStatus, StatusDocument, StatusError, VerifiedStatus};
+pub use status::{
+    FleetStatus, SignedStatus, StatusDocument, StatusError, StatusSummary, VerifiedStatus,
+};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -210,13 +210,61 @@ pub fn next_sequence(previous: Option<u64>, now_unix: i64) -> u64 {
     previous.map_or(floor, |p| p.saturating_add(1).max(floor))
 }
 
+/// What the decision needs of a verified status document: its identity and bounds, and
+/// the entries of the passports asked about. Built from a document that verified, now or
+/// by the refresh that wrote the authenticated index ([`super::index`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusSummary {
+    pub sequence: u64,
+    /// `sha256:` of the document's JCS bytes.
+    pub digest: String,
+    pub kid: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// `expires_at` as the issuer wrote it, for messages.
+    pub expires_text: String,
+    pub issued_text: String,
+    /// How many passports the document lists.
+    pub listed: usize,
+    /// The entries looked up (an id the document does not list is absent).
+    pub entries: BTreeMap<String, Entry>,
+}
+
+impl StatusSummary {
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    pub fn entry(&self, passport_id: &str) -> Option<&Entry> {
+        self.entries.get(passport_id)
+    }
+}
+
+impl From<&VerifiedStatus> for StatusSummary {
+    /// Every entry of the document.
+    fn from(v: &VerifiedStatus) -> StatusSummary {
+        let d = &v.signed.document;
+        StatusSummary {
+            sequence: d.sequence,
+            digest: v.digest.clone(),
+            kid: v.signed.kid.clone(),
+            issued_at: v.issued_at,
+            expires_at: v.expires_at,
+            expires_text: d.expires_at.clone(),
+            issued_text: d.issued_at.clone(),
+            listed: d.passports.len(),
+            entries: d.passports.clone(),
+        }
+    }
+}
+
 /// What the decision reads about the fleet status: the last verified document, when it
 /// was last confirmed, and how stale it may grow. Built by the edge, judged by the pure layer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusView {
     /// The status URL.
     pub source: String,
-    pub current: Option<VerifiedStatus>,
+    pub current: Option<StatusSummary>,
     /// Unix time of the last fetch that confirmed `current` (a verified 200 or a 304).
     pub verified_at: Option<i64>,
     pub max_stale_s: u64,

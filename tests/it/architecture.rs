@@ -8,7 +8,7 @@ use std::path::Path;
 /// Lowest first. Modules in one layer do not use each other.
 const LAYERS: &[&[&str]] = &[
     &["call", "canonical", "net", "reason", "redact", "regular"],
-    &["passport"],
+    &["passport", "seal"],
     &["state"],
     &["packs"],
     &["checks"],

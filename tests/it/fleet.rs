@@ -227,6 +227,124 @@ fn an_untrusted_signer_and_a_replayed_status_are_refused() {
     assert_eq!(code(&last(&h)), "oap.passport_suspended");
 }
 
+/// A hit reads only the index the last refresh wrote and authenticated: it goes to no
+/// server, an edited index is never believed (the call denies and the next one refetches),
+/// and the issuer must still be in the trust store.
+#[test]
+fn a_cache_hit_trusts_only_the_authenticated_index() {
+    let h = Home::new("coding-agent");
+    // Reads anywhere in toolgate's home are allowed by the passport, so only the
+    // protected set can refuse reading the cache key.
+    let home_glob = format!("{}/**", h.home.display());
+    h.edit_passport(|p| {
+        p["limits"]["data.file.read"]["allowed_paths"] = json!(["**", home_glob]);
+    });
+    let pki = Pki::new();
+    let dir = site(&h);
+    let server = StaticHttps::start(&dir, &pki);
+    let id = passport_id(&h);
+    let out = dir.to_str().unwrap();
+    // The status comes from an issuer of its own, so removing it leaves the passport valid.
+    let issuer = h.dir.path().join("issuer");
+    h.ok(&["keygen", "--out", issuer.to_str().unwrap()]);
+    let issuer_pub = issuer.join("toolgate.pub.jwk");
+    h.ok(&["trust", "add", issuer_pub.to_str().unwrap()]);
+    let issue = |verb: &str| {
+        let key = issuer.join("toolgate.key.jwk");
+        h.ok(&[
+            "--key",
+            key.to_str().unwrap(),
+            "passport",
+            verb,
+            &id,
+            "--out",
+            out,
+        ]);
+    };
+    issue("resume");
+    remote(&h, &server, json!({"ttl_s": 3600}));
+    assert_eq!(bash(&h, "git status").code, 0);
+    let cache = h.home.join("remote");
+    let key = cache.join("cache.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "the cache key is private: {mode:o}");
+    }
+    // No agent call may read the key or write the index.
+    let index = cache.join("status.idx");
+    let r = bash(&h, &format!("cat {}", key.display()));
+    assert_eq!(
+        (r.code, code(&last(&h))),
+        (2, "oap.path_not_allowed"),
+        "{r:?}"
+    );
+    let r = bash(&h, &format!("echo x > {}", index.display()));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(std::fs::read_to_string(&index).unwrap().len() > 100);
+    issue("suspend");
+    h.ok(&["status", "refresh"]);
+    let before = server.requests().len();
+    let r = bash(&h, "git status");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(code(&last(&h)), "oap.passport_suspended");
+    assert_eq!(server.requests().len(), before, "a cache hit fetched");
+
+    // The suspension edited to `active` in the index: its tag no longer matches.
+    let text = std::fs::read_to_string(&index).unwrap();
+    assert!(text.contains("\"suspended\""), "{text}");
+    std::fs::write(&index, text.replace("\"suspended\"", "\"active\"")).unwrap();
+    let r = bash(&h, "git status");
+    assert_eq!(r.code, 2, "an edited index was believed: {r:?}");
+    let rec = last(&h);
+    assert_eq!(code(&rec), "oap.status_unavailable", "{rec}");
+    assert!(rec["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("does not authenticate"));
+    // The next call refetches (a 304: the cached document still verifies) and decides again.
+    let r = bash(&h, "git status");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(code(&last(&h)), "oap.passport_suspended");
+    assert!(
+        server.requests().len() > before,
+        "the damaged index was not refetched"
+    );
+    assert!(
+        server.requests().iter().any(|l| l.ends_with(" 304")),
+        "{:?}",
+        server.requests()
+    );
+
+    // An index whose header was edited (a later confirmation time) is refetched at once.
+    issue("resume");
+    h.ok(&["status", "refresh"]);
+    assert_eq!(bash(&h, "git status").code, 0);
+    let text = std::fs::read_to_string(&index).unwrap();
+    let forged = text.replacen("\"verified_at\":", "\"verified_at\":9", 1);
+    std::fs::write(&index, forged).unwrap();
+    let before = server.requests().len();
+    assert_eq!(bash(&h, "git status").code, 0);
+    assert!(
+        server.requests().len() > before,
+        "the forged header was believed"
+    );
+    assert_eq!(last(&h)["status_age_s"], json!(0));
+
+    // The issuer taken out of the trust store: the index names it, so the hit stops counting.
+    let kid: Value = serde_json::from_slice(&std::fs::read(&issuer_pub).unwrap()).unwrap();
+    h.ok(&["trust", "remove", kid["kid"].as_str().unwrap()]);
+    let r = bash(&h, "git status");
+    assert_eq!(r.code, 2, "{r:?}");
+    let rec = last(&h);
+    assert_eq!(code(&rec), "oap.status_unavailable", "{rec}");
+    assert!(rec["reasons"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("trust store"));
+}
+
 #[test]
 fn a_status_that_does_not_list_the_passport_denies() {
     let h = Home::new("coding-agent");

@@ -1,0 +1,136 @@
+//! A machine-local MAC key for toolgate's own derived caches.
+//!
+//! Some facts are expensive to prove on every call (an Ed25519 signature over a status
+//! document of a thousand passports) and cheap to remember once proven. A cache of such
+//! a fact counts only if it carries an HMAC-SHA256 tag under this key: the tag proves
+//! that a toolgate process holding the key wrote exactly these bytes after proving the
+//! fact, so a damaged, truncated or hand-edited cache is refused instead of believed.
+//! The key is 32 random bytes in a 0600 file inside toolgate's protected config root;
+//! what that does and does not defend against is written in docs/fleet.md.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand_core::{OsRng, RngCore};
+use ring::hmac;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const KEY_LEN: usize = 32;
+
+/// Why the key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error(transparent)]
+    Read(#[from] crate::regular::RegularError),
+    #[error("{} is not a toolgate cache key ({KEY_LEN} bytes); delete it and the caches it keys are rebuilt", path.display())]
+    Format { path: PathBuf },
+    #[error("cannot create the cache key {}: {source}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The key; its bytes never leave this type.
+pub struct MacKey(hmac::Key);
+
+impl std::fmt::Debug for MacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MacKey(..)")
+    }
+}
+
+impl MacKey {
+    /// Reads the key file (a regular file of exactly 32 bytes).
+    pub fn load(path: &Path) -> Result<MacKey, SealError> {
+        let bytes = crate::regular::read(path, KEY_LEN as u64)?;
+        if bytes.len() != KEY_LEN {
+            return Err(SealError::Format { path: path.into() });
+        }
+        Ok(MacKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    }
+
+    /// Reads the key, creating it first if absent. The file appears whole or not at all
+    /// (written beside it, then hard-linked, which fails if another process won the race).
+    pub fn load_or_create(path: &Path) -> Result<MacKey, SealError> {
+        match MacKey::load(path) {
+            Err(SealError::Read(e)) if e.is_not_found() => {}
+            other => return other,
+        }
+        let create = |source| SealError::Create {
+            path: path.into(),
+            source,
+        };
+        let mut bytes = [0u8; KEY_LEN];
+        OsRng.fill_bytes(&mut bytes);
+        let tmp = path.with_extension(format!("new-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let written = opts
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()));
+        let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
+        let _ = std::fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => Ok(MacKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes))),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => MacKey::load(path),
+            Err(e) => Err(create(e)),
+        }
+    }
+
+    /// The tag over `parts` in `domain` (each part length-prefixed, so no two lists of
+    /// parts share a message).
+    pub fn tag(&self, domain: &str, parts: &[&[u8]]) -> String {
+        URL_SAFE_NO_PAD.encode(hmac::sign(&self.0, &message(domain, parts)).as_ref())
+    }
+
+    /// Whether `tag` is this key's tag over `parts` (compared in constant time).
+    pub fn verify(&self, domain: &str, parts: &[&[u8]], tag: &str) -> bool {
+        URL_SAFE_NO_PAD
+            .decode(tag)
+            .is_ok_and(|t| hmac::verify(&self.0, &message(domain, parts), &t).is_ok())
+    }
+}
+
+fn message(domain: &str, parts: &[&[u8]]) -> Vec<u8> {
+    let mut msg =
+        Vec::with_capacity(8 + domain.len() + parts.iter().map(|p| p.len() + 8).sum::<usize>());
+    for p in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {
+        msg.extend_from_slice(&(p.len() as u64).to_be_bytes());
+        msg.extend_from_slice(p);
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tag_binds_key_domain_and_every_part() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.key");
+        let k = MacKey::load_or_create(&path).unwrap();
+        let again = MacKey::load_or_create(&path).unwrap();
+        let t = k.tag("d", &[b"ab", b"c"]);
+        assert!(again.verify("d", &[b"ab", b"c"], &t));
+        assert!(!k.verify("e", &[b"ab", b"c"], &t));
+        // Moving a byte between parts changes the message.
+        assert!(!k.verify("d", &[b"a", b"bc"], &t));
+        assert!(!k.verify("d", &[b"ab", b"d"], &t));
+        assert!(!k.verify("d", &[b"ab", b"c"], "not base64!"));
+        let other = dir.path().join("other.key");
+        assert!(!MacKey::load_or_create(&other)
+            .unwrap()
+            .verify("d", &[b"ab", b"c"], &t));
+        std::fs::write(&path, b"short").unwrap();
+        assert!(matches!(MacKey::load(&path), Err(SealError::Format { .. })));
+    }
+}
