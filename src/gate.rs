@@ -1358,7 +1358,7 @@ fn load_subject(
         Err(r) => return Err(deny(r, None, fleet)),
     };
     if let Some(s) = &status {
-        fleet.status = Some(s.view(&[&v.passport.passport_id]));
+        fleet.status = Some(s.view(&[&v.passport().passport_id]));
     }
     match org {
         Some(Ok(o)) => fleet.org = Some(o),
