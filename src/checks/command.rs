@@ -261,7 +261,7 @@ fn simple(
     }
     let matched = entries
         .iter()
-        .filter_map(|e| prefix_len(e, argv).map(|n| (*e, n)))
+        .filter_map(|e| entry_len(e, argv).map(|n| (*e, n)))
         .max_by_key(|(_, n)| *n);
     // Working out effects only: every program is taken as allowed by its name alone.
     let matched = matched.or(opts.effects_only.then_some(("", 1)));
@@ -374,6 +374,20 @@ fn interpreter_input(
         ));
     }
     Ok(())
+}
+
+/// The allowlist entry that admits any program (APort's `allowed_commands: ["*"]`). It widens
+/// the allowlist only: the program must still be a literal word, and blocked patterns, the
+/// construct opt-ins, option rules, file effects, redirections and toolgate's protected files
+/// are judged as for any other entry.
+pub const ANY_COMMAND: &str = "*";
+
+/// How many words of `argv` an entry covers: [`ANY_COMMAND`] the program's name alone.
+fn entry_len(entry: &str, argv: &[Word]) -> Option<usize> {
+    if entry.trim() == ANY_COMMAND {
+        return argv.first().filter(|w| w.is_literal()).map(|_| 1);
+    }
+    prefix_len(entry, argv)
 }
 
 /// How many words of `argv` the entry covers, if it is a prefix on word boundaries.

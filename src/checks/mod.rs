@@ -152,7 +152,7 @@ pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
             allowed,
             blocked,
         } => url::check(input, field, allowed.as_deref(), blocked.as_deref()),
-        CheckSpec::MaxBytes { field, limit } => values::max_bytes(input, field, limit),
+        CheckSpec::MaxBytes { field, limit, code } => values::max_bytes(input, field, limit, *code),
         CheckSpec::OneOf { field, limit, code } => values::one_of(input, field, limit, *code),
         CheckSpec::McpTool {
             server_field,

@@ -10,6 +10,10 @@ use url::{Host, Url};
 const DEFAULT_SCHEMES: &[&str] = &["http", "https"];
 /// The limit that widens the accepted schemes.
 pub const SCHEMES_LIMIT: &str = "allowed_schemes";
+/// The limit that lets a bare entry (`example.org`) cover its subdomains too, as APort
+/// reads every bare entry; without it a bare entry is that host only and `*.example.org`
+/// names the subdomains.
+pub const SUBDOMAINS_LIMIT: &str = "allow_subdomains";
 
 /// Host names that reach the local machine or a cloud metadata service
 /// whatever DNS says; only an exact (non-wildcard) entry allows them.
@@ -115,15 +119,22 @@ fn normalize_entry(entry: &str) -> Option<(bool, String)> {
 /// `*.example.org` matches strict subdomains; `example.org` matches itself only.
 /// Compared label by label, so `evilexample.org` never matches `*.example.org`.
 pub fn domain_matches(pattern: &str, host: &str) -> bool {
+    entry_matches(pattern, host, false)
+}
+
+/// [`domain_matches`], where with `subdomains` a bare entry also matches every
+/// subdomain of itself (`example.org` then covers `a.example.org`, never `evilexample.org`).
+fn entry_matches(pattern: &str, host: &str, subdomains: bool) -> bool {
     let Some((wild, base)) = normalize_entry(pattern) else {
         return false;
     };
     let host: Vec<&str> = host.split('.').collect();
     let base: Vec<&str> = base.split('.').collect();
+    let below = host.len() > base.len() && host.ends_with(&base);
     if wild {
-        host.len() > base.len() && host.ends_with(&base)
+        below
     } else {
-        host == base
+        host == base || (subdomains && below)
     }
 }
 
@@ -190,6 +201,11 @@ pub fn check(
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return e,
     };
+    let subdomains = match super::values::bool_limit(input, SUBDOMAINS_LIMIT) {
+        Ok(v) => v.unwrap_or(false),
+        Err(e) => return e,
+    };
+    let matches = |p: &&str, host: &str| entry_matches(p, host, subdomains);
     // An IP literal (whatever its spelling: decimal, hex, octal, v4-mapped) is
     // allowed only by an entry naming that exact address.
     let ip = match url.host() {
@@ -225,7 +241,7 @@ pub fn check(
             format!("`{host}` is not a valid DNS host name: {why}"),
         );
     }
-    if let Some(p) = block.iter().find(|p| domain_matches(p, &host)) {
+    if let Some(p) = block.iter().find(|p| matches(p, &host)) {
         if let Some(n) = blocked {
             input.hits.entry(n, p);
         }
@@ -253,7 +269,7 @@ pub fn check(
     if allowed.is_none() {
         return CheckResult::pass(format!("{host} is not blocked"));
     }
-    match allow.iter().find(|p| domain_matches(p, &host)) {
+    match allow.iter().find(|p| matches(p, &host)) {
         Some(p) => {
             if let Some(n) = allowed {
                 input.hits.entry(n, p);
@@ -281,6 +297,16 @@ mod tests {
         assert!(!domain_matches("example.org", "example.org.evil.com"));
         assert!(domain_matches("*.münchen.de", "a.xn--mnchen-3ya.de"));
         assert!(domain_matches("EXAMPLE.org", "example.org"));
+    }
+
+    #[test]
+    fn with_subdomains_a_bare_entry_covers_its_subdomains_only() {
+        assert!(entry_matches("example.org", "a.b.example.org", true));
+        assert!(entry_matches("example.org", "example.org", true));
+        assert!(!entry_matches("example.org", "evilexample.org", true));
+        assert!(!entry_matches("example.org", "example.org.evil.com", true));
+        assert!(!entry_matches("*.example.org", "example.org", true));
+        assert!(!entry_matches("example.org", "a.example.org", false));
     }
 
     #[test]

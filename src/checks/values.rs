@@ -63,7 +63,12 @@ pub(crate) fn uint_field(input: &CheckInput, field: &str) -> Result<Option<u64>,
     }
 }
 
-pub fn max_bytes(input: &CheckInput, field: &str, name: &str) -> CheckResult {
+pub fn max_bytes(
+    input: &CheckInput,
+    field: &str,
+    name: &str,
+    code: Option<ReasonCode>,
+) -> CheckResult {
     let max = match uint_limit(input, name) {
         Ok(Some(m)) => m,
         Ok(None) => return skip_limit(input, name),
@@ -72,25 +77,16 @@ pub fn max_bytes(input: &CheckInput, field: &str, name: &str) -> CheckResult {
     let size = match input.context.get(field) {
         None | Some(Value::Null) => return CheckResult::Skip(format!("no `{field}` in the call")),
         Some(Value::String(s)) => s.len() as u64,
-        Some(Value::Array(items)) => {
-            let mut total = 0u64;
-            for it in items {
-                match it {
-                    Value::String(s) => total = total.saturating_add(s.len() as u64),
-                    _ => {
-                        return CheckResult::deny(
-                            ReasonCode::InvalidContext,
-                            format!("`{field}` must hold only strings"),
-                        )
-                    }
-                }
-            }
-            total
-        }
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .fold(0u64, |total, s| total.saturating_add(s.len() as u64)),
+        // Structured arguments (an MCP tool's parameters): the bytes of their compact JSON.
+        Some(v @ (Value::Object(_) | Value::Array(_))) => json_len(v),
         Some(_) => {
             return CheckResult::deny(
                 ReasonCode::InvalidContext,
-                format!("`{field}` must be a string"),
+                format!("`{field}` must be a string, an array or an object"),
             )
         }
     };
@@ -98,9 +94,29 @@ pub fn max_bytes(input: &CheckInput, field: &str, name: &str) -> CheckResult {
         CheckResult::pass(format!("{size} bytes <= {max}"))
     } else {
         CheckResult::deny(
-            ReasonCode::LimitExceeded,
+            code.unwrap_or(ReasonCode::LimitExceeded),
             format!("{size} bytes of `{field}` exceed {name} = {max}"),
         )
+    }
+}
+
+/// The length of a value's compact JSON text, counted without building it.
+fn json_len(v: &Value) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len() as u64);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    // Writing to a counter cannot fail; a value that did would be counted as unbounded.
+    match serde_json::to_writer(&mut c, v) {
+        Ok(()) => c.0,
+        Err(_) => u64::MAX,
     }
 }
 

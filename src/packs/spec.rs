@@ -59,8 +59,14 @@ pub enum CheckSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         walk: Option<String>,
     },
-    /// UTF-8 byte length of a string (or the sum over an array of strings).
-    MaxBytes { field: String, limit: String },
+    /// UTF-8 byte length of a string (or the sum over an array of strings); any other
+    /// object or array is measured as its compact JSON text (APort's `max_parameter_size`).
+    MaxBytes {
+        field: String,
+        limit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
     /// A URL's host against allowed and blocked domain lists.
     Domain {
         field: String,
@@ -184,6 +190,10 @@ pub const COMMAND_IMPLICIT_LIMITS: &[&str] = &[
     "allowed_env_assignments",
 ];
 
+/// Limits the domain check reads beyond its lists: the URL schemes it accepts and
+/// whether a bare entry also covers its subdomains (APort's reading of a bare entry).
+pub const DOMAIN_IMPLICIT_LIMITS: &[&str] = &["allowed_schemes", "allow_subdomains"];
+
 impl CheckSpec {
     /// Whether the check's outcome depends on earlier decisions (the state): such
     /// checks run under the audit lock, every other one before it. No wildcard arm,
@@ -217,6 +227,7 @@ impl CheckSpec {
     pub fn code(&self) -> Option<ReasonCode> {
         match self {
             CheckSpec::OneOf { code, .. }
+            | CheckSpec::MaxBytes { code, .. }
             | CheckSpec::MaxValue { code, .. }
             | CheckSpec::Flag { code, .. }
             | CheckSpec::MaxItems { code, .. }
@@ -238,13 +249,18 @@ impl CheckSpec {
                 .collect(),
             CheckSpec::Path {
                 allowed, blocked, ..
-            }
-            | CheckSpec::Domain {
+            } => allowed
+                .as_deref()
+                .into_iter()
+                .chain(blocked.as_deref())
+                .collect(),
+            CheckSpec::Domain {
                 allowed, blocked, ..
             } => allowed
                 .as_deref()
                 .into_iter()
                 .chain(blocked.as_deref())
+                .chain(DOMAIN_IMPLICIT_LIMITS.iter().copied())
                 .collect(),
             CheckSpec::MaxBytes { limit, .. }
             | CheckSpec::OneOf { limit, .. }

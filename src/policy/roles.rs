@@ -153,6 +153,8 @@ pub fn covers(m: Match, parent: &str, entry: &str) -> bool {
             }
             None => domain_matches(parent, entry),
         },
+        // `*` admits every program, so it covers every entry (and only `*` covers `*`).
+        Match::Command if parent.trim() == crate::checks::command::ANY_COMMAND => true,
         Match::Command => {
             let p: Vec<&str> = parent.split_whitespace().collect();
             let e: Vec<&str> = entry.split_whitespace().collect();
@@ -336,6 +338,8 @@ mod tests {
         assert!(covers(Match::Command, "git", "git status"));
         assert!(!covers(Match::Command, "git status", "git"));
         assert!(!covers(Match::Command, "git st", "git status"));
+        assert!(covers(Match::Command, "*", "git status"));
+        assert!(!covers(Match::Command, "git", "*"));
         assert!(!covers(Match::Exact, "github", "gitlab"));
     }
 

@@ -12,6 +12,7 @@
 
 mod harness;
 
+mod aport_limits;
 mod aport_vectors;
 mod approve;
 mod architecture;
