@@ -36,6 +36,54 @@ pub struct StateSnapshot {
     /// older one (a copy put back) is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub passport: Option<PassportMark>,
+    /// Keyed counts (`count` checks): `capability|counter|digest of the key` -> the
+    /// count in its current window. At most [`MAX_COUNT_KEYS`] live keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub counts: BTreeMap<String, WindowCount>,
+}
+
+/// One keyed count: `count` allowed calls in the fixed window that starts at `start`
+/// (unix seconds, a multiple of `window`) and lasts `window` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowCount {
+    pub start: i64,
+    pub window: u64,
+    pub count: u64,
+}
+
+impl WindowCount {
+    /// Whether the window is over at `now`: its count no longer limits anything.
+    fn closed(&self, now_unix: i64) -> bool {
+        self.start.saturating_add(self.window as i64) <= now_unix
+    }
+}
+
+/// Most keyed counts one agent holds at once (every `count` check of every pack together).
+/// A call whose key is new while the table is full is refused, never counted elsewhere and
+/// never let through uncounted: a full table cannot reopen a cap. Windows last at most a
+/// day, so the table empties as they close.
+pub const MAX_COUNT_KEYS: usize = 1024;
+
+/// The start of the fixed window of `window` seconds that holds `now` (windows are aligned
+/// to the unix epoch, so a window of 86400 is the UTC day).
+pub fn window_start(now_unix: i64, window: u64) -> i64 {
+    let w = window.clamp(1, i64::MAX as u64) as i64;
+    now_unix - now_unix.rem_euclid(w)
+}
+
+/// The state key of a keyed count. The key's value is digested (SHA-256, first 128 bits):
+/// a recipient or repository is not kept in the clear in the state file. A digest of a
+/// guessable value does not hide it from someone who guesses; it keeps the file from listing them.
+pub fn count_key(capability: &str, counter: &str, value: Option<&str>) -> String {
+    let digest = match value {
+        None => "-".to_string(),
+        Some(v) => {
+            let d = crate::canonical::digest_bytes(v.as_bytes());
+            let hex = d.strip_prefix("sha256:").unwrap_or(&d);
+            hex.get(..32).unwrap_or(hex).to_string()
+        }
+    };
+    format!("{capability}|{counter}|{digest}")
 }
 
 /// A passport's position in its own history: `version` (MAJOR.MINOR.PATCH) and `updated_at`.
@@ -128,6 +176,24 @@ impl StateSnapshot {
             .map_or(0, |v| v.iter().filter(|&&t| t >= since).count())
     }
 
+    /// The count of `key` in the window holding `now`, and whether a new key would find
+    /// the table full.
+    pub fn counted(&self, key: &str, window: u64, now_unix: i64) -> (u64, bool) {
+        let start = window_start(now_unix, window);
+        let count = self
+            .counts
+            .get(key)
+            .filter(|c| c.start == start && c.window == window)
+            .map_or(0, |c| c.count);
+        let live = self
+            .counts
+            .iter()
+            .filter(|(_, c)| !c.closed(now_unix))
+            .count();
+        let known = self.counts.get(key).is_some_and(|c| !c.closed(now_unix));
+        (count, !known && live >= MAX_COUNT_KEYS)
+    }
+
     /// Denies at or after `since` (unix seconds).
     pub fn denies_since(&self, since: i64) -> usize {
         self.denies.iter().filter(|&&t| t >= since).count()
@@ -189,6 +255,12 @@ impl StateSnapshot {
                     let w = windows.entry(capability).or_default();
                     *w = (*w).max(*window_seconds);
                 }
+                StateChange::Count {
+                    key,
+                    window_seconds,
+                } => {
+                    self.count(key, *window_seconds, now_unix);
+                }
             }
         }
         for (capability, window) in windows {
@@ -197,6 +269,29 @@ impl StateSnapshot {
             v.retain(|&t| t >= horizon);
             v.push(now_unix);
         }
+    }
+
+    /// Counts one call under `key`. Closed windows are forgotten first; a new key that
+    /// finds the table still full is not stored (the check refuses that key from then on).
+    fn count(&mut self, key: &str, window: u64, now_unix: i64) {
+        self.counts.retain(|_, c| !c.closed(now_unix));
+        let start = window_start(now_unix, window);
+        if !self.counts.contains_key(key) && self.counts.len() >= MAX_COUNT_KEYS {
+            return;
+        }
+        let c = self.counts.entry(key.into()).or_insert(WindowCount {
+            start,
+            window,
+            count: 0,
+        });
+        if c.start != start || c.window != window {
+            *c = WindowCount {
+                start,
+                window,
+                count: 0,
+            };
+        }
+        c.count = c.count.saturating_add(1);
     }
 
     fn note_deny(&mut self, now_unix: i64) {
@@ -231,6 +326,11 @@ pub enum StateChange {
     Wrote {
         session: String,
         path: String,
+    },
+    /// One call counted by a `count` check under its state key ([`count_key`]).
+    Count {
+        key: String,
+        window_seconds: u64,
     },
 }
 

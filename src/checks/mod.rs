@@ -196,6 +196,24 @@ pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
             amount_field,
             tiers,
         } => values::assurance_tiers(input, amount_field, tiers),
+        CheckSpec::Count {
+            counter,
+            key_field,
+            limit,
+            window_seconds,
+            when,
+            code,
+        } => values::count(
+            input,
+            &values::CountSpec {
+                counter,
+                key_field: key_field.as_deref(),
+                name: limit,
+                window: *window_seconds,
+                when: when.as_ref(),
+                code: *code,
+            },
+        ),
     }
 }
 

@@ -579,3 +579,89 @@ pub fn rate(input: &CheckInput, name: &str, window_seconds: u64) -> CheckResult 
         }],
     }
 }
+
+pub fn count(input: &CheckInput, spec: &CountSpec) -> CheckResult {
+    let CountSpec {
+        counter,
+        key_field,
+        name,
+        window,
+        when,
+        code,
+    } = *spec;
+    let max = match uint_limit(input, name) {
+        Ok(Some(m)) => m,
+        Ok(None) => return skip_limit(input, name),
+        Err(e) => return e,
+    };
+    if let Some(w) = when {
+        match string_field(input, &w.field) {
+            Ok(Some(v)) if w.one_of.iter().any(|o| o == v) => {}
+            Ok(_) => {
+                return CheckResult::Skip(format!(
+                    "`{}` is not one of the values {counter} counts",
+                    w.field
+                ))
+            }
+            Err(e) => return e,
+        }
+    }
+    let value = match key_field.map(|f| string_field(input, f)) {
+        None => None,
+        Some(Ok(Some(v))) => Some(v),
+        Some(Ok(None)) => {
+            return CheckResult::Skip(format!(
+                "no `{}` in the call to count by",
+                key_field.unwrap_or_default()
+            ))
+        }
+        Some(Err(e)) => return e,
+    };
+    let per = match (key_field, value) {
+        (Some(f), Some(v)) => format!(" for {f} `{v}`"),
+        _ => String::new(),
+    };
+    let span = if window == 86_400 {
+        "today (UTC)".to_string()
+    } else {
+        format!("in this {window}s window")
+    };
+    let key = crate::state::count_key(input.capability, counter, value);
+    let now = input.env.now.unix_timestamp();
+    let (used, full) = input.state.counted(&key, window, now);
+    if used >= max {
+        return CheckResult::deny(
+            code.unwrap_or(ReasonCode::LimitExceeded),
+            format!("{used} calls{per} {span}; {name} = {max}"),
+        );
+    }
+    if full {
+        return CheckResult::deny(
+            code.unwrap_or(ReasonCode::LimitExceeded),
+            format!(
+                "toolgate counts at most {} distinct keys per agent at once and the table is full, \
+                 so a call{per} cannot be counted against {name}; it is refused until older windows close",
+                crate::state::MAX_COUNT_KEYS
+            ),
+        );
+    }
+    CheckResult::Pass {
+        detail: format!("{} of {max}{per} {span}", used + 1),
+        effects: vec![],
+        changes: vec![StateChange::Count {
+            key,
+            window_seconds: window,
+        }],
+    }
+}
+
+/// What a `count` check reads, from its spec.
+#[derive(Clone, Copy)]
+pub struct CountSpec<'a> {
+    pub counter: &'a str,
+    pub key_field: Option<&'a str>,
+    pub name: &'a str,
+    pub window: u64,
+    pub when: Option<&'a crate::packs::When>,
+    pub code: Option<ReasonCode>,
+}

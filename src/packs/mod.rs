@@ -8,7 +8,7 @@ mod spec;
 pub mod tool_map;
 
 pub use context_schema::ContextSchema;
-pub use spec::{Access, AssuranceTier, CheckSpec, ControlRule};
+pub use spec::{Access, AssuranceTier, CheckSpec, ControlRule, When, MAX_COUNT_WINDOW};
 
 use crate::passport::model::{is_dotted_id, AssuranceLevel};
 use crate::passport::Passport;
@@ -134,7 +134,26 @@ impl Pack {
                 )));
             }
         }
+        let mut counters = BTreeSet::new();
         for (i, c) in self.checks.iter().enumerate() {
+            if let CheckSpec::Count {
+                counter,
+                window_seconds,
+                ..
+            } = c
+            {
+                if !(1..=MAX_COUNT_WINDOW).contains(window_seconds) {
+                    return Err(bad(format!(
+                        "checks[{i}] counts over {window_seconds} s; a count window is 1 to {MAX_COUNT_WINDOW} s"
+                    )));
+                }
+                if counter.is_empty() || counter.contains('|') || !counters.insert(counter.as_str())
+                {
+                    return Err(bad(format!(
+                        "checks[{i}] names counter `{counter}`, which is empty, contains `|` or is used twice"
+                    )));
+                }
+            }
             for f in c.fields() {
                 if !known.contains(&f) {
                     return Err(bad(format!(

@@ -168,7 +168,35 @@ pub enum CheckSpec {
         amount_field: String,
         tiers: Vec<AssuranceTier>,
     },
+    /// At most `limit` allowed calls per agent in each fixed window of `window_seconds`
+    /// (86400: the UTC day), counted per value of `key_field` (per recipient, per
+    /// repository) or, without it, once per agent. With `when`, only calls whose field is
+    /// one of the listed values count and are judged. `counter` names the count in the
+    /// state, so two counters of a pack stay apart.
+    Count {
+        counter: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key_field: Option<String>,
+        limit: String,
+        window_seconds: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
 }
+
+/// The calls a [`CheckSpec::Count`] counts: those whose `field` is one of `one_of`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    pub field: String,
+    pub one_of: Vec<String>,
+}
+
+/// The longest window a [`CheckSpec::Count`] may have: every count then expires within a
+/// day of its window's start, which is what lets the state forget it.
+pub const MAX_COUNT_WINDOW: u64 = 86_400;
 
 /// One tier of `assurance_tiers`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -203,6 +231,7 @@ impl CheckSpec {
             CheckSpec::CurrencyAmount { .. }
             | CheckSpec::Idempotency { .. }
             | CheckSpec::Rate { .. }
+            | CheckSpec::Count { .. }
             | CheckSpec::ControlFiles { .. } => true,
             CheckSpec::Command { .. }
             | CheckSpec::Path { .. }
@@ -233,6 +262,7 @@ impl CheckSpec {
             | CheckSpec::MaxItems { code, .. }
             | CheckSpec::NoneOf { code, .. }
             | CheckSpec::SameValue { code, .. }
+            | CheckSpec::Count { code, .. }
             | CheckSpec::SumAtMost { code, .. } => *code,
             _ => None,
         }
@@ -270,6 +300,7 @@ impl CheckSpec {
             | CheckSpec::Idempotency { limit, .. }
             | CheckSpec::Approval { limit }
             | CheckSpec::Rate { limit, .. }
+            | CheckSpec::Count { limit, .. }
             | CheckSpec::MaxItems { limit, .. }
             | CheckSpec::NoneOf { limit, .. }
             | CheckSpec::AssuranceAtLeast { limit } => vec![limit],
@@ -327,6 +358,12 @@ impl CheckSpec {
             CheckSpec::AssuranceTiers { amount_field, .. } => {
                 format!("assurance_tiers({amount_field})")
             }
+            CheckSpec::Count {
+                counter, key_field, ..
+            } => match key_field {
+                Some(k) => format!("count({counter} per {k})"),
+                None => format!("count({counter})"),
+            },
         }
     }
 
@@ -364,6 +401,13 @@ impl CheckSpec {
                 .chain(std::iter::once(max_field.as_str()))
                 .collect(),
             CheckSpec::AssuranceTiers { amount_field, .. } => vec![amount_field],
+            CheckSpec::Count {
+                key_field, when, ..
+            } => key_field
+                .as_deref()
+                .into_iter()
+                .chain(when.as_ref().map(|w| w.field.as_str()))
+                .collect(),
             CheckSpec::Approval { .. }
             | CheckSpec::Rate { .. }
             | CheckSpec::AssuranceAtLeast { .. } => vec![],

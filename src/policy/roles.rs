@@ -95,6 +95,7 @@ fn spec_role(spec: &CheckSpec, key: &str) -> Option<Role> {
         | CheckSpec::MaxValue { limit, .. }
         | CheckSpec::MaxItems { limit, .. }
         | CheckSpec::Rate { limit, .. }
+        | CheckSpec::Count { limit, .. }
             if is(limit) =>
         {
             Role::Max

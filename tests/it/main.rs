@@ -39,6 +39,7 @@ mod hosts_payloads;
 mod hosts_wiring;
 mod install_hosts;
 mod json_reports;
+mod keyed_counts;
 mod ocsf_export;
 mod otel_export;
 mod pack_primitives;
