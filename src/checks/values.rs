@@ -77,16 +77,27 @@ pub fn max_bytes(
     let size = match input.context.get(field) {
         None | Some(Value::Null) => return CheckResult::Skip(format!("no `{field}` in the call")),
         Some(Value::String(s)) => s.len() as u64,
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .fold(0u64, |total, s| total.saturating_add(s.len() as u64)),
+        Some(Value::Array(items)) => {
+            let mut total = 0u64;
+            for it in items {
+                match it {
+                    Value::String(s) => total = total.saturating_add(s.len() as u64),
+                    _ => {
+                        return CheckResult::deny(
+                            ReasonCode::InvalidContext,
+                            format!("`{field}` must hold only strings"),
+                        )
+                    }
+                }
+            }
+            total
+        }
         // Structured arguments (an MCP tool's parameters): the bytes of their compact JSON.
-        Some(v @ (Value::Object(_) | Value::Array(_))) => json_len(v),
+        Some(v @ Value::Object(_)) => json_len(v),
         Some(_) => {
             return CheckResult::deny(
                 ReasonCode::InvalidContext,
-                format!("`{field}` must be a string, an array or an object"),
+                format!("`{field}` must be a string, an array of strings or an object"),
             )
         }
     };

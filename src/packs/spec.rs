@@ -59,8 +59,8 @@ pub enum CheckSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         walk: Option<String>,
     },
-    /// UTF-8 byte length of a string (or the sum over an array of strings); any other
-    /// object or array is measured as its compact JSON text (APort's `max_parameter_size`).
+    /// UTF-8 byte length of a string (or the sum over an array of strings); an object is
+    /// measured as its compact JSON text (APort's `max_parameter_size`).
     MaxBytes {
         field: String,
         limit: String,
