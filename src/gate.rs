@@ -3,6 +3,7 @@
 //! deny with its reason code; the only allow is a decided and recorded one.
 
 use crate::audit::log::Rotation;
+use crate::audit::record::HookProcess;
 use crate::audit::{AuditLog, Draft};
 use crate::call::{Call, HostKind};
 use crate::canonical::{self, parse_strict, strip_bom, timestamp};
@@ -1383,6 +1384,57 @@ fn load_subject(
     Ok((v, fleet))
 }
 
+/// Shells and wrappers a host may run a hook command through: the actor is above them.
+const HOOK_WRAPPERS: &[&str] = &[
+    "sh", "bash", "dash", "zsh", "ksh", "fish", "env", "timeout", "nice",
+];
+
+/// The process that ran this hook: toolgate's parent, or, past the shells that wrap hook
+/// commands, the host application. Names and parents come from Linux `/proc`; elsewhere
+/// only the parent's pid is known.
+fn hook_process(call: &Call) -> Option<HookProcess> {
+    let mut pid = parent_pid()?;
+    let mut name = proc_name(pid);
+    // A few levels at most: a wrapper chain longer than that is reported as it is.
+    for _ in 0..4 {
+        if !name.as_deref().is_some_and(|n| HOOK_WRAPPERS.contains(&n)) {
+            break;
+        }
+        match proc_parent(pid) {
+            Some(up) if up > 1 => {
+                pid = up;
+                name = proc_name(pid);
+            }
+            _ => break,
+        }
+    }
+    Some(HookProcess {
+        pid,
+        name,
+        cwd: call.cwd.clone(),
+    })
+}
+
+fn parent_pid() -> Option<u32> {
+    #[cfg(unix)]
+    return Some(std::os::unix::process::parent_id());
+    #[cfg(not(unix))]
+    return None;
+}
+
+fn proc_name(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    let name = text.trim().to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The parent pid from `/proc/PID/stat` (the field after the parenthesised name).
+fn proc_parent(pid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = text.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn build_record(
     call: Option<&Call>,
     ev: &Evaluation,
@@ -1445,5 +1497,6 @@ fn build_record(
         on_behalf_of_chain: vec![],
         policy_sources: Default::default(),
         notes: vec![],
+        process: call.and_then(hook_process),
     }
 }

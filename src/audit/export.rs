@@ -118,6 +118,12 @@ pub fn ocsf(r: &Record, checkpoint: Option<&Checkpoint>, origin: &Origin) -> Val
         "actor": {
             "app_name": r.host,
             "app_uid": r.agent_id,
+            // The process that ran the hook: the host application (past any wrapping shell).
+            "process": r.process.as_ref().map(|p| json!({
+                "pid": p.pid,
+                "name": p.name,
+                "working_directory": p.cwd,
+            })),
             "user": r.on_behalf_of.as_ref().map(|u| json!({"name": u, "uid": u})),
             "session": r.session_id.as_ref().map(|s| json!({"uid": s})),
         },
@@ -211,6 +217,9 @@ pub fn cef(r: &Record, checkpoint: Option<&Checkpoint>, origin: &Origin) -> Stri
         fields.push(("shost", h.clone()));
     }
     fields.push(("sproc", r.host.clone()));
+    if let Some(p) = &r.process {
+        fields.push(("spid", p.pid.to_string()));
+    }
     if !r.on_behalf_of_chain.is_empty() {
         fields.push(("flexString2Label", "on_behalf_of_chain".into()));
         fields.push(("flexString2", r.on_behalf_of_chain.join(" > ")));

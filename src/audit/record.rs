@@ -116,6 +116,9 @@ pub struct Record {
     /// Telemetry or other side notes that never change the verdict.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The process that ran the hook (the host application), as the OS named it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<HookProcess>,
     pub prev_hash: String,
     #[serde(default)]
     pub hash: String,
@@ -201,6 +204,22 @@ pub struct Draft {
     pub on_behalf_of_chain: Vec<String>,
     pub policy_sources: std::collections::BTreeMap<String, String>,
     pub notes: Vec<String>,
+    pub process: Option<HookProcess>,
+}
+
+/// The process that ran a hook, looked up when the call arrived: what a SIEM calls the
+/// actor's process. Facts for the evidence only; no check reads them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookProcess {
+    /// Its process id.
+    pub pid: u32,
+    /// Its name as the OS gives it (Linux `comm`, at most 15 bytes), when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The working directory the host gave the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
 }
 
 /// Where a record joins the chain.
@@ -252,6 +271,7 @@ impl Draft {
             on_behalf_of_chain: vec![],
             policy_sources: Default::default(),
             notes,
+            process: None,
         }
     }
 
@@ -393,6 +413,7 @@ impl Record {
             on_behalf_of_chain,
             policy_sources,
             notes,
+            process,
             prev_hash,
             hash: _,
             signature: _,
@@ -450,6 +471,12 @@ impl Record {
             }
         }
         w.str("prev_hash", prev_hash);
+        if let Some(p) = process {
+            match serde_json::to_value(p) {
+                Ok(v) if w.value("process", &v) => {}
+                _ => return false,
+            }
+        }
         w.reasons("reasons", reasons);
         w.raw("seq", &seq.to_string());
         w.nullable("session_id", session_id.as_deref());
@@ -543,6 +570,7 @@ impl Record {
             on_behalf_of_chain,
             policy_sources,
             notes,
+            process,
         } = draft;
         let mut r = Record {
             seq: link.seq,
@@ -585,6 +613,7 @@ impl Record {
             on_behalf_of_chain,
             policy_sources,
             notes,
+            process,
             prev_hash: link.prev_hash,
             hash: String::new(),
             signature: String::new(),
@@ -639,6 +668,7 @@ impl Record {
             on_behalf_of_chain,
             policy_sources,
             notes,
+            process,
             prev_hash,
             hash: _,
             signature: _,
@@ -679,6 +709,7 @@ impl Record {
             on_behalf_of_chain,
             policy_sources,
             notes,
+            process,
         };
         let link = Link {
             seq,

@@ -156,3 +156,61 @@ fn the_delegation_chain_and_the_deciding_layer_reach_ocsf_and_cef() {
     assert!(line.contains("> subagent:code-reviewer#a-7"), "{line}");
     assert!(line.contains("sproc=claude-code"), "{line}");
 }
+
+/// This test process's name as Linux gives it (what toolgate sees as its parent's name).
+fn own_comm() -> Option<String> {
+    std::fs::read_to_string("/proc/self/comm")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+#[test]
+fn the_actor_process_is_the_process_that_ran_the_hook_past_any_shell() {
+    let h = Home::new("coding-agent");
+    let call = h.claude("Bash", json!({"command": "git status"}));
+    assert_eq!(h.run(&["evaluate", "--host", "claude-code"], &call).code, 0);
+    // Hosts run hook commands through a shell: the actor is the process above it.
+    let base = h.command();
+    let mut sh = std::process::Command::new("sh");
+    sh.args([
+        "-c",
+        &format!("\"{}\" evaluate --host claude-code; exit $?", harness::BIN),
+    ])
+    .env_clear()
+    .current_dir(&h.project);
+    for (k, v) in base.get_envs() {
+        if let Some(v) = v {
+            sh.env(k, v);
+        }
+    }
+    let via_shell = harness::run_command(sh, &call);
+    assert_eq!(via_shell.code, 0, "{}", via_shell.stderr);
+
+    let events = lines(&h.ok(&["log", "export", "--format", "ocsf"]).stdout);
+    let schema = ocsf_schema();
+    let me = std::process::id();
+    for e in events.iter().filter(|e| e["api"]["operation"] == "Bash") {
+        assert!(schema.is_valid(e), "{e:#}");
+        let p = &e["actor"]["process"];
+        assert_eq!(p["pid"], me, "the test process ran the hook: {p}");
+        assert_eq!(p["working_directory"], h.project.to_str().unwrap());
+        if let Some(name) = own_comm() {
+            assert_eq!(p["name"], name.as_str());
+        }
+    }
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["api"]["operation"] == "Bash")
+            .count(),
+        2
+    );
+    let cef = h.ok(&["log", "export", "--format", "cef"]).stdout;
+    let line = cef.lines().find(|l| l.contains("act=allow")).unwrap();
+    assert!(line.contains(&format!("spid={me}")), "{line}");
+
+    // The schema would refuse a process of the wrong shape.
+    let mut bad = events[0].clone();
+    bad["actor"]["process"]["pid"] = json!("not a number");
+    assert!(!schema.is_valid(&bad));
+}
