@@ -796,6 +796,8 @@ fn evaluate_read(
         .is_none()
         .then(os_user)
         .flatten();
+    // So is the process that ran the hook (a few /proc reads), for the record's evidence.
+    let process = call_ref.and_then(hook_process);
     let log = audit_log(&loc.audit_log.path, &config);
     let ready = key
         .map_err(|e| format!("the evaluator key cannot sign the audit record: {e}"))
@@ -879,6 +881,7 @@ fn evaluate_read(
         issued_at,
     );
     record.notes.extend(clock_note);
+    record.process = process;
     if record.on_behalf_of.is_none() {
         record.on_behalf_of = os_account;
     }
@@ -1497,6 +1500,6 @@ fn build_record(
         on_behalf_of_chain: vec![],
         policy_sources: Default::default(),
         notes: vec![],
-        process: call.and_then(hook_process),
+        process: None,
     }
 }

@@ -6,17 +6,13 @@
 use crate::harness::{self, Home};
 use serde_json::{json, Value};
 
+/// The exit code a host would see (0 allow, 2 otherwise) and the reason codes.
 fn evaluate(h: &Home, policy: &str, context: Value) -> (i32, Vec<String>) {
-    let call = json!({"policy": policy, "context": context}).to_string();
-    let run = h.run(&["evaluate", "--json"], call.as_bytes());
-    let out = run.json();
-    let codes = out["reasons"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["code"].as_str().unwrap().to_string())
-        .collect();
-    (run.code, codes)
+    let (verdict, codes) = crate::aport_vectors::decide(h, policy, &context);
+    (
+        if verdict == "allow" { 0 } else { 2 },
+        codes.into_iter().collect(),
+    )
 }
 
 fn set_limits(h: &Home, cap: &str, limits: Value) {

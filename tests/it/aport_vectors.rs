@@ -31,7 +31,8 @@ const DEVIATIONS: &[(&str, &str, &[&str], &str)] = &[(
      currency_limits.USD.max_per_tx = 20000; toolgate applies the per-transaction cap",
 )];
 
-fn decide(h: &Home, policy: &str, context: &Value) -> (String, BTreeSet<String>) {
+/// `evaluate --json` of one OAP request: the verdict and its reason codes.
+pub(crate) fn decide(h: &Home, policy: &str, context: &Value) -> (String, BTreeSet<String>) {
     let call = json!({"policy": policy, "context": context}).to_string();
     let out = h.run(&["evaluate", "--json"], call.as_bytes()).json();
     let codes = out["reasons"]
