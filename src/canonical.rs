@@ -19,7 +19,7 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 #[derive(Debug, thiserror::Error)]
 pub enum StrictJsonError {
     #[error("not valid JSON: {0}")]
-    Syntax(String),
+    Syntax(#[source] serde_json::Error),
     #[error("document is not valid UTF-8")]
     NotUtf8,
 }
@@ -30,9 +30,8 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, StrictJsonError> {
     let mut de = serde_json::Deserializer::from_str(text);
     let value = StrictSeed
         .deserialize(&mut de)
-        .map_err(|e| StrictJsonError::Syntax(e.to_string()))?;
-    de.end()
-        .map_err(|e| StrictJsonError::Syntax(e.to_string()))?;
+        .map_err(StrictJsonError::Syntax)?;
+    de.end().map_err(StrictJsonError::Syntax)?;
     Ok(value)
 }
 

@@ -38,9 +38,9 @@ pub enum Observed {
 #[derive(Debug, thiserror::Error)]
 pub enum ObserveError {
     #[error("the evaluator key cannot sign the alarm: {0}")]
-    Key(String),
+    Key(#[source] crate::passport::keys::KeyError),
     #[error("the audit log: {0}")]
-    Log(String),
+    Log(#[source] crate::audit::log::AppendError),
 }
 
 /// Whether `record` is the gate's decision that let `call` run.
@@ -129,9 +129,9 @@ pub fn observe(
     if let Some(seq) = find(&recent_records(&loc.audit_log.path)) {
         return Ok((Observed::Gated(seq), None));
     }
-    let key = KeyPair::load(&loc.key.path).map_err(|e| ObserveError::Key(e.to_string()))?;
+    let key = KeyPair::load(&loc.key.path).map_err(ObserveError::Key)?;
     let log: AuditLog = crate::gate::audit_log(&loc.audit_log.path, config);
-    let mut locked = log.lock().map_err(|e| ObserveError::Log(e.to_string()))?;
+    let mut locked = log.lock().map_err(ObserveError::Log)?;
     if let Some(seq) = find(&recent_records(&loc.audit_log.path)) {
         return Ok((Observed::Gated(seq), None));
     }
@@ -143,9 +143,7 @@ pub fn observe(
         &mut record,
         Some(&call.input),
     );
-    let appended = locked
-        .append(record, &key)
-        .map_err(|e| ObserveError::Log(e.to_string()))?;
+    let appended = locked.append(record, &key).map_err(ObserveError::Log)?;
     drop(locked);
     telemetry.emit(&appended, &alarm_evaluation(call));
     Ok((Observed::Alarm(appended.seq), Some(appended.record)))

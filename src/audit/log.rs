@@ -24,8 +24,14 @@ const SEGMENT_DIGITS: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppendError {
-    #[error("cannot open audit log {path}: {why}")]
-    Open { path: PathBuf, why: String },
+    #[error("cannot open audit log {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit log {0} is not a regular file; refusing to write to it")]
+    NotRegular(PathBuf),
     #[error("audit log {0} is a symlink; refusing to follow it")]
     Symlink(PathBuf),
     #[error("timed out after {0:?} waiting for the audit log lock")]
@@ -38,8 +44,20 @@ pub enum AppendError {
     TornTail { path: PathBuf },
     #[error("audit log {path}: the last record is unreadable: {why}")]
     BadTail { path: PathBuf, why: String },
-    #[error("cannot write audit log {path}: {why}")]
-    Write { path: PathBuf, why: String },
+    #[error("cannot write audit log {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot rotate the audit log: segment {0} already exists")]
+    SegmentExists(PathBuf),
+    #[error("audit log {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: super::query::ReadError,
+    },
     #[error("audit log {path}: {finding}. Run `toolgate verify-log` to see what is left, then `toolgate audit repair --accept-loss` to record the loss and resume")]
     Tampered { path: PathBuf, finding: Finding },
     #[error("audit state {path}: {why}; run `toolgate audit rebuild-state`")]
@@ -236,17 +254,17 @@ impl AuditLog {
         sibling(&self.path, "state")
     }
 
-    fn open_err(&self, e: impl ToString) -> AppendError {
+    fn open_err(&self, source: std::io::Error) -> AppendError {
         AppendError::Open {
             path: self.path.clone(),
-            why: e.to_string(),
+            source,
         }
     }
 
-    fn write_err(&self, e: impl ToString) -> AppendError {
+    fn write_err(&self, source: std::io::Error) -> AppendError {
         AppendError::Write {
             path: self.path.clone(),
-            why: e.to_string(),
+            source,
         }
     }
 
@@ -276,21 +294,21 @@ impl AuditLog {
             opts.mode(0o600)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
         }
-        let open_err = |why: String| AppendError::Open {
+        let open_err = |source: std::io::Error| AppendError::Open {
             path: path.into(),
-            why,
+            source,
         };
         let f = opts.open(path).map_err(|e| {
             if e.raw_os_error() == Some(libc::ELOOP) {
                 AppendError::Symlink(path.into())
             } else {
-                open_err(e.to_string())
+                open_err(e)
             }
         })?;
         match f.metadata() {
             Ok(m) if m.is_file() => Ok(f),
-            Ok(_) => Err(open_err("not a regular file".into())),
-            Err(e) => Err(open_err(e.to_string())),
+            Ok(_) => Err(AppendError::NotRegular(path.into())),
+            Err(e) => Err(open_err(e)),
         }
     }
 
@@ -668,8 +686,12 @@ impl AuditLog {
             ))
         })?;
         let mut state = StateFile::default();
-        super::query::for_each(files, |r| state.apply(r.decided()))
-            .map_err(|e| self.open_err(e))?;
+        super::query::for_each(files, |r| state.apply(r.decided())).map_err(|source| {
+            AppendError::Unreadable {
+                path: self.path.clone(),
+                source,
+            }
+        })?;
         Ok((state, intact.log_id))
     }
 
@@ -813,8 +835,10 @@ impl Locked<'_> {
         let log_id = self.log_id.clone().unwrap_or_else(|| record.hash.clone());
         let hp = head_path(&log.path);
         let head = Head::new(&log_id, &record, key);
-        head.store(&hp)
-            .map_err(|e| log.write_err(format!("writing the head {}: {e}", hp.display())))?;
+        head.store(&hp).map_err(|source| AppendError::Write {
+            path: hp.clone(),
+            source,
+        })?;
         if let Err(e) = log.write_line(&record) {
             // Not recorded, so not decided: the head goes back to what it was.
             let _ = match &self.head {
@@ -861,7 +885,7 @@ impl Locked<'_> {
             &format!("{first:0width$}", width = SEGMENT_DIGITS),
         );
         if seg.exists() {
-            return Err(log.write_err(format!("segment {} already exists", seg.display())));
+            return Err(AppendError::SegmentExists(seg));
         }
         std::fs::rename(&log.path, &seg).map_err(|e| log.write_err(e))?;
         Ok(true)

@@ -190,7 +190,7 @@ fn shared_checks(loc: &Locations) -> Vec<Row> {
         Ok(t) => passport::load_verified(&loc.passport.path, t),
         Err(e) => Err(PassportError::Unreadable {
             path: loc.trust_dir.path.clone(),
-            why: e.to_string(),
+            source: e.to_string().into(),
         }),
     };
     let found = !matches!(verified, Err(PassportError::NotFound(_)));

@@ -27,8 +27,12 @@ mod embedded {
 pub enum PackError {
     #[error("{file}: {why}")]
     Invalid { file: String, why: String },
-    #[error("cannot read pack directory {dir}: {why}")]
-    Dir { dir: PathBuf, why: String },
+    #[error("cannot read pack directory {dir}: {source}")]
+    Dir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,9 +268,9 @@ impl Catalog {
     }
 
     fn load_dir(&mut self, dir: &Path, root: &Path) -> Result<(), PackError> {
-        let err = |e: std::io::Error| PackError::Dir {
+        let err = |source: std::io::Error| PackError::Dir {
             dir: dir.into(),
-            why: e.to_string(),
+            source,
         };
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(err)?

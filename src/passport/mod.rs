@@ -37,10 +37,18 @@ pub struct SignatureEnvelope {
 pub enum PassportError {
     #[error("no passport at {0}")]
     NotFound(PathBuf),
-    #[error("cannot read {path}: {why}")]
-    Unreadable { path: PathBuf, why: String },
-    #[error("{path} is not a valid OAP passport: {why}")]
-    Invalid { path: PathBuf, why: String },
+    #[error("cannot read {path}: {source}")]
+    Unreadable {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{path} is not a valid OAP passport: {source}")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{0} has no signature file {0}.sig; sign it with `toolgate passport sign`")]
     Unsigned(PathBuf),
     #[error("the signature of {path} does not verify: {why}")]
@@ -124,7 +132,7 @@ fn read(path: &Path) -> Result<Vec<u8>, PassportError> {
         } else {
             PassportError::Unreadable {
                 path: path.into(),
-                why: e.to_string(),
+                source: Box::new(e),
             }
         }
     })
@@ -135,11 +143,11 @@ pub fn load_unsigned(path: &Path) -> Result<(Passport, serde_json::Value), Passp
     let bytes = read(path)?;
     let value = parse_strict(&bytes).map_err(|e| PassportError::Invalid {
         path: path.into(),
-        why: e.to_string(),
+        source: Box::new(e),
     })?;
     let passport = Passport::from_value(&value).map_err(|e| PassportError::Invalid {
         path: path.into(),
-        why: e.to_string(),
+        source: Box::new(e),
     })?;
     Ok((passport, value))
 }
@@ -263,7 +271,7 @@ fn load_verified_once(path: &Path, trust: &TrustStore) -> Result<VerifiedPasspor
     }
     let value = parse_strict(&bytes).map_err(|e| PassportError::Invalid {
         path: path.into(),
-        why: e.to_string(),
+        source: Box::new(e),
     })?;
     let key = trust
         .get(&envelope.kid)
@@ -282,7 +290,7 @@ fn load_verified_once(path: &Path, trust: &TrustStore) -> Result<VerifiedPasspor
     }
     let passport = Passport::from_value(&value).map_err(|e| PassportError::Invalid {
         path: path.into(),
-        why: e.to_string(),
+        source: Box::new(e),
     })?;
     if !trust.may_sign_for(&envelope.kid, &passport.owner_id) {
         return Err(PassportError::WrongOwner {
