@@ -321,6 +321,30 @@ pub fn apply_grant(ev: Evaluation, grant_id: &str) -> Evaluation {
     }
 }
 
+/// A person's approval of a pattern: `amended` is the call decided with the grant's one
+/// extra allow entry (an allow, or the grant is not used); the record cites the grant and
+/// says what the call was without it.
+/// `what` names the entry (`` `cargo bench` in limits.system.command.execute.allowed_commands``).
+pub fn apply_pattern_grant(
+    amended: Evaluation,
+    without: &Evaluation,
+    grant_id: &str,
+    what: &str,
+) -> Evaluation {
+    if amended.verdict != Verdict::Allow {
+        return without.clone();
+    }
+    let first = without.reasons.first().map_or("", |r| r.message.as_str());
+    Evaluation {
+        reasons: vec![Reason::new(
+            ReasonCode::Allowed,
+            format!("allowed by approval {grant_id} ({what}); without it: {first}"),
+        )],
+        grant_id: Some(grant_id.into()),
+        ..amended
+    }
+}
+
 /// The verdict held back by rollout modes, when it is stricter than the one given.
 pub fn would_be(given: Verdict, held: &[(Mode, Verdict, Reason)]) -> Option<WouldBe> {
     let worst = held.iter().map(|(_, v, _)| *v).max()?;

@@ -827,11 +827,17 @@ fn evaluate_read(
             p.redo(&layers, &fleet, now);
         }
     }
-    let (evaluation, deciding_layer) = match step {
-        Decide::Done(ev) => (ev, fleet.decided_by.clone()),
+    let (evaluation, deciding_layer, again) = match step {
+        Decide::Done(ev) => (ev, fleet.decided_by.clone(), None),
         Decide::Pending(p) => {
-            let l = p.complete(&layers, &state);
-            (l.evaluation, l.deciding_layer)
+            let Pending {
+                catalog,
+                asked,
+                env,
+                pre,
+            } = *p;
+            let l = pre.complete(&layers, &catalog, &state, &env);
+            (l.evaluation, l.deciding_layer, Some((catalog, asked, env)))
         }
     };
     // A person's approval of exactly this call, consumed (when one-time) before the
@@ -855,6 +861,59 @@ fn evaluate_read(
             }
         }
         _ => evaluation,
+    };
+    // A person's approval of a pattern: the call decided again as if the passport held
+    // that one more allow entry, every other rule unchanged; used only if that allows.
+    let (evaluation, deciding_layer) = match (&verified, call.as_ref().ok(), &again) {
+        (Some(v), Some(c), Some((catalog, asked, env)))
+            if evaluation.verdict != Verdict::Allow && !evaluation.hard =>
+        {
+            let grants = crate::grant::find_patterns(
+                &loc.config_root,
+                &key.public(),
+                &v.passport().passport_id,
+                &c.tool,
+                &evaluation.policy_id,
+                now.unix_timestamp(),
+            );
+            let approved = grants.into_iter().find_map(|(g, path)| {
+                let pattern = g.pattern.as_ref()?;
+                let amended_passport = pattern.amend(v.passport())?;
+                let amended: Vec<crate::policy::Layer> = layers
+                    .iter()
+                    .map(|l| crate::policy::Layer {
+                        name: l.name.clone(),
+                        passport: if l.name == crate::policy::PASSPORT {
+                            std::borrow::Cow::Owned(amended_passport.clone())
+                        } else {
+                            std::borrow::Cow::Borrowed(l.passport.as_ref())
+                        },
+                    })
+                    .collect();
+                let pre = Pending::prepare(catalog, asked, env, &amended, &fleet);
+                let l = pre.complete(&amended, catalog, &state, env);
+                let allows = l.evaluation.verdict == Verdict::Allow;
+                (allows && (!g.once || crate::grant::consume(&path).is_ok())).then_some((l, g))
+            });
+            match approved {
+                Some((l, g)) => {
+                    let what = g.pattern.as_ref().map_or(String::new(), |p| {
+                        format!("`{}` in limits.{}.{}", p.entry, p.capability, p.list)
+                    });
+                    (
+                        crate::decision::apply_pattern_grant(
+                            l.evaluation,
+                            &evaluation,
+                            &g.grant_id,
+                            &what,
+                        ),
+                        l.deciding_layer,
+                    )
+                }
+                None => (evaluation, deciding_layer),
+            }
+        }
+        _ => (evaluation, deciding_layer),
     };
     let receipt = UnsignedReceipt {
         decision_id: uuid::Uuid::new_v4().to_string(),
@@ -1146,14 +1205,6 @@ impl<'f> Pending<'f> {
     fn redo(&mut self, layers: &[crate::policy::Layer], fleet: &FleetContext, now: OffsetDateTime) {
         self.env.now = now;
         self.pre = Self::prepare(&self.catalog, &self.asked, &self.env, layers, fleet);
-    }
-
-    fn complete(
-        self,
-        layers: &[crate::policy::Layer],
-        state: &StateSnapshot,
-    ) -> crate::policy::Layered {
-        self.pre.complete(layers, &self.catalog, state, &self.env)
     }
 }
 

@@ -10,7 +10,7 @@
 //! one-time grant under the audit lock before the record that cites it is written.
 
 use crate::canonical::jcs;
-use crate::passport::{KeyPair, PublicKey};
+use crate::passport::{KeyPair, Passport, PublicKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -32,6 +32,77 @@ pub struct Grant {
     pub expires_at: i64,
     pub approved_by: String,
     pub created_at: String,
+    /// A narrow pattern instead of the exact call: the next calls are decided as if the
+    /// passport held this one more allow entry, every other rule unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<Pattern>,
+}
+
+/// One allow entry a person approved for a while: `limits.<capability>.<list>` gains `entry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pattern {
+    pub capability: String,
+    pub list: String,
+    pub entry: String,
+}
+
+impl Pattern {
+    /// The passport with the entry added (the grant's only widening). `None` when the
+    /// passport has no such list: a grant never creates a limit the passport lacks.
+    pub fn amend(&self, p: &Passport) -> Option<Passport> {
+        let mut out = p.clone();
+        let list = out
+            .limits
+            .get_mut(&self.capability)?
+            .get_mut(&self.list)?
+            .as_array_mut()?;
+        list.push(serde_json::Value::String(self.entry.clone()));
+        Some(out)
+    }
+}
+
+/// Why a command pattern is refused: the rule of docs/passports.md ("Approving a pattern").
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error(
+        "`{0}` holds `{1}`, which the shell would expand or combine; a pattern is plain words"
+    )]
+    NotPlain(String, char),
+    #[error("`{0}` names only a program, so it would allow it with any arguments; give at least its first argument too (e.g. `{0} {1}`)")]
+    BareProgram(String, String),
+    #[error("`{pattern}` does not cover the denied command `{denied}`: a pattern is the denied command's first words")]
+    NotAPrefix { pattern: String, denied: String },
+    #[error("the pattern is empty")]
+    Empty,
+}
+
+/// Checks that a command pattern is no wider than the denied command needs: plain words
+/// (nothing the shell expands, quotes or chains), the denied command's first words on word
+/// boundaries, and more than the program name alone.
+pub fn check_command_pattern(pattern: &str, denied: &str) -> Result<(), PatternError> {
+    if let Some(c) = pattern
+        .chars()
+        .find(|c| !(c.is_alphanumeric() || c.is_whitespace() || "-_./=:,+@%".contains(*c)))
+    {
+        return Err(PatternError::NotPlain(pattern.into(), c));
+    }
+    let want: Vec<&str> = pattern.split_whitespace().collect();
+    let have: Vec<&str> = denied.split_whitespace().collect();
+    let Some(program) = want.first() else {
+        return Err(PatternError::Empty);
+    };
+    if want.len() > have.len() || want.iter().zip(&have).any(|(a, b)| a != b) {
+        return Err(PatternError::NotAPrefix {
+            pattern: pattern.into(),
+            denied: denied.into(),
+        });
+    }
+    if want.len() < 2 {
+        let next = have.get(1).copied().unwrap_or("ARG");
+        return Err(PatternError::BareProgram((*program).into(), next.into()));
+    }
+    Ok(())
 }
 
 /// A grant as stored: the grant and the evaluator key's signature over its JCS bytes.
@@ -87,16 +158,18 @@ pub fn store(config_root: &Path, grant: Grant, key: &KeyPair) -> Result<PathBuf,
     Ok(path)
 }
 
-/// The first unexpired grant, signed by `key`, that matches this call.
-pub fn find(
+/// Every unexpired grant signed by `key` for this passport and tool.
+fn valid(
     config_root: &Path,
     key: &PublicKey,
     passport_id: &str,
     tool: &str,
-    input_digest: &str,
     now_unix: i64,
-) -> Option<(Grant, PathBuf)> {
-    let entries = std::fs::read_dir(dir(config_root)).ok()?;
+) -> Vec<(Grant, PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(dir(config_root)) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
     for e in entries.flatten() {
         let path = e.path();
         if path.extension().is_none_or(|x| x != "json") {
@@ -109,21 +182,48 @@ pub fn find(
             continue;
         };
         let g = &signed.grant;
-        let fits = g.passport_id == passport_id
-            && g.tool == tool
-            && g.input_digest == input_digest
-            && now_unix < g.expires_at;
-        if !fits {
+        if g.passport_id != passport_id || g.tool != tool || now_unix >= g.expires_at {
             continue;
         }
         let Ok(value) = serde_json::to_value(g) else {
             continue;
         };
         if signed.kid == key.kid && key.verify_oap(&jcs(&value), &signed.signature) {
-            return Some((signed.grant, path));
+            out.push((signed.grant, path));
         }
     }
-    None
+    // The same order on every call, so which of two fitting grants is used is stable.
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out
+}
+
+/// The first unexpired grant, signed by `key`, for exactly this call (its input digest).
+pub fn find(
+    config_root: &Path,
+    key: &PublicKey,
+    passport_id: &str,
+    tool: &str,
+    input_digest: &str,
+    now_unix: i64,
+) -> Option<(Grant, PathBuf)> {
+    valid(config_root, key, passport_id, tool, now_unix)
+        .into_iter()
+        .find(|(g, _)| g.pattern.is_none() && g.input_digest == input_digest)
+}
+
+/// The unexpired pattern grants, signed by `key`, for this passport, tool and policy.
+pub fn find_patterns(
+    config_root: &Path,
+    key: &PublicKey,
+    passport_id: &str,
+    tool: &str,
+    policy_id: &str,
+    now_unix: i64,
+) -> Vec<(Grant, PathBuf)> {
+    valid(config_root, key, passport_id, tool, now_unix)
+        .into_iter()
+        .filter(|(g, _)| g.pattern.is_some() && g.policy_id == policy_id)
+        .collect()
 }
 
 /// Consumes a one-time grant: renamed aside before the record citing it is written,

@@ -266,10 +266,7 @@ fn simple(
     // Working out effects only: every program is taken as allowed by its name alone.
     let matched = matched.or(opts.effects_only.then_some(("", 1)));
     let Some((entry, len)) = matched else {
-        return Err(deny(
-            ReasonCode::CommandNotAllowed,
-            format!("`{shown}` is not an allowed command"),
-        ));
+        return Err(deny(ReasonCode::CommandNotAllowed, not_allowed(&shown)));
     };
     let name = base_name(&first.text);
     if !opts.effects_only {
@@ -388,6 +385,19 @@ fn entry_len(entry: &str, argv: &[Word]) -> Option<usize> {
         return argv.first().filter(|w| w.is_literal()).map(|_| 1);
     }
     prefix_len(entry, argv)
+}
+
+const NOT_ALLOWED: &str = "` is not an allowed command";
+
+/// The deny of a simple command no allow entry covers.
+fn not_allowed(shown: &str) -> String {
+    format!("`{shown}{NOT_ALLOWED}")
+}
+
+/// The denied simple command named by a [`not_allowed`] message (from a signed record):
+/// what `toolgate approve --pattern` checks a pattern against.
+pub fn not_allowed_subject(message: &str) -> Option<&str> {
+    message.strip_prefix('`')?.strip_suffix(NOT_ALLOWED)
 }
 
 /// How many words of `argv` the entry covers, if it is a prefix on word boundaries.

@@ -16,11 +16,22 @@ directory (agents may neither read nor write it), used by the next matching call
 cited by that call's audit record (`grant_id`). Denies no person may lift (a suspended or
 expired passport, toolgate's own files, gate failures) cannot be approved.
 
-Exit codes: 0 granted; 1 no such decision, nothing to approve, or not confirmed.
+With --pattern, a denied command is approved by its first words instead of its exact
+text: for the grant's life, calls are decided as if the passport's allowed_commands
+held that one more entry, and every other rule still applies (blocked patterns,
+options that run other code, the files the command reads and writes, rates). The
+pattern must be the denied command's first words, plain words only (nothing the
+shell expands, quotes or chains), and more than the program name alone: `cargo
+bench` for a denied `cargo bench --bench parse`, never `cargo` or `*`. It is shown
+in words before you confirm. See docs/passports.md, \"Approving a pattern\".
+
+Exit codes: 0 granted; 1 no such decision, nothing to approve, a pattern refused, or
+not confirmed.
 
 Examples:
   toolgate approve 6f1c0a7e-...              # the next identical call, once
   toolgate approve 6f1c0a7e --for 1h          # identical calls for an hour
+  toolgate approve 6f1c0a7e --pattern 'cargo bench' --for 1d
   toolgate log --verdict deny --since 1h      # find the decision id")]
 pub struct ApproveArgs {
     /// The decision id from the deny (a unique prefix is enough).
@@ -31,6 +42,10 @@ pub struct ApproveArgs {
     /// For every matching call during this long (e.g. 30m, 1h, 1d).
     #[arg(long = "for", value_name = "DURATION")]
     pub for_: Option<String>,
+    /// Approve commands that start with these words (the denied command's first words,
+    /// more than the program alone) instead of the exact call.
+    #[arg(long, value_name = "WORDS")]
+    pub pattern: Option<String>,
     /// Do not ask for confirmation on the terminal.
     #[arg(long)]
     pub yes: bool,
@@ -56,6 +71,31 @@ fn find(paths: &PathArgs, id: &str) -> anyhow::Result<Record> {
         1 => Ok(hits.remove(0)),
         n => bail!("`{id}` matches {n} decisions; give more of the id"),
     }
+}
+
+/// The pattern grant for a denied command, after the rule in [`grant::check_command_pattern`].
+fn command_pattern(r: &Record, words: &str) -> anyhow::Result<grant::Pattern> {
+    use toolgate::reason::ReasonCode;
+    let (capability, list, _) = super::edit::Kind::Command.lists();
+    let denied = r
+        .reasons
+        .first()
+        .filter(|x| x.code == ReasonCode::CommandNotAllowed)
+        .and_then(|x| toolgate::checks::command::not_allowed_subject(&x.message));
+    let Some(denied) = denied else {
+        bail!(
+            "decision {} was not denied for a command missing from allowed_commands ({}), so there is no pattern to approve; approve the exact call (without --pattern), or change the passport (`toolgate passport allow`)",
+            r.decision_id,
+            r.reasons.first().map_or("no reason", |x| x.code.as_str())
+        );
+    };
+    grant::check_command_pattern(words, denied)
+        .map_err(|e| anyhow::anyhow!("refused: {e}; the denied command was `{denied}`"))?;
+    Ok(grant::Pattern {
+        capability: capability.into(),
+        list: list.into(),
+        entry: words.split_whitespace().collect::<Vec<_>>().join(" "),
+    })
 }
 
 pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
@@ -102,6 +142,11 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
         // A one-time grant still lapses, so a forgotten one cannot wait forever.
         None => (true, now + time::Duration::days(1)),
     };
+    let pattern = a
+        .pattern
+        .as_deref()
+        .map(|p| command_pattern(&r, p))
+        .transpose()?;
     let first = r.reasons.first();
     println!(
         "decision {} ({}): {} {} under {}\n  {}",
@@ -117,14 +162,20 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
         if !std::io::stdin().is_terminal() {
             bail!("confirm on a terminal, or pass --yes");
         }
-        print!(
-            "allow this exact call {}? [y/N] ",
-            if once {
-                "once".to_string()
-            } else {
-                format!("until {}", toolgate::canonical::timestamp(expires))
-            }
-        );
+        let when = if once {
+            "once".to_string()
+        } else {
+            format!("until {}", toolgate::canonical::timestamp(expires))
+        };
+        match &pattern {
+            Some(p) => print!(
+                "allow every command that starts with `{}` (with any further arguments) under \
+                 passport {}, {when}? Every other rule of the passport still applies. [y/N] ",
+                p.entry,
+                r.passport_id.as_deref().unwrap_or("")
+            ),
+            None => print!("allow this exact call {when}? [y/N] "),
+        }
         std::io::stdout().flush()?;
         let mut line = String::new();
         std::io::stdin().lock().read_line(&mut line)?;
@@ -146,13 +197,18 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
         expires_at: expires.unix_timestamp(),
         approved_by: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
         created_at: toolgate::canonical::timestamp(now),
+        pattern,
     };
     let path = grant::store(&loc.config_root, grant.clone(), &key)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&grant)?);
     } else {
+        let scope = grant.pattern.as_ref().map_or_else(
+            || "this exact call".to_string(),
+            |p| format!("commands starting with `{}`", p.entry),
+        );
         println!(
-            "granted {} ({}) -> {}",
+            "granted {} for {scope} ({}) -> {}",
             grant.grant_id,
             if once {
                 "once".to_string()

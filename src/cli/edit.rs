@@ -32,7 +32,7 @@ pub enum Kind {
 
 impl Kind {
     /// (capability, allow list, deny list) for this kind.
-    fn lists(self) -> (&'static str, &'static str, Option<&'static str>) {
+    pub(crate) fn lists(self) -> (&'static str, &'static str, Option<&'static str>) {
         match self {
             Kind::Command => (
                 "system.command.execute",
