@@ -211,6 +211,12 @@ fn screen(cmd: &str) -> Result<usize, ShellError> {
             "the command contains a NUL byte".into(),
         ));
     }
+    if tilde_number_out_of_range(cmd) {
+        // brush-parser 0.4 unwraps the `~N` directory-stack number (found by fuzzing).
+        return Err(ShellError::Unparsable(
+            "a `~N` directory-stack reference has a number out of range".into(),
+        ));
+    }
     if fd_out_of_range(cmd) {
         // brush-parser 0.4 unwraps the fd number (found by fuzzing); bash refuses it too.
         return Err(ShellError::Unparsable(
@@ -276,7 +282,14 @@ fn heredoc_operators(cmd: &str) -> (usize, bool) {
         }
         // Two blanks, or no tag at all (an operator, a newline or the end next:
         // a syntax error in bash), are where brush-parser reads an empty tag.
-        let no_tag = b.get(j).is_none_or(|c| b"<>()|;&\n\r".contains(c));
+        let ends = |c: &u8| b" \t<>()|;&\n\r".contains(c);
+        // A tag of quotes alone (`<<""`, `<<''""`) is empty once unquoted.
+        let tag = b.get(j..).map_or(&[][..], |r| {
+            let n = r.iter().position(ends).unwrap_or(r.len());
+            r.get(..n).unwrap_or_default()
+        });
+        let quotes_only = !tag.is_empty() && tag.iter().all(|c| b"\"'$\\".contains(c));
+        let no_tag = b.get(j).is_none_or(|c| b"<>()|;&\n\r".contains(c)) || quotes_only;
         trap |= run >= 2 || no_tag;
         i = j;
     }
@@ -1112,6 +1125,16 @@ fn fd_out_of_range(cmd: &str) -> bool {
     false
 }
 
+/// Whether a `~`, `~+` or `~-` is followed by ten or more digits: a
+/// directory-stack index no shell has, and one the parser cannot hold.
+fn tilde_number_out_of_range(cmd: &str) -> bool {
+    cmd.match_indices('~').any(|(i, _)| {
+        let rest = cmd.get(i + 1..).unwrap_or_default();
+        let rest = rest.strip_prefix(['+', '-']).unwrap_or(rest);
+        rest.bytes().take_while(u8::is_ascii_digit).count() >= 10
+    })
+}
+
 /// `1`, `2`, `-` (close), `1-` (move): fd duplication, not a file.
 fn is_fd(t: &str) -> bool {
     let digits = t.strip_suffix('-').unwrap_or(t);
@@ -1273,6 +1296,9 @@ mod tests {
             // Found by cargo-fuzz (timeout, the s19 run): the operator is the end of a `<` run.
             "2<<<<<<<<\r\r<#${",
             "x<<<<<\n${",
+            // Found by cargo-fuzz (timeout): a tag of quotes alone is empty.
+            "<<\"\"\"\"<#($<<<(F(~FF",
+            "cat <<'' x ${",
             "$(<< <<f|${",
         ] {
             assert!(too_complex(bomb), "{bomb:?}");
@@ -1280,6 +1306,19 @@ mod tests {
         assert!(analyze("cat <<EOF\nx\nEOF").is_ok());
         assert!(analyze("cat << 'EOF'\nx\nEOF").is_ok());
         assert!(analyze("cat <<< 'x'").is_ok());
+        assert!(analyze("cat <<\"EOF\"\nx\nEOF").is_ok());
+        // Found by cargo-fuzz (a panic): `~N` with a number the parser unwraps.
+        for bomb in [
+            "x<~444444444444444444444444",
+            "ls ~+99999999999",
+            "cd ~-12345678901",
+        ] {
+            assert!(
+                matches!(analyze(bomb), Err(ShellError::Unparsable(_))),
+                "{bomb}"
+            );
+        }
+        assert!(analyze("ls ~/src ~+ ~- ~+1 ~2").is_ok());
         // Read without regard to quoting, so it never misses one: quoted text is refused too.
         assert!(too_complex("echo '<<  x'"));
         assert!(too_complex(&"cat <<a\n".repeat(MAX_HEREDOCS + 1)));
