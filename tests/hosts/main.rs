@@ -692,7 +692,64 @@ fn scenarios(w: &World) -> Result<Vec<Check>, String> {
         verify.is_ok(),
         || verify.clone().unwrap_err(),
     ));
+
+    // 6. Warn mode: the call runs, the record says what was held back, and the words
+    // reach the host where it shows a hook's words on an allow.
+    w.toolgate(&install.iter().map(String::as_str).collect::<Vec<_>>())?;
+    w.toolgate(&["passport", "set", "mode", "warn"])?;
+    let marker = w.project().join("ran-in-warn-mode");
+    let t = w.run(
+        "f",
+        vec![shell_step(kind, &format!("mkdir {}", marker.display()))],
+    )?;
+    let record = w
+        .audit()
+        .into_iter()
+        .rev()
+        .find(|r| r["event"].is_null() && r["session_id"] != "toolgate-doctor");
+    out.push(check(
+        "warn mode: the call runs and its record says what enforce would have done",
+        marker.exists()
+            && record.as_ref().is_some_and(|r| {
+                r["verdict"] == "allow"
+                    && r["enforced"] == false
+                    && r["mode"] == "warn"
+                    && r["would_verdict"] == "deny"
+            }),
+        || format!("ran: {}; record {record:?}; {}", marker.exists(), tail(&t)),
+    ));
+    let words = "warn mode: toolgate would deny this call";
+    let (model, user) = (w.model.model_saw(words), t.contains(words));
+    eprintln!(
+        "hosts: {} warn words: model saw them: {model}; host output shows them: {user}",
+        kind.id()
+    );
+    let (want_model, want_user) = warn_channels(kind);
+    out.push(check(
+        "warn mode: the words reach the host where docs/hosts.md says",
+        (model, user) == (want_model, want_user),
+        || {
+            format!(
+                "model saw the words: {model} (expected {want_model}); host output shows them: {user} (expected {want_user}); {}",
+                tail(&t)
+            )
+        },
+    ));
     Ok(out)
+}
+
+/// Where each host shows a warn-mode allow's words, as observed with the pinned versions
+/// (docs/hosts.md, "Warn mode"): (the model sees them, the host's own output shows them).
+fn warn_channels(kind: Kind) -> (bool, bool) {
+    match kind {
+        // additionalContext reaches the model; `-p` stream-json prints no systemMessage.
+        Kind::Claude => (true, false),
+        // "Hook system message: ..." in its output; nothing reaches the model.
+        Kind::Gemini => (false, true),
+        // An allowing hook's stderr is shown nowhere, and reaches no model.
+        Kind::Codex => (false, false),
+        Kind::Copilot => (false, false),
+    }
 }
 
 /// Deletes toolgate's pre-tool entries from the host's user configuration, as a person (or an agent) might.

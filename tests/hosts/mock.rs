@@ -46,6 +46,8 @@ struct Shared {
     /// The most complete list of tool results seen in a request.
     results: Vec<ToolResult>,
     requests: usize,
+    /// Every request body of the run, as text (to find what the host told the model).
+    bodies: Vec<String>,
 }
 
 /// The model server.
@@ -76,6 +78,14 @@ impl ModelServer {
         s.id_prefix = id_prefix.into();
         s.results.clear();
         s.requests = 0;
+        s.bodies.clear();
+    }
+
+    /// Whether any request of the run carried `needle` anywhere (system prompt,
+    /// messages, tool results), as the host sent it.
+    pub fn model_saw(&self, needle: &str) -> bool {
+        let s = self.shared.lock().unwrap();
+        s.bodies.iter().any(|b| b.contains(needle))
     }
 
     pub fn results(&self) -> Vec<ToolResult> {
@@ -178,6 +188,7 @@ fn serve(mut conn: TcpStream, shared: &Mutex<Shared>) {
     let step = {
         let mut s = shared.lock().unwrap();
         s.requests += 1;
+        s.bodies.push(req.to_string());
         if !side && results.len() >= s.results.len() {
             s.results = results.clone();
         }
