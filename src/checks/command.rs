@@ -468,8 +468,13 @@ pub fn pattern_matches(pattern: &str, argv: &[Word]) -> bool {
     if base_name(first) != program {
         return false;
     }
-    let (want_opts, want_ops) = normalize_tokens(program, &words[1..]);
-    let args: Vec<&str> = argv[1..].iter().map(|w| w.text.as_str()).collect();
+    let (want_opts, want_ops) = normalize_tokens(program, words.get(1..).unwrap_or_default());
+    let args: Vec<&str> = argv
+        .get(1..)
+        .unwrap_or_default()
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect();
     let (have_opts, have_ops) = normalize_tokens(program, &args);
     let mut ops = have_ops.iter();
     want_opts.iter().all(|o| have_opts.contains(o)) && want_ops.iter().all(|w| ops.any(|h| h == w))
@@ -668,18 +673,19 @@ fn expand_globs(
 /// Files a known program reads or writes, from its literal arguments.
 fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), CheckResult> {
     if prog::DIRECTORY_CHANGERS.contains(&name) {
-        let operands: Vec<&Word> = argv[1..]
+        let operands: Vec<&Word> = argv
+            .get(1..)
+            .unwrap_or_default()
             .iter()
             .filter(|w| !w.text.starts_with('-'))
             .collect();
-        fx.change_dir(if name == "popd" || operands.len() != 1 {
-            None
-        } else {
-            Some(operands[0])
+        fx.change_dir(match operands.as_slice() {
+            [only] if name != "popd" => Some(only),
+            _ => None,
         });
         return Ok(());
     }
-    let args = &argv[1..];
+    let args = argv.get(1..).unwrap_or_default();
     let mut operands: Vec<&Word> = Vec::new();
     let mut end = false;
     let mut pattern_given = false;
@@ -700,8 +706,7 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
                 .any(|w| o.iter().any(|x| option_matches(&w.text, x)))
         });
     let mut i = 0;
-    while i < args.len() {
-        let w = &args[i];
+    while let Some(w) = args.get(i) {
         let t = w.text.as_str();
         i += 1;
         if end || t == "-" || !t.starts_with('-') {
@@ -779,7 +784,7 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
         return Ok(());
     }
     let files: &[&Word] = if pattern_opts.is_some() && !pattern_given && !operands.is_empty() {
-        &operands[1..]
+        operands.get(1..).unwrap_or_default()
     } else {
         &operands
     };

@@ -63,7 +63,10 @@ pub fn check(input: &CheckInput, field: &str, rules: &[ControlRule]) -> CheckRes
                 );
             }
             if rule.script_operand {
-                let script = c.argv[1..]
+                let script = c
+                    .argv
+                    .get(1..)
+                    .unwrap_or_default()
                     .iter()
                     .find(|w| !w.text.starts_with('-'))
                     .filter(|w| w.is_literal());

@@ -245,6 +245,11 @@ fn screen(cmd: &str) -> Result<usize, ShellError> {
     Ok(nesting)
 }
 
+/// The byte before index `i`, if there is one.
+fn before(b: &[u8], i: usize) -> Option<u8> {
+    i.checked_sub(1).and_then(|j| b.get(j)).copied()
+}
+
 /// Counts `<<` and `<<-` operators (not `<<<`), and whether one is followed by
 /// a run of two or more blanks or line continuations.
 fn heredoc_operators(cmd: &str) -> (usize, bool) {
@@ -252,7 +257,7 @@ fn heredoc_operators(cmd: &str) -> (usize, bool) {
     let (mut count, mut trap) = (0, false);
     let mut i = 0;
     while i + 1 < b.len() {
-        if b[i] != b'<' || (i > 0 && b[i - 1] == b'<') {
+        if b.get(i) != Some(&b'<') || before(b, i) == Some(b'<') {
             i += 1;
             continue;
         }
@@ -303,21 +308,18 @@ fn nesting_estimate(cmd: &str) -> usize {
     let (mut depth, mut max) = (0usize, 0usize);
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if word(c) && (i == 0 || !word(b[i - 1])) {
-            let end = b[i..]
-                .iter()
-                .position(|&x| !word(x))
-                .map_or(b.len(), |n| i + n);
-            match &b[i..end] {
+    while let Some(&c) = b.get(i) {
+        if word(c) && !before(b, i).is_some_and(word) {
+            let rest = b.get(i..).unwrap_or_default();
+            let len = rest.iter().position(|&x| !word(x)).unwrap_or(rest.len());
+            match rest.get(..len).unwrap_or_default() {
                 b"if" | b"case" | b"while" | b"until" | b"for" | b"select" | b"function" => {
                     depth += 1
                 }
                 b"fi" | b"esac" | b"done" => depth = depth.saturating_sub(1),
                 _ => {}
             }
-            i = end;
+            i += len;
         } else {
             match c {
                 b'(' | b'{' | b'[' => depth += 1,
@@ -445,7 +447,7 @@ impl Analyzer {
             // Nothing ran inside (e.g. `(( ))`): keep the redirections on an empty command.
             self.commands.push(SimpleCommand::default());
         }
-        for c in &mut self.commands[from..] {
+        for c in self.commands.get_mut(from..).unwrap_or_default() {
             c.redirects.extend(holder.redirects.iter().cloned());
             c.other_expansions
                 .extend(holder.other_expansions.iter().cloned());
@@ -1010,12 +1012,12 @@ fn builtin_semantics(cmd: &mut SimpleCommand) -> Result<(), ShellError> {
         return Ok(());
     };
     if ARITHMETIC_BUILTINS.contains(&name.as_str()) {
-        for w in &cmd.argv[1..] {
+        for w in cmd.argv.iter().skip(1) {
             subscript_code(&w.text)?;
         }
     }
     if name == "let" {
-        for w in &cmd.argv[1..] {
+        for w in cmd.argv.iter().skip(1) {
             if w.is_literal() && names_variable(&w.text) {
                 cmd.other_expansions.push(format!(
                     "let {} (arithmetic evaluates the variables it names)",
@@ -1029,11 +1031,11 @@ fn builtin_semantics(cmd: &mut SimpleCommand) -> Result<(), ShellError> {
         return Ok(());
     };
     let mut names = vec![];
-    let args = &cmd.argv[1..];
+    let args = cmd.argv.get(1..).unwrap_or_default();
     let mut i = 0;
     let mut operands = vec![];
-    while i < args.len() {
-        let t = args[i].text.as_str();
+    while let Some(arg) = args.get(i) {
+        let t = arg.text.as_str();
         if name_opts.contains(&t) {
             if let Some(n) = args.get(i + 1) {
                 names.push(n.text.clone());
@@ -1102,8 +1104,7 @@ fn names_variable(text: &str) -> bool {
     let b = text.as_bytes();
     b.iter().enumerate().any(|(i, &c)| {
         (c.is_ascii_alphabetic() || c == b'_')
-            && (i == 0
-                || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'#'))
+            && !before(b, i).is_some_and(|p| p.is_ascii_alphanumeric() || p == b'_' || p == b'#')
     })
 }
 
@@ -1161,7 +1162,7 @@ fn unquoted_expansion(shape: &str) -> bool {
     let b = shape.as_bytes();
     if b.iter()
         .enumerate()
-        .any(|(i, &c)| c == b'~' && (i == 0 || b[i - 1] == b'=' || b[i - 1] == b':'))
+        .any(|(i, &c)| c == b'~' && before(b, i).is_none_or(|p| p == b'=' || p == b':'))
     {
         return true;
     }

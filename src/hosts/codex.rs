@@ -257,7 +257,10 @@ pub mod trust {
                     program: program.display().to_string(),
                     source,
                 })?;
-            let out = child.stdout.take().expect("piped stdout");
+            let out = child
+                .stdout
+                .take()
+                .ok_or_else(|| TrustError::Protocol("its stdout could not be read".into()))?;
             let (tx, lines) = mpsc::channel();
             std::thread::spawn(move || {
                 for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -281,7 +284,11 @@ pub mod trust {
         }
 
         fn send(&mut self, msg: &Value) -> Result<(), TrustError> {
-            let stdin = self.child.stdin.as_mut().expect("piped stdin");
+            let stdin = self
+                .child
+                .stdin
+                .as_mut()
+                .ok_or_else(|| TrustError::Protocol("its stdin could not be written".into()))?;
             writeln!(stdin, "{msg}").map_err(|e| TrustError::Protocol(e.to_string()))
         }
 

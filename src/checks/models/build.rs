@@ -358,8 +358,8 @@ fn tool_touches(name: &str, tool: &Tool, args: &[Word]) -> Touches {
     }
     let mut out = vec![];
     let mut i = 0;
-    while i < args.len() {
-        let t = args[i].text.as_str();
+    while let Some(arg) = args.get(i) {
+        let t = arg.text.as_str();
         if t == "--" {
             break;
         }
@@ -478,8 +478,8 @@ fn initial_commands(name: &str, words: &[&str]) -> Result<(), Refusal> {
 /// (or the package) from the working directory first, so both are reads.
 fn python(args: &[Word]) -> Touches {
     let mut i = 0;
-    while i < args.len() {
-        let t = args[i].text.as_str();
+    while let Some(arg) = args.get(i) {
+        let t = arg.text.as_str();
         if let Some((m, _)) = option_value(args, i, "-m") {
             let m = m?;
             if m.is_empty() {
@@ -488,7 +488,9 @@ fn python(args: &[Word]) -> Touches {
             let rel = m.replace('.', "/");
             if m == "pytest" || m == "py.test" {
                 let tool = TOOLS.iter().find(|t| t.programs.contains(&"pytest"));
-                let rest = &args[(i + if t == "-m" { 2 } else { 1 }).min(args.len())..];
+                let rest = args
+                    .get(i + if t == "-m" { 2 } else { 1 }..)
+                    .unwrap_or_default();
                 let mut out = vec![Touch::Read(format!("{rel}.py")), Touch::Read(rel)];
                 if let Some(tool) = tool {
                     out.extend(tool_touches("pytest", tool, rest)?);
@@ -501,7 +503,7 @@ fn python(args: &[Word]) -> Touches {
             let script = if t == "--" {
                 args.get(i + 1)
             } else {
-                Some(&args[i])
+                Some(arg)
             };
             return Ok(match script.map(lit).transpose()? {
                 Some(s) if s != "-" => vec![Touch::Read(s.to_string())],

@@ -371,8 +371,8 @@ pub fn touches(args: &[Word]) -> Touches {
     let mut dir: Option<Option<String>> = Some(None);
     // `--work-tree DIR`: where the files land, whatever `-C` says.
     let mut work_tree: Option<String> = None;
-    while i < args.len() && args[i].text.starts_with('-') {
-        let t = args[i].text.as_str();
+    while let Some(arg) = args.get(i).filter(|a| a.text.starts_with('-')) {
+        let t = arg.text.as_str();
         match (t, args.get(i + 1)) {
             ("-C", Some(d)) if d.is_literal() && !d.text.is_empty() => {
                 dir = dir.map(|prev| {
@@ -400,7 +400,7 @@ pub fn touches(args: &[Word]) -> Touches {
         return Ok(vec![]);
     };
     let sub_name = lit(sub)?;
-    let rest = &args[i + 1..];
+    let rest = args.get(i + 1..).unwrap_or_default();
     if rest
         .iter()
         .any(|w| w.text.starts_with("ext::") || w.text.starts_with("fd::"))
@@ -1022,8 +1022,7 @@ fn pathspecs(sub: &str, rest: &[Word]) -> Result<(Vec<Spec>, Vec<String>), Refus
     let mut end = false;
     let mut pattern_pending = sub == "grep";
     let mut i = 0;
-    while i < rest.len() {
-        let w = &rest[i];
+    while let Some(w) = rest.get(i) {
         let t = w.text.as_str();
         if !end && t == "--" {
             end = true;
@@ -1112,8 +1111,8 @@ fn config(rest: &[Word]) -> Touches {
     let mut i = 0;
     let mut reading = false;
     let mut file_given = false;
-    while i < rest.len() {
-        let t = rest[i].text.as_str();
+    while let Some(arg) = rest.get(i) {
+        let t = arg.text.as_str();
         if let Some((v, n)) =
             option_value(rest, i, "--file").or_else(|| option_value(rest, i, "-f"))
         {
@@ -1136,7 +1135,7 @@ fn config(rest: &[Word]) -> Touches {
             reading = true;
         }
         if !t.starts_with('-') {
-            operands.push(lit(&rest[i])?);
+            operands.push(lit(arg)?);
         }
         i += 1;
     }

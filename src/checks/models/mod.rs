@@ -139,7 +139,7 @@ pub type Touches = Result<Vec<Touch>, Refusal>;
 
 /// The touches of one simple command, or `None` when no model covers the program.
 pub fn touches(name: &str, argv: &[Word]) -> Option<Touches> {
-    let args = &argv[1..];
+    let args = argv.get(1..).unwrap_or_default();
     match name {
         "git" => Some(git::touches(args)),
         _ if jq::PROGRAMS.contains(&name) => Some(jq::touches(name, args)),
@@ -174,14 +174,14 @@ const SECOND_OPERAND_WRITTEN: &[(&str, &[&str])] = &[
 fn second_operand_written(args: &[Word], values: &[&str]) -> Touches {
     let mut operands = vec![];
     let mut i = 0;
-    while i < args.len() {
-        let t = args[i].text.as_str();
+    while let Some(arg) = args.get(i) {
+        let t = arg.text.as_str();
         if values.contains(&t) {
             i += 2;
             continue;
         }
         if !t.starts_with('-') || t == "-" {
-            operands.push(&args[i]);
+            operands.push(arg);
         }
         i += 1;
     }
@@ -201,8 +201,8 @@ fn tree_writer(name: &str, args: &[Word]) -> Touches {
     let mut into: Option<String> = None;
     let mut operands = vec![];
     let mut i = 0;
-    while i < args.len() {
-        let t = args[i].text.as_str();
+    while let Some(arg) = args.get(i) {
+        let t = arg.text.as_str();
         if name == "unzip" && matches!(t, "-l" | "-t" | "-v" | "-Z" | "-p" | "-c") {
             // Listing, testing or printing writes nothing.
             return Ok(out);
@@ -220,7 +220,7 @@ fn tree_writer(name: &str, args: &[Word]) -> Touches {
             i += n;
         } else {
             if !t.starts_with('-') {
-                operands.push(lit(&args[i])?.to_string());
+                operands.push(lit(arg)?.to_string());
             }
             i += 1;
         }
@@ -270,17 +270,18 @@ pub(crate) fn option_value<'a>(
     i: usize,
     opt: &str,
 ) -> Option<(Result<&'a str, Refusal>, usize)> {
-    let t = args.get(i)?.text.as_str();
+    let word = args.get(i)?;
+    let t = word.text.as_str();
     if t == opt {
         return Some((args.get(i + 1).map_or(Ok(""), lit), 2));
     }
     if let Some(v) = t.strip_prefix(opt) {
         // `--opt=v`, and single-dash long options as go spells them (`-exec=prog`).
         if opt.len() > 2 {
-            return v.strip_prefix('=').map(|v| (lit(&args[i]).map(|_| v), 1));
+            return v.strip_prefix('=').map(|v| (lit(word).map(|_| v), 1));
         }
         if opt.len() == 2 && !v.is_empty() {
-            return Some((lit(&args[i]).map(|_| v), 1));
+            return Some((lit(word).map(|_| v), 1));
         }
     }
     None
