@@ -1500,28 +1500,21 @@ fn build_record(
 ) -> Draft {
     let input = call.map(|c| c.input.clone()).unwrap_or(Value::Null);
     Draft {
-        ts,
-        decision_id: receipt.decision_id.clone(),
         agent_id: v.map(|v| v.passport().passport_id.clone()),
         // The OS account fallback is filled in by the caller, looked up before the lock.
         on_behalf_of: call
             .and_then(|c| c.on_behalf_of.clone())
             .or_else(|| config.on_behalf_of.clone()),
-        host: host.as_str().into(),
         session_id: call.and_then(|c| c.session_id.clone()),
         tool_use_id: call.and_then(|c| c.tool_use_id.clone()),
-        tool: call.map(|c| c.tool.clone()).unwrap_or_default(),
-        policy_id: ev.policy_id.clone(),
         passport_id: v.map(|v| v.passport().passport_id.clone()),
         passport_version: v.map(|v| v.passport().version.clone()),
         passport_digest: v.map(|v| v.digest().to_owned()),
         passport_updated_at: v.map(|v| v.passport().updated_at.clone()),
-        input_digest: canonical::digest(&input),
         input: config
             .audit
             .store_input
             .then(|| crate::redact::redact(&input)),
-        verdict: ev.verdict.into(),
         reasons: ev.reasons.clone(),
         deciding_check: ev
             .deciding_check()
@@ -1535,22 +1528,19 @@ fn build_record(
             .as_ref()
             .map(|w| w.reasons.clone())
             .unwrap_or_default(),
-        event: None,
         state_changes: if ev.verdict == Verdict::Allow {
             ev.state_changes.clone()
         } else {
             vec![]
         },
-        next_key: None,
-        lost: None,
-        status_source: None,
-        status_age_s: None,
-        status_sequence: None,
-        deciding_layer: None,
-        org_policy_digest: None,
-        on_behalf_of_chain: vec![],
-        policy_sources: Default::default(),
-        notes: vec![],
-        process: None,
+        ..Draft::new(
+            ts,
+            receipt.decision_id.clone(),
+            host.as_str().into(),
+            call.map(|c| c.tool.clone()).unwrap_or_default(),
+            ev.policy_id.clone(),
+            canonical::digest(&input),
+            ev.verdict.into(),
+        )
     }
 }

@@ -233,25 +233,34 @@ pub struct Link {
 }
 
 impl Draft {
-    /// A record about the log itself (repair, key rotation), not a tool call.
-    pub fn event(event: &str, ts: &str, notes: Vec<String>) -> Draft {
+    /// A record's content with what every record has, and nothing else yet: callers
+    /// add the rest with struct update syntax (`Draft { agent_id, ..Draft::new(..) }`).
+    pub fn new(
+        ts: String,
+        decision_id: String,
+        host: String,
+        tool: String,
+        policy_id: String,
+        input_digest: String,
+        verdict: RecordVerdict,
+    ) -> Draft {
         Draft {
-            ts: ts.into(),
-            decision_id: uuid::Uuid::new_v4().to_string(),
+            ts,
+            decision_id,
             agent_id: None,
             on_behalf_of: None,
-            host: "toolgate".into(),
+            host,
             session_id: None,
             tool_use_id: None,
-            tool: event.into(),
-            policy_id: crate::decision::HARMLESS.into(),
+            tool,
+            policy_id,
             passport_id: None,
             passport_version: None,
             passport_digest: None,
             passport_updated_at: None,
-            input_digest: crate::canonical::digest(&Value::Null),
+            input_digest,
             input: None,
-            verdict: RecordVerdict::Allow,
+            verdict,
             reasons: vec![],
             deciding_check: None,
             enforced: None,
@@ -259,7 +268,7 @@ impl Draft {
             would_verdict: None,
             would_reasons: vec![],
             grant_id: None,
-            event: Some(event.into()),
+            event: None,
             state_changes: vec![],
             next_key: None,
             lost: None,
@@ -270,8 +279,25 @@ impl Draft {
             org_policy_digest: None,
             on_behalf_of_chain: vec![],
             policy_sources: Default::default(),
-            notes,
+            notes: vec![],
             process: None,
+        }
+    }
+
+    /// A record about the log itself (repair, key rotation), not a tool call.
+    pub fn event(event: &str, ts: &str, notes: Vec<String>) -> Draft {
+        Draft {
+            event: Some(event.into()),
+            notes,
+            ..Draft::new(
+                ts.into(),
+                uuid::Uuid::new_v4().to_string(),
+                "toolgate".into(),
+                event.into(),
+                crate::decision::HARMLESS.into(),
+                crate::canonical::digest(&Value::Null),
+                RecordVerdict::Allow,
+            )
         }
     }
 

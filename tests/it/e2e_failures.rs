@@ -223,18 +223,8 @@ fn a_panic_denies_with_exit_2() {
 
 #[test]
 fn a_stalled_stdin_is_denied_after_the_read_timeout() {
-    use std::process::Stdio;
     let h = Home::new("coding-agent");
-    let mut child = h
-        .cmd(&["evaluate", "--host", "claude-code", "--read-timeout", "1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take(); // held open, never written
-    let out = child.wait_with_output().unwrap();
-    drop(stdin);
+    let out = h.stdin_held_open(b""); // held open, never written
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("oap.invalid_input"));
 }

@@ -65,20 +65,9 @@ fn input_past_the_cap_is_reported_as_too_large() {
 
 #[test]
 fn a_stalled_stdin_is_reported_as_timed_out() {
-    use std::process::Stdio;
     let h = Home::new("coding-agent");
-    let mut child = h
-        .cmd(&["evaluate", "--host", "claude-code", "--read-timeout", "1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
     // Half a call, then silence.
-    std::io::Write::write_all(&mut stdin, b"{\"hook_event_name\": \"PreToolUse\",").unwrap();
-    let out = child.wait_with_output().unwrap();
-    drop(stdin);
+    let out = h.stdin_held_open(b"{\"hook_event_name\": \"PreToolUse\",");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("timed out"), "{err}");
@@ -92,18 +81,7 @@ fn a_stalled_stdin_is_reported_as_timed_out() {
 
 /// Runs the hook with stdin held open after `sent` (a pipe the host never closes).
 fn held_open(h: &Home, sent: &[u8]) -> (std::process::Output, Value) {
-    use std::process::Stdio;
-    let mut child = h
-        .cmd(&["evaluate", "--host", "claude-code", "--read-timeout", "1"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    std::io::Write::write_all(&mut stdin, sent).unwrap();
-    let out = child.wait_with_output().unwrap();
-    drop(stdin);
+    let out = h.stdin_held_open(sent);
     let last = h.records().pop().expect("the timeout is recorded");
     (out, last)
 }

@@ -92,6 +92,24 @@ impl Home {
         c
     }
 
+    /// Runs the Claude Code hook (`--read-timeout 1`) with `sent` written and stdin then
+    /// held open, as a host that never closes the pipe would.
+    pub fn stdin_held_open(&self, sent: &[u8]) -> std::process::Output {
+        use std::process::Stdio;
+        let mut child = self
+            .cmd(&["evaluate", "--host", "claude-code", "--read-timeout", "1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, sent).unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop(stdin);
+        out
+    }
+
     /// Runs with `stdin` bytes.
     pub fn run(&self, args: &[&str], stdin: &[u8]) -> Run {
         run_command(self.cmd(args), stdin)
