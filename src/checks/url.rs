@@ -241,7 +241,10 @@ pub fn check(
             format!("`{host}` is not a valid DNS host name: {why}"),
         );
     }
-    if let Some(p) = block.iter().find(|p| matches(p, &host)) {
+    // A block is read the fail-closed way: a bare blocked entry covers its subdomains whatever
+    // `allow_subdomains` says, so `*.corp.example` allowed with `vault.corp.example` blocked
+    // never lets `a.vault.corp.example` through.
+    if let Some(p) = block.iter().find(|p| entry_matches(p, &host, true)) {
         if let Some(n) = blocked {
             input.hits.entry(n, p);
         }

@@ -92,6 +92,39 @@ fn allow_subdomains_lets_a_bare_entry_cover_its_subdomains_and_nothing_beside_th
 }
 
 #[test]
+fn a_blocked_bare_domain_covers_its_subdomains_without_allow_subdomains() {
+    let h = Home::new("coding-agent");
+    set_limits(
+        &h,
+        "web.fetch",
+        json!({"allowed_domains": ["*.example.org"], "blocked_domains": ["vault.example.org"]}),
+    );
+    let fetch = |url: &str| evaluate(&h, "web.fetch.v1", json!({"url": url}));
+    assert_eq!(fetch("https://docs.example.org/").0, 0, "the neighbour");
+    assert_eq!(
+        fetch("https://vaultexample.org/").0,
+        2,
+        "not allowed at all"
+    );
+    for url in [
+        "https://vault.example.org/",
+        "https://a.vault.example.org/",
+        "https://x.y.vault.example.org/",
+    ] {
+        assert_eq!(
+            fetch(url),
+            (2, vec!["oap.domain_not_allowed".to_string()]),
+            "{url}"
+        );
+    }
+    assert_eq!(
+        fetch("https://notvault.example.org/").0,
+        0,
+        "label by label"
+    );
+}
+
+#[test]
 fn max_parameter_size_and_max_timeout_bound_an_mcp_call() {
     let h = Home::new("coding-agent");
     set_limits(
