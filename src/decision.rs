@@ -281,7 +281,7 @@ impl Partial {
                 context: &d.context,
                 limits: &d.limits,
                 passport,
-                capability: pack.capability(),
+                capability: pack.limits_key(),
                 state,
                 env,
                 hits: &hits,
@@ -601,7 +601,7 @@ impl Run<'_, '_> {
         // Other packs' names for the same field or limit (APort's `amount_minor`,
         // `refund_reason_codes`) are read as the names the checks use.
         let empty = Map::new();
-        let raw_limits = passport.limits_for(pack.capability()).unwrap_or(&empty);
+        let raw_limits = passport.limits_for(pack.limits_key()).unwrap_or(&empty);
         let (resolved, limits) = match (
             resolve_aliases(&request.context, &pack.field_aliases),
             resolve_aliases(raw_limits, &pack.limit_aliases),
@@ -621,7 +621,7 @@ impl Run<'_, '_> {
             (_, Err((alias, name))) => {
                 let why = format!(
                     "limits.{} sets `{name}` twice, as `{alias}` and `{name}`, differently",
-                    pack.capability()
+                    pack.limits_key()
                 );
                 self.acc.gate(
                     pid,
@@ -672,7 +672,7 @@ impl Run<'_, '_> {
                 context: &request.context,
                 limits,
                 passport,
-                capability: pack.capability(),
+                capability: pack.limits_key(),
                 state,
                 env,
                 hits: &hits,
@@ -860,16 +860,22 @@ fn capability_gates(
     acc: &mut Acc,
 ) -> bool {
     let pid = pack.id.as_str();
-    let missing_cap = pack
-        .requires_capabilities
-        .iter()
-        .find(|c| !passport.grants(c));
-    let cap = match missing_cap {
-        None => Ok(format!("granted {}", pack.requires_capabilities.join(", "))),
-        Some(c) => Err(Reason::new(
-            ReasonCode::UnknownCapability,
-            format!("the passport does not grant capability `{c}` required by {pid}"),
-        )),
+    let cap = match pack.capabilities_for(&request.context) {
+        Err(why) => Err(Reason::new(ReasonCode::InvalidContext, why)),
+        Ok(needed) => match needed.iter().find(|c| !passport.grants(c)) {
+            None => Ok(format!("granted {}", needed.join(", "))),
+            Some(c) => Err(Reason::new(
+                ReasonCode::UnknownCapability,
+                format!(
+                    "the passport does not grant capability `{c}` required by {pid}{}",
+                    match pack.capability_mode {
+                        crate::packs::CapabilityMode::All => String::new(),
+                        crate::packs::CapabilityMode::ActionDependent =>
+                            format!(" for this `{}`", crate::packs::ACTION_FIELD),
+                    }
+                ),
+            )),
+        },
     };
     if !acc.gate(pid, "capability", cap) {
         return false;
@@ -907,7 +913,7 @@ fn capability_gates(
             format!(
                 "the passport sets no {} under limits.{}, which {pid} requires",
                 missing.join(", "),
-                pack.capability()
+                pack.limits_key()
             ),
         ))
     };

@@ -7,6 +7,7 @@
 pub mod command;
 pub mod control;
 pub mod environment;
+pub mod glob;
 pub mod mcp;
 pub mod models;
 pub mod path;
@@ -184,6 +185,28 @@ pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
             code,
         } => values::none_of(input, field, item_field.as_deref(), limit, *code),
         CheckSpec::AssuranceAtLeast { limit } => values::assurance_at_least(input, limit),
+        CheckSpec::Glob {
+            field,
+            or_field,
+            limit,
+            when,
+            code,
+        } => glob::check(
+            input,
+            &glob::GlobSpec {
+                field,
+                or_field: or_field.as_deref(),
+                name: limit,
+                when: when.as_ref(),
+                code: *code,
+            },
+        ),
+        CheckSpec::MaxSum {
+            fields,
+            divide_by,
+            limit,
+            code,
+        } => values::max_sum(input, fields, *divide_by, limit, *code),
         CheckSpec::SameValue { field, other, code } => {
             values::same_value(input, field, other, *code)
         }
@@ -260,4 +283,29 @@ pub(crate) fn string_field<'a>(
             format!("`{field}` must be a string"),
         )),
     }
+}
+
+/// One check run over plain values, for the primitives' unit tests.
+#[cfg(test)]
+pub(crate) fn run_on(
+    limits: Value,
+    context: Value,
+    check: impl FnOnce(&CheckInput) -> CheckResult,
+) -> CheckResult {
+    let passport =
+        Passport::from_value(&crate::passport::model::tests::sample()).expect("sample passport");
+    let limits: Map<String, Value> = serde_json::from_value(limits).expect("limits object");
+    let context: Map<String, Value> = serde_json::from_value(context).expect("context object");
+    let state = StateSnapshot::default();
+    let env = Environment::at(time::OffsetDateTime::UNIX_EPOCH);
+    let hits = Hits::default();
+    check(&CheckInput {
+        context: &context,
+        limits: &limits,
+        passport: &passport,
+        capability: "test.capability",
+        state: &state,
+        env: &env,
+        hits: &hits,
+    })
 }

@@ -30,6 +30,12 @@ fn uint_limit(input: &CheckInput, name: &str) -> Result<Option<u64>, CheckResult
     }
 }
 
+/// The integer limit a `max_*`-style check compares against; `Err` is the check's
+/// answer already (a skip when the limit is unset, a deny when it is not an integer).
+fn max_limit(input: &CheckInput, name: &str) -> Result<u64, CheckResult> {
+    uint_limit(input, name)?.ok_or_else(|| skip_limit(input, name))
+}
+
 pub(crate) fn bool_limit(input: &CheckInput, name: &str) -> Result<Option<bool>, CheckResult> {
     match limit(input, name) {
         None => Ok(None),
@@ -69,10 +75,9 @@ pub fn max_bytes(
     name: &str,
     code: Option<ReasonCode>,
 ) -> CheckResult {
-    let max = match uint_limit(input, name) {
-        Ok(Some(m)) => m,
-        Ok(None) => return skip_limit(input, name),
-        Err(e) => return e,
+    let max = match max_limit(input, name) {
+        Ok(m) => m,
+        Err(done) => return done,
     };
     let size = match input.context.get(field) {
         None | Some(Value::Null) => return CheckResult::Skip(format!("no `{field}` in the call")),
@@ -164,10 +169,9 @@ pub fn max_value(
     name: &str,
     code: Option<ReasonCode>,
 ) -> CheckResult {
-    let max = match uint_limit(input, name) {
-        Ok(Some(m)) => m,
-        Ok(None) => return skip_limit(input, name),
-        Err(e) => return e,
+    let max = match max_limit(input, name) {
+        Ok(m) => m,
+        Err(done) => return done,
     };
     match uint_field(input, field) {
         Ok(None) => CheckResult::Skip(format!("no `{field}` in the call")),
@@ -348,10 +352,9 @@ pub fn max_items(
     name: &str,
     code: Option<ReasonCode>,
 ) -> CheckResult {
-    let max = match uint_limit(input, name) {
-        Ok(Some(m)) => m,
-        Ok(None) => return skip_limit(input, name),
-        Err(e) => return e,
+    let max = match max_limit(input, name) {
+        Ok(m) => m,
+        Err(done) => return done,
     };
     let n = match input.context.get(field) {
         None | Some(Value::Null) => return CheckResult::Skip(format!("no `{field}` in the call")),
@@ -511,6 +514,38 @@ pub fn sum_at_most(
     at_most(&fields.join(" + "), total, max_field, max, code)
 }
 
+pub fn max_sum(
+    input: &CheckInput,
+    fields: &[String],
+    divide_by: u64,
+    name: &str,
+    code: Option<ReasonCode>,
+) -> CheckResult {
+    let max = match max_limit(input, name) {
+        Ok(m) => m,
+        Err(done) => return done,
+    };
+    let mut total: Option<u64> = None;
+    for f in fields {
+        match uint_field(input, f) {
+            // Each term is below 2^53, so a short list cannot overflow; saturate regardless.
+            Ok(Some(v)) => total = Some(total.unwrap_or(0).saturating_add(v)),
+            Ok(None) => {}
+            Err(e) => return e,
+        }
+    }
+    let Some(total) = total else {
+        return CheckResult::Skip(format!("none of {} is in the call", fields.join(", ")));
+    };
+    // The loader refuses `divide_by: 0`; `max(1)` keeps the arithmetic total regardless.
+    let d = divide_by.max(1);
+    let what = match d {
+        1 => fields.join(" + "),
+        _ => format!("ceil(({}) / {d})", fields.join(" + ")),
+    };
+    at_most(&what, total.div_ceil(d), name, max, code)
+}
+
 pub fn assurance_tiers(
     input: &CheckInput,
     amount_field: &str,
@@ -564,10 +599,9 @@ pub fn approval(input: &CheckInput, name: &str) -> CheckResult {
 }
 
 pub fn rate(input: &CheckInput, name: &str, window_seconds: u64) -> CheckResult {
-    let max = match uint_limit(input, name) {
-        Ok(Some(m)) => m,
-        Ok(None) => return skip_limit(input, name),
-        Err(e) => return e,
+    let max = match max_limit(input, name) {
+        Ok(m) => m,
+        Err(done) => return done,
     };
     let now = input.env.now.unix_timestamp();
     let since = now - window_seconds as i64;
@@ -600,10 +634,9 @@ pub fn count(input: &CheckInput, spec: &CountSpec) -> CheckResult {
         when,
         code,
     } = *spec;
-    let max = match uint_limit(input, name) {
-        Ok(Some(m)) => m,
-        Ok(None) => return skip_limit(input, name),
-        Err(e) => return e,
+    let max = match max_limit(input, name) {
+        Ok(m) => m,
+        Err(done) => return done,
     };
     if let Some(w) = when {
         match string_field(input, &w.field) {
@@ -675,4 +708,69 @@ pub struct CountSpec<'a> {
     pub window: u64,
     pub when: Option<&'a crate::packs::When>,
     pub code: Option<ReasonCode>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn size(lines: Value) -> CheckResult {
+        let fields = ["lines_added".to_string(), "lines_removed".to_string()];
+        crate::checks::run_on(json!({"max_pr_size_kb": 5}), lines, |input| {
+            max_sum(input, &fields, 10, "max_pr_size_kb", None)
+        })
+    }
+
+    #[test]
+    fn max_sum_divides_rounding_up_and_counts_an_absent_field_as_zero() {
+        for (lines, pass) in [
+            (json!({"lines_added": 30, "lines_removed": 20}), true),
+            (json!({"lines_added": 30, "lines_removed": 21}), false),
+            (json!({"lines_added": 41}), true),
+            (json!({"lines_removed": 51}), false),
+            (json!({"lines_added": 0, "lines_removed": 0}), true),
+        ] {
+            let r = size(lines.clone());
+            assert_eq!(
+                matches!(r, CheckResult::Pass { .. }),
+                pass,
+                "{lines}: {r:?}"
+            );
+            if !pass {
+                assert!(
+                    matches!(&r, CheckResult::Deny(x) if x.code == ReasonCode::LimitExceeded
+                        && x.message.contains("ceil((lines_added + lines_removed) / 10) = 6")),
+                    "{r:?}"
+                );
+            }
+        }
+        assert!(matches!(size(json!({})), CheckResult::Skip(_)));
+    }
+
+    #[test]
+    fn max_sum_refuses_what_is_not_a_count() {
+        for bad in [
+            json!(-1),
+            json!(1.5),
+            json!("10"),
+            json!(null),
+            json!(1u64 << 60),
+        ] {
+            let r = size(json!({"lines_added": 1, "lines_removed": bad}));
+            assert!(
+                matches!(&r, CheckResult::Deny(x) if x.code == ReasonCode::InvalidContext),
+                "{bad}: {r:?}"
+            );
+        }
+        let fields = ["a".to_string()];
+        let r = crate::checks::run_on(json!({"m": "5"}), json!({"a": 1}), |input| {
+            max_sum(input, &fields, 1, "m", None)
+        });
+        assert!(matches!(&r, CheckResult::Deny(x) if x.code == ReasonCode::PolicyError));
+        let r = crate::checks::run_on(json!({"m": 5}), json!({"a": 5}), |input| {
+            max_sum(input, &fields, 1, "m", None)
+        });
+        assert!(matches!(r, CheckResult::Pass { .. }));
+    }
 }

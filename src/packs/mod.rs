@@ -35,6 +35,21 @@ pub enum PackError {
     },
 }
 
+/// Which of a pack's capabilities a call needs (APort's `capability_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CapabilityMode {
+    /// Every capability in `requires_capabilities`.
+    #[default]
+    All,
+    /// Those `action_capabilities` lists for the call's `action` ([`ACTION_FIELD`]):
+    /// creating a pull request needs `repo.pr.create`, merging one `repo.merge`.
+    ActionDependent,
+}
+
+/// The context field an action-dependent pack reads its action from (APort's name).
+pub const ACTION_FIELD: &str = "action";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PackStatus {
@@ -54,6 +69,17 @@ pub struct Pack {
     pub version: String,
     pub status: PackStatus,
     pub requires_capabilities: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_all")]
+    pub capability_mode: CapabilityMode,
+    /// With `capability_mode: action_dependent`: action -> the capabilities it needs.
+    /// An action not listed is refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub action_capabilities: BTreeMap<String, Vec<String>>,
+    /// The key of the passport's `limits` block the checks read, where it is not the
+    /// capability: APort keeps this pack's limits under `limits["code.repository.merge"]`
+    /// while the capabilities are `repo.pr.create` and `repo.merge`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits_key: Option<String>,
     pub min_assurance: AssuranceLevel,
     /// Limit keys the passport must carry for this pack to decide anything.
     #[serde(default)]
@@ -78,13 +104,68 @@ pub struct Pack {
     pub checks: Vec<CheckSpec>,
 }
 
+fn is_all(m: &CapabilityMode) -> bool {
+    *m == CapabilityMode::All
+}
+
 impl Pack {
-    /// The capability whose limits the checks read (the first required one).
+    /// The pack's first required capability: the one its limits are filed under unless
+    /// it names a `limits_key`.
     pub fn capability(&self) -> &str {
         // The loader refuses a pack that requires none; "" would grant nothing.
         self.requires_capabilities
             .first()
             .map_or("", String::as_str)
+    }
+
+    /// The key of the passport's `limits` block this pack's checks read (and under which
+    /// its counters keep their state).
+    pub fn limits_key(&self) -> &str {
+        self.limits_key
+            .as_deref()
+            .unwrap_or_else(|| self.capability())
+    }
+
+    /// Whether the passport grants a capability some call under this pack needs.
+    pub fn usable_by(&self, p: &Passport) -> bool {
+        self.requires_capabilities
+            .iter()
+            .chain(self.action_capabilities.values().flatten())
+            .any(|c| p.grants(c))
+    }
+
+    /// The capabilities a call with this context needs, or why that cannot be told
+    /// (an action-dependent pack and a call whose action it does not list).
+    pub fn capabilities_for(
+        &self,
+        context: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<&[String], String> {
+        match self.capability_mode {
+            CapabilityMode::All => Ok(&self.requires_capabilities),
+            CapabilityMode::ActionDependent => {
+                let Some(action) = context.get(ACTION_FIELD).and_then(|v| v.as_str()) else {
+                    return Err(format!(
+                        "{} needs the call's `{ACTION_FIELD}` to know which capability it requires",
+                        self.id
+                    ));
+                };
+                self.action_capabilities
+                    .get(action)
+                    .map(Vec::as_slice)
+                    .ok_or_else(|| {
+                        let known: Vec<&str> = self
+                            .action_capabilities
+                            .keys()
+                            .map(String::as_str)
+                            .collect();
+                        format!(
+                            "`{ACTION_FIELD}` `{action}` is not one of the actions {} knows ({})",
+                            self.id,
+                            known.join(", ")
+                        )
+                    })
+            }
+        }
     }
 
     fn validate(&self, file: &str) -> Result<(), PackError> {
@@ -111,6 +192,34 @@ impl Pack {
         }
         if self.checks.is_empty() {
             return Err(bad("a pack with no checks would allow everything".into()));
+        }
+        if let Some(k) = self.limits_key.as_deref().filter(|k| !is_dotted_id(k)) {
+            return Err(bad(format!("limits_key `{k}` is not a dotted id")));
+        }
+        match self.capability_mode {
+            CapabilityMode::All if !self.action_capabilities.is_empty() => {
+                return Err(bad(
+                    "action_capabilities needs capability_mode: action_dependent".into(),
+                ))
+            }
+            CapabilityMode::ActionDependent => {
+                if !self.required_fields.iter().any(|f| f == ACTION_FIELD) {
+                    return Err(bad(format!(
+                        "an action_dependent pack must require the `{ACTION_FIELD}` field"
+                    )));
+                }
+                let caps: Vec<&String> = self.action_capabilities.values().flatten().collect();
+                if self.action_capabilities.values().any(Vec::is_empty) || caps.is_empty() {
+                    return Err(bad(
+                        "action_capabilities must map each action to at least one capability"
+                            .into(),
+                    ));
+                }
+                if let Some(c) = caps.iter().find(|c| !is_dotted_id(c)) {
+                    return Err(bad(format!("capability `{c}` is not a dotted id")));
+                }
+            }
+            CapabilityMode::All => {}
         }
         let known: Vec<&str> = self
             .required_fields
@@ -140,6 +249,9 @@ impl Pack {
         }
         let mut counters = BTreeSet::new();
         for (i, c) in self.checks.iter().enumerate() {
+            if matches!(c, CheckSpec::MaxSum { divide_by: 0, .. }) {
+                return Err(bad(format!("checks[{i}] divides by 0")));
+            }
             if let CheckSpec::Count {
                 counter,
                 window_seconds,
@@ -376,13 +488,15 @@ impl Catalog {
     /// silently drop the rule its author meant. Capabilities no pack serves
     /// are left alone (their limits are for someone else to read).
     pub fn unknown_limit(&self, p: &Passport) -> Option<UnknownLimit> {
-        for cap in &p.capabilities {
-            let Some(limits) = p.limits_for(&cap.id) else {
+        for (block_key, block) in &p.limits {
+            let Some(limits) = block.as_object() else {
                 continue;
             };
             let mut known: BTreeSet<&str> = BTreeSet::new();
             let mut served = false;
-            for pack in self.packs().filter(|k| k.capability() == cap.id) {
+            // Only blocks the passport can use: a pack reading this block whose
+            // capabilities it grants (a block for an ungranted capability is inert).
+            for pack in self.packs_reading(block_key).filter(|k| k.usable_by(p)) {
                 served = true;
                 known.extend(pack.limits_required.iter().map(String::as_str));
                 known.extend(pack.limit_aliases.keys().map(String::as_str));
@@ -399,13 +513,18 @@ impl Catalog {
                     .min_by_key(|k| edit_distance(key, k))
                     .map(|k| k.to_string());
                 return Some(UnknownLimit {
-                    capability: cap.id.clone(),
+                    capability: block_key.clone(),
                     key: key.clone(),
                     nearest,
                 });
             }
         }
         None
+    }
+
+    /// The packs whose checks read the passport's `limits[key]`.
+    pub fn packs_reading<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Pack> + 'a {
+        self.packs().filter(move |p| p.limits_key() == key)
     }
 
     /// Where a pack or tool map came from.
@@ -481,6 +600,7 @@ mod tests {
             "mcp.tool.execute.v1",
             "finance.payment.refund.v1",
             "data.export.create.v1",
+            "code.repository.merge.v1",
         ] {
             assert!(c.pack(id).is_some(), "missing pack {id}");
         }

@@ -126,6 +126,37 @@ pub enum CheckSpec {
     Approval { limit: String },
     /// At most `limit` calls of this capability per agent within `window_seconds`.
     Rate { limit: String, window_seconds: u64 },
+    /// A string, or every string of an array, matching one of the globs a limit lists
+    /// (repositories `acme/*`, branches `release/**`, changed files `docs/**`): `*` stays
+    /// within one `/`-separated segment, `**` crosses segments, a lone `*` or `**` admits
+    /// everything, matching is case-sensitive. A value with an empty, `.` or `..` segment,
+    /// a leading `/` or a backslash is refused rather than matched as text. When the list
+    /// restricts, a call without the value (or with an empty array) is refused: an
+    /// allowlist cannot be applied to what the call does not name. `or_field` is read
+    /// when `field` is absent; with `when`, only calls whose field is one of the listed
+    /// values are judged.
+    Glob {
+        field: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        or_field: Option<String>,
+        limit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        when: Option<When>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
+    /// The sum of integer fields (an absent one counts 0), divided by `divide_by` and
+    /// rounded up, no greater than a limit: APort's PR size estimate is
+    /// `ceil((lines_added + lines_removed) / 10) <= max_pr_size_kb`. Skips when every
+    /// field is absent.
+    MaxSum {
+        fields: Vec<String>,
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        divide_by: u64,
+        limit: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<ReasonCode>,
+    },
     /// An array with at most `limit` items.
     MaxItems {
         field: String,
@@ -186,7 +217,15 @@ pub enum CheckSpec {
     },
 }
 
-/// The calls a [`CheckSpec::Count`] counts: those whose `field` is one of `one_of`.
+fn one() -> u64 {
+    1
+}
+
+fn is_one(n: &u64) -> bool {
+    *n == 1
+}
+
+/// The calls a [`CheckSpec::Count`] or [`CheckSpec::Glob`] judges: those whose `field` is one of `one_of`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct When {
@@ -248,7 +287,9 @@ impl CheckSpec {
             | CheckSpec::AssuranceAtLeast { .. }
             | CheckSpec::SameValue { .. }
             | CheckSpec::SumAtMost { .. }
-            | CheckSpec::AssuranceTiers { .. } => false,
+            | CheckSpec::AssuranceTiers { .. }
+            | CheckSpec::Glob { .. }
+            | CheckSpec::MaxSum { .. } => false,
         }
     }
 
@@ -263,7 +304,9 @@ impl CheckSpec {
             | CheckSpec::NoneOf { code, .. }
             | CheckSpec::SameValue { code, .. }
             | CheckSpec::Count { code, .. }
-            | CheckSpec::SumAtMost { code, .. } => *code,
+            | CheckSpec::SumAtMost { code, .. }
+            | CheckSpec::Glob { code, .. }
+            | CheckSpec::MaxSum { code, .. } => *code,
             _ => None,
         }
     }
@@ -303,6 +346,8 @@ impl CheckSpec {
             | CheckSpec::Count { limit, .. }
             | CheckSpec::MaxItems { limit, .. }
             | CheckSpec::NoneOf { limit, .. }
+            | CheckSpec::Glob { limit, .. }
+            | CheckSpec::MaxSum { limit, .. }
             | CheckSpec::AssuranceAtLeast { limit } => vec![limit],
             CheckSpec::McpTool {
                 allowed,
@@ -344,6 +389,18 @@ impl CheckSpec {
             CheckSpec::Approval { limit } => format!("approval({limit})"),
             CheckSpec::Rate { limit, .. } => format!("rate({limit})"),
             CheckSpec::MaxItems { field, .. } => format!("max_items({field})"),
+            CheckSpec::Glob {
+                field, or_field, ..
+            } => match or_field {
+                Some(o) => format!("glob({field} or {o})"),
+                None => format!("glob({field})"),
+            },
+            CheckSpec::MaxSum {
+                fields, divide_by, ..
+            } => match divide_by {
+                1 => format!("max_sum({})", fields.join(" + ")),
+                d => format!("max_sum(({}) / {d})", fields.join(" + ")),
+            },
             CheckSpec::NoneOf {
                 field, item_field, ..
             } => match item_field {
@@ -401,6 +458,16 @@ impl CheckSpec {
                 .chain(std::iter::once(max_field.as_str()))
                 .collect(),
             CheckSpec::AssuranceTiers { amount_field, .. } => vec![amount_field],
+            CheckSpec::Glob {
+                field,
+                or_field,
+                when,
+                ..
+            } => std::iter::once(field.as_str())
+                .chain(or_field.as_deref())
+                .chain(when.as_ref().map(|w| w.field.as_str()))
+                .collect(),
+            CheckSpec::MaxSum { fields, .. } => fields.iter().map(String::as_str).collect(),
             CheckSpec::Count {
                 key_field, when, ..
             } => key_field

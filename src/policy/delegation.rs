@@ -121,14 +121,18 @@ fn prove(parent: &Passport, catalog: &Catalog, s: Spec, who: &str) -> Result<Del
             }
         }
     }
+    // The blocks of kept capabilities, and every block filed under a key that is no
+    // capability of the parent (a pack's own `limits_key`): what it holds binds
+    // whichever kept capability the pack serves.
+    let parent_cap = |k: &str| parent.capabilities.iter().any(|c| c.id == k);
     let mut limits = Map::new();
-    for cap in &caps {
-        if let Some(block) = parent.limits.get(&cap.id) {
-            limits.insert(cap.id.clone(), block.clone());
+    for (key, block) in &parent.limits {
+        if s.capabilities.contains(key) || !parent_cap(key) {
+            limits.insert(key.clone(), block.clone());
         }
     }
     for (cap, block) in &s.limits {
-        if !s.capabilities.contains(cap) {
+        if !s.capabilities.contains(cap) && parent_cap(cap) {
             return Err(invalid(format!(
                 "the delegation for `{t}` sets limits.{cap} but does not keep that capability"
             )));
@@ -213,6 +217,40 @@ mod tests {
             p.limits_for("data.file.read").unwrap()["blocked_paths"]
         );
         assert!(dp.limits_for("web.fetch").is_none());
+    }
+
+    #[test]
+    fn a_packs_own_limits_block_is_inherited_and_may_only_tighten() {
+        let mut v: Value =
+            serde_json::from_str(include_str!("../../passports/coding-agent.json")).unwrap();
+        v["capabilities"] = json!([{"id": "repo.pr.create"}, {"id": "repo.merge"}]);
+        v["limits"] = json!({"code.repository.merge": {"max_prs_per_day": 10,
+            "max_merges_per_day": 5, "max_pr_size_kb": 100, "allowed_repos": ["acme/*"]}});
+        let with = |d: Value| {
+            let mut p = v.clone();
+            p["metadata"]["delegations"] = d;
+            Passport::from_value(&p).unwrap()
+        };
+        let d = delegations(
+            &with(
+                json!([{"agent_type": "pr-bot", "capabilities": ["repo.pr.create"],
+                "limits": {"code.repository.merge": {"max_prs_per_day": 2}}}]),
+            ),
+            &catalog(),
+        )
+        .unwrap();
+        let block = d[0].passport.limits_for("code.repository.merge").unwrap();
+        assert_eq!(block["max_prs_per_day"], json!(2));
+        assert_eq!(block["allowed_repos"], json!(["acme/*"]));
+        let err = delegations(
+            &with(
+                json!([{"agent_type": "pr-bot", "capabilities": ["repo.pr.create"],
+                "limits": {"code.repository.merge": {"max_prs_per_day": 20}}}]),
+            ),
+            &catalog(),
+        )
+        .unwrap_err();
+        assert!(err.message.contains("max_prs_per_day"), "{}", err.message);
     }
 
     #[test]

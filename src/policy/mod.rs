@@ -76,15 +76,31 @@ pub fn ceiling_view(org: &Passport, agent: &Passport) -> Passport {
     if v.regions.is_empty() {
         v.regions = agent.regions.clone();
     }
-    let mut limits = Map::new();
-    for cap in &org.capabilities {
-        let mut block = agent.limits_for(&cap.id).cloned().unwrap_or_default();
-        if let Some(o) = org.limits_for(&cap.id) {
+    let overlay = |key: &str| {
+        let mut block = agent.limits_for(key).cloned().unwrap_or_default();
+        if let Some(o) = org.limits_for(key) {
             for (k, val) in o {
                 block.insert(k.clone(), val.clone());
             }
         }
-        limits.insert(cap.id.clone(), Value::Object(block));
+        Value::Object(block)
+    };
+    let mut limits = Map::new();
+    for cap in &org.capabilities {
+        limits.insert(cap.id.clone(), overlay(&cap.id));
+    }
+    // A block filed under a pack's own key rather than a capability (APort's
+    // `limits["code.repository.merge"]`) is layered the same way.
+    let is_cap = |k: &str| {
+        org.capabilities
+            .iter()
+            .chain(&agent.capabilities)
+            .any(|c| c.id == k)
+    };
+    for key in agent.limits.keys().chain(org.limits.keys()) {
+        if !is_cap(key) && !limits.contains_key(key) {
+            limits.insert(key.clone(), overlay(key));
+        }
     }
     v.limits = limits;
     v

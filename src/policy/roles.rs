@@ -39,9 +39,9 @@ pub enum Role {
     Opaque,
 }
 
-/// The role of `key` in the limits of `capability`.
-pub fn role(catalog: &Catalog, capability: &str, key: &str) -> Role {
-    for pack in catalog.packs().filter(|p| p.capability() == capability) {
+/// The role of `key` in the passport's `limits[block]` (a capability, or a pack's `limits_key`).
+pub fn role(catalog: &Catalog, block: &str, key: &str) -> Role {
+    for pack in catalog.packs_reading(block) {
         // An alias plays its target's role.
         let key = pack.limit_aliases.get(key).map_or(key, String::as_str);
         for spec in &pack.checks {
@@ -90,12 +90,14 @@ fn spec_role(spec: &CheckSpec, key: &str) -> Option<Role> {
             }
         }
         CheckSpec::OneOf { limit, .. } if is(limit) => Role::Allow(Match::Exact),
+        CheckSpec::Glob { limit, .. } if is(limit) => Role::Allow(Match::Glob),
         CheckSpec::NoneOf { limit, .. } if is(limit) => Role::Block,
         CheckSpec::MaxBytes { limit, .. }
         | CheckSpec::MaxValue { limit, .. }
         | CheckSpec::MaxItems { limit, .. }
         | CheckSpec::Rate { limit, .. }
         | CheckSpec::Count { limit, .. }
+        | CheckSpec::MaxSum { limit, .. }
             if is(limit) =>
         {
             Role::Max

@@ -440,3 +440,59 @@ fn a_harmless_tool_passes_the_same_status_gate_as_every_call() {
     // One sentence for a suspended passport, whatever the tool.
     assert_eq!(h.evaluation.reasons, c.evaluation.reasons);
 }
+
+/// A block filed under a pack's own key (APort's `limits["code.repository.merge"]`) is
+/// layered like a capability's: the org's keys bound the agent's, the agent's own stay.
+#[test]
+fn the_org_ceiling_bounds_a_packs_own_limits_block() {
+    let block = |repos: Value, prs: u64| {
+        json!({"code.repository.merge": {"max_prs_per_day": prs, "max_merges_per_day": 5,
+            "max_pr_size_kb": 100, "allowed_repos": repos}})
+    };
+    let agent = passport(ID, &["repo.pr.create"], block(json!(["acme/*"]), 10));
+    let org = passport(
+        "00000000-0000-4000-8000-0000000000aa",
+        &["repo.pr.create"],
+        block(json!(["acme/web"]), 10),
+    );
+    let pr = |repo: &str| json!({"repository": repo, "action": "pr.create", "branch": "feat/x"});
+    const MERGE: &str = "code.repository.merge.v1";
+    let alone = run(&layers(None, &agent, None), None, MERGE, pr("acme/api"));
+    assert_eq!(
+        alone.evaluation.verdict,
+        Verdict::Allow,
+        "{:?}",
+        alone.evaluation.reasons
+    );
+    let both = run(
+        &layers(Some(&org), &agent, None),
+        None,
+        MERGE,
+        pr("acme/api"),
+    );
+    assert_eq!(both.evaluation.verdict, Verdict::Deny);
+    assert_eq!(both.deciding_layer.as_deref(), Some(ORG));
+    let ok = run(
+        &layers(Some(&org), &agent, None),
+        None,
+        MERGE,
+        pr("acme/web"),
+    );
+    assert_eq!(
+        ok.evaluation.verdict,
+        Verdict::Allow,
+        "{:?}",
+        ok.evaluation.reasons
+    );
+    // An org that sets nothing for the block still sees the agent's (no false policy error).
+    let bare = passport(
+        "00000000-0000-4000-8000-0000000000aa",
+        &["repo.pr.create"],
+        json!({}),
+    );
+    let view = ceiling_view(&bare, &agent);
+    assert_eq!(
+        view.limits_for("code.repository.merge").unwrap()["allowed_repos"],
+        json!(["acme/*"])
+    );
+}

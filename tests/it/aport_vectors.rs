@@ -44,7 +44,7 @@ pub(crate) fn decide(h: &Home, policy: &str, context: &Value) -> (String, BTreeS
     (out["verdict"].as_str().unwrap().to_string(), codes)
 }
 
-fn home_with(passport: &Value) -> Home {
+pub(crate) fn home_with(passport: &Value) -> Home {
     let h = Home::empty();
     h.ok(&["keygen", "--trust"]);
     std::fs::create_dir_all(&h.home).unwrap();

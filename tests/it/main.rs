@@ -45,6 +45,7 @@ mod otel_export;
 mod pack_primitives;
 mod passport_edit;
 mod policy_fixtures;
+mod repo_merge;
 mod rollout;
 mod trust_boundary;
 mod trust_edges;
