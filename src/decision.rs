@@ -62,10 +62,55 @@ pub enum Outcome {
     Skip,
 }
 
+/// The pack a decision or a trace line is about: one by id, or none at all (a harmless
+/// tool, a call refused before a pack was chosen). Records, spans and `--explain` spell
+/// the second `none`, as they always have; nothing can name a pack that way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyRef {
+    Pack(String),
+    NoPack,
+}
+
+impl PolicyRef {
+    /// The wire spelling: the pack id, or `none`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            PolicyRef::Pack(id) => id,
+            PolicyRef::NoPack => "none",
+        }
+    }
+
+    /// The pack id, when a pack was chosen.
+    pub fn pack(&self) -> Option<&str> {
+        match self {
+            PolicyRef::Pack(id) => Some(id),
+            PolicyRef::NoPack => None,
+        }
+    }
+}
+
+impl From<&str> for PolicyRef {
+    fn from(id: &str) -> PolicyRef {
+        PolicyRef::Pack(id.into())
+    }
+}
+
+impl std::fmt::Display for PolicyRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for PolicyRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One line of `--explain` and one child span: which check ran and what it said.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckTrace {
-    pub policy_id: String,
+    pub policy_id: PolicyRef,
     /// The policy layer the check ran under (`org`, `passport`, `delegation:TYPE`, `status`),
     /// set when a call is decided under more than one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,7 +135,7 @@ pub struct CheckTrace {
 /// The result of `decide`: the verdict, why, and how it was reached.
 #[derive(Debug, Clone, Serialize)]
 pub struct Evaluation {
-    pub policy_id: String,
+    pub policy_id: PolicyRef,
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
     pub trace: Vec<CheckTrace>,
@@ -136,12 +181,12 @@ fn always_enforced(code: ReasonCode) -> bool {
 
 impl Evaluation {
     /// A deny that happened before any pack could be evaluated (input, passport, tool).
-    pub fn early_deny(policy_id: &str, reason: Reason) -> Evaluation {
+    pub fn early_deny(policy_id: PolicyRef, reason: Reason) -> Evaluation {
         Evaluation {
-            policy_id: policy_id.into(),
+            policy_id: policy_id.clone(),
             verdict: Verdict::Deny,
             trace: vec![CheckTrace {
-                policy_id: policy_id.into(),
+                policy_id,
                 layer: None,
                 check: "gate".into(),
                 outcome: Outcome::Deny,
@@ -258,6 +303,7 @@ impl Partial {
                 acc: &mut acc,
                 deferred: &mut Vec::new(),
             };
+            let pref = PolicyRef::Pack(d.policy_id.clone());
             let found = catalog
                 .pack_checked(&d.policy_id)
                 .ok()
@@ -265,7 +311,7 @@ impl Partial {
             let Some((pack, spec)) = found else {
                 run.acc.record_at(
                     d.slot,
-                    &d.policy_id,
+                    &pref,
                     "policy".into(),
                     CheckResult::Deny(Reason::new(
                         ReasonCode::InternalError,
@@ -288,17 +334,12 @@ impl Partial {
             };
             let started = Instant::now();
             let result = checks::run(spec, &input);
-            let effects = run.acc.record_at(
-                d.slot,
-                &d.policy_id,
-                spec.name(),
-                result,
-                started.elapsed(),
-                &hits,
-            );
-            run.effects(&d.policy_id, effects, d.depth);
+            let effects =
+                run.acc
+                    .record_at(d.slot, &pref, spec.name(), result, started.elapsed(), &hits);
+            run.effects(&pref, effects, d.depth);
         }
-        acc.finish(&policy_id)
+        acc.finish(&PolicyRef::Pack(policy_id))
     }
 }
 
@@ -391,16 +432,16 @@ impl Acc {
     }
 
     /// The mode a deny or review of `policy_id` takes effect in.
-    fn mode(&self, policy_id: &str, code: ReasonCode, hits: &checks::Hits) -> Mode {
+    fn mode(&self, policy_id: &PolicyRef, code: ReasonCode, hits: &checks::Hits) -> Mode {
         if always_enforced(code) || hits.is_protected() {
             return Mode::Enforce;
         }
-        rollout::effective(&self.rollout, &self.floor, policy_id)
+        rollout::effective(&self.rollout, &self.floor, policy_id.as_str())
     }
 
     fn record(
         &mut self,
-        policy_id: &str,
+        policy_id: &PolicyRef,
         check: String,
         result: CheckResult,
         elapsed: Duration,
@@ -414,7 +455,7 @@ impl Acc {
     fn record_at(
         &mut self,
         slot: usize,
-        policy_id: &str,
+        policy_id: &PolicyRef,
         check: String,
         result: CheckResult,
         elapsed: Duration,
@@ -450,7 +491,7 @@ impl Acc {
         };
         if let Some(line) = self.trace.get_mut(slot) {
             *line = CheckTrace {
-                policy_id: policy_id.into(),
+                policy_id: policy_id.clone(),
                 layer: None,
                 check,
                 outcome,
@@ -469,7 +510,7 @@ impl Acc {
     fn hold_back(
         &mut self,
         slot: usize,
-        policy_id: &str,
+        policy_id: &PolicyRef,
         verdict: Verdict,
         r: &Reason,
         hits: &checks::Hits,
@@ -487,9 +528,9 @@ impl Acc {
     }
 
     /// Holds a trace line for a check that runs later (once the state is known).
-    fn hold(&mut self, policy_id: &str, check: String, detail: &str) -> usize {
+    fn hold(&mut self, policy_id: &PolicyRef, check: String, detail: &str) -> usize {
         self.trace.push(CheckTrace {
-            policy_id: policy_id.into(),
+            policy_id: policy_id.clone(),
             layer: None,
             check,
             outcome: Outcome::Skip,
@@ -502,7 +543,7 @@ impl Acc {
         self.trace.len() - 1
     }
 
-    fn gate(&mut self, policy_id: &str, check: &str, result: Result<String, Reason>) -> bool {
+    fn gate(&mut self, policy_id: &PolicyRef, check: &str, result: Result<String, Reason>) -> bool {
         let ok = result.is_ok();
         let r = match result {
             Ok(detail) => CheckResult::pass(detail),
@@ -518,7 +559,7 @@ impl Acc {
         ok
     }
 
-    fn finish(self, policy_id: &str) -> Evaluation {
+    fn finish(self, policy_id: &PolicyRef) -> Evaluation {
         let in_order = |mut v: Vec<(usize, Reason)>| {
             v.sort_by_key(|(slot, _)| *slot);
             v.into_iter().map(|(_, r)| r).collect::<Vec<_>>()
@@ -555,7 +596,7 @@ impl Acc {
         let mut changes = self.changes;
         changes.sort_by_key(|(slot, _)| *slot);
         Evaluation {
-            policy_id: policy_id.into(),
+            policy_id: policy_id.clone(),
             verdict,
             reasons,
             trace: self.trace,
@@ -585,8 +626,8 @@ struct Run<'r, 'e> {
 impl Run<'_, '_> {
     fn evaluate(&mut self, request: &Request, depth: usize) {
         let (passport, catalog, env) = (self.passport, self.catalog, self.env);
-        let pid = request.policy_id.as_str();
-        let pack = match catalog.pack_checked(pid) {
+        let pid = &PolicyRef::Pack(request.policy_id.clone());
+        let pack = match catalog.pack_checked(&request.policy_id) {
             Ok(p) => p,
             Err(e) => {
                 let code = match e {
@@ -657,7 +698,7 @@ impl Run<'_, '_> {
                     let slot = self.acc.hold(pid, spec.name(), "waits for the state");
                     self.deferred.push(Deferred {
                         slot,
-                        policy_id: pid.into(),
+                        policy_id: request.policy_id.clone(),
                         context: request.context.clone(),
                         limits: limits.clone(),
                         spec: i,
@@ -692,7 +733,7 @@ impl Run<'_, '_> {
     }
 
     /// Checks the requests a call implies, each under its own pack.
-    fn effects(&mut self, pid: &str, effects: Vec<Effect>, depth: usize) {
+    fn effects(&mut self, pid: &PolicyRef, effects: Vec<Effect>, depth: usize) {
         for effect in effects {
             if depth >= MAX_EFFECT_DEPTH {
                 self.acc.gate(
@@ -749,7 +790,7 @@ fn held_command_effects(
     spec: &crate::packs::CheckSpec,
     input: &CheckInput,
     acc: &mut Acc,
-    pid: &str,
+    pid: &PolicyRef,
 ) -> Vec<Effect> {
     let hits = checks::Hits::for_effects();
     let probe = CheckInput {
@@ -792,7 +833,7 @@ fn gates_pass(
     env: &Environment,
     acc: &mut Acc,
 ) -> bool {
-    let pid = pack.id.as_str();
+    let pid = &PolicyRef::Pack(pack.id.clone());
     if !acc.gate(pid, "passport.status", status_gate(passport)) {
         return false;
     }
@@ -833,7 +874,7 @@ fn expiry_gate(passport: &Passport, now: OffsetDateTime) -> Result<String, Reaso
 /// passport is active and unexpired, by the same gates every pack call passes first.
 pub fn decide_harmless(passport: &Passport, tool: &str, now: OffsetDateTime) -> Evaluation {
     let mut acc = Acc::default();
-    let pid = HARMLESS;
+    let pid = &PolicyRef::NoPack;
     if acc.gate(pid, "passport.status", status_gate(passport))
         && acc.gate(pid, "passport.expiry", expiry_gate(passport, now))
     {
@@ -847,10 +888,6 @@ pub fn decide_harmless(passport: &Passport, tool: &str, now: OffsetDateTime) -> 
     acc.finish(pid)
 }
 
-/// The policy id of a decision no pack made (a harmless tool, a call that never
-/// reached a pack). Records carry it as written; nothing looks a pack up by it.
-pub const HARMLESS: &str = "none";
-
 /// Pack-level gates: capability, assurance, required limits and fields.
 fn capability_gates(
     passport: &Passport,
@@ -859,7 +896,7 @@ fn capability_gates(
     limits: &Map<String, Value>,
     acc: &mut Acc,
 ) -> bool {
-    let pid = pack.id.as_str();
+    let pid = &PolicyRef::Pack(pack.id.clone());
     let cap = match pack.capabilities_for(&request.context) {
         Err(why) => Err(Reason::new(ReasonCode::InvalidContext, why)),
         Ok(needed) => match needed.iter().find(|c| !passport.grants(c)) {

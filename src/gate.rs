@@ -8,7 +8,9 @@ use crate::audit::{AuditLog, Draft};
 use crate::call::{Call, HostKind};
 use crate::canonical::{self, parse_strict, strip_bom, timestamp};
 use crate::checks::protect::{Contains, Protected};
-use crate::decision::{DirEntry, EntryKind, Environment, Evaluation, FsView, Request, Verdict};
+use crate::decision::{
+    DirEntry, EntryKind, Environment, Evaluation, FsView, PolicyRef, Request, Verdict,
+};
 use crate::home::{Config, Locations};
 use crate::hosts::tool_map::Resolution;
 use crate::hosts::{self, Answer};
@@ -748,9 +750,9 @@ fn evaluate_read(
 
     let mut sources = std::collections::BTreeMap::new();
     let prepared = match (&call, &config) {
-        (Err(r), _) => Prepared::decided(Evaluation::early_deny("none", r.clone())),
+        (Err(r), _) => Prepared::decided(Evaluation::early_deny(PolicyRef::NoPack, r.clone())),
         (_, Err(e)) => Prepared::decided(Evaluation::early_deny(
-            "none",
+            PolicyRef::NoPack,
             Reason::new(ReasonCode::PolicyError, format!("config: {e}")),
         )),
         (Ok(call), Ok(config)) => {
@@ -785,8 +787,11 @@ fn evaluate_read(
         Step::Decided(ev) => Decide::Done(ev),
         Step::Ready(r) => Decide::Pending(Box::new(Pending::start(*r, &layers, &fleet, now, &fs))),
     };
-    let unrecorded = |policy_id: &str, why: String| {
-        Evaluation::early_deny(policy_id, Reason::new(ReasonCode::AuditUnavailable, why))
+    let unrecorded = |policy_id: &PolicyRef, why: String| {
+        Evaluation::early_deny(
+            policy_id.clone(),
+            Reason::new(ReasonCode::AuditUnavailable, why),
+        )
     };
     let config = config.unwrap_or_default();
     // Looked up before the lock: an account lookup may read files (NSS).
@@ -873,7 +878,7 @@ fn evaluate_read(
                 &key.public(),
                 &v.passport().passport_id,
                 &c.tool,
-                &evaluation.policy_id,
+                evaluation.policy_id.as_str(),
                 now.unix_timestamp(),
             );
             let approved = grants.into_iter().find_map(|(g, path)| {
@@ -1138,7 +1143,7 @@ enum Decide<'f> {
 }
 
 impl Decide<'_> {
-    fn policy_id(&self) -> &str {
+    fn policy_id(&self) -> &PolicyRef {
         match self {
             Decide::Done(ev) => &ev.policy_id,
             Decide::Pending(p) => p.pre.policy_id(),
@@ -1218,12 +1223,15 @@ fn prepare(
     env: &dyn Fn(&str) -> Option<String>,
     now: OffsetDateTime,
 ) -> Prepared {
-    let label = call.policy.clone().unwrap_or_else(|| "none".into());
+    let label = call
+        .policy
+        .clone()
+        .map_or(PolicyRef::NoPack, PolicyRef::Pack);
     let catalog = match Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path())) {
         Ok(c) => c,
         Err(e) => {
             return Prepared::decided(Evaluation::early_deny(
-                &label,
+                label.clone(),
                 Reason::new(ReasonCode::PolicyError, e.to_string()),
             ))
         }
@@ -1236,7 +1244,7 @@ fn prepare(
         None => {
             let Some(map) = catalog.tool_map(call.host.as_str()) else {
                 return Prepared::decided(Evaluation::early_deny(
-                    &label,
+                    label,
                     Reason::new(
                         ReasonCode::PolicyError,
                         format!("no tool map for host {}", call.host.as_str()),
@@ -1263,13 +1271,13 @@ fn prepare(
                         Err(denied) => *denied,
                     };
                 }
-                Err(r) => return Prepared::decided(Evaluation::early_deny("none", r)),
+                Err(r) => return Prepared::decided(Evaluation::early_deny(PolicyRef::NoPack, r)),
             }
         }
     };
     if input_len > MAX_INPUT_BYTES && !measures_content(&catalog, &request) {
         return Prepared::decided(Evaluation::early_deny(
-            &request.policy_id,
+            PolicyRef::Pack(request.policy_id.clone()),
             InputError::TooLarge(MAX_INPUT_BYTES).reason(),
         ));
     }
@@ -1277,9 +1285,9 @@ fn prepare(
         Ok(s) => s,
         Err(mut denied) => {
             if let Step::Decided(ev) = &mut denied.step {
-                ev.policy_id = request.policy_id.clone();
+                ev.policy_id = PolicyRef::Pack(request.policy_id.clone());
                 for t in &mut ev.trace {
-                    t.policy_id = request.policy_id.clone();
+                    t.policy_id = ev.policy_id.clone();
                 }
             }
             return *denied;
@@ -1287,7 +1295,7 @@ fn prepare(
     };
     if let Some(why) = unknown_rollout_pack(&catalog, v.passport(), config) {
         return Prepared::decided(Evaluation::early_deny(
-            &request.policy_id,
+            PolicyRef::Pack(request.policy_id.clone()),
             Reason::new(
                 ReasonCode::PassportInvalid,
                 format!("{}: {why}", v.path().display()),
@@ -1296,7 +1304,7 @@ fn prepare(
     }
     if let Some(u) = catalog.unknown_limit(v.passport()) {
         return Prepared::decided(Evaluation::early_deny(
-            &request.policy_id,
+            PolicyRef::Pack(request.policy_id.clone()),
             Reason::new(
                 ReasonCode::PassportInvalid,
                 format!("{}: {u}", v.path().display()),
@@ -1370,7 +1378,7 @@ fn load_subject(
     now: OffsetDateTime,
 ) -> Result<(VerifiedPassport, FleetContext), Box<Prepared>> {
     let deny = |r: Reason, layer: Option<&str>, fleet: FleetContext| {
-        let mut p = Prepared::decided(Evaluation::early_deny("none", r));
+        let mut p = Prepared::decided(Evaluation::early_deny(PolicyRef::NoPack, r));
         p.fleet = FleetContext {
             decided_by: layer.map(str::to_owned),
             ..fleet
@@ -1538,7 +1546,7 @@ fn build_record(
             receipt.decision_id.clone(),
             host.as_str().into(),
             call.map(|c| c.tool.clone()).unwrap_or_default(),
-            ev.policy_id.clone(),
+            ev.policy_id.as_str().into(),
             canonical::digest(&input),
             ev.verdict.into(),
         )

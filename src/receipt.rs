@@ -30,6 +30,11 @@ pub const NO_ASSURANCE: &str = "L0";
 pub const NO_PASSPORT_DIGEST: &str =
     "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
+/// The policy id of a decision no pack made (a harmless tool, a call refused before a
+/// pack was chosen): the schema requires a `name.vN` id, and no pack may be version 0
+/// (the loader refuses it), so this names none. Records and spans say `none`.
+pub const NO_POLICY: &str = "none.v0";
+
 /// An OAP decision, field for field as the OAP decision schema and its cases name them.
 /// Every field the schema requires is present on every receipt, denies before a
 /// passport loaded included (with the `NO_*` placeholders).
@@ -87,7 +92,7 @@ impl Receipt {
         let id = subject.map_or(NO_PASSPORT_ID, |s| s.agent_id);
         let mut r = Receipt {
             decision_id,
-            policy_id: eval.policy_id.clone(),
+            policy_id: eval.policy_id.pack().unwrap_or(NO_POLICY).to_owned(),
             passport_id: id.to_owned(),
             agent_id: id.to_owned(),
             owner_id: subject.map_or(NO_OWNER, |s| s.owner_id).to_owned(),

@@ -151,7 +151,7 @@ pub fn observe(
 
 /// The alarm as the exporters see it: a failure with its reason.
 fn alarm_evaluation(call: &Call) -> Evaluation {
-    Evaluation::early_deny("none", alarm_reason(call))
+    Evaluation::early_deny(crate::decision::PolicyRef::NoPack, alarm_reason(call))
 }
 
 /// Whether a record is an ungated-call alarm.

@@ -294,7 +294,7 @@ impl Draft {
                 uuid::Uuid::new_v4().to_string(),
                 "toolgate".into(),
                 event.into(),
-                crate::decision::HARMLESS.into(),
+                crate::decision::PolicyRef::NoPack.as_str().into(),
                 crate::canonical::digest(&Value::Null),
                 RecordVerdict::Allow,
             )

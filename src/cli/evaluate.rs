@@ -248,11 +248,8 @@ fn explain_trace(trace: &[toolgate::decision::CheckTrace]) -> String {
                 .as_deref()
                 .map(|l| format!(" [{l}]"))
                 .unwrap_or_default();
-            let name = if t.policy_id.is_empty() {
-                "gate"
-            } else {
-                &t.policy_id
-            };
+            // A line no pack ran (a harmless tool, an early deny) is the gate's own.
+            let name = t.policy_id.pack().unwrap_or("gate");
             out.push_str(&format!("  {}{layer}\n", paint(name, "1")));
             group = Some(this);
         }

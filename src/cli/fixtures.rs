@@ -459,13 +459,16 @@ pub fn coverage(loc: &Locations, evals: &[Evaluation]) -> anyhow::Result<Coverag
                 let name = spec.name();
                 let hit = ran
                     .iter()
-                    .any(|t| t.policy_id == pack.id && t.check == name);
+                    .any(|t| t.policy_id.pack() == Some(pack.id.as_str()) && t.check == name);
                 if hit {
                     read_keys.extend(spec.limit_keys().into_iter().map(str::to_owned));
                 }
                 items.push(("check", format!("{}/{name}", pack.id), hit));
             }
-            for t in ran.iter().filter(|t| t.policy_id == pack.id) {
+            for t in ran
+                .iter()
+                .filter(|t| t.policy_id.pack() == Some(pack.id.as_str()))
+            {
                 hits.extend(t.matched.iter().map(String::as_str));
             }
         }

@@ -182,6 +182,12 @@ impl Pack {
                 self.id
             )));
         }
+        if self.id.ends_with(".v0") {
+            return Err(bad(format!(
+                "id `{}`: version 0 is reserved for decisions no pack made; start at v1",
+                self.id
+            )));
+        }
         if self.requires_capabilities.is_empty() {
             return Err(bad(
                 "requires_capabilities must name at least one capability".into(),
@@ -647,6 +653,7 @@ mod tests {
             r#"{"id":"x.v1"}"#,
             r#"{"id":"nov","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"checks":[{"check":"one_of","field":"f","limit":"l"}]}"#,
             r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","checks":[]}"#,
+            r#"{"id":"a.v0","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"checks":[{"check":"one_of","field":"f","limit":"l"}]}"#,
             r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","checks":[{"check":"one_of","field":"undeclared","limit":"l"}]}"#,
             r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"checks":[{"check":"no_such_check","field":"f"}]}"#,
         ];

@@ -12,7 +12,9 @@ pub mod delegation;
 pub mod project;
 pub mod roles;
 
-use crate::decision::{self, CheckTrace, Environment, Evaluation, Outcome, Request, Verdict};
+use crate::decision::{
+    self, CheckTrace, Environment, Evaluation, Outcome, PolicyRef, Request, Verdict,
+};
 use crate::packs::Catalog;
 use crate::passport::Passport;
 use crate::reason::{Reason, ReasonCode};
@@ -175,9 +177,14 @@ pub fn status_gate(view: &StatusView, passport_id: &str, now_unix: i64) -> Resul
     }
 }
 
-fn gate_trace(check: &str, layer: &str, r: &Result<String, Reason>) -> CheckTrace {
+fn gate_trace(
+    policy_id: &PolicyRef,
+    check: &str,
+    layer: &str,
+    r: &Result<String, Reason>,
+) -> CheckTrace {
     CheckTrace {
-        policy_id: String::new(),
+        policy_id: policy_id.clone(),
         layer: Some(layer.into()),
         check: check.into(),
         outcome: if r.is_ok() {
@@ -199,19 +206,18 @@ fn gate_trace(check: &str, layer: &str, r: &Result<String, Reason>) -> CheckTrac
 /// The status gate as an evaluation step: `Err` is the finished deny.
 pub fn check_status(
     status: Option<&StatusView>,
-    policy_id: &str,
+    policy_id: &PolicyRef,
     passport_id: &str,
     now_unix: i64,
 ) -> Result<Option<CheckTrace>, Box<Layered>> {
     let Some(view) = status else { return Ok(None) };
     let r = status_gate(view, passport_id, now_unix);
-    let mut t = gate_trace(STATUS, STATUS, &r);
-    t.policy_id = policy_id.into();
+    let t = gate_trace(policy_id, STATUS, STATUS, &r);
     match r {
         Ok(_) => Ok(Some(t)),
         Err(reason) => Err(Box::new(Layered {
             evaluation: Evaluation {
-                policy_id: policy_id.into(),
+                policy_id: policy_id.clone(),
                 verdict: Verdict::Deny,
                 reasons: vec![reason],
                 trace: vec![t],
@@ -241,7 +247,7 @@ pub fn decide(
 /// A layered decision up to the state: the status gate and every layer's stateless
 /// checks (see [`decision::Partial`]). Made before the audit lock, completed under it.
 pub struct Prepared {
-    policy_id: String,
+    policy_id: PolicyRef,
     step: PreparedStep,
 }
 
@@ -266,7 +272,7 @@ pub fn prepare(
 ) -> Prepared {
     let step = match check_status(
         status,
-        &request.policy_id,
+        &PolicyRef::Pack(request.policy_id.clone()),
         agent_id(layers),
         env.now.unix_timestamp(),
     ) {
@@ -280,7 +286,7 @@ pub fn prepare(
         },
     };
     Prepared {
-        policy_id: request.policy_id.clone(),
+        policy_id: PolicyRef::Pack(request.policy_id.clone()),
         step,
     }
 }
@@ -293,7 +299,7 @@ pub fn prepare_harmless(
     tool: &str,
     now: time::OffsetDateTime,
 ) -> Prepared {
-    let pid = decision::HARMLESS;
+    let pid = &PolicyRef::NoPack;
     let step = match check_status(status, pid, agent_id(layers), now.unix_timestamp()) {
         Err(denied) => PreparedStep::Denied(denied),
         Ok(_) => PreparedStep::Harmless(
@@ -304,7 +310,7 @@ pub fn prepare_harmless(
         ),
     };
     Prepared {
-        policy_id: pid.into(),
+        policy_id: pid.clone(),
         step,
     }
 }
@@ -328,7 +334,7 @@ impl Prepared {
         partial || tripwire_of(layers).is_some() || layers.iter().any(|l| l.name == PASSPORT)
     }
 
-    pub fn policy_id(&self) -> &str {
+    pub fn policy_id(&self) -> &PolicyRef {
         &self.policy_id
     }
 
@@ -382,7 +388,7 @@ impl Prepared {
 /// A deny when the agent passport is older than the newest one this agent was
 /// decided under (the state's mark): a copy put back to regain what a later
 /// version took away, or to undo a suspension.
-fn replayed(layers: &[Layer], policy_id: &str, state: &StateSnapshot) -> Option<Layered> {
+fn replayed(layers: &[Layer], policy_id: &PolicyRef, state: &StateSnapshot) -> Option<Layered> {
     let high = state.passport.as_ref()?;
     let p = &layers.iter().find(|l| l.name == PASSPORT)?.passport;
     let mark = crate::state::PassportMark {
@@ -392,7 +398,7 @@ fn replayed(layers: &[Layer], policy_id: &str, state: &StateSnapshot) -> Option<
     let why = mark.older_than(high)?;
     Some(Layered {
         evaluation: Evaluation::early_deny(
-            policy_id,
+            policy_id.clone(),
             Reason::new(
                 ReasonCode::PassportReplayed,
                 format!(
@@ -452,7 +458,7 @@ fn trip(mut layered: Layered, wire: &Tripwire, state: &StateSnapshot, now_unix: 
 }
 
 fn combine(
-    policy_id: &str,
+    policy_id: &PolicyRef,
     status_trace: Option<CheckTrace>,
     evals: Vec<(&str, Evaluation)>,
 ) -> Layered {
@@ -524,7 +530,7 @@ fn combine(
     }
     Layered {
         evaluation: Evaluation {
-            policy_id: policy_id.into(),
+            policy_id: policy_id.clone(),
             verdict,
             reasons,
             trace,

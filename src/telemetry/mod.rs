@@ -387,7 +387,7 @@ mod tests {
         let mut r = record(0).into_parts().0;
         let hook = Hook::start(&loc, &config, OffsetDateTime::now_utc(), &mut r, None);
         let ev = Evaluation::early_deny(
-            "p",
+            "p".into(),
             crate::reason::Reason::new(crate::reason::ReasonCode::InvalidInput, "x"),
         );
         let cp_key = crate::passport::KeyPair::generate();

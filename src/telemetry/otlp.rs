@@ -284,7 +284,7 @@ pub fn spans(d: &DecisionSpan) -> Vec<Span> {
         let mut a = vec![
             s(attrs::TOOLGATE_CHECK_NAME, &c.check),
             s(attrs::TOOLGATE_CHECK_OUTCOME, outcome(c.outcome)),
-            s(attrs::OAP_POLICY_ID, &c.policy_id),
+            s(attrs::OAP_POLICY_ID, c.policy_id.as_str()),
         ];
         if let Some(code) = c.code {
             a.push(s(attrs::OAP_REASON_CODE, code.as_str()));

@@ -141,7 +141,7 @@ fn assert_schema_valid(d: &Value, label: &str) {
 
 /// A receipt for a deny made before any passport loaded.
 fn early_receipt(
-    policy: &str,
+    policy: toolgate::decision::PolicyRef,
     code: toolgate::reason::ReasonCode,
     key: &KeyPair,
 ) -> (Receipt, Value) {
@@ -158,7 +158,11 @@ fn early_receipt(
 #[test]
 fn the_schema_check_rejects_a_receipt_missing_a_required_field() {
     let key = KeyPair::generate();
-    let (_, mut v) = early_receipt("x.v1", toolgate::reason::ReasonCode::UnknownTool, &key);
+    let (_, mut v) = early_receipt(
+        "x.v1".into(),
+        toolgate::reason::ReasonCode::UnknownTool,
+        &key,
+    );
     assert!(decision_schema().is_valid(&v));
     v.as_object_mut().unwrap().remove("expires_at");
     assert!(!decision_schema().is_valid(&v));
@@ -175,7 +179,7 @@ fn the_schema_check_rejects_a_receipt_missing_a_required_field() {
 fn a_deny_before_any_passport_carries_placeholders() {
     let key = KeyPair::generate();
     let (r, v) = early_receipt(
-        "data.file.read.v1",
+        "data.file.read.v1".into(),
         toolgate::reason::ReasonCode::PassportNotFound,
         &key,
     );
@@ -188,10 +192,41 @@ fn a_deny_before_any_passport_carries_placeholders() {
     assert!(r.verify(&key.public()));
 }
 
+/// A deny made before any pack was chosen has no policy id; the receipt carries the
+/// schema-shaped placeholder (no pack may be v0), the record and spans keep `none`.
+#[test]
+fn a_deny_before_any_pack_names_no_policy_in_the_schemas_shape() {
+    let key = KeyPair::generate();
+    let (_, v) = early_receipt(
+        toolgate::decision::PolicyRef::NoPack,
+        toolgate::reason::ReasonCode::UnknownTool,
+        &key,
+    );
+    assert_schema_valid(&v, "no pack");
+    assert_eq!(v["policy_id"], toolgate::receipt::NO_POLICY);
+    let h = harness::Home::new("coding-agent");
+    let out = h.run(
+        &["evaluate", "--json", "--host", "claude-code"],
+        serde_json::json!({"hook_event_name": "PreToolUse", "tool_name": "NoSuchTool",
+            "tool_input": {}, "session_id": "s", "cwd": h.project.to_str().unwrap()})
+        .to_string()
+        .as_bytes(),
+    );
+    let d = out.json()["decision"].clone();
+    assert_eq!(d["policy_id"], toolgate::receipt::NO_POLICY, "{d}");
+    assert_schema_valid(&d, "unknown tool");
+    let recs = h.records();
+    assert_eq!(recs.last().unwrap()["policy_id"], "none");
+}
+
 #[test]
 fn a_tampered_receipt_does_not_verify() {
     let key = KeyPair::generate();
-    let (mut r, _) = early_receipt("x.v1", toolgate::reason::ReasonCode::UnknownTool, &key);
+    let (mut r, _) = early_receipt(
+        "x.v1".into(),
+        toolgate::reason::ReasonCode::UnknownTool,
+        &key,
+    );
     assert!(r.verify(&key.public()));
     r.allow = true;
     assert!(!r.verify(&key.public()));

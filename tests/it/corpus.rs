@@ -204,13 +204,23 @@ fn run_case(
         let bytes = serde_json::to_vec(hook).unwrap();
         let call = match read_call(&bytes, None) {
             Ok(call) => call,
-            Err((_, r)) => return Ok(Evaluation::early_deny("none", r)),
+            Err((_, r)) => {
+                return Ok(Evaluation::early_deny(
+                    toolgate::decision::PolicyRef::NoPack,
+                    r,
+                ))
+            }
         };
         let map = catalog.tool_map(call.host.as_str()).ok_or("no tool map")?;
         match map.resolve(&call, &[]) {
             Ok(Resolution::Request(r)) => r,
             Ok(Resolution::Harmless) => return Err("harmless tool".into()),
-            Err(r) => return Ok(Evaluation::early_deny("none", r)),
+            Err(r) => {
+                return Ok(Evaluation::early_deny(
+                    toolgate::decision::PolicyRef::NoPack,
+                    r,
+                ))
+            }
         }
     } else {
         let mut context = Map::new();
