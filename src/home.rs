@@ -185,24 +185,35 @@ impl Default for AuditConfig {
 
 /// Errors reading `config.json`.
 #[derive(Debug, thiserror::Error)]
-#[error("{path}: {why}")]
-pub struct ConfigError {
-    pub path: PathBuf,
-    pub why: String,
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: crate::regular::RegularError,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl Config {
     /// Reads the config; a missing file is the default config.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         match crate::regular::read_optional(path, crate::regular::DOC_CAP) {
-            Ok(Some(bytes)) => serde_json::from_slice(&bytes).map_err(|e| ConfigError {
-                path: path.into(),
-                why: e.to_string(),
-            }),
+            Ok(Some(bytes)) => {
+                serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse {
+                    path: path.into(),
+                    source,
+                })
+            }
             Ok(None) => Ok(Config::default()),
-            Err(e) => Err(ConfigError {
+            Err(source) => Err(ConfigError::Read {
                 path: path.into(),
-                why: e.to_string(),
+                source,
             }),
         }
     }
@@ -211,6 +222,16 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_config_that_is_not_json_keeps_the_parse_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.json");
+        std::fs::write(&p, b"{\"harmless_tools\": [1,").unwrap();
+        let err = Config::load(&p).unwrap_err();
+        let cause = std::error::Error::source(&err).expect("the serde_json error");
+        assert!(cause.downcast_ref::<serde_json::Error>().is_some(), "{err}");
+    }
 
     #[test]
     fn flags_beat_env_beat_home() {

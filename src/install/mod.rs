@@ -42,11 +42,12 @@ pub enum InstallError {
     },
     #[error("toolgate has no hook installer for `{0}`")]
     NotAHookHost(&'static str),
-    #[error("{path}: {why}; toolgate will not rewrite it (fix it, or add the fragment from `toolgate install {host} --print` by hand)")]
+    #[error("{path}: {problem}; toolgate will not rewrite it (fix it, or add the fragment from `toolgate install {host} --print` by hand)")]
     Unusable {
         path: PathBuf,
         host: &'static str,
-        why: String,
+        /// What about the file stops the rewrite (it is not JSON of the expected shape, ...).
+        problem: String,
     },
     #[error("{path}: {source}")]
     Io {
@@ -228,11 +229,11 @@ fn strip(arr: &mut Vec<Value>, host: HostKind, l: &Layout) -> usize {
     removed
 }
 
-fn unusable(path: &Path, host: HostKind, why: impl Into<String>) -> InstallError {
+fn unusable(path: &Path, host: HostKind, problem: impl Into<String>) -> InstallError {
     InstallError::Unusable {
         path: path.to_path_buf(),
         host: host.as_str(),
-        why: why.into(),
+        problem: problem.into(),
     }
 }
 

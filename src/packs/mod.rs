@@ -25,8 +25,10 @@ mod embedded {
 /// A pack that failed to load, with the file and the field.
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
-    #[error("{file}: {why}")]
-    Invalid { file: String, why: String },
+    /// What about the file is wrong: its JSON, its shape or a rule it breaks (kept as
+    /// text because a parsed pack is cached and shared).
+    #[error("{file}: {problem}")]
+    Invalid { file: String, problem: String },
     #[error("cannot read pack directory {dir}: {source}")]
     Dir {
         dir: PathBuf,
@@ -169,9 +171,9 @@ impl Pack {
     }
 
     fn validate(&self, file: &str) -> Result<(), PackError> {
-        let bad = |why: String| PackError::Invalid {
+        let bad = |problem: String| PackError::Invalid {
             file: file.into(),
-            why,
+            problem,
         };
         let versioned = self.id.rsplit_once(".v").is_some_and(|(base, v)| {
             is_dotted_id(base) && !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
@@ -309,9 +311,9 @@ impl<T> Lazy<T> {
         self.parsed
             .get_or_init(|| parse(&self.text, &self.source))
             .as_ref()
-            .map_err(|why| PackError::Invalid {
+            .map_err(|problem| PackError::Invalid {
                 file: self.source.clone(),
-                why: why.clone(),
+                problem: problem.clone(),
             })
     }
 }

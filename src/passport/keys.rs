@@ -26,8 +26,22 @@ pub enum KeyError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not an Ed25519 JWK: {why}")]
-    Format { path: PathBuf, why: String },
+    #[error("{path} is not JSON of a JWK: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: `x` is not a valid Ed25519 point: {source}")]
+    Point {
+        path: PathBuf,
+        #[source]
+        source: ed25519_dalek::SignatureError,
+    },
+    /// What about the JWK is wrong, with no underlying error (a missing or
+    /// mismatched member).
+    #[error("{path} is not an Ed25519 JWK: {problem}")]
+    Format { path: PathBuf, problem: String },
     #[error("{path}: kid `{stated}` does not match the key (expected `{actual}`)")]
     KidMismatch {
         path: PathBuf,
@@ -119,17 +133,17 @@ impl KeyPair {
         let jwk = read_jwk(path)?;
         let d = jwk.d.as_deref().ok_or_else(|| KeyError::Format {
             path: path.into(),
-            why: "no private part `d`".into(),
+            problem: "no private part `d`".into(),
         })?;
         let secret: [u8; 32] = decode_b64url_32(d).ok_or_else(|| KeyError::Format {
             path: path.into(),
-            why: "`d` is not 32 base64url bytes".into(),
+            problem: "`d` is not 32 base64url bytes".into(),
         })?;
         let pair = KeyPair::from_signing(SigningKey::from_bytes(&secret));
         if jwk.x != URL_SAFE_NO_PAD.encode(pair.signing.verifying_key().as_bytes()) {
             return Err(KeyError::Format {
                 path: path.into(),
-                why: "`x` does not belong to `d`".into(),
+                problem: "`x` does not belong to `d`".into(),
             });
         }
         if jwk.kid != pair.kid {
@@ -192,11 +206,11 @@ impl PublicKey {
     fn from_jwk(path: &Path, jwk: &Jwk) -> Result<PublicKey, KeyError> {
         let x = decode_b64url_32(&jwk.x).ok_or_else(|| KeyError::Format {
             path: path.into(),
-            why: "`x` is not 32 base64url bytes".into(),
+            problem: "`x` is not 32 base64url bytes".into(),
         })?;
-        let key = VerifyingKey::from_bytes(&x).map_err(|_| KeyError::Format {
+        let key = VerifyingKey::from_bytes(&x).map_err(|source| KeyError::Point {
             path: path.into(),
-            why: "`x` is not a valid Ed25519 point".into(),
+            source,
         })?;
         let kid = kid_for(&key);
         if jwk.kid != kid {
@@ -240,14 +254,14 @@ const JWK_CAP: u64 = 64 * 1024;
 
 fn read_jwk(path: &Path) -> Result<Jwk, KeyError> {
     let bytes = crate::regular::read(path, JWK_CAP)?;
-    let jwk: Jwk = serde_json::from_slice(&bytes).map_err(|e| KeyError::Format {
+    let jwk: Jwk = serde_json::from_slice(&bytes).map_err(|source| KeyError::Json {
         path: path.into(),
-        why: e.to_string(),
+        source,
     })?;
     if jwk.kty != "OKP" || jwk.crv != "Ed25519" {
         return Err(KeyError::Format {
             path: path.into(),
-            why: format!("kty/crv is {}/{}, expected OKP/Ed25519", jwk.kty, jwk.crv),
+            problem: format!("kty/crv is {}/{}, expected OKP/Ed25519", jwk.kty, jwk.crv),
         });
     }
     Ok(jwk)
@@ -335,9 +349,10 @@ impl TrustStore {
                 if jwk.d.is_some() {
                     return Err(KeyError::Format {
                         path,
-                        why: "it holds a private key (`d`); a trust store holds public keys only \
+                        problem:
+                            "it holds a private key (`d`); a trust store holds public keys only \
                               (delete it, then `toolgate trust add` the public key)"
-                            .into(),
+                                .into(),
                     });
                 }
                 let key = PublicKey::from_jwk(&path, &jwk)?;
@@ -383,6 +398,17 @@ impl TrustStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_file_that_is_not_json_keeps_the_parse_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("k.pub.jwk");
+        std::fs::write(&p, b"{not json").unwrap();
+        let err = PublicKey::load(&p).unwrap_err();
+        assert!(matches!(err, KeyError::Json { .. }), "{err}");
+        let cause = std::error::Error::source(&err).expect("the serde_json error");
+        assert!(cause.downcast_ref::<serde_json::Error>().is_some());
+    }
 
     #[test]
     fn saved_keys_load_back_with_their_kid_and_private_mode() {

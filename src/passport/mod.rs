@@ -51,8 +51,20 @@ pub enum PassportError {
     },
     #[error("{0} has no signature file {0}.sig; sign it with `toolgate passport sign`")]
     Unsigned(PathBuf),
-    #[error("the signature of {path} does not verify: {why}")]
-    BadSignature { path: PathBuf, why: String },
+    /// The signature file is not a signature envelope (not strict JSON, or not its shape).
+    #[error(
+        "the signature of {path} does not verify: {sig} is not a signature envelope: {source}"
+    )]
+    BadEnvelope {
+        path: PathBuf,
+        sig: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The envelope was read, and what it says is refused (an algorithm other than
+    /// EdDSA, a signature that does not verify).
+    #[error("the signature of {path} does not verify: {problem}")]
+    BadSignature { path: PathBuf, problem: String },
     #[error("{path} is signed by {kid}, which is not in the trust store; add the issuer with `toolgate trust add`")]
     Untrusted { path: PathBuf, kid: String },
     #[error("{path} is for owner `{owner}`, but its signer {kid} may sign only for {allowed}; re-sign it with that owner's issuer key, or bind the key with `toolgate trust add --owner`")]
@@ -71,7 +83,9 @@ impl PassportError {
             PassportError::Unreadable { .. } => ReasonCode::PassportNotFound,
             PassportError::Invalid { .. } => ReasonCode::PassportInvalid,
             PassportError::Unsigned(_) => ReasonCode::PassportUnsigned,
-            PassportError::BadSignature { .. } => ReasonCode::SignatureInvalid,
+            PassportError::BadSignature { .. } | PassportError::BadEnvelope { .. } => {
+                ReasonCode::SignatureInvalid
+            }
             PassportError::Untrusted { .. } | PassportError::WrongOwner { .. } => {
                 ReasonCode::PassportUntrusted
             }
@@ -236,7 +250,9 @@ pub fn write_signed(
 /// (see [`write_signed`]), so an edit in progress is never seen half made.
 pub fn load_verified(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport, PassportError> {
     match load_verified_once(path, trust) {
-        Err(PassportError::BadSignature { .. }) if pair_lock_path(path).exists() => {
+        Err(PassportError::BadSignature { .. } | PassportError::BadEnvelope { .. })
+            if pair_lock_path(path).exists() =>
+        {
             let _shared = lock_pair(path, false);
             load_verified_once(path, trust)
         }
@@ -252,14 +268,19 @@ fn load_verified_once(path: &Path, trust: &TrustStore) -> Result<VerifiedPasspor
         Err(PassportError::NotFound(_)) => return Err(PassportError::Unsigned(path.into())),
         Err(e) => return Err(e),
     };
-    let bad = |why: String| PassportError::BadSignature {
+    let bad = |problem: String| PassportError::BadSignature {
         path: path.into(),
-        why,
+        problem,
     };
+    let envelope_error =
+        |source: Box<dyn std::error::Error + Send + Sync>| PassportError::BadEnvelope {
+            path: path.into(),
+            sig: sig_path.clone(),
+            source,
+        };
     let envelope: SignatureEnvelope = parse_strict(&sig_bytes)
-        .map_err(|e| e.to_string())
-        .and_then(|v| serde_json::from_value(v).map_err(|e| e.to_string()))
-        .map_err(|e| bad(format!("{}: {e}", sig_path.display())))?;
+        .map_err(|e| envelope_error(Box::new(e)))
+        .and_then(|v| serde_json::from_value(v).map_err(|e| envelope_error(Box::new(e))))?;
     // Only Ed25519 is ever accepted: an envelope naming another algorithm (or
     // `none`) is refused before any key is looked up.
     if envelope.alg != "EdDSA" {

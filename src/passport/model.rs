@@ -7,16 +7,17 @@ use time::OffsetDateTime;
 
 /// Why a passport document is not a valid OAP passport. Always names the field.
 #[derive(Debug, thiserror::Error)]
-#[error("{field}: {why}")]
+#[error("{field}: {problem}")]
 pub struct PassportInvalid {
     pub field: String,
-    pub why: String,
+    /// What is wrong with the field (a finding of validation, not an underlying error).
+    pub problem: String,
 }
 
-fn invalid(field: impl Into<String>, why: impl Into<String>) -> PassportInvalid {
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> PassportInvalid {
     PassportInvalid {
         field: field.into(),
-        why: why.into(),
+        problem: problem.into(),
     }
 }
 
@@ -423,7 +424,7 @@ pub(crate) mod tests {
         v["surprise"] = json!(1);
         assert!(Passport::from_value(&v)
             .unwrap_err()
-            .why
+            .problem
             .contains("surprise"));
         let mut v = sample();
         v["status"] = json!("paused");
@@ -450,7 +451,7 @@ pub(crate) mod tests {
         v.as_object_mut().unwrap().remove("owner_id");
         assert!(Passport::from_value(&v)
             .unwrap_err()
-            .why
+            .problem
             .contains("owner_id"));
     }
 

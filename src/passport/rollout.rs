@@ -80,7 +80,7 @@ impl Rollout {
                 } else {
                     format!("{field}.{path}")
                 },
-                why: format!("{} (modes: observe, warn, enforce)", e.into_inner()),
+                problem: format!("{} (modes: observe, warn, enforce)", e.into_inner()),
             }
         })
     }

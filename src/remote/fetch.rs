@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Why a fetch produced nothing usable.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Clone so a refresh report can keep it; the transport error is shared, not copied.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum FetchError {
     #[error(
         "`{0}` is not an https:// URL; status, passports and org policy are fetched over TLS only"
@@ -18,8 +19,12 @@ pub enum FetchError {
     Certificate(String),
     #[error("{url}: HTTP {status}")]
     Status { url: String, status: u16 },
-    #[error("{url}: {why}")]
-    Transport { url: String, why: String },
+    #[error("{url}: {source}")]
+    Transport {
+        url: String,
+        #[source]
+        source: std::sync::Arc<ureq::Error>,
+    },
 }
 
 /// What the server answered.
@@ -81,9 +86,9 @@ impl Fetcher {
         max_bytes: usize,
     ) -> Result<Fetched, FetchError> {
         check_url(url)?;
-        let transport = |why: String| FetchError::Transport {
+        let transport = |e: ureq::Error| FetchError::Transport {
             url: url.into(),
-            why,
+            source: std::sync::Arc::new(e),
         };
         let mut req = self.agent.get(url);
         if let Some(e) = validators.etag {
@@ -92,7 +97,7 @@ impl Fetcher {
         if let Some(m) = validators.last_modified {
             req = req.header("If-Modified-Since", m);
         }
-        let mut resp = req.call().map_err(|e| transport(e.to_string()))?;
+        let mut resp = req.call().map_err(transport)?;
         let status = resp.status().as_u16();
         match status {
             304 => return Ok(Fetched::NotModified),
@@ -117,7 +122,7 @@ impl Fetcher {
             .with_config()
             .limit(max_bytes as u64)
             .read_to_vec()
-            .map_err(|e| transport(e.to_string()))?;
+            .map_err(transport)?;
         Ok(Fetched::Body {
             bytes,
             etag,
@@ -141,5 +146,29 @@ mod tests {
             assert!(check_url(bad).is_err(), "{bad}");
         }
         assert!(check_url("https://status.example/fleet/status.json").is_ok());
+    }
+
+    #[test]
+    fn a_transport_failure_keeps_its_cause() {
+        // Nothing listens on a port just released: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let f = Fetcher::new(None, Duration::from_secs(2)).unwrap();
+        let err = f
+            .get(
+                &format!("https://127.0.0.1:{port}/status.json"),
+                &Validators::default(),
+                1024,
+            )
+            .unwrap_err();
+        assert!(matches!(err, FetchError::Transport { .. }), "{err}");
+        let cause = std::error::Error::source(&err).expect("the ureq error");
+        assert!(cause
+            .downcast_ref::<std::sync::Arc<ureq::Error>>()
+            .is_some());
+        // Clone shares the cause rather than flattening it.
+        assert!(std::error::Error::source(&err.clone()).is_some());
     }
 }
