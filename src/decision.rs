@@ -323,15 +323,7 @@ impl Partial {
                 continue;
             };
             let hits = checks::Hits::default();
-            let input = CheckInput {
-                context: &d.context,
-                limits: &d.limits,
-                passport,
-                capability: pack.limits_key(),
-                state,
-                env,
-                hits: &hits,
-            };
+            let input = check_input(pack, &d.context, &d.limits, passport, state, env, &hits);
             let started = Instant::now();
             let result = checks::run(spec, &input);
             let effects =
@@ -709,15 +701,7 @@ impl Run<'_, '_> {
                 None => &NO_STATE,
             };
             let hits = checks::Hits::default();
-            let input = CheckInput {
-                context: &request.context,
-                limits,
-                passport,
-                capability: pack.limits_key(),
-                state,
-                env,
-                hits: &hits,
-            };
+            let input = check_input(pack, &request.context, limits, passport, state, env, &hits);
             let started = Instant::now();
             let result = checks::run(spec, &input);
             let elapsed = started.elapsed();
@@ -752,6 +736,27 @@ impl Run<'_, '_> {
             };
             self.evaluate(&sub, depth + 1);
         }
+    }
+}
+
+/// What a check of `pack` reads: the one place a decision builds a [`CheckInput`].
+fn check_input<'a>(
+    pack: &'a Pack,
+    context: &'a Map<String, Value>,
+    limits: &'a Map<String, Value>,
+    passport: &'a Passport,
+    state: &'a StateSnapshot,
+    env: &'a Environment<'a>,
+    hits: &'a checks::Hits,
+) -> CheckInput<'a> {
+    CheckInput {
+        context,
+        limits,
+        passport,
+        capability: pack.limits_key(),
+        state,
+        env,
+        hits,
     }
 }
 

@@ -48,16 +48,9 @@ impl Kind {
     }
 }
 
+/// `passport allow` and `passport deny`: what kind of entry, which, and how to write.
 #[derive(Debug, Args)]
-#[command(after_help = "\
-The passport is validated, re-signed with the evaluator key and written together
-with its signature; hooks running at the same moment see the old pair or the new.
-
-Examples:
-  toolgate passport allow command 'cargo bench'
-  toolgate passport allow read 'docs/**' --dry-run
-  toolgate passport allow domain docs.rs pypi.org")]
-pub struct AllowArgs {
+pub struct EntryArgs {
     pub kind: Kind,
     /// One or more entries.
     #[arg(required = true, value_name = "ENTRY")]
@@ -66,8 +59,16 @@ pub struct AllowArgs {
     pub edit: EditArgs,
 }
 
-#[derive(Debug, Args)]
-#[command(after_help = "\
+pub const ALLOW_HELP: &str = "\
+The passport is validated, re-signed with the evaluator key and written together
+with its signature; hooks running at the same moment see the old pair or the new.
+
+Examples:
+  toolgate passport allow command 'cargo bench'
+  toolgate passport allow read 'docs/**' --dry-run
+  toolgate passport allow domain docs.rs pypi.org";
+
+pub const DENY_HELP: &str = "\
 For a command, deny adds a blocked pattern; for paths, domains and tools a blocked
 entry; for a server it takes the server off the allowed list. A matching entry is
 also removed from the allowed list.
@@ -75,14 +76,7 @@ also removed from the allowed list.
 Examples:
   toolgate passport deny command 'git push'
   toolgate passport deny write 'migrations/**'
-  toolgate passport deny server filesystem")]
-pub struct DenyArgs {
-    pub kind: Kind,
-    #[arg(required = true, value_name = "ENTRY")]
-    pub entries: Vec<String>,
-    #[command(flatten)]
-    pub edit: EditArgs,
-}
+  toolgate passport deny server filesystem";
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -295,28 +289,35 @@ fn bump(v: &str) -> String {
     }
 }
 
-pub fn allow(paths: &PathArgs, a: AllowArgs) -> anyhow::Result<()> {
-    let (cap, allow, _) = a.kind.lists();
+/// Applies `each(block, allowed list, blocked list, entry)` to every entry, on the
+/// limits block the entry kind edits.
+fn edit_entries(
+    paths: &PathArgs,
+    a: &EntryArgs,
+    each: impl Fn(&mut Map<String, Value>, &str, Option<&str>, &str),
+) -> anyhow::Result<()> {
+    let (cap, allow, deny) = a.kind.lists();
     apply(paths, &a.edit, |doc, notes| {
         let b = block(doc, cap, notes)?;
         for e in &a.entries {
-            list_add(b, allow, e);
+            each(b, allow, deny, e);
         }
         Ok(())
     })
 }
 
-pub fn deny(paths: &PathArgs, a: DenyArgs) -> anyhow::Result<()> {
-    let (cap, allow, deny) = a.kind.lists();
-    apply(paths, &a.edit, |doc, notes| {
-        let b = block(doc, cap, notes)?;
-        for e in &a.entries {
-            list_remove(b, allow, e);
-            if let Some(d) = deny {
-                list_add(b, d, e);
-            }
+pub fn allow(paths: &PathArgs, a: EntryArgs) -> anyhow::Result<()> {
+    edit_entries(paths, &a, |b, allow, _, e| {
+        list_add(b, allow, e);
+    })
+}
+
+pub fn deny(paths: &PathArgs, a: EntryArgs) -> anyhow::Result<()> {
+    edit_entries(paths, &a, |b, allow, deny, e| {
+        list_remove(b, allow, e);
+        if let Some(d) = deny {
+            list_add(b, d, e);
         }
-        Ok(())
     })
 }
 

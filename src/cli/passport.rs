@@ -35,9 +35,11 @@ pub enum PassportCommand {
     /// Describe a passport in words (--json for the document), or with --effective the policy in force.
     Show(super::fleet::ShowArgs),
     /// Add allowed entries (commands, read/write paths, domains, MCP servers and tools); re-signs.
-    Allow(super::edit::AllowArgs),
+    #[command(after_help = super::edit::ALLOW_HELP)]
+    Allow(super::edit::EntryArgs),
     /// Add blocked entries (and drop them from the allowed list); re-signs.
-    Deny(super::edit::DenyArgs),
+    #[command(after_help = super::edit::DENY_HELP)]
+    Deny(super::edit::EntryArgs),
     /// Set a limit, the expiry or a rollout mode; re-signs.
     Set(super::edit::SetArgs),
     /// Remove a limit or a rollout mode; re-signs.

@@ -23,6 +23,15 @@ fn write_config(h: &Home, v: Value) {
     std::fs::write(h.home.join("config.json"), v.to_string()).unwrap();
 }
 
+/// A site directory served over HTTPS by its own test PKI (kept alive by the caller),
+/// and `h`'s passport id.
+fn serve(h: &Home) -> (Pki, PathBuf, StaticHttps, String) {
+    let pki = Pki::new();
+    let dir = site(h);
+    let server = StaticHttps::start(&dir, &pki);
+    (pki, dir, server, passport_id(h))
+}
+
 /// Writes the CA and a `remote` config pointing at `server`.
 fn remote(h: &Home, server: &StaticHttps, extra: Value) {
     let ca = h.dir.path().join("ca.pem");
@@ -59,10 +68,7 @@ fn ttl() {
 #[test]
 fn a_suspension_reaches_the_next_call_after_the_ttl() {
     let h = Home::new("coding-agent");
-    let pki = Pki::new();
-    let dir = site(&h);
-    let server = StaticHttps::start(&dir, &pki);
-    let id = passport_id(&h);
+    let (_pki, dir, server, id) = serve(&h);
     let out = dir.to_str().unwrap();
     h.ok(&["passport", "resume", &id, "--out", out]);
     remote(&h, &server, json!({"ttl_s": 2}));
@@ -139,10 +145,7 @@ fn a_suspension_reaches_the_next_call_after_the_ttl() {
 #[test]
 fn a_server_that_is_down_is_covered_by_the_cache_until_max_stale() {
     let h = Home::new("coding-agent");
-    let pki = Pki::new();
-    let dir = site(&h);
-    let server = StaticHttps::start(&dir, &pki);
-    let id = passport_id(&h);
+    let (pki, dir, server, id) = serve(&h);
     h.ok(&["passport", "resume", &id, "--out", dir.to_str().unwrap()]);
     remote(&h, &server, json!({"max_stale_s": 3}));
     assert_eq!(bash(&h, "git status").code, 0);
@@ -175,10 +178,7 @@ fn a_server_that_is_down_is_covered_by_the_cache_until_max_stale() {
 #[test]
 fn an_untrusted_signer_and_a_replayed_status_are_refused() {
     let h = Home::new("coding-agent");
-    let pki = Pki::new();
-    let dir = site(&h);
-    let server = StaticHttps::start(&dir, &pki);
-    let id = passport_id(&h);
+    let (_pki, dir, server, id) = serve(&h);
     let out = dir.to_str().unwrap();
     remote(&h, &server, json!({}));
 
@@ -239,10 +239,7 @@ fn a_cache_hit_trusts_only_the_authenticated_index() {
     h.edit_passport(|p| {
         p["limits"]["data.file.read"]["allowed_paths"] = json!(["**", home_glob]);
     });
-    let pki = Pki::new();
-    let dir = site(&h);
-    let server = StaticHttps::start(&dir, &pki);
-    let id = passport_id(&h);
+    let (_pki, dir, server, id) = serve(&h);
     let out = dir.to_str().unwrap();
     // The status comes from an issuer of its own, so removing it leaves the passport valid.
     let issuer = h.dir.path().join("issuer");
@@ -348,9 +345,7 @@ fn a_cache_hit_trusts_only_the_authenticated_index() {
 #[test]
 fn a_status_that_does_not_list_the_passport_denies() {
     let h = Home::new("coding-agent");
-    let pki = Pki::new();
-    let dir = site(&h);
-    let server = StaticHttps::start(&dir, &pki);
+    let (_pki, dir, server, _) = serve(&h);
     remote(&h, &server, json!({}));
     let other = "00000000-0000-4000-8000-00000000abcd";
     h.ok(&["passport", "resume", other, "--out", dir.to_str().unwrap()]);
@@ -366,10 +361,7 @@ fn a_status_that_does_not_list_the_passport_denies() {
 #[test]
 fn a_passport_url_must_serve_a_signed_passport() {
     let h = Home::new("coding-agent");
-    let pki = Pki::new();
-    let dir = site(&h);
-    let server = StaticHttps::start(&dir, &pki);
-    let id = passport_id(&h);
+    let (_pki, dir, server, id) = serve(&h);
     h.ok(&["passport", "resume", &id, "--out", dir.to_str().unwrap()]);
     std::fs::copy(h.passport(), dir.join("agent.json")).unwrap();
     // The local passport is not what decides once passport_url is set.

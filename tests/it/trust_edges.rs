@@ -193,16 +193,19 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "git {args:?}: {out:?}");
 }
 
+/// Writes `text` to `rel` below `dir`, making the directories on the way.
+fn write_under(dir: &std::path::Path, rel: &str, text: &str) {
+    let f = dir.join(rel);
+    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    std::fs::write(f, text).unwrap();
+}
+
 #[test]
 fn whole_tree_git_commands_are_decided_on_the_files_they_would_write() {
     let h = Home::new("coding-agent");
     with_commands(&h, &["git"]);
     let p = &h.project;
-    let put = |rel: &str, text: &str| {
-        let f = p.join(rel);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, text).unwrap();
-    };
+    let put = |rel: &str, text: &str| write_under(p, rel, text);
     git(p, &["init", "-q", "-b", "main"]);
     put(".claude/settings.json", "{\"hooks\": {}}");
     put("src/a.rs", "fn a() {}\n");
@@ -315,11 +318,7 @@ fn git_grep_reads_what_the_index_tracks() {
     let h = Home::new("coding-agent");
     with_commands(&h, &["git grep"]);
     let p = &h.project;
-    let put = |rel: &str, text: &str| {
-        let f = p.join(rel);
-        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-        std::fs::write(f, text).unwrap();
-    };
+    let put = |rel: &str, text: &str| write_under(p, rel, text);
     git(p, &["init", "-q", "-b", "main"]);
     put(".gitignore", "*.pem\n");
     put("src/a.rs", "// TOKEN\n");
