@@ -2,6 +2,7 @@
 //! under an exclusive lock before the host is answered, with a signed head
 //! and the stateful-limit state beside it.
 
+pub mod batch;
 pub mod export;
 pub mod head;
 pub mod log;

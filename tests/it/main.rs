@@ -16,6 +16,7 @@ mod aport_limits;
 mod aport_vectors;
 mod approve;
 mod architecture;
+mod audit_batch;
 mod audit_concurrency;
 mod audit_faults;
 mod audit_integrity;
