@@ -106,6 +106,77 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
             r.decision_id
         );
     }
+    refuse_if_unapprovable(&r)?;
+    let passport_id = r
+        .passport_id
+        .clone()
+        .context("the decision names no passport; nothing to bind a grant to")?;
+    let now = time::OffsetDateTime::now_utc();
+    let (once, expires) = match &a.for_ {
+        Some(d) => (false, now + super::parse_duration(d)?),
+        // A one-time grant still lapses, so a forgotten one cannot wait forever.
+        None => (true, now + time::Duration::days(1)),
+    };
+    let pattern = a
+        .pattern
+        .as_deref()
+        .map(|p| command_pattern(&r, p))
+        .transpose()?;
+    describe(&r);
+    if !a.yes {
+        confirm(&r, pattern.as_ref(), &when(once, expires))?;
+    }
+    let loc = paths.locations(None);
+    let key = KeyPair::load(&loc.key.path)
+        .context("the grant is signed with the evaluator key; run `toolgate init` or pass --key")?;
+    let grant = Grant {
+        grant_id: format!("grant-{}", uuid::Uuid::new_v4().simple()),
+        decision_id: r.decision_id.clone(),
+        passport_id,
+        tool: r.tool.clone(),
+        policy_id: r.policy_id.clone(),
+        input_digest: r.input_digest.clone(),
+        once,
+        expires_at: expires.unix_timestamp(),
+        approved_by: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+        created_at: toolgate::canonical::timestamp(now),
+        pattern,
+    };
+    let path = grant::store(&loc.config_root, grant.clone(), &key)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&grant)?);
+    } else {
+        let scope = grant.pattern.as_ref().map_or_else(
+            || "this exact call".to_string(),
+            |p| format!("commands starting with `{}`", p.entry),
+        );
+        let how_long = when(once, expires);
+        println!(
+            "granted {} for {scope} ({how_long}) -> {}",
+            grant.grant_id,
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The decision being approved, as the person deciding sees it first.
+fn describe(r: &Record) {
+    let first = r.reasons.first();
+    println!(
+        "decision {} ({}): {} {} under {}\n  {}",
+        r.decision_id,
+        r.ts,
+        r.verdict,
+        r.tool,
+        r.policy_id,
+        first.map_or(String::new(), |x| format!("{} ({})", x.message, x.code))
+    );
+}
+
+/// A decision a rule denied that no approval may lift (a suspended or unverifiable
+/// passport, a broken policy, toolgate's own files) is refused here, saying why.
+fn refuse_if_unapprovable(r: &Record) -> anyhow::Result<()> {
     let hard = r.reasons.iter().any(|x| {
         use toolgate::reason::ReasonCode as C;
         matches!(
@@ -132,91 +203,38 @@ pub fn run(paths: &PathArgs, a: ApproveArgs) -> anyhow::Result<()> {
             r.reasons.first().map_or("", |x| x.code.as_str())
         );
     }
-    let passport_id = r
-        .passport_id
-        .clone()
-        .context("the decision names no passport; nothing to bind a grant to")?;
-    let now = time::OffsetDateTime::now_utc();
-    let (once, expires) = match &a.for_ {
-        Some(d) => (false, now + super::parse_duration(d)?),
-        // A one-time grant still lapses, so a forgotten one cannot wait forever.
-        None => (true, now + time::Duration::days(1)),
-    };
-    let pattern = a
-        .pattern
-        .as_deref()
-        .map(|p| command_pattern(&r, p))
-        .transpose()?;
-    let first = r.reasons.first();
-    println!(
-        "decision {} ({}): {} {} under {}\n  {}",
-        r.decision_id,
-        r.ts,
-        r.verdict,
-        r.tool,
-        r.policy_id,
-        first.map_or(String::new(), |x| format!("{} ({})", x.message, x.code))
-    );
-    if !a.yes {
-        use std::io::{BufRead, IsTerminal, Write};
-        if !std::io::stdin().is_terminal() {
-            bail!("confirm on a terminal, or pass --yes");
-        }
-        let when = if once {
-            "once".to_string()
-        } else {
-            format!("until {}", toolgate::canonical::timestamp(expires))
-        };
-        match &pattern {
-            Some(p) => print!(
-                "allow every command that starts with `{}` (with any further arguments) under \
-                 passport {}, {when}? Every other rule of the passport still applies. [y/N] ",
-                p.entry,
-                r.passport_id.as_deref().unwrap_or("")
-            ),
-            None => print!("allow this exact call {when}? [y/N] "),
-        }
-        std::io::stdout().flush()?;
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            bail!("not approved");
-        }
-    }
-    let loc = paths.locations(None);
-    let key = KeyPair::load(&loc.key.path)
-        .context("the grant is signed with the evaluator key; run `toolgate init` or pass --key")?;
-    let grant = Grant {
-        grant_id: format!("grant-{}", uuid::Uuid::new_v4().simple()),
-        decision_id: r.decision_id.clone(),
-        passport_id,
-        tool: r.tool.clone(),
-        policy_id: r.policy_id.clone(),
-        input_digest: r.input_digest.clone(),
-        once,
-        expires_at: expires.unix_timestamp(),
-        approved_by: std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
-        created_at: toolgate::canonical::timestamp(now),
-        pattern,
-    };
-    let path = grant::store(&loc.config_root, grant.clone(), &key)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&grant)?);
+    Ok(())
+}
+
+/// How long a grant lasts, in words.
+fn when(once: bool, expires: time::OffsetDateTime) -> String {
+    if once {
+        "once".to_string()
     } else {
-        let scope = grant.pattern.as_ref().map_or_else(
-            || "this exact call".to_string(),
-            |p| format!("commands starting with `{}`", p.entry),
-        );
-        println!(
-            "granted {} for {scope} ({}) -> {}",
-            grant.grant_id,
-            if once {
-                "once".to_string()
-            } else {
-                format!("until {}", toolgate::canonical::timestamp(expires))
-            },
-            path.display()
-        );
+        format!("until {}", toolgate::canonical::timestamp(expires))
+    }
+}
+
+/// Asks on the terminal; anything but yes refuses.
+fn confirm(r: &Record, pattern: Option<&grant::Pattern>, when: &str) -> anyhow::Result<()> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        bail!("confirm on a terminal, or pass --yes");
+    }
+    match pattern {
+        Some(p) => print!(
+            "allow every command that starts with `{}` (with any further arguments) under \
+             passport {}, {when}? Every other rule of the passport still applies. [y/N] ",
+            p.entry,
+            r.passport_id.as_deref().unwrap_or("")
+        ),
+        None => print!("allow this exact call {when}? [y/N] "),
+    }
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    if !matches!(line.trim(), "y" | "Y" | "yes") {
+        bail!("not approved");
     }
     Ok(())
 }

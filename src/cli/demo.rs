@@ -30,13 +30,35 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
 fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
     let root = tmp.join("home");
     let project = tmp.join("project");
+    println!("toolgate demo in {}\n", tmp.display());
+    let (loc, key) = set_up(&root, &project)?;
+    let cwd = project.to_string_lossy().into_owned();
+    println!("3. evaluating sample calls (exit code, verdict, reason):\n");
+    for (label, input) in &sample_calls(&cwd) {
+        show_call(&loc, label, input, &cwd);
+    }
+    show_refund(&loc);
+    verify_log(&loc, &key)?;
+    if a.keep {
+        println!(
+            "\nkept {}; try: TOOLGATE_HOME={} toolgate verify-log",
+            tmp.display(),
+            root.display()
+        );
+    }
+    Ok(())
+}
+
+/// Steps 1 and 2: a project with a secret, a trusted key and a signed coding-agent passport.
+fn set_up(
+    root: &std::path::Path,
+    project: &std::path::Path,
+) -> anyhow::Result<(home::Locations, KeyPair)> {
     std::fs::create_dir_all(project.join(".github/workflows"))?;
     std::fs::write(project.join(".env"), "API_TOKEN=demo\n")?;
     let root_s = root.to_string_lossy().into_owned();
     let env = move |k: &str| (k == "TOOLGATE_HOME").then(|| root_s.clone());
-    let loc = home::resolve(&Overrides::default(), &env, &project);
-
-    println!("toolgate demo in {}\n", tmp.display());
+    let loc = home::resolve(&Overrides::default(), &env, project);
     let key = KeyPair::generate();
     key.save(&loc.key.path, &root.join(home::PUBLIC_KEY_FILE))?;
     add_trusted(&loc.trust_dir.path, &key.public())?;
@@ -57,8 +79,11 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         "2. wrote and signed a coding-agent passport ({})\n",
         env_sig.passport_digest
     );
+    Ok((loc, key))
+}
 
-    let cwd = project.to_string_lossy().into_owned();
+/// Hook inputs as Claude Code and Cursor send them: allowed work beside the attacks.
+fn sample_calls(cwd: &str) -> Vec<(&'static str, serde_json::Value)> {
     let claude = |tool: &str, input: serde_json::Value| {
         json!({"hook_event_name": "PreToolUse", "session_id": "demo-session", "tool_use_id": "toolu_demo",
                "tool_name": tool, "tool_input": input, "cwd": cwd})
@@ -71,7 +96,7 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         }
         v
     };
-    let calls: Vec<(&str, serde_json::Value)> = vec![
+    vec![
         (
             "claude-code Bash git status",
             claude("Bash", json!({"command": "git status -s"})),
@@ -152,38 +177,43 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
                 json!({"tool_name": "create_issue", "tool_input": "{\"title\":\"bug\"}", "mcp_server_name": "github"}),
             ),
         ),
-    ];
-    println!("3. evaluating sample calls (exit code, verdict, reason):\n");
-    for (label, input) in &calls {
-        let bytes = input.to_string().into_bytes();
-        let o = gate::evaluate(
-            &loc,
-            &bytes,
-            &EvaluateOptions {
-                host: None,
-                project_roots: vec![std::path::PathBuf::from(&cwd)],
-            },
-            time::OffsetDateTime::now_utc(),
-        );
-        let verdict = o.evaluation.verdict.as_str().to_uppercase();
-        let colored = match o.evaluation.verdict {
-            toolgate::decision::Verdict::Allow => paint(&format!("{verdict:<6}"), "32"),
-            toolgate::decision::Verdict::Review => paint(&format!("{verdict:<6}"), "33"),
-            toolgate::decision::Verdict::Deny => paint(&format!("{verdict:<6}"), "31"),
-        };
-        let (code, message) = o
-            .evaluation
-            .reasons
-            .first()
-            .map_or(("", ""), |r| (r.code.as_str(), r.message.as_str()));
-        println!(
-            "  exit {}  {colored} {label:<36} {code} {message}",
-            o.answer.exit_code
-        );
-    }
+    ]
+}
+
+/// One sample call through the real gate, as a line of the demo's table.
+fn show_call(loc: &home::Locations, label: &str, input: &serde_json::Value, cwd: &str) {
+    let bytes = input.to_string().into_bytes();
+    let o = gate::evaluate(
+        loc,
+        &bytes,
+        &EvaluateOptions {
+            host: None,
+            project_roots: vec![std::path::PathBuf::from(cwd)],
+        },
+        time::OffsetDateTime::now_utc(),
+    );
+    let verdict = o.evaluation.verdict.as_str().to_uppercase();
+    let colored = match o.evaluation.verdict {
+        toolgate::decision::Verdict::Allow => paint(&format!("{verdict:<6}"), "32"),
+        toolgate::decision::Verdict::Review => paint(&format!("{verdict:<6}"), "33"),
+        toolgate::decision::Verdict::Deny => paint(&format!("{verdict:<6}"), "31"),
+    };
+    let (code, message) = o
+        .evaluation
+        .reasons
+        .first()
+        .map_or(("", ""), |r| (r.code.as_str(), r.message.as_str()));
+    println!(
+        "  exit {}  {colored} {label:<36} {code} {message}",
+        o.answer.exit_code
+    );
+}
+
+/// An OAP call outside any host: a refund the coding agent has no capability for.
+fn show_refund(loc: &home::Locations) {
     let oap = json!({"policy": "finance.payment.refund.v1", "context": {"amount": 5000, "currency": "USD"}});
     let o = gate::evaluate(
-        &loc,
+        loc,
         oap.to_string().as_bytes(),
         &EvaluateOptions {
             host: Some(HostKind::Oap),
@@ -198,7 +228,10 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
         "oap refund 50.00 USD",
         o.evaluation.reasons.first().map_or("", |r| r.code.as_str())
     );
+}
 
+/// Step 4: the log the calls left verifies.
+fn verify_log(loc: &home::Locations, key: &KeyPair) -> anyhow::Result<()> {
     println!(
         "\n4. verifying the audit log {}",
         loc.audit_log.path.display()
@@ -209,13 +242,6 @@ fn steps(a: &DemoArgs, tmp: &std::path::Path) -> anyhow::Result<()> {
             ok.records, ok.last_hash
         ),
         Err(b) => anyhow::bail!("the demo log did not verify: line {}: {}", b.line, b.what),
-    }
-    if a.keep {
-        println!(
-            "\nkept {}; try: TOOLGATE_HOME={} toolgate verify-log",
-            tmp.display(),
-            root.display()
-        );
     }
     Ok(())
 }
