@@ -5,11 +5,13 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
-use toolgate::audit::log::Repaired;
+use toolgate::audit::head::head_path;
+use toolgate::audit::log::{chain_files, Repaired};
+use toolgate::audit::verify::{verify_files, Broken, HeadCheck, Options};
 use toolgate::canonical::timestamp;
 use toolgate::gate::audit_log;
 use toolgate::home::Config;
-use toolgate::passport::KeyPair;
+use toolgate::passport::{KeyPair, TrustStore};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
@@ -31,6 +33,11 @@ gone, nothing is healed on its own: run `toolgate verify-log` to see what is lef
 `toolgate audit repair --accept-loss`. That appends a signed `audit.repair` record saying what
 was found, how many records were lost and the last hash known, and the gate resumes. The loss
 stays visible: verify-log lists it, and checkpoints taken before it no longer match.
+
+A record deleted from the middle of the log is different: the gate checks only the log's end
+before it appends, so it goes on recording, and a record appended at the end cannot mend the
+chain. When the end is sound, `repair` verifies the whole chain and, if it is broken inside,
+says where and exits 1 without writing anything: put the lines back from a copy or an export.
 
 Examples:
   toolgate audit repair
@@ -79,6 +86,44 @@ pub struct CheckpointArgs {
     pub json: bool,
 }
 
+/// The gate checks only the log's end and head before it appends, so a record cut from
+/// the middle passes unseen there. When the end is sound, a repair checks the whole chain
+/// (against the evaluator key and the trust store's keys) rather than call it sound.
+fn break_inside(
+    log: &std::path::Path,
+    trust_dir: &std::path::Path,
+    key: &KeyPair,
+) -> Option<Broken> {
+    let files = chain_files(log).ok()?;
+    let mut anchors = vec![key.public()];
+    if let Ok(store) = TrustStore::load_dir(trust_dir) {
+        anchors.extend(store.kids().filter_map(|k| store.get(k).cloned()));
+    }
+    let opts = Options {
+        anchors,
+        head: HeadCheck::Required(head_path(log)),
+        ..Options::default()
+    };
+    verify_files(&files, &opts).err()
+}
+
+/// Why a break inside the chain is not something `repair` can record and resume from.
+fn cannot_mend(b: &Broken) -> String {
+    let at = b
+        .file
+        .as_ref()
+        .map(|f| format!("{}:", f.display()))
+        .unwrap_or_default();
+    let seq = b.seq.map(|s| format!(" (seq {s})")).unwrap_or_default();
+    format!(
+        "nothing to repair at the end, but the chain is broken inside, at {at}line {}{seq}: {}. \
+         `audit repair` appends at the end and cannot mend a break inside the chain: the gate \
+         checks only the log's end before it appends, so it goes on recording, and `toolgate \
+         verify-log` reports this break until the lines are put back",
+        b.line, b.what
+    )
+}
+
 /// Prints a report as pretty JSON.
 fn print_json(v: &serde_json::Value) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
@@ -94,6 +139,11 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
         AuditCommand::Repair(a) => {
             let key = KeyPair::load(&loc.key.path)?;
             let done = log.repair(&key, &now, a.accept_loss)?;
+            if matches!(done, Repaired::Nothing) {
+                if let Some(b) = break_inside(log.path(), &loc.trust_dir.path, &key) {
+                    anyhow::bail!(cannot_mend(&b));
+                }
+            }
             if a.out.json {
                 let v = match &done {
                     Repaired::Torn { aside, bytes } => json!({"action": "torn_tail_moved",

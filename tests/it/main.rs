@@ -19,6 +19,7 @@ mod architecture;
 mod audit_batch;
 mod audit_concurrency;
 mod audit_faults;
+mod audit_gap;
 mod audit_integrity;
 mod audit_query;
 mod audit_state;
