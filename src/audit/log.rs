@@ -222,6 +222,9 @@ pub struct Locked<'a> {
     /// rotation, the newest segment).
     pub tail: Option<Record>,
     pub state: StateFile,
+    /// The `state_digest` of the state file's bytes as they are on disk, when they are
+    /// the state above: an append that leaves the state as it was writes no file.
+    state_on_disk: Option<String>,
     /// The chain's id (its first record's hash); `None` before the first record.
     pub log_id: Option<String>,
     /// The head as read, put back if an append fails after replacing it.
@@ -339,6 +342,7 @@ impl AuditLog {
             lock,
             tail,
             state: StateFile::default(),
+            state_on_disk: None,
             log_id,
             head,
         };
@@ -348,7 +352,8 @@ impl AuditLog {
             locked.tail = Some(rec);
         }
         if check_state {
-            locked.state = self.load_state(locked.tail.as_ref(), &window)?;
+            (locked.state, locked.state_on_disk) =
+                self.load_state(locked.tail.as_ref(), &window)?;
         }
         Ok(locked)
     }
@@ -469,12 +474,13 @@ impl AuditLog {
     /// The state file, checked against the digest the last record carries (the
     /// SHA-256 of the file's bytes). A state some records behind (writers stopped
     /// between their record and their state) is caught up by folding those records in,
-    /// each one's digest checked on the way; anything else is refused.
+    /// each one's digest checked on the way; anything else is refused. Also returns the
+    /// digest of the file's bytes when they are exactly the state returned.
     fn load_state(
         &self,
         tail: Option<&Record>,
         window: &TailWindow,
-    ) -> Result<StateFile, AppendError> {
+    ) -> Result<(StateFile, Option<String>), AppendError> {
         let path = self.state_path();
         let err = |why: String| AppendError::State {
             path: path.clone(),
@@ -489,16 +495,16 @@ impl AuditLog {
             serde_json::from_slice(b).map_err(|e| err(e.to_string()))
         };
         let empty = StateFile::default().digest();
+        let digest = bytes.as_deref().map(crate::canonical::digest_bytes);
         let Some(tail) = tail else {
-            return match bytes {
-                Some(b) if crate::canonical::digest_bytes(&b) != empty => Err(err(
+            return match digest {
+                Some(d) if d != empty => Err(err(
                     "holds the effects of records but the log is empty (the log was deleted)"
                         .into(),
                 )),
-                _ => Ok(StateFile::default()),
+                d => Ok((StateFile::default(), d)),
             };
         };
-        let digest = bytes.as_deref().map(crate::canonical::digest_bytes);
         let Some(want) = &tail.state_digest else {
             // The last record predates state digests: the file names its record instead.
             let state = match &bytes {
@@ -506,7 +512,7 @@ impl AuditLog {
                 None => return Err(err("is missing while the log has records".into())),
             };
             return if state.seq == Some(tail.seq) && state.hash == tail.hash {
-                Ok(state)
+                Ok((state, None))
             } else {
                 Err(err(format!(
                     "does not name the log's last record (seq {})",
@@ -515,7 +521,7 @@ impl AuditLog {
             };
         };
         if digest.as_ref() == Some(want) {
-            return parse(bytes.as_deref().unwrap_or_default());
+            return Ok((parse(bytes.as_deref().unwrap_or_default())?, digest));
         }
         // Behind: only now are the records before the last one parsed.
         let window = window.records();
@@ -555,7 +561,7 @@ impl AuditLog {
                 }
             }
         }
-        Ok(state)
+        Ok((state, None))
     }
 
     /// Moves a torn last line aside and records that it did; with `accept_loss`,
@@ -644,6 +650,7 @@ impl AuditLog {
             lock,
             tail,
             state,
+            state_on_disk: None,
             log_id,
             head: None,
         };
@@ -825,11 +832,12 @@ impl Locked<'_> {
         let mut next = self.state.clone();
         next.apply(draft.decided());
         let state_bytes = next.to_bytes();
+        let state_digest = crate::canonical::digest_bytes(&state_bytes);
         let link = Link {
             seq,
             prev_hash,
             log_key,
-            state_digest: Some(crate::canonical::digest_bytes(&state_bytes)),
+            state_digest: Some(state_digest.clone()),
         };
         let record = Record::seal(draft, link, key);
         let log_id = self.log_id.clone().unwrap_or_else(|| record.hash.clone());
@@ -847,8 +855,13 @@ impl Locked<'_> {
             };
             return Err(e);
         }
-        // Best effort: a state behind is folded forward by the next writer.
-        let _ = write_atomic(&log.state_path(), &state_bytes);
+        // Best effort: a state behind is folded forward by the next writer. A decision
+        // that changed nothing (most allowed calls) finds the file already holding these
+        // bytes, so the record's digest names it as it is, and nothing is written.
+        if self.state_on_disk.as_ref() != Some(&state_digest) {
+            let written = write_atomic(&log.state_path(), &state_bytes).is_ok();
+            self.state_on_disk = written.then_some(state_digest);
+        }
         self.state = next;
         let appended = Appended {
             seq: record.seq,

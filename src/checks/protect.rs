@@ -128,7 +128,12 @@ impl Protected {
             return;
         }
         let path = super::path::normalize(&path);
-        if !self.paths.iter().any(|e| e.path == path) {
+        // Normalised paths are equal exactly when their bytes are: no component walk.
+        if !self
+            .paths
+            .iter()
+            .any(|e| e.path.as_os_str() == path.as_os_str())
+        {
             self.paths.push(Entry {
                 path,
                 why: why.into(),

@@ -913,6 +913,21 @@ impl Analyzer {
 
     /// De-quotes a word, notes whether it expands, and analyses the commands it substitutes.
     fn word(&mut self, raw: &str, depth: usize) -> Result<Analyzed, ShellError> {
+        if plain_word(raw) {
+            // What the word parser gives such a word: one text piece, the word itself.
+            return Ok(Analyzed {
+                word: Word {
+                    text: raw.to_string(),
+                    expands: unquoted_expansion(raw),
+                    substitutes: false,
+                },
+            });
+        }
+        self.parsed_word(raw, depth)
+    }
+
+    /// A word through brush's word parser: quoting, expansions, substitutions.
+    fn parsed_word(&mut self, raw: &str, depth: usize) -> Result<Analyzed, ShellError> {
         let pieces =
             word::parse(raw, &options()).map_err(|e| ShellError::Unparsable(e.to_string()))?;
         let mut text = String::new();
@@ -1191,6 +1206,18 @@ fn hides_substitution(text: &str) -> bool {
 
 /// Globs, extended globs, brace expansion, tilde after `=`/`:`, and zsh's `=cmd`,
 /// judged on the unquoted characters only.
+/// Bytes that mean nothing but themselves inside a shell word: no quoting, escaping,
+/// expansion, substitution, globbing, brace, tilde or extended-glob character.
+fn plain_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"._-/,:@%+=".contains(&b)
+}
+
+/// A word made only of [`plain_byte`]s is its own text: parsing it (most of the cost
+/// of a long command of ordinary words) would find one literal piece.
+fn plain_word(raw: &str) -> bool {
+    !raw.is_empty() && raw.bytes().all(plain_byte)
+}
+
 fn unquoted_expansion(shape: &str) -> bool {
     let bracket = shape
         .find('[')
@@ -1226,6 +1253,27 @@ fn unquoted_expansion(shape: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The plain-word shortcut gives what the word parser gives, `=`, `:` and `@`
+        /// included (assignments, tilde after `:` or `=`, `@` before a parenthesis).
+        #[test]
+        fn a_plain_word_is_analysed_as_the_parser_would(w in "[A-Za-z0-9._/,:@%+=-]{1,12}") {
+            let fast = Analyzer::default().word(&w, 0).unwrap().word;
+            let parsed = Analyzer::default().parsed_word(&w, 0).unwrap().word;
+            proptest::prop_assert_eq!(fast, parsed);
+        }
+    }
+
+    #[test]
+    fn a_word_with_any_other_byte_is_parsed() {
+        for w in [
+            "~", "a~", "$x", "a*", "{a,b}", "'a'", "a\\b", "@(a)", "!x", "a#", "[a]",
+        ] {
+            assert!(!plain_word(w), "{w}");
+        }
+        assert!(plain_word("src/main.rs:12,foo@bar+%=1"));
+    }
 
     fn argv(cmd: &str) -> Vec<Vec<String>> {
         analyze(cmd)

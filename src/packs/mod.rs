@@ -530,9 +530,27 @@ impl Catalog {
         None
     }
 
-    /// The packs whose checks read the passport's `limits[key]`.
+    /// The packs whose checks read the passport's `limits[key]`. Only files that can
+    /// name `key` are parsed (a hook would otherwise parse every pack, compiling each
+    /// `required_context` schema, to check one passport's limit keys): the block key is
+    /// a pack's `limits_key` or its capability, so it is in the text as `"key"`, since
+    /// letters, digits, `.`, `_` and `-` are written as themselves in JSON unless as a
+    /// `\u` escape. A key with any other character has every file parsed.
     pub fn packs_reading<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a Pack> + 'a {
-        self.packs().filter(move |p| p.limits_key() == key)
+        let quoted = format!("\"{key}\"");
+        let plain = key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        self.packs
+            .iter()
+            .filter(move |(_, e)| {
+                !plain
+                    || e.parsed.get().is_some()
+                    || e.text.contains(&quoted)
+                    || e.text.contains("\\u")
+            })
+            .filter_map(|(id, _)| self.pack(id))
+            .filter(move |p| p.limits_key() == key)
     }
 
     /// Where a pack or tool map came from.
