@@ -545,7 +545,7 @@ pub fn protected_set(
     );
     p.add_secret(
         crate::remote::cache::key_path(&loc.config_root),
-        "the key that authenticates the fleet status cache",
+        "the key that authenticates toolgate's caches (fleet status, audit head seal)",
     );
     p.add(
         parent(&loc.audit_log.path),
@@ -803,7 +803,9 @@ fn evaluate_read(
         .flatten();
     // So is the process that ran the hook (a few /proc reads), for the record's evidence.
     let process = call_ref.and_then(hook_process);
-    let log = audit_log(&loc.audit_log.path, &config);
+    let mut log = audit_log(&loc.audit_log.path, &config);
+    log.seal =
+        crate::seal::MacKey::load_or_create(&crate::remote::cache::key_path(&loc.config_root)).ok();
     let ready = key
         .map_err(|e| format!("the evaluator key cannot sign the audit record: {e}"))
         .and_then(|k| {
@@ -1414,7 +1416,9 @@ fn load_subject(
             None => {}
         }
     }
-    let v = passport::load_verified(&passport_path, &trust)
+    let memo = PassportMemo::open(&loc.config_root);
+    let memo = memo.as_ref().map(|m| m as &dyn passport::VerifiedMemo);
+    let v = passport::load_verified_memo(&passport_path, &trust, memo)
         .map_err(|e| Reason::new(e.code(), e.to_string()));
     let v = match v {
         Ok(v) => v,
@@ -1444,6 +1448,57 @@ fn load_subject(
         Err(r) => return Err(deny(r, Some("project"), fleet)),
     }
     Ok((v, fleet))
+}
+
+/// Domain of the verified-passport memo's HMAC tags.
+const PASSPORT_MEMO_DOMAIN: &str = "toolgate-passport-verified-v1";
+
+/// The verified-passport memo (docs/passports.md): one line, `KEY DIGEST TAG`, the tag an
+/// HMAC under the machine-local cache key, in the protected config root. The last pair
+/// verified is remembered; another passport replaces it.
+struct PassportMemo {
+    key: crate::seal::MacKey,
+    path: PathBuf,
+}
+
+impl PassportMemo {
+    fn open(config_root: &Path) -> Option<PassportMemo> {
+        let key = crate::seal::MacKey::load_or_create(&crate::remote::cache::key_path(config_root))
+            .ok()?;
+        Some(PassportMemo {
+            key,
+            path: config_root.join("cache").join("passport.verified"),
+        })
+    }
+}
+
+impl passport::VerifiedMemo for PassportMemo {
+    fn recall(&self, key: &str) -> Option<String> {
+        let bytes = crate::regular::read(&self.path, 4096).ok()?;
+        let mut fields = std::str::from_utf8(&bytes).ok()?.split_whitespace();
+        let (k, digest, tag) = (fields.next()?, fields.next()?, fields.next()?);
+        let parts: [&[u8]; 2] = [k.as_bytes(), digest.as_bytes()];
+        (k == key && self.key.verify(PASSPORT_MEMO_DOMAIN, &parts, tag)).then(|| digest.to_owned())
+    }
+
+    fn remember(&self, key: &str, digest: &str) {
+        let tag = self
+            .key
+            .tag(PASSPORT_MEMO_DOMAIN, &[key.as_bytes(), digest.as_bytes()]);
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        // Whole or not at all: written beside it, then renamed over the old entry.
+        let tmp = self
+            .path
+            .with_extension(format!("tmp-{}", std::process::id()));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, format!("{key} {digest} {tag}\n")))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
 }
 
 /// Shells and wrappers a host may run a hook command through: the actor is above them.

@@ -213,12 +213,17 @@ impl Head {
     /// Reads a head; `Ok(None)` when there is none. Only a regular file is read, and
     /// only up to a size no head reaches.
     pub fn load(path: &Path) -> Result<Option<Head>, String> {
+        Ok(Head::load_with_bytes(path)?.map(|(h, _)| h))
+    }
+
+    /// [`Head::load`], also returning the file's bytes (for the writer's seal).
+    pub fn load_with_bytes(path: &Path) -> Result<Option<(Head, Vec<u8>)>, String> {
         let bytes = match read_regular(path, MAX_HEAD_BYTES) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("{}: {e}", path.display())),
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        let head: Head = serde_json::from_slice(&bytes).map_err(|e| {
             let old = std::str::from_utf8(&bytes).is_ok_and(|t| t.contains(OLD_HEAD_CONTEXT));
             if old {
                 format!(
@@ -228,14 +233,20 @@ impl Head {
             } else {
                 format!("{}: {e}", path.display())
             }
-        })
+        })?;
+        Ok(Some((head, bytes)))
+    }
+
+    /// The bytes [`Head::store`] writes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = crate::canonical::to_vec(self);
+        bytes.push(b'\n');
+        bytes
     }
 
     /// Replaces the head atomically (write a temporary file, rename).
     pub fn store(&self, path: &Path) -> std::io::Result<()> {
-        let mut bytes = crate::canonical::to_vec(self);
-        bytes.push(b'\n');
-        write_atomic(path, &bytes)
+        write_atomic(path, &self.to_bytes())
     }
 }
 

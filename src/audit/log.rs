@@ -201,7 +201,14 @@ pub struct AuditLog {
     /// `sync_data` after each append (default on: a decision not on disk did not happen).
     pub sync: bool,
     pub rotation: Rotation,
+    /// The machine-local cache key, when the caller has one: the writer then tags each
+    /// head it writes, and the next writer that finds the head exactly as tagged skips
+    /// re-verifying its two signatures (docs/audit.md, "The head seal").
+    pub seal: Option<crate::seal::MacKey>,
 }
+
+/// Domain of the head seal's HMAC tags.
+const HEAD_SEAL_DOMAIN: &str = "toolgate-audit-head-seal-v1";
 
 /// Where an appended record landed, with the signed checkpoint that names it.
 #[derive(Debug, Clone, PartialEq)]
@@ -246,6 +253,7 @@ impl AuditLog {
             path: path.into(),
             sync: true,
             rotation: Rotation::default(),
+            seal: None,
         }
     }
 
@@ -334,9 +342,11 @@ impl AuditLog {
     fn lock_checked(&self, check_state: bool) -> Result<Locked<'_>, AppendError> {
         let lock = self.lock_file()?;
         let (tail, mut window) = self.read_chain_tail()?;
-        let head = Head::load(&head_path(&self.path))
+        let loaded = Head::load_with_bytes(&head_path(&self.path))
             .map_err(|why| self.tampered(Finding::HeadInvalid { why }))?;
-        let (log_id, pending) = self.check_head(head.as_ref(), tail.as_ref())?;
+        let sealed = loaded.as_ref().is_some_and(|(_, b)| self.head_sealed(b));
+        let head = loaded.map(|(h, _)| h);
+        let (log_id, pending) = self.check_head(head.as_ref(), tail.as_ref(), sealed)?;
         let mut locked = Locked {
             log: self,
             lock,
@@ -358,21 +368,67 @@ impl AuditLog {
         Ok(locked)
     }
 
+    /// `<log>.head.seal`: the HMAC tag over the head file's bytes, as its writer wrote them.
+    fn seal_path(&self) -> PathBuf {
+        sibling(&self.path, "head.seal")
+    }
+
+    /// Whether the head's bytes carry this machine's seal: a writer holding the key wrote
+    /// exactly them after signing them, so their signatures need no second check.
+    fn head_sealed(&self, head_bytes: &[u8]) -> bool {
+        let Some(key) = &self.seal else {
+            return false;
+        };
+        read_regular(&self.seal_path(), 256)
+            .ok()
+            .and_then(|t| String::from_utf8(t).ok())
+            .is_some_and(|tag| key.verify(HEAD_SEAL_DOMAIN, &[head_bytes], tag.trim()))
+    }
+
+    /// Tags the head just written. Written in place (no rename, no truncation): a torn or
+    /// stale tag only matches no head, which then has its signatures checked in full.
+    fn seal_head(&self, head_bytes: &[u8]) {
+        let Some(key) = &self.seal else {
+            return;
+        };
+        let tag = key.tag(HEAD_SEAL_DOMAIN, &[head_bytes]);
+        let mut opts = OpenOptions::new();
+        opts.write(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+        }
+        let _ = opts.open(self.seal_path()).and_then(|mut f| {
+            if !f.metadata()?.is_file() {
+                return Ok(());
+            }
+            f.write_all(tag.as_bytes())
+        });
+    }
+
     /// The head against the log's last record: returns the chain's id and the record
-    /// an interrupted append left in the head, if any.
+    /// an interrupted append left in the head, if any. A `sealed` head (this machine's
+    /// writer wrote exactly these bytes) has only its key decoded, not its signatures
+    /// checked again; everything about where it stands against the log is checked alike.
     fn check_head(
         &self,
         head: Option<&Head>,
         tail: Option<&Record>,
+        sealed: bool,
     ) -> Result<(Option<String>, Option<Record>), AppendError> {
         let head = match (head, tail) {
             (None, None) => return Ok((None, None)),
             (None, Some(t)) => return Err(self.tampered(Finding::HeadMissing { tail_seq: t.seq })),
             (Some(h), _) => h,
         };
-        let key = head
-            .check()
-            .map_err(|why| self.tampered(Finding::HeadInvalid { why }))?;
+        let key = if sealed {
+            super::head::public_from_b64(&head.key).map_err(|e| format!("the head's {e}"))
+        } else {
+            head.check()
+        }
+        .map_err(|why| self.tampered(Finding::HeadInvalid { why }))?;
         let rec = &head.record;
         let log_id = head.checkpoint.log_id.clone();
         if rec.seq == 0 && log_id != rec.hash {
@@ -843,10 +899,12 @@ impl Locked<'_> {
         let log_id = self.log_id.clone().unwrap_or_else(|| record.hash.clone());
         let hp = head_path(&log.path);
         let head = Head::new(&log_id, &record, key);
-        head.store(&hp).map_err(|source| AppendError::Write {
+        let head_bytes = head.to_bytes();
+        write_atomic(&hp, &head_bytes).map_err(|source| AppendError::Write {
             path: hp.clone(),
             source,
         })?;
+        log.seal_head(&head_bytes);
         if let Err(e) = log.write_line(&record) {
             // Not recorded, so not decided: the head goes back to what it was.
             let _ = match &self.head {

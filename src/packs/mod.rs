@@ -578,7 +578,11 @@ impl Catalog {
 /// Strict JSON into a typed value, with the failing field's path in the message.
 fn parse_file<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
     let value = crate::canonical::parse_strict(text.as_bytes()).map_err(|e| e.to_string())?;
-    serde_path_to_error::deserialize(&value).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+    // A valid file (every built-in one) is read without tracking paths; only a failure
+    // is read again to say where.
+    T::deserialize(&value).or_else(|_| {
+        serde_path_to_error::deserialize(&value).map_err(|e| format!("{}: {}", e.path(), e.inner()))
+    })
 }
 
 #[cfg(test)]

@@ -249,18 +249,61 @@ pub fn write_signed(
 /// does not verify is read once more after any writer holding the pair lock is done
 /// (see [`write_signed`]), so an edit in progress is never seen half made.
 pub fn load_verified(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport, PassportError> {
-    match load_verified_once(path, trust) {
+    load_verified_memo(path, trust, None)
+}
+
+/// Remembers which exact passport bytes were verified, so a process that meets them
+/// again can skip the canonicalisation and the Ed25519 check. The caller (the gate)
+/// keeps it authenticated; what it may and may not skip is in docs/passports.md.
+pub trait VerifiedMemo {
+    /// The passport digest remembered under `key`, if any.
+    fn recall(&self, key: &str) -> Option<String>;
+    /// Remembers that the pair `key` names verified, with its passport digest.
+    fn remember(&self, key: &str, digest: &str);
+}
+
+/// [`load_verified`] with a memo of verified pairs. The memo is keyed by the SHA-256 of
+/// the passport's bytes, its signature file's bytes, and the trusted key's id and bytes,
+/// so any change to either file or to the trust entry is a miss; the trust store lookup,
+/// the owner binding, the envelope's digest and the typed model are checked every call.
+pub fn load_verified_memo(
+    path: &Path,
+    trust: &TrustStore,
+    memo: Option<&dyn VerifiedMemo>,
+) -> Result<VerifiedPassport, PassportError> {
+    match load_verified_once(path, trust, memo) {
         Err(PassportError::BadSignature { .. } | PassportError::BadEnvelope { .. })
             if pair_lock_path(path).exists() =>
         {
             let _shared = lock_pair(path, false);
-            load_verified_once(path, trust)
+            load_verified_once(path, trust, memo)
         }
         r => r,
     }
 }
 
-fn load_verified_once(path: &Path, trust: &TrustStore) -> Result<VerifiedPassport, PassportError> {
+/// The memo key of a passport pair under one trusted key.
+fn memo_key(passport: &[u8], signature: &[u8], key: &PublicKey) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        b"toolgate-passport-memo-v1".as_slice(),
+        passport,
+        signature,
+        key.kid.as_bytes(),
+        key.key.as_bytes(),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn load_verified_once(
+    path: &Path,
+    trust: &TrustStore,
+    memo: Option<&dyn VerifiedMemo>,
+) -> Result<VerifiedPassport, PassportError> {
     let bytes = read(path)?;
     let sig_path = signature_path(path);
     let sig_bytes = match read(&sig_path) {
@@ -300,12 +343,24 @@ fn load_verified_once(path: &Path, trust: &TrustStore) -> Result<VerifiedPasspor
             path: path.into(),
             kid: envelope.kid.clone(),
         })?;
-    let canonical_bytes = jcs(&value);
-    if !key.verify_oap(&canonical_bytes, &envelope.signature) {
-        return Err(bad(format!("not a valid signature by {}", envelope.kid)));
-    }
-    // The digest is of the bytes just verified: canonicalising twice would cost a third of the load.
-    let digest = canonical::digest_bytes(&canonical_bytes);
+    let remembered = memo.map(|m| (m, memo_key(&bytes, &sig_bytes, key)));
+    let digest = match remembered.as_ref().and_then(|(m, k)| m.recall(k)) {
+        Some(digest) => digest,
+        None => {
+            let canonical_bytes = jcs(&value);
+            if !key.verify_oap(&canonical_bytes, &envelope.signature) {
+                return Err(bad(format!("not a valid signature by {}", envelope.kid)));
+            }
+            // The digest is of the bytes just verified: canonicalising twice would cost a third of the load.
+            let digest = canonical::digest_bytes(&canonical_bytes);
+            if digest == envelope.passport_digest {
+                if let Some((m, k)) = &remembered {
+                    m.remember(k, &digest);
+                }
+            }
+            digest
+        }
+    };
     if digest != envelope.passport_digest {
         return Err(bad("the signed digest does not match the passport".into()));
     }
