@@ -804,8 +804,7 @@ fn evaluate_read(
     // So is the process that ran the hook (a few /proc reads), for the record's evidence.
     let process = call_ref.and_then(hook_process);
     let mut log = audit_log(&loc.audit_log.path, &config);
-    log.seal =
-        crate::seal::MacKey::load_or_create(&crate::remote::cache::key_path(&loc.config_root)).ok();
+    log.seal = cache_key(&loc.config_root);
     let ready = key
         .map_err(|e| format!("the evaluator key cannot sign the audit record: {e}"))
         .and_then(|k| {
@@ -1450,6 +1449,17 @@ fn load_subject(
     Ok((v, fleet))
 }
 
+/// The machine-local cache key (src/seal.rs), created with its directory on first use;
+/// `None` when it cannot be had, and then nothing is remembered or sealed.
+fn cache_key(config_root: &Path) -> Option<crate::seal::MacKey> {
+    let path = crate::remote::cache::key_path(config_root);
+    if let Ok(key) = crate::seal::MacKey::load(&path) {
+        return Some(key);
+    }
+    std::fs::create_dir_all(path.parent()?).ok()?;
+    crate::seal::MacKey::load_or_create(&path).ok()
+}
+
 /// Domain of the verified-passport memo's HMAC tags.
 const PASSPORT_MEMO_DOMAIN: &str = "toolgate-passport-verified-v1";
 
@@ -1463,8 +1473,7 @@ struct PassportMemo {
 
 impl PassportMemo {
     fn open(config_root: &Path) -> Option<PassportMemo> {
-        let key = crate::seal::MacKey::load_or_create(&crate::remote::cache::key_path(config_root))
-            .ok()?;
+        let key = cache_key(config_root)?;
         Some(PassportMemo {
             key,
             path: config_root.join("cache").join("passport.verified"),
