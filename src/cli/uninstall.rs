@@ -135,8 +135,10 @@ impl Purge {
             cr.join(toolgate::policy::project::STORE),
             cr.join("tests"),
             cr.join(toolgate::home::PACKS_DIR),
+            cr.join("cache"),
             toolgate::audit::head::sibling(log, "state"),
             toolgate::audit::head::sibling(log, "lock"),
+            toolgate::audit::head::sibling(log, "head.seal"),
         ];
         // The evaluator's public key is what `verify-log --pubkey` checks a kept log against.
         let public = loc
