@@ -236,14 +236,6 @@ fn screen(cmd: &str) -> Result<usize, ShellError> {
             "the command has {heredocs} here-document operators, more than {MAX_HEREDOCS}"
         )));
     }
-    let parens = open_paren_depth(cmd);
-    if parens > MAX_OPEN_PARENS {
-        // brush-parser 0.4 backtracks exponentially over unclosed `(` (subshell or
-        // arithmetic): 28 of them took longer than the hook deadline (found by fuzzing).
-        return Err(ShellError::TooComplex(format!(
-            "the command opens {parens} parentheses (subshells or arithmetic) without closing them, more than {MAX_OPEN_PARENS}"
-        )));
-    }
     let nesting = nesting_estimate(cmd);
     if nesting > MAX_NESTING {
         return Err(ShellError::TooComplex(format!(
@@ -253,38 +245,56 @@ fn screen(cmd: &str) -> Result<usize, ShellError> {
     Ok(nesting)
 }
 
-/// Most `(` a command may have open at once (not counting `$(`). Every `(` counts,
-/// quoted or not, but a `)` closes one only outside quotes and comments, so the
-/// count never underestimates what the parser sees open.
-const MAX_OPEN_PARENS: usize = 16;
+/// Weight of one `case` word and of one open `(` in [`backtracking`]. brush-parser
+/// 0.4's grammar (a PEG without memo) backtracks in two places: a `(` whose group
+/// does not close is tried both as a group and as a plain token inside `(( ))`
+/// arithmetic, `[[ =~ ]]` regexes and subshells (~1.6 to 2.5 times the work per
+/// such `(`), and a `case` item that does not end is parsed once as a
+/// `;;`-terminated item and again as the last one (2 to 3 times per nested
+/// `case`). The costs multiply, so the bound is on a weighted sum: at the
+/// bound the worst inputs measured took ~30 ms (`case a in a) if a; then`
+/// nested 9 deep; 16 open `(`; 4 cases around 9 `(`), one more level 2-3x that.
+const CASE_WEIGHT: usize = 5;
+const PAREN_WEIGHT: usize = 3;
+/// The most weight one parse may carry: 16 open `(` alone, or 9 `case` words alone.
+const BACKTRACK_BUDGET: usize = 48;
 
-/// The deepest run of `(` (subshells, `((` arithmetic) open at one point; a `$(`
-/// is a command substitution, which the parser reads without backtracking.
-fn open_paren_depth(cmd: &str) -> usize {
-    let b = cmd.as_bytes();
-    let (mut depth, mut max) = (0usize, 0usize);
-    let mut quote: Option<u8> = None;
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        match (quote, c) {
-            (_, b'(') if before(b, i) != Some(b'$') => {
-                depth += 1;
-                max = max.max(depth);
+/// Refuses a token stream the parser would backtrack on exponentially. Read on
+/// the parser's own tokens (so quoting, comments, here-document bodies and
+/// substitutions are exactly what it sees): every `case` word counts, closed or
+/// not (an `esac` may be an argument or a pattern, so none lowers the count),
+/// and an operator `)` closes the innermost open `(`, which is how the
+/// arithmetic and regex groups the parser backtracks on match them. A `)`
+/// with none open (a `case` pattern's) lowers nothing.
+fn backtracking(tokens: &[brush_parser::Token]) -> Result<(), ShellError> {
+    use brush_parser::Token;
+    let (mut cases, mut open, mut max) = (0usize, 0usize, 0usize);
+    for t in tokens {
+        match t {
+            Token::Word(w, _) if w == "case" => cases += 1,
+            Token::Operator(o, _) if o == "(" => {
+                open += 1;
+                max = max.max(open);
             }
-            (Some(b'"'), b'\\') | (None, b'\\') => i += 1,
-            (Some(q), _) if c == q => quote = None,
-            (None, b'\'' | b'"') => quote = Some(c),
-            (None, b'#') if before(b, i).is_none_or(|p| p.is_ascii_whitespace() || p == b';') => {
-                while b.get(i + 1).is_some_and(|&n| n != b'\n') {
-                    i += 1;
-                }
-            }
-            (None, b')') => depth = depth.saturating_sub(1),
+            Token::Operator(o, _) if o == ")" => open = open.saturating_sub(1),
             _ => {}
         }
-        i += 1;
     }
-    max
+    let weight = cases
+        .saturating_mul(CASE_WEIGHT)
+        .saturating_add(max.saturating_mul(PAREN_WEIGHT));
+    if weight > BACKTRACK_BUDGET {
+        let parens = match max {
+            0 => String::new(),
+            n => format!(" and has up to {n} parentheses open at once"),
+        };
+        return Err(ShellError::TooComplex(format!(
+            "the command has {cases} `case` word(s){parens}, more structure than the shell parser can be bounded on (at most {} `case` statements, or {} open parentheses, fewer of each together); split it into several commands",
+            BACKTRACK_BUDGET / CASE_WEIGHT,
+            BACKTRACK_BUDGET / PAREN_WEIGHT
+        )));
+    }
+    Ok(())
 }
 
 /// The byte before index `i`, if there is one.
@@ -375,13 +385,26 @@ fn nesting_estimate(cmd: &str) -> usize {
     max
 }
 
+/// Tokenizes, bounds the backtracking on the parser's own tokens, then parses
+/// those tokens. Every parse goes through here: the command and each
+/// substitution body the analysis reads.
 fn parse_program(cmd: &str) -> Result<ast::Program, ShellError> {
+    let opts = options();
     // The parser is third-party code: a panic in it is a deny, not a crash.
-    let parsed = std::panic::catch_unwind(|| {
-        let mut p = brush_parser::Parser::new(std::io::Cursor::new(cmd.as_bytes()), &options());
-        p.parse_program()
+    let tokens = std::panic::catch_unwind(|| {
+        brush_parser::uncached_tokenize_str(cmd, &opts.tokenizer_options())
     });
-    match parsed {
+    let tokens = match tokens {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => return Err(ShellError::Unparsable(e.to_string())),
+        Err(_) => {
+            return Err(ShellError::Unparsable(
+                "the parser failed on this input".into(),
+            ))
+        }
+    };
+    backtracking(&tokens)?;
+    match std::panic::catch_unwind(|| brush_parser::parse_tokens(&tokens, &opts)) {
         Ok(Ok(p)) => Ok(p),
         Ok(Err(e)) => Err(ShellError::Unparsable(e.to_string())),
         Err(_) => Err(ShellError::Unparsable(
@@ -1398,9 +1421,38 @@ mod tests {
             "(((((((((((((((((x ')))))))))))))))))'",
             "(((((((((((((((((x \\)\\)\\)\\)\\)\\)\\)\\)\\)",
             "(((((((((((((((((x # )))))))))))))))))",
+            "(((((((((((((((((x $'\\' ))))))))))))))))))'",
+            "(((((((((((((((((#)))))))))))))))))\nx",
         ] {
             assert!(too_complex(bomb), "{bomb:?}");
         }
+        // Issue 9: a `)` that closes no `(` (a `case` pattern's) lowered the lexical
+        // count, and unclosed `case` items backtrack on their own (2-3x per level):
+        // both are read on the parser's tokens now, inside substitutions too.
+        let nest = |unit: &str, n: usize| format!("{}x", unit.repeat(n));
+        for bomb in [
+            nest("case a in a) ", 24),
+            nest("case a in a) if a; then ", 12),
+            nest("( case a in a) ", 20),
+            nest("((case a in a) ", 20),
+            nest("case a in a) echo esac; ", 12),
+            nest("case a in a) \"esac\"; ", 12),
+            nest("case a in a) b;; a) ", 12),
+            nest("case a in (a) ", 12),
+            format!("{}{}x", "case a in a) ".repeat(4), "(".repeat(10)),
+            format!("echo $({})", nest("case a in a) ", 12)),
+            format!("echo \"$({})\"", nest("( case a in a) ", 12)),
+            nest("[[ x =~ ( ", 17),
+            nest("((a+ ", 9),
+        ] {
+            assert!(too_complex(&bomb), "{bomb:?}");
+        }
+        // Closed `case` statements, and here-document or quoted parentheses, stay allowed.
+        assert!(analyze(&"case $x in a) ls;; *) pwd;; esac; ".repeat(9)).is_ok());
+        assert!(analyze("case $1 in (a|b) (cd x && ls) ;; esac").is_ok());
+        assert!(analyze(&format!("cat <<E\n{}\nE", "(".repeat(40))).is_ok());
+        assert!(analyze(&format!("echo '{}'", "(".repeat(40))).is_ok());
+        assert!(too_complex(&"case $x in a) ls;; esac; ".repeat(10)));
         // Ordinary subshells, arithmetic and substitutions stay parseable.
         assert!(analyze("(cd src && ls)").is_ok());
         assert!(analyze("echo $(( (1 + 2) * (3 + 4) ))").is_ok());

@@ -46,9 +46,13 @@ fn shell_semantics_through_the_binary() {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    // A `case` pattern's `)` lowered the paren bound, and nested unclosed `case`
+    // items backtrack: minutes, then the unrecorded watchdog deny.
+    let cases_bomb = "case a in a) ".repeat(24);
     let cases = [
         ("2>&1forA=1>><($(<<  {|${", 2, "oap.command_too_complex"),
         (many_names.as_str(), 2, "oap.command_too_complex"),
+        (cases_bomb.as_str(), 2, "oap.command_too_complex"),
         // Issue 9 #2: git writes the working tree; each pathspec is a write effect.
         (
             "git restore --source=HEAD:evil .claude/settings.local.json",
