@@ -219,6 +219,14 @@ impl FsView for RealFs {
         crate::gitview::tree_changes(dir, spec)
     }
 
+    fn archive_members(
+        &self,
+        path: &Path,
+        format: crate::checks::extract::Format,
+    ) -> Result<Vec<crate::checks::extract::Member>, crate::checks::extract::Unlisted> {
+        crate::archive::members(path, format)
+    }
+
     fn hard_link_to_protected(
         &self,
         path: &Path,

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod audit;
 pub mod call;
 pub mod canonical;

@@ -152,6 +152,9 @@ fn judge(
             &script.functions,
             &mut fx,
         )?);
+        if let Some(p) = c.program().map(base_name).filter(|p| writes_unknown(p)) {
+            fx.opaque.get_or_insert_with(|| format!("`{p}`"));
+        }
     }
     details.retain(|d| !d.is_empty());
     Ok(CheckResult::Pass {
@@ -296,7 +299,7 @@ fn simple(
             false
         }
     };
-    model_effects(input, name, argv, planned, fx)?;
+    model_effects(input, c, name, argv, planned, fx)?;
     if !modelled(name) {
         return Ok(format!(
             "`{shown}` matches allowed `{entry}`; `{name}` is not modelled (toolgate knows none of its options or files, so only the allowlist judged it)"
@@ -490,6 +493,10 @@ struct Effects<'a> {
     /// A preceding directory change could not be followed.
     lost: bool,
     effects: Vec<Effect>,
+    /// The first command so far whose writes are not all known (an
+    /// interpreter, a build tool, a program toolgate does not model), which
+    /// may have written any file a later extraction reads.
+    opaque: Option<String>,
     /// (policy, path) of every effect, so a repeated file is one check.
     seen: HashSet<(String, String)>,
 }
@@ -502,6 +509,7 @@ impl<'a> Effects<'a> {
             dirs: cwd.map(PathBuf::from).into_iter().collect(),
             lost: false,
             effects: vec![],
+            opaque: None,
             seen: HashSet::new(),
         }
     }
@@ -810,6 +818,15 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
     Ok(())
 }
 
+/// Whether a program may write files its command line does not name: one
+/// toolgate does not model, an interpreter, a runner, a build tool.
+fn writes_unknown(name: &str) -> bool {
+    !modelled(name)
+        || prog::INTERPRETERS.contains(&name)
+        || prog::RUNNERS.contains(&name)
+        || models::build::MODELLED.contains(&name)
+}
+
 /// Whether toolgate knows anything about a program beyond its name: a model,
 /// or an entry in the generic tables of [`prog`].
 pub fn modelled(name: &str) -> bool {
@@ -847,6 +864,7 @@ pub fn modelled(name: &str) -> bool {
 /// (file by file), so the model's reads of whole directories are not repeated.
 fn model_effects(
     input: &CheckInput,
+    c: &SimpleCommand,
     name: &str,
     argv: &[Word],
     walked: bool,
@@ -916,6 +934,7 @@ fn model_effects(
                 }
             }
             Touch::Unlisted { dir, why } => unlisted(fx, &dir, &why)?,
+            Touch::Extract(spec) => extraction(input, c, &spec, fx)?,
             Touch::Environment(what) => {
                 if !input.hits.effects_only()
                     && !bool_limit(input, "allow_expansion")?.unwrap_or(false)
@@ -927,6 +946,70 @@ fn model_effects(
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// An extraction writes what the archive or patch names: the edge lists the
+/// names, each is judged as a write. What cannot be listed is refused: a
+/// source on standard input, one an earlier command of the same call may
+/// write, one that does not exist yet, or one the reader refuses.
+fn extraction(
+    input: &CheckInput,
+    c: &SimpleCommand,
+    spec: &super::extract::Extract,
+    fx: &mut Effects,
+) -> Result<(), CheckResult> {
+    let refuse = |why: String| Err(deny(ReasonCode::PathNotAllowed, why));
+    let what = format!(
+        "`{}` creates the files the {} names",
+        spec.program, spec.format
+    );
+    let source = match (&spec.source, c.redirects.as_slice()) {
+        (Some(s), _) => s.clone(),
+        // `tar x < a.tar`, `patch -p1 < x.diff`: a file on standard input is still a file.
+        (None, [.., Redirect::Read(f)]) if !c.stdin.pipe && !c.stdin.inline => f.clone(),
+        (None, _) => {
+            return refuse(format!(
+                "{what}, and it reads it from standard input (a pipe, `-f -`, or no file named), so they cannot be listed in advance; write it to a file first and name it (`tar -xf FILE`, `patch -i FILE`)"
+            ))
+        }
+    };
+    let Some(dir) = fx.only_dir() else {
+        return refuse(format!(
+            "{what}, and the directory `{source}` is relative to is not certain (no working directory, or a `cd` toolgate cannot follow); use an absolute path"
+        ));
+    };
+    let abs = super::path::normalize(&dir.join(&source));
+    let written = fx.effects.iter().any(|e| {
+        e.policy_id == WRITE_POLICY
+            && e.context.get("path").and_then(Value::as_str) == Some(&abs.to_string_lossy())
+    });
+    if let Some(w) = fx
+        .opaque
+        .as_deref()
+        .filter(|_| !written)
+        .map(str::to_string)
+        .or(written.then(|| "an earlier command".to_string()))
+    {
+        return refuse(format!(
+            "{what}, and {w} in the same call may write `{source}` first, so what is on disk now is not what it will read; extract in a call of its own once the file is written"
+        ));
+    }
+    let members = input
+        .env
+        .fs
+        .archive_members(&abs, spec.format)
+        .map_err(|e| {
+            deny(
+                ReasonCode::PathNotAllowed,
+                format!("{what}, which toolgate could not list: {e}; extract only a tar, tar.gz or zip file that exists, or ask the user to extract it"),
+            )
+        })?;
+    let paths = super::extract::destinations(spec, &members)
+        .map_err(|e| deny(ReasonCode::PathNotAllowed, format!("{what}: {e}")))?;
+    for p in paths {
+        fx.file(WRITE_POLICY, &p)?;
     }
     Ok(())
 }

@@ -57,6 +57,18 @@ pub trait FsView: Sync {
         None
     }
 
+    /// The names extracting the archive, or applying the patch, at `path`
+    /// creates, read without running the program; why not, when it cannot say.
+    fn archive_members(
+        &self,
+        _path: &Path,
+        _format: crate::checks::extract::Format,
+    ) -> Result<Vec<crate::checks::extract::Member>, crate::checks::extract::Unlisted> {
+        Err(crate::checks::extract::Unlisted(
+            "no file system is available to read it".into(),
+        ))
+    }
+
     /// The paths (relative to `top`) the git repository at `top` tracks, from
     /// its index, or `None` when there is none toolgate can read.
     fn git_tracked(&self, _top: &Path) -> Option<Vec<String>> {

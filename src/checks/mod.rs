@@ -7,6 +7,7 @@
 pub mod command;
 pub mod control;
 pub mod environment;
+pub mod extract;
 pub mod glob;
 pub mod mcp;
 pub mod models;

@@ -12,7 +12,7 @@ const LAYERS: &[&[&str]] = &[
     &["state"],
     &["packs"],
     &["checks"],
-    &["decision", "gitview"],
+    &["decision", "gitview", "archive"],
     &["audit", "grant", "receipt"],
     &["hosts", "remote", "telemetry"],
     &["policy"],

@@ -116,6 +116,38 @@ impl TreeFs {
 }
 
 impl FsView for TreeFs {
+    /// An archive or patch in the tree is a manifest: `members:` then one name
+    /// a line, `NAME -> TARGET` a symlink, `NAME => TARGET` a hard link.
+    fn archive_members(
+        &self,
+        path: &Path,
+        _format: toolgate::checks::extract::Format,
+    ) -> Result<Vec<toolgate::checks::extract::Member>, toolgate::checks::extract::Unlisted> {
+        use toolgate::checks::extract::{Member, MemberKind, Unlisted};
+        let (p, _) = self.resolve(path);
+        let text = self
+            .files
+            .get(&p)
+            .ok_or_else(|| Unlisted("it does not exist".into()))?;
+        let lines = text
+            .strip_prefix("members:\n")
+            .ok_or_else(|| Unlisted("it is not an archive toolgate can read".into()))?;
+        Ok(lines
+            .lines()
+            .map(|l| match (l.split_once(" -> "), l.split_once(" => ")) {
+                (Some((n, t)), _) => Member {
+                    name: n.into(),
+                    kind: MemberKind::Symlink(t.into()),
+                },
+                (_, Some((n, t))) => Member {
+                    name: n.into(),
+                    kind: MemberKind::Hardlink(t.into()),
+                },
+                _ => Member::file(l),
+            })
+            .collect())
+    }
+
     fn canonicalize(&self, path: &Path) -> Option<PathBuf> {
         let (out, linked) = self.resolve(path);
         (linked || self.exists(&out)).then_some(out)

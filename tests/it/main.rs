@@ -10,6 +10,7 @@
     clippy::indexing_slicing
 )]
 
+mod archives;
 mod harness;
 
 mod aport_limits;

@@ -36,6 +36,10 @@ pub enum Touch {
     /// pull from the network, a state git keeps): `why` says so and what to
     /// run instead. Refused, since any of them could be a protected name.
     Unlisted { dir: String, why: String },
+    /// Creates the files an archive or a patch names (`tar x`, `unzip`,
+    /// `patch`): the edge lists them and each is judged as a write; what it
+    /// cannot list is refused.
+    Extract(Box<crate::checks::extract::Extract>),
     /// Reads environment variables (jq's `env`, `$ENV`), which the shell's
     /// own `$VAR` needs `allow_expansion` for; the text names the construct.
     Environment(String),
@@ -144,6 +148,9 @@ pub fn touches(name: &str, argv: &[Word]) -> Option<Touches> {
         "git" => Some(git::touches(args)),
         _ if jq::PROGRAMS.contains(&name) => Some(jq::touches(name, args)),
         _ if TREE_WRITERS.contains(&name) => Some(tree_writer(name, args)),
+        _ if UNREAD_EXTRACTORS.iter().any(|(p, _)| *p == name) => {
+            Some(unread_extractor(name, args).unwrap_or(Ok(vec![])))
+        }
         _ => match SECOND_OPERAND_WRITTEN.iter().find(|(p, _)| *p == name) {
             Some((_, values)) => Some(second_operand_written(args, values)),
             None => scripts::touches(name, args).or_else(|| build::touches(name, args)),
@@ -191,56 +198,235 @@ fn second_operand_written(args: &[Word], values: &[&str]) -> Touches {
     }
 }
 
-/// Programs that write the files they name, or with none, files of the
-/// working tree named elsewhere (in a patch, an archive).
+/// Programs that write the files they name, or with none, files named
+/// elsewhere (in a patch, an archive), listed at the edge.
 const TREE_WRITERS: &[&str] = &["patch", "unzip"];
 
+/// Options of `patch` that put a file somewhere its name does not say (a
+/// backup prefix or suffix may hold a `/`): refused.
+const PATCH_RENAMING: &[&str] = &[
+    "-B",
+    "--prefix",
+    "-Y",
+    "--basename-prefix",
+    "-z",
+    "--suffix",
+];
+
 fn tree_writer(name: &str, args: &[Word]) -> Touches {
+    use crate::checks::extract::{Extract, Format};
     let mut out = vec![];
     // Where the files it writes land, when the command line says.
     let mut into: Option<String> = None;
+    let mut output = false;
+    let mut source: Option<String> = None;
+    let mut strip: Option<usize> = None;
+    let mut junk = false;
     let mut operands = vec![];
     let mut i = 0;
     while let Some(arg) = args.get(i) {
         let t = arg.text.as_str();
-        if name == "unzip" && matches!(t, "-l" | "-t" | "-v" | "-Z" | "-p" | "-c") {
+        if name == "unzip" && matches!(t, "-l" | "-t" | "-v" | "-Z" | "-p" | "-c" | "-z") {
             // Listing, testing or printing writes nothing.
             return Ok(out);
+        }
+        if name == "patch" && matches!(t, "--dry-run" | "-C" | "--check") {
+            return Ok(out);
+        }
+        if name == "unzip" && t == "-:" {
+            return Err(Refusal::option(
+                "`unzip -:` keeps `../` in member names, so members may land outside the directory; extract without it",
+            ));
+        }
+        if name == "patch" {
+            if let Some(o) = PATCH_RENAMING
+                .iter()
+                .find(|o| option_value(args, i, o).is_some())
+            {
+                return Err(Refusal::option(format!(
+                    "`patch {o}` writes backups under a name it builds, which may lie in another directory; patch without it"
+                )));
+            }
         }
         let value = |opt| option_value(args, i, opt);
         if let Some((v, n)) = value("-d").or_else(|| value("--directory")) {
             into = Some(v?.to_string());
             i += n;
-        } else if let Some((v, n)) = value("-o").or_else(|| value("--output")) {
+        } else if let Some((v, n)) = value("-o")
+            .or_else(|| value("--output"))
+            .filter(|_| name == "patch")
+        {
             out.push(Touch::Write(v?.to_string()));
-            into.get_or_insert_with(String::new);
+            output = true;
             i += n;
-        } else if let Some((v, n)) = value("-i").or_else(|| value("--input")) {
-            out.push(Touch::Read(v?.to_string()));
+        } else if let Some((v, n)) = value("-r")
+            .or_else(|| value("--reject-file"))
+            .filter(|_| name == "patch")
+        {
+            out.push(Touch::Write(v?.to_string()));
+            i += n;
+        } else if let Some((v, n)) = value("-i")
+            .or_else(|| value("--input"))
+            .filter(|_| name == "patch")
+        {
+            let v = v?.to_string();
+            out.push(Touch::Read(v.clone()));
+            source = Some(v);
+            i += n;
+        } else if let Some((v, n)) = value("-p")
+            .or_else(|| value("--strip"))
+            .filter(|_| name == "patch")
+        {
+            let v = v?;
+            strip = Some(
+                v.parse()
+                    .map_err(|_| Refusal::option(format!("`patch -p{v}` is not a number")))?,
+            );
             i += n;
         } else {
+            if name == "unzip" && t.starts_with('-') && !t.starts_with("--") && t.contains('j') {
+                junk = true;
+            }
+            if name == "unzip" && t == "-x" {
+                // Names to leave out: the rest are exclusions, not members to add.
+                break;
+            }
             if !t.starts_with('-') {
                 operands.push(lit(arg)?.to_string());
             }
             i += 1;
         }
     }
-    // patch FILE [PATCHFILE]; unzip ARCHIVE [MEMBERS]
     let mut operands = operands.into_iter();
-    match (name, operands.next()) {
+    let (format, source) = match (name, operands.next()) {
+        // patch FILE [PATCHFILE]: only FILE is written (and its .orig/.rej).
         ("patch", Some(file)) => {
-            out.push(Touch::Write(file));
+            let file = match &into {
+                Some(d) if !file.starts_with('/') => format!("{d}/{file}"),
+                _ => file,
+            };
+            for suffix in ["", ".orig", ".rej"] {
+                out.push(Touch::Write(format!("{file}{suffix}")));
+            }
             out.extend(operands.map(Touch::Read));
-            into.get_or_insert_with(String::new);
+            return Ok(out);
         }
-        (_, first) => out.extend(first.map(Touch::Read)),
-    }
-    match into {
-        Some(d) if !d.is_empty() => out.push(Touch::Write(d)),
-        Some(_) => {}
-        None => out.push(Touch::Tree),
-    }
+        ("patch", None) if output => return Ok(out),
+        ("patch", None) => (Format::Patch, source),
+        (_, Some(archive)) => {
+            if archive.contains(['*', '?', '[']) {
+                return Err(Refusal::option(format!(
+                    "`unzip {archive}` extracts every archive the pattern matches; name one archive"
+                )));
+            }
+            out.push(Touch::Read(archive.clone()));
+            (Format::Zip, Some(archive))
+        }
+        (_, None) => return Ok(out),
+    };
+    out.push(Touch::Extract(Box::new(Extract {
+        program: name.to_string(),
+        format,
+        source,
+        into,
+        strip: if format == Format::Zip {
+            Some(0)
+        } else {
+            strip
+        },
+        absolute: false,
+        junk,
+    })));
     Ok(out)
+}
+
+/// Archivers whose archives toolgate does not read, with the words that
+/// make them extract (a first-operand command, or options); each creates
+/// files whose names are inside the archive, so those modes are refused.
+const UNREAD_EXTRACTORS: &[(&str, Extracting)] = &[
+    ("cpio", Extracting::Unless(&["-t", "--list"], 't')),
+    ("bsdcpio", Extracting::Unless(&["-t", "--list"], 't')),
+    ("7z", Extracting::Command(&["x", "e"])),
+    ("7za", Extracting::Command(&["x", "e"])),
+    ("7zr", Extracting::Command(&["x", "e"])),
+    ("7zz", Extracting::Command(&["x", "e"])),
+    ("unrar", Extracting::Command(&["x", "e"])),
+    ("rar", Extracting::Command(&["x", "e"])),
+    ("lha", Extracting::Letters(&['x', 'e'])),
+    ("ar", Extracting::Letters(&['x'])),
+    ("jar", Extracting::Letters(&['x'])),
+    ("pax", Extracting::Options(&["-r"], 'r')),
+    ("unar", Extracting::Unless(&[], '\0')),
+    (
+        "cabextract",
+        Extracting::Unless(&["-l", "--list", "-t", "--test", "-p", "--pipe"], '\0'),
+    ),
+    (
+        "unsquashfs",
+        Extracting::Unless(&["-l", "-ll", "-lls", "-lln", "-llnumeric", "-s"], '\0'),
+    ),
+    (
+        "dpkg-deb",
+        Extracting::Options(
+            &["-x", "--extract", "-X", "--vextract", "-R", "--raw-extract"],
+            '\0',
+        ),
+    ),
+    // gzip restores the name stored in the file with `-N` when decompressing.
+    ("gunzip", Extracting::Options(&["-N", "--name"], 'N')),
+    ("unpigz", Extracting::Options(&["-N", "--name"], 'N')),
+    ("gzip", Extracting::Options(&["-N", "--name"], 'N')),
+    ("pigz", Extracting::Options(&["-N", "--name"], 'N')),
+];
+
+/// When an archiver in [`UNREAD_EXTRACTORS`] extracts.
+enum Extracting {
+    /// Unless one of these options (or this letter in a short bundle) is given.
+    Unless(&'static [&'static str], char),
+    /// When the first operand is one of these commands.
+    Command(&'static [&'static str]),
+    /// When the first word (`ar xv`, `jar -xf`) holds one of these letters.
+    Letters(&'static [char]),
+    /// When one of these options (or this letter in a short bundle) is given.
+    Options(&'static [&'static str], char),
+}
+
+fn unread_extractor(name: &str, args: &[Word]) -> Option<Touches> {
+    let (_, how) = UNREAD_EXTRACTORS.iter().find(|(p, _)| *p == name)?;
+    let texts: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
+    let short = |c: char| {
+        c != '\0'
+            && texts
+                .iter()
+                .any(|t| t.starts_with('-') && !t.starts_with("--") && t.contains(c))
+    };
+    let extracts = match how {
+        Extracting::Unless(opts, c) => !(texts.iter().any(|t| opts.contains(t)) || short(*c)),
+        Extracting::Command(cmds) => texts
+            .iter()
+            .find(|t| !t.starts_with('-'))
+            .is_some_and(|t| cmds.contains(t)),
+        Extracting::Letters(cs) => texts
+            .first()
+            .is_some_and(|t| t.trim_start_matches('-').contains(|c| cs.contains(&c))),
+        Extracting::Options(opts, c) => texts.iter().any(|t| opts.contains(t)) || short(*c),
+    };
+    let gzip = matches!(name, "gunzip" | "unpigz" | "gzip" | "pigz");
+    // gzip and pigz decompress only with `-d`.
+    let decompresses = !matches!(name, "gzip" | "pigz")
+        || short('d')
+        || texts
+            .iter()
+            .any(|t| matches!(*t, "--decompress" | "--uncompress"));
+    (extracts && decompresses).then(|| {
+        Ok(vec![Touch::Unlisted {
+            dir: ".".into(),
+            why: match gzip {
+                true => format!("`{name} -N` names the file it writes after the name stored inside the compressed file, which toolgate does not read; decompress without `-N`"),
+                false => format!("`{name}` here creates files whose names are inside the archive, which toolgate cannot list (it reads tar, tar.gz and zip); list the archive first and extract the members you need with `tar` or `unzip`, or ask the user to extract it"),
+            },
+        }])
+    })
 }
 
 /// Whether a model (or the generic tables) covers this program; `--explain`

@@ -8,6 +8,7 @@
 //! whole language.
 
 use super::{lit, option_value, Refusal, Touch, Touches};
+use crate::checks::extract::{Extract, Format};
 use crate::checks::shell::Word;
 
 /// Programs modelled here.
@@ -37,7 +38,7 @@ pub fn touches(name: &str, args: &[Word]) -> Option<Touches> {
     match name {
         "awk" | "gawk" | "mawk" | "nawk" => Some(awk(name, args)),
         "sed" | "gsed" => Some(sed(args)),
-        "tar" | "gtar" | "bsdtar" => Some(tar(args)),
+        "tar" | "gtar" | "bsdtar" => Some(tar(name, args)),
         _ => None,
     }
 }
@@ -445,12 +446,17 @@ pub fn sed_script(s: &str) -> Touches {
 }
 
 /// tar: `f host:path` runs a remote shell; create reads its operands and
-/// writes the archive; extract writes the tree (or the `-C` directory).
-fn tar(args: &[Word]) -> Touches {
+/// writes the archive; extract writes the members the archive holds, listed
+/// at the edge ([`Touch::Extract`]), below the `-C` directory.
+fn tar(name: &str, args: &[Word]) -> Touches {
     let mut out = vec![];
     let mut mode = None;
     let mut archive: Option<String> = None;
     let mut dir: Option<String> = None;
+    let mut dirs = 0;
+    let mut strip = 0usize;
+    let mut absolute = false;
+    let mut to_stdout = false;
     let mut force_local = false;
     let mut operands = vec![];
     let mut i = 0;
@@ -484,7 +490,15 @@ fn tar(args: &[Word]) -> Touches {
                         }
                         break;
                     }
+                    'P' => absolute = true,
+                    'O' => to_stdout = true,
+                    's' if name == "bsdtar" => {
+                        return Err(Refusal::option(
+                            "`bsdtar -s` rewrites member names by a pattern, so the files it creates are not the names the archive lists",
+                        ))
+                    }
                     'C' => {
+                        dirs += 1;
                         let rest = &b[k + 1..];
                         if rest.is_empty() {
                             dir = args.get(i).map(lit).transpose()?.map(str::to_string);
@@ -519,7 +533,27 @@ fn tar(args: &[Word]) -> Touches {
                     }
                 })
             }
+            ("--absolute-names", _) => absolute = true,
+            ("--to-stdout", _) => to_stdout = true,
+            ("--strip-components" | "--strip", v) => {
+                let v = match v {
+                    Some(v) => v.to_string(),
+                    None => {
+                        i += 1;
+                        args.get(i - 1).map(lit).transpose()?.unwrap_or("").to_string()
+                    }
+                };
+                strip = v.parse().map_err(|_| {
+                    Refusal::option(format!("`--strip-components {v}` is not a number"))
+                })?;
+            }
+            ("--transform" | "--xform" | "--one-top-level", _) => {
+                return Err(Refusal::option(format!(
+                    "`{name} {t}` changes where members land beyond their names, which toolgate does not follow; extract without it (`-C DIR`, `--strip-components N`)"
+                )))
+            }
             ("--directory", v) => {
+                dirs += 1;
                 dir = Some(match v {
                     Some(v) => v.to_string(),
                     None => {
@@ -560,14 +594,25 @@ fn tar(args: &[Word]) -> Touches {
                 out.push(Touch::Read(at(p)));
             }
         }
+        Some('x') if to_stdout => out.extend(archive.map(Touch::Read)),
         Some('x') => {
-            if let Some(a) = archive {
-                out.push(Touch::Read(a));
+            if dirs > 1 {
+                return Err(Refusal::option(format!(
+                    "`{name}` with more than one `-C` changes directory between members; extract with one `-C DIR`"
+                )));
             }
-            match &dir {
-                Some(d) => out.push(Touch::Write(d.clone())),
-                None => out.push(Touch::Tree),
+            if let Some(a) = &archive {
+                out.push(Touch::Read(a.clone()));
             }
+            out.push(Touch::Extract(Box::new(Extract {
+                program: name.to_string(),
+                format: Format::Tar,
+                source: archive,
+                into: dir,
+                strip: Some(strip),
+                absolute,
+                junk: false,
+            })));
         }
         _ => {
             if let Some(a) = archive {
