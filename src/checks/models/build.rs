@@ -474,6 +474,36 @@ fn initial_commands(name: &str, words: &[&str]) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// `python -m zipfile -e ARCHIVE DIR`, `python -m tarfile -e ARCHIVE [DIR]`:
+/// the standard library's extractors, judged member by member like unzip and tar.
+fn python_extract(module: &str, rest: &[Word]) -> Touches {
+    let format = match module {
+        "zipfile" => crate::checks::extract::Format::Zip,
+        "tarfile" => crate::checks::extract::Format::Tar,
+        _ => return Ok(vec![]),
+    };
+    let Some(at) = rest
+        .iter()
+        .position(|w| matches!(w.text.as_str(), "-e" | "--extract"))
+    else {
+        return Ok(vec![]);
+    };
+    let word = |k: usize| rest.get(at + k).map(lit).transpose();
+    let archive = word(1)?.map(str::to_string);
+    let into = word(2)?.map(str::to_string);
+    Ok(vec![Touch::Extract(Box::new(
+        crate::checks::extract::Extract {
+            program: format!("python -m {module}"),
+            format,
+            source: archive.filter(|a| a != "-"),
+            into,
+            strip: Some(0),
+            absolute: false,
+            junk: false,
+        },
+    ))])
+}
+
 /// `python script.py` reads the script; `python -m pkg.mod` loads `pkg/mod.py`
 /// (or the package) from the working directory first, so both are reads.
 fn python(args: &[Word]) -> Touches {
@@ -497,7 +527,12 @@ fn python(args: &[Word]) -> Touches {
                 }
                 return Ok(out);
             }
-            return Ok(vec![Touch::Read(format!("{rel}.py")), Touch::Read(rel)]);
+            let rest = args
+                .get(i + if t == "-m" { 2 } else { 1 }..)
+                .unwrap_or_default();
+            let mut out = vec![Touch::Read(format!("{rel}.py")), Touch::Read(rel)];
+            out.extend(python_extract(m, rest)?);
+            return Ok(out);
         }
         if t == "--" || !t.starts_with('-') || t == "-" {
             let script = if t == "--" {

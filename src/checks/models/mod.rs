@@ -222,6 +222,7 @@ fn tree_writer(name: &str, args: &[Word]) -> Touches {
     let mut source: Option<String> = None;
     let mut strip: Option<usize> = None;
     let mut junk = false;
+    let mut excluding = false;
     let mut operands = vec![];
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -287,11 +288,11 @@ fn tree_writer(name: &str, args: &[Word]) -> Touches {
             if name == "unzip" && t.starts_with('-') && !t.starts_with("--") && t.contains('j') {
                 junk = true;
             }
-            if name == "unzip" && t == "-x" {
-                // Names to leave out: the rest are exclusions, not members to add.
-                break;
+            // `-x NAMES…` leaves members out, up to the next option (`-d DIR` may follow).
+            if name == "unzip" {
+                excluding = (excluding && !t.starts_with('-')) || t == "-x";
             }
-            if !t.starts_with('-') {
+            if !t.starts_with('-') && !excluding {
                 operands.push(lit(arg)?.to_string());
             }
             i += 1;
