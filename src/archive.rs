@@ -425,7 +425,7 @@ fn le32(b: &[u8], at: usize) -> u32 {
 /// also reads a name from.
 fn patch_members(text: &str) -> Result<Vec<Member>, ArchiveError> {
     let headers = ["--- ", "+++ ", "diff --git "];
-    let mut names = match crate::gitview::patch_names(text, 0) {
+    let mut names = match crate::checks::extract::patch_names(text, 0) {
         Some(n) => n,
         // `None` with a header line: a name it would not decode (quoted).
         None if text

@@ -292,7 +292,7 @@ fn patched(dir: &Path, top: &Path, p: &Patches) -> Option<Vec<PathBuf>> {
     let mut out = vec![];
     for f in &p.files {
         let bytes = crate::regular::read(&dir.join(f), MAX_PATCH).ok()?;
-        let names = patch_names(&String::from_utf8_lossy(&bytes), p.strip)?;
+        let names = crate::checks::extract::patch_names(&String::from_utf8_lossy(&bytes), p.strip)?;
         for n in names {
             let n = match &p.directory {
                 Some(d) => format!("{}/{n}", d.trim_end_matches('/')),
@@ -304,54 +304,6 @@ fn patched(dir: &Path, top: &Path, p: &Patches) -> Option<Vec<PathBuf>> {
         }
     }
     Some(out)
-}
-
-/// The names a patch (git's format or a traditional unified diff) writes:
-/// both sides of `diff --git`, `---`/`+++` lines (`strip` leading components
-/// removed), and rename and copy targets. `None` when it names nothing or
-/// quotes a name (git's C-style quoting is not decoded here).
-pub fn patch_names(text: &str, strip: usize) -> Option<Vec<String>> {
-    let stripped = |name: &str, n: usize| -> Option<String> {
-        let name = name.split('\t').next()?.trim_end();
-        if name == "/dev/null" {
-            return Some(String::new());
-        }
-        if name.starts_with('"') {
-            return None;
-        }
-        let parts: Vec<&str> = name.split('/').filter(|c| !c.is_empty()).collect();
-        Some(parts.get(n..)?.join("/"))
-    };
-    let mut names = vec![];
-    for line in text.lines() {
-        let found: Vec<Option<String>> = if let Some(rest) = line.strip_prefix("diff --git ") {
-            // `a/X b/Y`: split on the ` b/`-like boundary the strip count implies.
-            let words: Vec<&str> = rest.split(' ').collect();
-            if words.len() != 2 {
-                return None;
-            }
-            words.iter().map(|w| stripped(w, strip)).collect()
-        } else if let Some(n) = line
-            .strip_prefix("--- ")
-            .or_else(|| line.strip_prefix("+++ "))
-        {
-            vec![stripped(n, strip)]
-        } else if let Some(n) = ["rename from ", "rename to ", "copy from ", "copy to "]
-            .iter()
-            .find_map(|p| line.strip_prefix(p))
-        {
-            vec![stripped(n, strip.saturating_sub(1))]
-        } else {
-            continue;
-        };
-        for n in found {
-            let n = n?;
-            if !n.is_empty() {
-                names.push(n);
-            }
-        }
-    }
-    (!names.is_empty()).then_some(names)
 }
 
 /// The work tree's top directory: the nearest ancestor holding `.git`.

@@ -971,7 +971,8 @@ fn extraction(
         (None, [.., Redirect::Read(f)]) if !c.stdin.pipe && !c.stdin.inline => f.clone(),
         (None, _) => {
             return refuse(format!(
-                "{what}, and it reads it from standard input (a pipe, `-f -`, or no file named), so they cannot be listed in advance; write it to a file first and name it (`tar -xf FILE`, `patch -i FILE`)"
+                "{what}, and reads the {} from standard input (a pipe, `-f -`, or no file named), so they cannot be listed in advance; write it to a file first and name it (`tar -xf FILE`, `patch -i FILE`)",
+                spec.format
             ))
         }
     };

@@ -331,7 +331,9 @@ fn heredoc_operators(cmd: &str) -> (usize, bool) {
         let mut run = 0;
         loop {
             match (b.get(j), b.get(j + 1)) {
-                (Some(b' ' | b'\t'), _) => j += 1,
+                // A form feed or a carriage return there counts as a blank too (found by
+                // cargo-fuzz: `<<\x0c ` hung the tokenizer as `<<` and two blanks do).
+                (Some(b' ' | b'\t' | b'\x0c' | b'\r'), _) => j += 1,
                 (Some(b'\\'), Some(b'\n')) => j += 2,
                 _ => break,
             }
@@ -1410,6 +1412,13 @@ mod tests {
             // Found by cargo-fuzz (timeout, the s19 run): the operator is the end of a `<` run.
             "2<<<<<<<<\r\r<#${",
             "x<<<<<\n${",
+            // Found by cargo-fuzz (timeout, this session): a form feed or CR as a blank.
+            "[20<<\x0c<<2      2<[[           ",
+            "<<\x0c ",
+            "<< \x0c ",
+            "<<\r  ",
+            "<<-\x0c  ",
+            "<<\t\x0c ",
             // Found by cargo-fuzz (timeout): a tag of quotes alone is empty.
             "<<\"\"\"\"<#($<<<(F(~FF",
             "cat <<'' x ${",
@@ -1466,6 +1475,7 @@ mod tests {
         assert!(analyze("cat << 'EOF'\nx\nEOF").is_ok());
         assert!(analyze("cat <<< 'x'").is_ok());
         assert!(analyze("cat <<\"EOF\"\nx\nEOF").is_ok());
+        assert!(analyze("cat <<EOF\r\nx\r\nEOF\r\n").is_ok());
         // Found by cargo-fuzz (a panic): `~N` with a number the parser unwraps.
         for bomb in [
             "x<~444444444444444444444444",
