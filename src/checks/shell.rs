@@ -297,6 +297,50 @@ fn backtracking(tokens: &[brush_parser::Token]) -> Result<(), ShellError> {
     Ok(())
 }
 
+/// Weights of the expansions brush-parser 0.4's word parser (another PEG
+/// without memo) backtracks on when they do not close, each level multiplying
+/// the work: an array subscript inside `${ }` (~20x per level), `$((`
+/// (~4x), `$[` and `$(` inside those. Counted, not matched, so a quote or an
+/// escape cannot hide one; found by cargo-fuzz (timeouts in `${x[` and `$[`).
+const WORD_SUBSCRIPT: usize = 4;
+const WORD_ARITHMETIC: usize = 3;
+const WORD_LEGACY: usize = 2;
+const WORD_SUBSTITUTION: usize = 1;
+/// At the bound the worst shapes measured parse in ~3 ms.
+const WORD_BUDGET: usize = 12;
+
+/// Refuses a word (or here-document body) the word parser could backtrack on
+/// for longer than milliseconds.
+fn word_bound(text: &str) -> Result<(), ShellError> {
+    let count = |p: &str| text.matches(p).count();
+    let braces = count("${");
+    // A `[` after a `${` may be a subscript; before any, it is a glob.
+    let subscripts = text
+        .find("${")
+        .map_or(0, |i| {
+            text.get(i..).unwrap_or_default().matches('[').count()
+        })
+        .min(braces);
+    let arithmetic = count("$((");
+    let legacy = count("$[");
+    let substitutions = count("$(").saturating_sub(arithmetic);
+    // `$( )` alone nests cheaply (the body is parsed on its own, bounded above).
+    let nested = match subscripts + arithmetic + legacy {
+        0 => 0,
+        _ => substitutions,
+    };
+    let weight = subscripts * WORD_SUBSCRIPT
+        + arithmetic * WORD_ARITHMETIC
+        + legacy * WORD_LEGACY
+        + nested * WORD_SUBSTITUTION;
+    if weight > WORD_BUDGET {
+        return Err(ShellError::TooComplex(format!(
+            "a word holds {subscripts} array subscript(s) in `${{ }}`, {arithmetic} `$(( ))` and {legacy} `$[ ]` together with {substitutions} `$( )`, more than the word parser can be bounded on; split it into several words or assign the parts to variables first"
+        )));
+    }
+    Ok(())
+}
+
 /// The byte before index `i`, if there is one.
 fn before(b: &[u8], i: usize) -> Option<u8> {
     i.checked_sub(1).and_then(|j| b.get(j)).copied()
@@ -908,6 +952,7 @@ impl Analyzer {
         cmd: &mut SimpleCommand,
         depth: usize,
     ) -> Result<(), ShellError> {
+        word_bound(body)?;
         let pieces = word::parse_heredoc(body, &options())
             .map_err(|e| ShellError::Unparsable(e.to_string()))?;
         let mut subs = Vec::new();
@@ -953,6 +998,7 @@ impl Analyzer {
 
     /// A word through brush's word parser: quoting, expansions, substitutions.
     fn parsed_word(&mut self, raw: &str, depth: usize) -> Result<Analyzed, ShellError> {
+        word_bound(raw)?;
         let pieces =
             word::parse(raw, &options()).map_err(|e| ShellError::Unparsable(e.to_string()))?;
         let mut text = String::new();
@@ -1462,6 +1508,37 @@ mod tests {
         assert!(analyze(&format!("cat <<E\n{}\nE", "(".repeat(40))).is_ok());
         assert!(analyze(&format!("echo '{}'", "(".repeat(40))).is_ok());
         assert!(too_complex(&"case $x in a) ls;; esac; ".repeat(10)));
+        // Found by cargo-fuzz (timeouts, this session): brush's word parser backtracks on
+        // unclosed `${x[`, `$((` and `$[`, in a word or a here-document body.
+        let fuzz_word = String::from_utf8_lossy(include_bytes!(
+            "../../fuzz/seeds/shell_analyze/regression_word_legacy_arithmetic"
+        ))
+        .into_owned();
+        let fuzz_heredoc: serde_json::Value = serde_json::from_slice(include_bytes!(
+            "../../fuzz/seeds/stdin_entry/regression_word_subscript_heredoc.json"
+        ))
+        .unwrap();
+        for bomb in [
+            format!("echo {}", "${x[".repeat(4)),
+            format!("echo {}", "$((".repeat(5)),
+            format!("echo {}", "${x[$((".repeat(2)),
+            format!("echo {}", "$[$(".repeat(7)),
+        ] {
+            assert!(analyze(&bomb).is_err(), "{bomb:?}");
+        }
+        for bomb in [
+            format!("cat <<EOF\n{}\nEOF", "${C[".repeat(6)),
+            format!("cat <<EOF\n{}\nEOF", "$[$((".repeat(4)),
+            fuzz_word,
+            fuzz_heredoc["tool_input"]["command"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ] {
+            assert!(too_complex(&bomb), "{bomb:?}");
+        }
+        assert!(analyze("echo \"${a[0]} ${a[1]} ${a[2]}\" $((1 + (2 * 3)))").is_ok());
+        assert!(analyze("echo \"$(date) $(id -u) $(pwd) $(ls)\"").is_ok());
         // Ordinary subshells, arithmetic and substitutions stay parseable.
         assert!(analyze("(cd src && ls)").is_ok());
         assert!(analyze("echo $(( (1 + 2) * (3 + 4) ))").is_ok());
