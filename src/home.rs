@@ -184,32 +184,13 @@ impl Default for AuditConfig {
 }
 
 /// Errors reading `config.json`.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: crate::regular::RegularError,
-    },
-    #[error("{path}: {source}")]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
-}
+pub type ConfigError = crate::regular::DocError;
 
 impl Config {
     /// Reads the config; a missing file is the default config.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         match crate::regular::read_optional(path, crate::regular::DOC_CAP) {
-            Ok(Some(bytes)) => {
-                serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse {
-                    path: path.into(),
-                    source,
-                })
-            }
+            Ok(Some(bytes)) => crate::regular::parse_doc(path, &bytes),
             Ok(None) => Ok(Config::default()),
             Err(source) => Err(ConfigError::Read {
                 path: path.into(),

@@ -114,6 +114,39 @@ pub fn read(path: &Path, cap: u64) -> Result<Vec<u8>, RegularError> {
     read_capped(file, path, cap)
 }
 
+/// A JSON document of toolgate's that cannot be used: unreadable, or not the JSON it should be.
+#[derive(Debug, thiserror::Error)]
+pub enum DocError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: RegularError,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// [`read`], with the failure as a [`DocError`].
+pub fn read_doc(path: &Path, cap: u64) -> Result<Vec<u8>, DocError> {
+    read(path, cap).map_err(|source| DocError::Read {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Parses the bytes read from `path` as `T`.
+pub fn parse_doc<T: serde::de::DeserializeOwned>(path: &Path, bytes: &[u8]) -> Result<T, DocError> {
+    serde_json::from_slice(bytes).map_err(|source| DocError::Parse {
+        path: path.into(),
+        source,
+    })
+}
+
 /// Like [`read`], but an absent file is `Ok(None)`.
 pub fn read_optional(path: &Path, cap: u64) -> Result<Option<Vec<u8>>, RegularError> {
     match read(path, cap) {

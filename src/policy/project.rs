@@ -26,18 +26,8 @@ const MAX_BYTES: u64 = 1024 * 1024;
 /// Why the store or a project policy cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectError {
-    #[error("{path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: crate::regular::RegularError,
-    },
-    #[error("{path}: {source}")]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    Doc(#[from] crate::regular::DocError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -69,14 +59,8 @@ impl Store {
         if std::fs::symlink_metadata(path).is_err() {
             return Ok(Store::default());
         }
-        let bytes = crate::regular::read(path, MAX_BYTES).map_err(|source| ProjectError::Read {
-            path: path.into(),
-            source,
-        })?;
-        serde_json::from_slice(&bytes).map_err(|source| ProjectError::Parse {
-            path: path.into(),
-            source,
-        })
+        let bytes = crate::regular::read_doc(path, MAX_BYTES)?;
+        Ok(crate::regular::parse_doc(path, &bytes)?)
     }
 
     pub fn save(&self, path: &Path) -> Result<(), ProjectError> {
@@ -108,10 +92,7 @@ pub fn read(dir: &Path) -> Result<Option<(Vec<u8>, String)>, ProjectError> {
     if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
     }
-    let bytes = crate::regular::read(&path, MAX_BYTES).map_err(|source| ProjectError::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let bytes = crate::regular::read_doc(&path, MAX_BYTES)?;
     let digest = crate::canonical::digest_bytes(&bytes);
     Ok(Some((bytes, digest)))
 }
