@@ -12,12 +12,13 @@
 //! record hash, time and key id, signed. Whoever holds one can later prove the log
 //! still extends it (`toolgate verify-log --checkpoint`).
 
-use super::record::Record;
+use super::record::{Record, RecordFault};
 use crate::canonical::jcs;
 use crate::passport::keys::kid_for;
 use crate::passport::{KeyPair, PublicKey};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Domain separation: a checkpoint signature is never a record's or a passport's.
 pub const CHECKPOINT_CONTEXT: &str = "toolgate-audit-checkpoint-v1";
@@ -157,24 +158,80 @@ pub fn sibling(log: &Path, suffix: &str) -> PathBuf {
     log.with_file_name(name)
 }
 
+/// Why a key in the base64url form records carry is not one a log may be signed with.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum KeyFault {
+    #[error("key is not base64url: {0}")]
+    Base64(#[source] base64::DecodeError),
+    #[error("key is {0} bytes, not 32")]
+    Length(usize),
+    #[error("key is invalid: {0}")]
+    Point(#[source] Arc<ed25519_dalek::SignatureError>),
+    #[error("key is a weak (small-order) key")]
+    Weak,
+}
+
 /// A public key from the base64url form records carry.
-pub fn public_from_b64(b64: &str) -> Result<PublicKey, String> {
+pub fn public_from_b64(b64: &str) -> Result<PublicKey, KeyFault> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(b64)
-        .map_err(|e| format!("key is not base64url: {e}"))?;
+        .map_err(KeyFault::Base64)?;
     let arr: [u8; 32] = bytes
         .try_into()
-        .map_err(|_| "key is not 32 bytes".to_string())?;
-    let key = ed25519_dalek::VerifyingKey::from_bytes(&arr)
-        .map_err(|e| format!("key is invalid: {e}"))?;
+        .map_err(|b: Vec<u8>| KeyFault::Length(b.len()))?;
+    let key =
+        ed25519_dalek::VerifyingKey::from_bytes(&arr).map_err(|e| KeyFault::Point(Arc::new(e)))?;
     if key.is_weak() {
-        return Err("key is a weak (small-order) key".into());
+        return Err(KeyFault::Weak);
     }
     Ok(PublicKey {
         kid: kid_for(&key),
         key,
     })
+}
+
+/// Why a head file is not one a writer wrote for this log. Clone (the causes shared)
+/// because a writer's finding is kept and recorded by a repair.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HeadFault {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Arc<serde_json::Error>,
+    },
+    #[error(
+        "{path}: a head in the older format ({OLD_HEAD_CONTEXT}), which does not hold its record"
+    )]
+    OldFormat { path: PathBuf },
+    #[error("the head's {0}")]
+    Key(#[source] KeyFault),
+    #[error("the head's record (seq {seq}): {fault}")]
+    Record {
+        seq: u64,
+        #[source]
+        fault: RecordFault,
+    },
+    #[error("the head's checkpoint names seq {checkpoint_seq} but its record is seq {record_seq}")]
+    CheckpointNamesOther {
+        checkpoint_seq: u64,
+        record_seq: u64,
+    },
+    #[error("the head's checkpoint signature does not verify")]
+    CheckpointSignature,
+    #[error("its log id is not the hash of the log's first record")]
+    LogId,
+    #[error("it holds another record for seq {seq} than the log does (the log was rewritten)")]
+    OtherRecord { seq: u64 },
+    #[error("its record (seq {seq}) is signed by {kid}, which may not sign after seq {after}")]
+    Signer { seq: u64, kid: String, after: u64 },
 }
 
 impl Head {
@@ -192,46 +249,52 @@ impl Head {
     /// record hashes and is signed by it, and the checkpoint names the record and is
     /// signed by it too. Returns the key. (Which key may sign the log is the chain's
     /// business; this only shows the head was not assembled from parts.)
-    pub fn check(&self) -> Result<PublicKey, String> {
-        let key = public_from_b64(&self.key).map_err(|e| format!("the head's {e}"))?;
-        self.record
-            .check(&key)
-            .map_err(|e| format!("the head's record (seq {}): {e}", self.record.seq))?;
+    pub fn check(&self) -> Result<PublicKey, HeadFault> {
+        let key = public_from_b64(&self.key).map_err(HeadFault::Key)?;
+        self.record.check(&key).map_err(|fault| HeadFault::Record {
+            seq: self.record.seq,
+            fault,
+        })?;
         let c = &self.checkpoint;
         if c.seq != self.record.seq || c.hash != self.record.hash {
-            return Err(format!(
-                "the head's checkpoint names seq {} but its record is seq {}",
-                c.seq, self.record.seq
-            ));
+            return Err(HeadFault::CheckpointNamesOther {
+                checkpoint_seq: c.seq,
+                record_seq: self.record.seq,
+            });
         }
         if !c.verify(&key) {
-            return Err("the head's checkpoint signature does not verify".into());
+            return Err(HeadFault::CheckpointSignature);
         }
         Ok(key)
     }
 
     /// Reads a head; `Ok(None)` when there is none. Only a regular file is read, and
     /// only up to a size no head reaches.
-    pub fn load(path: &Path) -> Result<Option<Head>, String> {
+    pub fn load(path: &Path) -> Result<Option<Head>, HeadFault> {
         Ok(Head::load_with_bytes(path)?.map(|(h, _)| h))
     }
 
     /// [`Head::load`], also returning the file's bytes (for the writer's seal).
-    pub fn load_with_bytes(path: &Path) -> Result<Option<(Head, Vec<u8>)>, String> {
+    pub fn load_with_bytes(path: &Path) -> Result<Option<(Head, Vec<u8>)>, HeadFault> {
         let bytes = match read_regular(path, MAX_HEAD_BYTES) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", path.display())),
+            Err(e) => {
+                return Err(HeadFault::Read {
+                    path: path.into(),
+                    source: Arc::new(e),
+                })
+            }
         };
         let head: Head = serde_json::from_slice(&bytes).map_err(|e| {
             let old = std::str::from_utf8(&bytes).is_ok_and(|t| t.contains(OLD_HEAD_CONTEXT));
             if old {
-                format!(
-                    "{}: a head in the older format ({OLD_HEAD_CONTEXT}), which does not hold its record",
-                    path.display()
-                )
+                HeadFault::OldFormat { path: path.into() }
             } else {
-                format!("{}: {e}", path.display())
+                HeadFault::Parse {
+                    path: path.into(),
+                    source: Arc::new(e),
+                }
             }
         })?;
         Ok(Some((head, bytes)))

@@ -3,7 +3,7 @@
 //! and the state file, so a decision, its record and its effect on later
 //! limits are one step that concurrent hooks cannot interleave.
 
-use super::head::{head_path, read_regular, sibling, write_atomic, Checkpoint, Head};
+use super::head::{head_path, read_regular, sibling, write_atomic, Checkpoint, Head, HeadFault};
 use super::record::{Draft, Link, Lost, Record, GENESIS};
 use crate::passport::KeyPair;
 use crate::state::StateFile;
@@ -42,8 +42,26 @@ pub enum AppendError {
         "audit log {path} ends with an incomplete record (torn write); run `toolgate audit repair`"
     )]
     TornTail { path: PathBuf },
-    #[error("audit log {path}: the last record is unreadable: {why}")]
-    BadTail { path: PathBuf, why: String },
+    #[error("cannot read audit log {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit log {path}: the last record is unreadable: {source}")]
+    BadTail {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("audit log {path}: the last line is longer than {max} bytes, so it is not a record")]
+    TailTooLong { path: PathBuf, max: u64 },
+    #[error("audit log {path}: the first record is unreadable: {source}")]
+    BadFirst {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("cannot write audit log {path}: {source}")]
     Write {
         path: PathBuf,
@@ -60,66 +78,79 @@ pub enum AppendError {
     },
     #[error("audit log {path}: {finding}. Run `toolgate verify-log` to see what is left, then `toolgate audit repair --accept-loss` to record the loss and resume")]
     Tampered { path: PathBuf, finding: Finding },
-    #[error("audit state {path}: {why}; run `toolgate audit rebuild-state`")]
-    State { path: PathBuf, why: String },
-    #[error("the evaluator key {have} may not sign this log: {why}")]
-    Key { have: String, why: String },
-    #[error("audit log {path}: {why}")]
-    Rebuild { path: PathBuf, why: String },
+    #[error("audit state {path}: {fault}; run `toolgate audit rebuild-state`")]
+    State {
+        path: PathBuf,
+        #[source]
+        fault: StateFault,
+    },
+    #[error(
+        "the evaluator key {have} may not sign this log: seq {seq} rotated the log to another key"
+    )]
+    KeyRotatedAway { have: String, seq: u64 },
+    #[error("the evaluator key {have} may not sign this log: the log is signed by {signer}; rotate with `toolgate audit rotate-key`")]
+    KeyNotTheLogs { have: String, signer: String },
+    #[error("audit log {path}: the log does not verify, so it cannot be replayed: {broken}; see `toolgate verify-log`")]
+    Rebuild {
+        path: PathBuf,
+        #[source]
+        broken: super::verify::Broken,
+    },
+}
+
+/// Why the state file is not the state the log's last record signed.
+#[derive(Debug, thiserror::Error)]
+pub enum StateFault {
+    #[error("cannot be read: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("is not a state file: {0}")]
+    Parse(#[source] serde_json::Error),
+    #[error("holds the effects of records but the log is empty (the log was deleted)")]
+    WithoutLog,
+    #[error("is missing while the log has records up to seq {tail_seq}")]
+    Missing { tail_seq: u64 },
+    #[error("does not name the log's last record (seq {tail_seq})")]
+    NotLast { tail_seq: u64 },
+    #[error("was edited, or is from another log or an older moment: its digest matches no record in view (seq {tail_seq} signed {signed})")]
+    Edited { tail_seq: u64, signed: String },
+    #[error("folding seq {seq} in does not give the state that record signed")]
+    FoldMismatch { seq: u64 },
 }
 
 /// What a writer found that only tampering (or a restored backup) explains. The gate
 /// refuses to append until a person records it with `toolgate audit repair --accept-loss`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Finding {
     /// The log has records but the head is gone.
+    #[error("the signed head is missing while the log has records up to seq {tail_seq}, so a cut-off tail could not be seen (tampering)")]
     HeadMissing { tail_seq: u64 },
     /// The head names an earlier record than the log's last: an older head was put back.
+    #[error("the signed head names seq {head_seq} but the log goes on to seq {tail_seq}: an older head was put back (tampering or a partial restore)")]
     HeadBehind {
         head_seq: u64,
         head_hash: String,
         tail_seq: u64,
     },
     /// The head names records the log no longer has.
+    #[error("the signed head names seq {head_seq} ({head_hash}) but the log ends at seq {tail_seq}: {} record(s) are missing (cut off, or an older copy of the log was restored)", head_seq - tail_seq)]
     RecordsMissing {
         head_seq: u64,
         head_hash: String,
         tail_seq: u64,
     },
     /// The log and its segments are gone, but the head says records existed.
+    #[error("the log is missing but the signed head says it held {} record(s), up to seq {head_seq} ({head_hash}): the log was deleted", head_seq + 1)]
     LogMissing {
         head_seq: u64,
         head_hash: String,
         log_id: String,
     },
     /// The head is not what a writer wrote, or another record than the log's.
-    HeadInvalid { why: String },
-}
-
-impl std::fmt::Display for Finding {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Finding::HeadMissing { tail_seq } => write!(
-                f,
-                "the signed head is missing while the log has records up to seq {tail_seq}, so a cut-off tail could not be seen (tampering)"
-            ),
-            Finding::HeadBehind { head_seq, tail_seq, .. } => write!(
-                f,
-                "the signed head names seq {head_seq} but the log goes on to seq {tail_seq}: an older head was put back (tampering or a partial restore)"
-            ),
-            Finding::RecordsMissing { head_seq, head_hash, tail_seq } => write!(
-                f,
-                "the signed head names seq {head_seq} ({head_hash}) but the log ends at seq {tail_seq}: {} record(s) are missing (cut off, or an older copy of the log was restored)",
-                head_seq - tail_seq
-            ),
-            Finding::LogMissing { head_seq, head_hash, .. } => write!(
-                f,
-                "the log is missing but the signed head says it held {} record(s), up to seq {head_seq} ({head_hash}): the log was deleted",
-                head_seq + 1
-            ),
-            Finding::HeadInvalid { why } => write!(f, "the signed head is not valid: {why}"),
-        }
-    }
+    #[error("the signed head is not valid: {fault}")]
+    HeadInvalid {
+        #[source]
+        fault: HeadFault,
+    },
 }
 
 impl Finding {
@@ -171,7 +202,7 @@ impl Finding {
 pub const CLOCK_TOLERANCE_SECS: i64 = 10;
 
 /// What `repair` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Repaired {
     Nothing,
     /// Torn bytes moved aside: where, and how many.
@@ -343,7 +374,7 @@ impl AuditLog {
         let lock = self.lock_file()?;
         let (tail, mut window) = self.read_chain_tail()?;
         let loaded = Head::load_with_bytes(&head_path(&self.path))
-            .map_err(|why| self.tampered(Finding::HeadInvalid { why }))?;
+            .map_err(|fault| self.tampered(Finding::HeadInvalid { fault }))?;
         let sealed = loaded.as_ref().is_some_and(|(_, b)| self.head_sealed(b));
         let head = loaded.map(|(h, _)| h);
         let (log_id, pending) = self.check_head(head.as_ref(), tail.as_ref(), sealed)?;
@@ -424,16 +455,16 @@ impl AuditLog {
             (Some(h), _) => h,
         };
         let key = if sealed {
-            super::head::public_from_b64(&head.key).map_err(|e| format!("the head's {e}"))
+            super::head::public_from_b64(&head.key).map_err(HeadFault::Key)
         } else {
             head.check()
         }
-        .map_err(|why| self.tampered(Finding::HeadInvalid { why }))?;
+        .map_err(|fault| self.tampered(Finding::HeadInvalid { fault }))?;
         let rec = &head.record;
         let log_id = head.checkpoint.log_id.clone();
         if rec.seq == 0 && log_id != rec.hash {
             return Err(self.tampered(Finding::HeadInvalid {
-                why: "its log id is not the hash of the log's first record".into(),
+                fault: HeadFault::LogId,
             }));
         }
         let Some(t) = tail else {
@@ -459,10 +490,7 @@ impl AuditLog {
                 Ok((Some(log_id), None))
             } else {
                 Err(self.tampered(Finding::HeadInvalid {
-                    why: format!(
-                        "it holds another record for seq {} than the log does (the log was rewritten)",
-                        t.seq
-                    ),
+                    fault: HeadFault::OtherRecord { seq: t.seq },
                 }))
             };
         }
@@ -484,10 +512,11 @@ impl AuditLog {
         };
         if !allowed {
             return Err(self.tampered(Finding::HeadInvalid {
-                why: format!(
-                    "its record (seq {}) is signed by {}, which may not sign after seq {}",
-                    rec.seq, key.kid, t.seq
-                ),
+                fault: HeadFault::Signer {
+                    seq: rec.seq,
+                    kid: key.kid,
+                    after: t.seq,
+                },
             }));
         }
         Ok((Some(log_id), Some(rec.clone())))
@@ -538,26 +567,23 @@ impl AuditLog {
         window: &TailWindow,
     ) -> Result<(StateFile, Option<String>), AppendError> {
         let path = self.state_path();
-        let err = |why: String| AppendError::State {
+        let err = |fault: StateFault| AppendError::State {
             path: path.clone(),
-            why,
+            fault,
         };
         let bytes = match read_regular(&path, MAX_STATE_BYTES) {
             Ok(b) => Some(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(err(e.to_string())),
+            Err(e) => return Err(err(StateFault::Read(e))),
         };
         let parse = |b: &[u8]| -> Result<StateFile, AppendError> {
-            serde_json::from_slice(b).map_err(|e| err(e.to_string()))
+            serde_json::from_slice(b).map_err(|e| err(StateFault::Parse(e)))
         };
         let empty = StateFile::default().digest();
         let digest = bytes.as_deref().map(crate::canonical::digest_bytes);
         let Some(tail) = tail else {
             return match digest {
-                Some(d) if d != empty => Err(err(
-                    "holds the effects of records but the log is empty (the log was deleted)"
-                        .into(),
-                )),
+                Some(d) if d != empty => Err(err(StateFault::WithoutLog)),
                 d => Ok((StateFile::default(), d)),
             };
         };
@@ -565,15 +591,12 @@ impl AuditLog {
             // The last record predates state digests: the file names its record instead.
             let state = match &bytes {
                 Some(b) => parse(b)?,
-                None => return Err(err("is missing while the log has records".into())),
+                None => return Err(err(StateFault::Missing { tail_seq: tail.seq })),
             };
             return if state.seq == Some(tail.seq) && state.hash == tail.hash {
                 Ok((state, None))
             } else {
-                Err(err(format!(
-                    "does not name the log's last record (seq {})",
-                    tail.seq
-                )))
+                Err(err(StateFault::NotLast { tail_seq: tail.seq }))
             };
         };
         if digest.as_ref() == Some(want) {
@@ -592,28 +615,22 @@ impl AuditLog {
             (Some(i), _) => (parse(bytes.as_deref().unwrap_or_default())?, i + 1),
             (None, d) if d.is_none() || d.as_ref() == Some(&empty) => {
                 if window.first().map(|r| r.seq) != Some(0) {
-                    return Err(err(format!(
-                        "is missing while the log has records up to seq {}",
-                        tail.seq
-                    )));
+                    return Err(err(StateFault::Missing { tail_seq: tail.seq }));
                 }
                 (StateFile::default(), 0)
             }
             (None, _) => {
-                return Err(err(format!(
-                    "was edited, or is from another log or an older moment: its digest matches no record in view (seq {} signed {want})",
-                    tail.seq
-                )))
+                return Err(err(StateFault::Edited {
+                    tail_seq: tail.seq,
+                    signed: want.clone(),
+                }))
             }
         };
         for r in window.get(from..).unwrap_or_default() {
             state.apply(r.decided());
             if let Some(d) = &r.state_digest {
                 if *d != state.digest() {
-                    return Err(err(format!(
-                        "folding seq {} in does not give the state that record signed",
-                        r.seq
-                    )));
+                    return Err(err(StateFault::FoldMismatch { seq: r.seq }));
                 }
             }
         }
@@ -733,20 +750,14 @@ impl AuditLog {
         key: &KeyPair,
     ) -> Result<(StateFile, Option<String>), AppendError> {
         use super::verify::{verify_files, HeadCheck, Options};
-        let bad = |why: String| AppendError::Rebuild {
-            path: self.path.clone(),
-            why,
-        };
         let opts = Options {
             anchors: vec![key.public()],
             head: HeadCheck::Skip,
             ..Options::default()
         };
-        let intact = verify_files(files, &opts).map_err(|b| {
-            bad(format!(
-                "the log does not verify, so it cannot be replayed: {} (line {}); see `toolgate verify-log`",
-                b.what, b.line
-            ))
+        let intact = verify_files(files, &opts).map_err(|broken| AppendError::Rebuild {
+            path: self.path.clone(),
+            broken,
         })?;
         let mut state = StateFile::default();
         super::query::for_each(files, |r| state.apply(r.decided())).map_err(|source| {
@@ -852,19 +863,16 @@ impl Locked<'_> {
             Some(last) => {
                 match &last.next_key {
                     Some(next) if *next != kb64 => {
-                        return Err(AppendError::Key {
+                        return Err(AppendError::KeyRotatedAway {
                             have: key.kid().into(),
-                            why: format!("seq {} rotated the log to another key", last.seq),
+                            seq: last.seq,
                         })
                     }
                     Some(_) => log_key = Some(kb64.clone()),
                     None if last.kid != key.kid() => {
-                        return Err(AppendError::Key {
+                        return Err(AppendError::KeyNotTheLogs {
                             have: key.kid().into(),
-                            why: format!(
-                                "the log is signed by {}; rotate with `toolgate audit rotate-key`",
-                                last.kid
-                            ),
+                            signer: last.kid.clone(),
                         })
                     }
                     None => {}
@@ -1034,21 +1042,23 @@ pub fn chain_files(log: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn first_seq(path: &Path) -> Result<u64, AppendError> {
-    let bad = |why: String| AppendError::BadTail {
+    let read = |source: std::io::Error| AppendError::Read {
         path: path.into(),
-        why,
+        source,
     };
-    let f = File::open(path).map_err(|e| bad(e.to_string()))?;
+    let f = File::open(path).map_err(read)?;
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line)
-        .map_err(|e| bad(e.to_string()))?;
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line).map_err(read)?;
     #[derive(serde::Deserialize)]
     struct Seq {
         seq: u64,
     }
     serde_json::from_str::<Seq>(&line)
         .map(|s| s.seq)
-        .map_err(|e| bad(format!("first record: {e}")))
+        .map_err(|source| AppendError::BadFirst {
+            path: path.into(),
+            source,
+        })
 }
 
 /// The complete lines at the end of a log file. The last record is parsed when read (it
@@ -1095,9 +1105,9 @@ pub fn read_tail_records(file: &mut File, path: &Path) -> Result<Vec<Record>, Ap
 
 /// [`read_tail_records`] with only the last record parsed.
 pub fn read_tail(file: &mut File, path: &Path) -> Result<TailWindow, AppendError> {
-    let rerr = |e: std::io::Error| AppendError::BadTail {
+    let rerr = |source: std::io::Error| AppendError::Read {
         path: path.into(),
-        why: e.to_string(),
+        source,
     };
     let len = file.seek(SeekFrom::End(0)).map_err(rerr)?;
     if len == 0 {
@@ -1118,9 +1128,9 @@ pub fn read_tail(file: &mut File, path: &Path) -> Result<TailWindow, AppendError
             break (start, buf);
         }
         if window >= MAX_TAIL_WINDOW {
-            return Err(AppendError::BadTail {
+            return Err(AppendError::TailTooLong {
                 path: path.into(),
-                why: format!("last line is longer than {MAX_TAIL_WINDOW} bytes"),
+                max: MAX_TAIL_WINDOW,
             });
         }
         window *= 4;
@@ -1133,13 +1143,109 @@ pub fn read_tail(file: &mut File, path: &Path) -> Result<TailWindow, AppendError
     let Some(last_line) = lines.pop() else {
         return Ok(TailWindow::default());
     };
-    let last = serde_json::from_slice::<Record>(&last_line).map_err(|e| AppendError::BadTail {
-        path: path.into(),
-        why: e.to_string(),
-    })?;
+    let last =
+        serde_json::from_slice::<Record>(&last_line).map_err(|source| AppendError::BadTail {
+            path: path.into(),
+            source,
+        })?;
     Ok(TailWindow {
         lines,
         last: Some(last),
         extra: vec![],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    fn log_with_one() -> (tempfile::TempDir, AuditLog, KeyPair) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = AuditLog::new(dir.path().join("a.jsonl"));
+        log.sync = false;
+        let key = KeyPair::generate();
+        let rec = Draft::event("e", "2026-01-01T00:00:00Z", vec![]);
+        log.lock().unwrap().append(rec, &key).unwrap();
+        (dir, log, key)
+    }
+
+    /// The deepest cause, by walking `source()`.
+    fn root<'a>(e: &'a (dyn Error + 'static)) -> &'a (dyn Error + 'static) {
+        let mut at = e;
+        while let Some(next) = at.source() {
+            at = next;
+        }
+        at
+    }
+
+    #[test]
+    fn an_unreadable_state_file_carries_the_io_error_as_its_source() {
+        let (_dir, log, _) = log_with_one();
+        std::fs::remove_file(log.state_path()).unwrap();
+        std::fs::create_dir(log.state_path()).unwrap();
+        let Err(e) = log.lock() else { panic!("locked") };
+        let fault = match &e {
+            AppendError::State { fault, .. } => fault,
+            _ => panic!("{e}"),
+        };
+        assert!(matches!(fault, StateFault::Read(_)), "{e}");
+        assert!(root(&e).is::<std::io::Error>(), "{e}");
+        assert!(e.to_string().contains("rebuild-state"), "{e}");
+    }
+
+    #[test]
+    fn an_unparseable_head_is_a_finding_whose_cause_is_the_json_error() {
+        let (_dir, log, _) = log_with_one();
+        std::fs::write(head_path(log.path()), b"[]").unwrap();
+        let Err(e) = log.lock() else { panic!("locked") };
+        let AppendError::Tampered { finding, .. } = &e else {
+            panic!("{e}")
+        };
+        assert!(matches!(
+            finding,
+            Finding::HeadInvalid {
+                fault: HeadFault::Parse { .. }
+            }
+        ));
+        // Shared (a finding is Clone), the cause is still the parser's own error.
+        assert!(
+            root(finding).is::<std::sync::Arc<serde_json::Error>>(),
+            "{e}"
+        );
+        assert!(e.to_string().contains("repair --accept-loss"), "{e}");
+    }
+
+    #[test]
+    fn a_key_that_does_not_sign_this_log_is_named_with_the_logs_signer() {
+        let (_dir, log, key) = log_with_one();
+        let other = KeyPair::generate();
+        let rec = Draft::event("e", "2026-01-01T00:00:01Z", vec![]);
+        let Err(e) = log.lock().unwrap().append(rec, &other) else {
+            panic!("appended")
+        };
+        match &e {
+            AppendError::KeyNotTheLogs { have, signer } => {
+                assert_eq!((have.as_str(), signer.as_str()), (other.kid(), key.kid()));
+            }
+            _ => panic!("{e}"),
+        }
+        assert!(e.to_string().contains("rotate-key"), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_record_line_is_named_by_file_and_line_with_its_cause() {
+        let (_dir, log, _) = log_with_one();
+        let mut f = OpenOptions::new().append(true).open(log.path()).unwrap();
+        f.write_all(b"{\"seq\":\n").unwrap();
+        let err = super::super::query::for_each(&[log.path().into()], |_| {}).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                super::super::query::ReadError::NotRecord { line: 2, .. }
+            ),
+            "{err}"
+        );
+        assert!(err.source().is_some_and(|s| s.is::<serde_json::Error>()));
+    }
 }

@@ -66,41 +66,63 @@ impl Summary {
     }
 }
 
-/// A line that is not a record. Queries stop there: `verify-log` says why.
+/// A file that cannot be read, or a line that is not a record. Queries stop there:
+/// `verify-log` says why.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {why}")]
-pub struct ReadError {
-    pub file: PathBuf,
-    pub line: usize,
-    pub why: String,
+pub enum ReadError {
+    #[error("{file}: {source}")]
+    Open {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {source}")]
+    Read {
+        file: PathBuf,
+        line: usize,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: not a record: {source}")]
+    NotRecord {
+        file: PathBuf,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Calls `each` with every record of `files` in order. A torn last line is skipped (it is not a record).
 pub fn for_each(files: &[PathBuf], mut each: impl FnMut(Record)) -> Result<(), ReadError> {
     for file in files {
-        let err = |line: usize, why: String| ReadError {
+        let f = std::fs::File::open(file).map_err(|source| ReadError::Open {
             file: file.clone(),
-            line,
-            why,
-        };
-        let f = std::fs::File::open(file).map_err(|e| err(0, e.to_string()))?;
+            source,
+        })?;
         let mut reader = std::io::BufReader::with_capacity(1 << 20, f);
         let mut buf = Vec::new();
         let mut n = 0;
         loop {
             buf.clear();
-            if reader
+            let read = reader
                 .read_until(b'\n', &mut buf)
-                .map_err(|e| err(n + 1, e.to_string()))?
-                == 0
-            {
+                .map_err(|source| ReadError::Read {
+                    file: file.clone(),
+                    line: n + 1,
+                    source,
+                })?;
+            if read == 0 {
                 break;
             }
             n += 1;
             if buf.last() != Some(&b'\n') {
                 break;
             }
-            let rec = serde_json::from_slice(&buf).map_err(|e| err(n, e.to_string()))?;
+            let rec = serde_json::from_slice(&buf).map_err(|source| ReadError::NotRecord {
+                file: file.clone(),
+                line: n,
+                source,
+            })?;
             each(rec);
         }
     }

@@ -747,31 +747,44 @@ impl Record {
     }
 
     /// Whether hash and signature are right for this record and key.
-    pub fn check(&self, key: &PublicKey) -> Result<(), String> {
-        let want = self.compute_hash();
-        if self.hash != want {
-            return Err(format!(
-                "hash is {} but the record hashes to {want}",
-                self.hash
-            ));
+    pub fn check(&self, key: &PublicKey) -> Result<(), RecordFault> {
+        let computed = self.compute_hash();
+        if self.hash != computed {
+            return Err(RecordFault::Hash {
+                claimed: self.hash.clone(),
+                computed,
+            });
         }
         if self.kid != key.kid {
-            return Err(format!(
-                "signed by {} but the log key is {}",
-                self.kid, key.kid
-            ));
+            return Err(RecordFault::Signer {
+                signed_by: self.kid.clone(),
+                log_key: key.kid.clone(),
+            });
         }
         if self.allow != (self.verdict == RecordVerdict::Allow) {
-            return Err(format!(
-                "allow is {} but the verdict is {}",
-                self.allow, self.verdict
-            ));
+            return Err(RecordFault::AllowContradicts {
+                allow: self.allow,
+                verdict: self.verdict,
+            });
         }
         if !key.verify_oap(self.hash.as_bytes(), &self.signature) {
-            return Err("signature does not verify".into());
+            return Err(RecordFault::Signature);
         }
         Ok(())
     }
+}
+
+/// What [`Record::check`] found wrong with a record (a finding, not a failed operation).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordFault {
+    #[error("hash is {claimed} but the record hashes to {computed}")]
+    Hash { claimed: String, computed: String },
+    #[error("signed by {signed_by} but the log key is {log_key}")]
+    Signer { signed_by: String, log_key: String },
+    #[error("allow is {allow} but the verdict is {verdict}")]
+    AllowContradicts { allow: bool, verdict: RecordVerdict },
+    #[error("signature does not verify")]
+    Signature,
 }
 
 /// Writes `"key":value` members of one JSON object in the order given.
@@ -1017,10 +1030,10 @@ mod tests {
         let mut forged: Record = serde_json::from_value(v).unwrap();
         forged.hash = forged.compute_hash();
         forged.signature = key().sign_oap(forged.hash.as_bytes());
-        assert!(forged
-            .check(&key().public())
-            .unwrap_err()
-            .contains("verdict"));
+        assert!(matches!(
+            forged.check(&key().public()),
+            Err(RecordFault::AllowContradicts { allow: false, .. })
+        ));
     }
 
     #[test]

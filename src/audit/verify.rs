@@ -30,7 +30,8 @@ const BLOCK: usize = 3000;
 const BATCH: usize = 4096;
 
 /// The first thing wrong with a log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} (line {line})")]
 pub struct Broken {
     pub file: Option<PathBuf>,
     pub line: usize,
@@ -174,7 +175,7 @@ pub fn verify_files(files: &[PathBuf], opts: &Options) -> Result<Intact, Broken>
         HeadCheck::Skip => (None, None),
     };
     if let Some(h) = &head {
-        h.check().map_err(nowhere)?;
+        h.check().map_err(|e| nowhere(e.to_string()))?;
     }
     let mut checkpoints = opts.checkpoints.clone();
     checkpoints.sort_by_key(|(_, c)| c.seq);

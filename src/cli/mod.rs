@@ -423,10 +423,27 @@ fn run(args: Vec<std::ffi::OsString>) -> i32 {
         // `toolgate log | head`: the reader has all it wanted.
         Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
-            eprintln!("toolgate: {e:#}");
+            eprintln!("toolgate: {}", describe(&e));
             1
         }
     }
+}
+
+/// An error and its causes, each cause said once: the library's messages already name
+/// their cause (a deny sentence shows only the top message), so a cause whose text is
+/// already there is not repeated after it.
+fn describe(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// The man pages, from the same definitions as `--help`.
@@ -502,6 +519,22 @@ mod tests {
             .chain(line.split(' ').filter(|w| !w.is_empty()))
             .map(OsString::from)
             .collect()
+    }
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let io = std::io::Error::other("disk on fire");
+        let e = anyhow::Error::new(toolgate::audit::AppendError::Read {
+            path: "/l.jsonl".into(),
+            source: io,
+        })
+        .context("cannot record the repair");
+        assert_eq!(
+            describe(&e),
+            "cannot record the repair: cannot read audit log /l.jsonl: disk on fire"
+        );
+        let bare = anyhow::Error::new(std::io::Error::other("gone")).context("reading x");
+        assert_eq!(describe(&bare), "reading x: gone");
     }
 
     #[test]
