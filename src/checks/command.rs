@@ -796,6 +796,9 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
     } else {
         &operands
     };
+    if files.is_empty() && prog::LISTERS.contains(&name) {
+        fx.file(READ_POLICY, ".")?;
+    }
     let target_dir = args
         .iter()
         .any(|w| option_matches(&w.text, "-t") || option_matches(&w.text, "--target-directory"));
@@ -854,7 +857,6 @@ pub fn modelled(name: &str) -> bool {
                 | "["
                 | "which"
                 | "date"
-                | "ls"
         )
 }
 

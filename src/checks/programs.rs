@@ -325,6 +325,12 @@ pub const READERS: &[&str] = &[
     "bzcat",
     "xzcat",
     "strings",
+    // A listing reads the names (and, with -l, the metadata) of what it lists: the
+    // same read the hosts' own LS and Glob tools are judged by.
+    "ls",
+    "dir",
+    "vdir",
+    "stat",
     "vim",
     "vi",
     "nano",
@@ -332,6 +338,9 @@ pub const READERS: &[&str] = &[
     "source",
     ".",
 ];
+
+/// Readers that list the working directory when no operand names what to list.
+pub const LISTERS: &[&str] = &["ls", "dir", "vdir"];
 
 /// Pattern-taking readers and the options that supply the pattern instead.
 pub const PATTERN_FIRST: &[(&str, &[&str])] = &[
