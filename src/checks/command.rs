@@ -848,15 +848,7 @@ pub fn modelled(name: &str) -> bool {
         || prog::IN_PLACE.iter().any(|(p, _)| *p == name)
         || matches!(
             name,
-            "dd" | "echo"
-                | "printf"
-                | "pwd"
-                | "true"
-                | "false"
-                | "test"
-                | "["
-                | "which"
-                | "date"
+            "dd" | "echo" | "printf" | "pwd" | "true" | "false" | "test" | "[" | "which" | "date"
         )
 }
 

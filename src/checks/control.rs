@@ -77,22 +77,73 @@ pub fn check(input: &CheckInput, field: &str, rules: &[ControlRule]) -> CheckRes
                     return review(name, &p, "runs");
                 }
             }
-            for w in config_values(&c.argv, &rule.config_options) {
-                if let Some(p) = abs(w).filter(|p| written.contains(p)) {
+            // Where the program really loads from: the working directory and its `-C DIR`
+            // (each relative to the last; both kept, since an option of that name may not
+            // change directory in every program of the rule), manifest and operand directories.
+            let run_dir = config_values(&c.argv, &rule.dir_options)
+                .into_iter()
+                .try_fold(cwd.map(str::to_owned), |dir, d| {
+                    super::path::resolve(d, dir.as_deref())
+                        .ok()
+                        .map(|p| Some(p.display().to_string()))
+                })
+                .flatten();
+            let mut bases: Vec<String> = cwd.map(str::to_owned).into_iter().collect();
+            bases.extend(run_dir.filter(|d| Some(d.as_str()) != cwd));
+            let in_bases = |raw: &str| -> Vec<String> {
+                bases
+                    .iter()
+                    .filter_map(|b| super::path::resolve(raw, Some(b)).ok())
+                    .map(|p| p.display().to_string())
+                    .collect()
+            };
+            let manifests: Vec<String> = config_values(&c.argv, &rule.manifest_options)
+                .into_iter()
+                .flat_map(&in_bases)
+                .collect();
+            for p in config_values(&c.argv, &rule.config_options)
+                .into_iter()
+                .flat_map(&in_bases)
+                .chain(manifests.iter().cloned())
+            {
+                if written.contains(&p) {
                     return review(name, &p, "loads");
                 }
             }
+            let mut dirs = bases.clone();
+            dirs.extend(
+                manifests
+                    .iter()
+                    .filter_map(|m| Path::new(m).parent().map(|d| d.display().to_string())),
+            );
+            // `pytest /x/a/test_b.py` loads the conftest.py files below /x/a/test_b.py and
+            // those of its parents (a parent's own files, not its whole tree).
+            let mut parents = vec![];
+            if rule.operand_dirs {
+                for o in operands(&c.argv).flat_map(&in_bases) {
+                    let o = Path::new(&o);
+                    parents.extend(o.ancestors().skip(1).map(Path::to_path_buf));
+                    dirs.push(o.display().to_string());
+                }
+            }
+            dirs.sort();
+            dirs.dedup();
             for g in &rule.files {
-                let full = match (Path::new(g).is_absolute(), cwd) {
-                    (true, _) => g.clone(),
-                    (false, Some(c)) => format!("{}/{g}", globset::escape(c.trim_end_matches('/'))),
-                    (false, None) => continue,
-                };
-                let Ok(m) = GlobBuilder::new(&full).literal_separator(true).build() else {
+                let Ok(m) = GlobBuilder::new(g).literal_separator(true).build() else {
                     continue;
                 };
                 let m = m.compile_matcher();
-                if let Some(p) = written.iter().find(|p| m.is_match(p)) {
+                let plain_name = !g.contains('/');
+                let hit = written.iter().find(|p| {
+                    if Path::new(g).is_absolute() {
+                        return m.is_match(p);
+                    }
+                    let under =
+                        |d: &Path| Path::new(p).strip_prefix(d).is_ok_and(|r| m.is_match(r));
+                    dirs.iter().any(|d| under(Path::new(d)))
+                        || (plain_name && parents.iter().any(|d| under(d)))
+                });
+                if let Some(p) = hit {
                     return review(name, p, "loads");
                 }
             }
@@ -102,6 +153,14 @@ pub fn check(input: &CheckInput, field: &str, rules: &[ControlRule]) -> CheckRes
         "no program here loads any of the {} files changed in this session",
         written.len()
     ))
+}
+
+/// The literal words after the program that are not options.
+fn operands(argv: &[shell::Word]) -> impl Iterator<Item = &str> {
+    argv.iter()
+        .skip(1)
+        .filter(|w| w.is_literal() && !w.text.starts_with('-'))
+        .map(|w| w.text.as_str())
 }
 
 /// The values of `options` in a command line: `--opt FILE`, `--opt=FILE`,

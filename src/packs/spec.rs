@@ -30,6 +30,19 @@ pub struct ControlRule {
     /// (`pytest -c FILE`, `npm --userconfig FILE`, `make -f FILE`).
     #[serde(default)]
     pub config_options: Vec<String>,
+    /// Options whose value is the directory the program changes to before it loads
+    /// its files (`make -C DIR`, `npm --prefix DIR`): `files` and config values are
+    /// then relative to it.
+    #[serde(default)]
+    pub dir_options: Vec<String>,
+    /// Options whose value is a file the program loads along with the files of its
+    /// directory (`cargo --manifest-path DIR/Cargo.toml` builds with `DIR/build.rs`).
+    #[serde(default)]
+    pub manifest_options: Vec<String>,
+    /// Every operand is also a directory the program loads its files from
+    /// (`pytest DIR` loads `DIR/conftest.py`).
+    #[serde(default)]
+    pub operand_dirs: bool,
 }
 
 /// One check in a pack. `field` names a context field; `limit` (and

@@ -334,6 +334,15 @@ pub fn touches(name: &str, args: &[Word]) -> Option<Touches> {
     Some(tool_touches(name, tool, args))
 }
 
+/// Standard input or an open descriptor as a file name: `-`, `/dev/stdin`,
+/// `/dev/fd/N`, `/proc/self/fd/N` (and any process's `fd/`).
+fn unseen_input(value: &str) -> bool {
+    value == "-"
+        || value == "/dev/stdin"
+        || value.starts_with("/dev/fd/")
+        || (value.starts_with("/proc/") && value.contains("/fd/"))
+}
+
 fn tool_touches(name: &str, tool: &Tool, args: &[Word]) -> Touches {
     let words: Vec<&str> = args.iter().map(|w| w.text.as_str()).collect();
     for seq in tool.config_writes {
@@ -400,6 +409,13 @@ fn tool_touches(name: &str, tool: &Tool, args: &[Word]) -> Touches {
             }
             Value::Reads | Value::Writes => {
                 let value = value?;
+                // `make -f -`: a makefile (or manifest, or config) fed on stdin or through a
+                // descriptor is code toolgate never sees.
+                if v == Value::Reads && unseen_input(value) {
+                    return Err(Refusal::option(format!(
+                        "`{name} {o} {value}` loads what it reads from standard input or a file descriptor, which toolgate cannot see; name a file instead"
+                    )));
+                }
                 // pytest's `-o`-style `key=value` and report specs like `xml:path`.
                 let path = value.split_once(':').map_or(value, |(k, p)| {
                     if k.len() > 1 && !k.contains('/') {
