@@ -5,7 +5,7 @@ use serde_json::Value;
 
 fn home() -> Home {
     let home = Home::new("coding-agent");
-    for c in ["git status", "sudo ls", "git diff", "rm -rf /", "ls"] {
+    for c in ["git status", "sudo ls", "git diff", "rm -rf /", "pwd"] {
         home.evaluate(&bash(c));
     }
     home
