@@ -150,6 +150,15 @@ impl PassportMark {
     }
 }
 
+/// Most idempotency keys one agent holds, every capability together. A used key is never
+/// forgotten (a forgotten key could be used again), so once this many are held every new
+/// key is refused (`oap.limit_exceeded`) while used ones still meet `oap.idempotency_conflict`.
+/// The fold keeps every recorded key, so rebuilding the state from the log does not empty it.
+pub const MAX_IDEMPOTENCY_KEYS: usize = 10_000;
+/// Longest idempotency key accepted, in bytes (a UUID is 36; the common API limit is 255),
+/// so that the full set stays a few megabytes at most.
+pub const MAX_IDEMPOTENCY_KEY_BYTES: usize = 255;
+
 /// Most written paths remembered per session, and sessions per agent.
 const MAX_WRITTEN_PER_SESSION: usize = 1024;
 const MAX_SESSIONS_KEPT: usize = 64;
@@ -167,6 +176,11 @@ impl StateSnapshot {
     pub fn key_used(&self, capability: &str, key: &str) -> bool {
         self.idempotency_keys
             .contains(&format!("{capability}|{key}"))
+    }
+
+    /// Whether a new idempotency key would find the set full ([`MAX_IDEMPOTENCY_KEYS`]).
+    pub fn keys_full(&self) -> bool {
+        self.idempotency_keys.len() >= MAX_IDEMPOTENCY_KEYS
     }
 
     /// Calls of a capability at or after `since` (unix seconds).

@@ -306,10 +306,30 @@ pub fn idempotency(input: &CheckInput, field: &str, name: &str) -> CheckResult {
         }
         Err(e) => return e,
     };
+    use crate::state::{MAX_IDEMPOTENCY_KEYS, MAX_IDEMPOTENCY_KEY_BYTES};
+    if key.len() > MAX_IDEMPOTENCY_KEY_BYTES {
+        return CheckResult::deny(
+            ReasonCode::InvalidContext,
+            format!(
+                "`{field}` is {} bytes; toolgate accepts idempotency keys of at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes (use a UUID or a digest of the request)",
+                key.len()
+            ),
+        );
+    }
     if input.state.key_used(input.capability, key) {
         return CheckResult::deny(
             ReasonCode::IdempotencyConflict,
             format!("idempotency key `{key}` was already used"),
+        );
+    }
+    if input.state.keys_full() {
+        return CheckResult::deny(
+            ReasonCode::LimitExceeded,
+            format!(
+                "this agent has used {MAX_IDEMPOTENCY_KEYS} idempotency keys, as many as toolgate remembers, so the new key `{key}` is refused: \
+                 forgetting a used key would let it be used again, and rebuilding the state keeps them all. \
+                 Give the agent a new passport with its own agent_id (its keys start empty) and retire this one"
+            ),
         );
     }
     CheckResult::Pass {

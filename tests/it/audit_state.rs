@@ -206,3 +206,92 @@ fn key_rotation_is_signed_by_the_old_key_and_verifies_with_either() {
     let o = evaluate_with(cmd, &bash("git status"));
     assert_unrecorded_deny(&o);
 }
+
+/// Appends one allowed decision of the home's agent that used `keys` idempotency keys, as
+/// a writer would have after that many refunds (one record instead of thousands of hooks).
+fn record_keys_used(home: &Home, keys: impl Iterator<Item = String>) {
+    use toolgate::audit::{AuditLog, Record};
+    use toolgate::state::StateChange;
+    let key = toolgate::passport::KeyPair::load(&home.path("keys/toolgate.key.jwk")).unwrap();
+    let last = std::fs::read_to_string(home.log()).unwrap();
+    let last: Record = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    let capability = last
+        .state_changes
+        .iter()
+        .find_map(|c| match c {
+            StateChange::UseKey { capability, .. } => Some(capability.clone()),
+            _ => None,
+        })
+        .expect("the last record used a key");
+    let (mut draft, _) = last.into_parts();
+    draft.state_changes = keys
+        .map(|k| StateChange::UseKey {
+            capability: capability.clone(),
+            key: k,
+        })
+        .collect();
+    let log = AuditLog::new(home.log());
+    log.lock().unwrap().append(draft, &key).unwrap();
+}
+
+#[test]
+fn a_full_idempotency_key_set_refuses_new_keys_and_stays_full_after_a_rebuild() {
+    use toolgate::state::MAX_IDEMPOTENCY_KEYS;
+    let home = Home::new("refund-agent");
+    assert_eq!(code(&home.refund(1, "first-key")), "oap.allowed");
+    // One short of full: the next new key is still taken, and fills the set.
+    record_keys_used(
+        &home,
+        (2..MAX_IDEMPOTENCY_KEYS).map(|i| format!("refund-bulk-{i:05}")),
+    );
+    assert_eq!(code(&home.refund(1, "last-key")), "oap.allowed");
+    assert_eq!(
+        home.agent_state()["idempotency_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        MAX_IDEMPOTENCY_KEYS
+    );
+    let o = home.refund(1, "one-too-many");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(code(&o), "oap.limit_exceeded");
+    let said = text(&o.stdout);
+    assert!(
+        said.contains("new passport with its own agent_id"),
+        "{said}"
+    );
+    // Used keys are still refused as used, not forgotten to make room.
+    let o = home.refund(1, "first-key");
+    assert_eq!(code(&o), "oap.idempotency_conflict", "{}", text(&o.stdout));
+    assert_eq!(
+        code(&home.refund(1, "bulk-00002")),
+        "oap.idempotency_conflict"
+    );
+    assert_eq!(home.verify(&[]).0, 0);
+    // Rebuilding the state from the log keeps every key: still full.
+    home.ok_text(&["audit", "rebuild-state"]);
+    assert_eq!(code(&home.refund(1, "after-rebuild")), "oap.limit_exceeded");
+    assert_eq!(
+        code(&home.refund(1, "last-key")),
+        "oap.idempotency_conflict"
+    );
+}
+
+#[test]
+fn an_idempotency_key_longer_than_the_bound_is_invalid_context() {
+    use toolgate::state::MAX_IDEMPOTENCY_KEY_BYTES;
+    let home = Home::new("refund-agent");
+    // The harness sends `refund-KEY`.
+    let at_bound = "k".repeat(MAX_IDEMPOTENCY_KEY_BYTES - "refund-".len());
+    let o = home.refund(1, &at_bound);
+    assert_eq!(code(&o), "oap.allowed", "{}", text(&o.stdout));
+    let over = format!("{at_bound}k");
+    let o = home.refund(1, &over);
+    assert_eq!(code(&o), "oap.invalid_context");
+    assert!(
+        text(&o.stdout).contains("at most 255 bytes"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(code(&home.refund(1, &at_bound)), "oap.idempotency_conflict");
+}
