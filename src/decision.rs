@@ -167,7 +167,7 @@ pub struct WouldBe {
 /// Denies no rollout mode softens: a suspended or expired passport, a passport the
 /// pack cannot read, failures of the gate itself, and (see [`checks::Hits::protected`])
 /// toolgate's own protected set, so an observed agent still cannot unhook the gate.
-fn always_enforced(code: ReasonCode) -> bool {
+pub fn always_enforced(code: ReasonCode) -> bool {
     matches!(
         code,
         ReasonCode::PassportSuspended
@@ -179,6 +179,25 @@ fn always_enforced(code: ReasonCode) -> bool {
     )
 }
 
+/// The check name of a deny reached before any pack was evaluated ([`Evaluation::early_deny`]).
+pub const EARLY_DENY_CHECK: &str = "gate";
+
+/// Whether no approval may lift a decision, told from what its audit record keeps (the
+/// deciding check as `policy/check`, and the reasons): a deny reached before any pack
+/// ran, a reason [`always_enforced`] keeps, or one about toolgate's own files. It is the
+/// set [`Evaluation::hard`] marks, which the gate never lets a grant lift; `approve` asks
+/// here so that it refuses up front what the gate would refuse later.
+pub fn no_approval_lifts(deciding_check: Option<&str>, reasons: &[Reason]) -> bool {
+    // Pack ids have no `/`; check names may (`max_sum((a + b) / 10)`).
+    let check = deciding_check
+        .and_then(|d| d.split_once('/'))
+        .map(|(_, c)| c);
+    check == Some(EARLY_DENY_CHECK)
+        || reasons
+            .iter()
+            .any(|r| always_enforced(r.code) || r.message.contains(checks::protect::PROTECTED_WHY))
+}
+
 impl Evaluation {
     /// A deny that happened before any pack could be evaluated (input, passport, tool).
     pub fn early_deny(policy_id: PolicyRef, reason: Reason) -> Evaluation {
@@ -188,7 +207,7 @@ impl Evaluation {
             trace: vec![CheckTrace {
                 policy_id,
                 layer: None,
-                check: "gate".into(),
+                check: EARLY_DENY_CHECK.into(),
                 outcome: Outcome::Deny,
                 code: Some(reason.code),
                 detail: reason.message.clone(),

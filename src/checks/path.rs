@@ -406,7 +406,7 @@ fn judge(
             input.hits.protected();
             return Err(CheckResult::deny(
                 ReasonCode::PathNotAllowed,
-                format!("{why}; toolgate protects it from agents"),
+                format!("{why}; {}", super::protect::PROTECTED_WHY),
             ));
         }
     }

@@ -16,6 +16,10 @@
 
 use std::path::{Component, Path, PathBuf};
 
+/// What every refusal of a protected path says last: `approve` reads it off the audit
+/// record to tell a deny no person may lift.
+pub const PROTECTED_WHY: &str = "toolgate protects it from agents";
+
 /// Project-level host and toolgate configuration directories, protected at any depth.
 pub const PROTECTED_NAMES: &[&str] = &[
     ".claude",
@@ -109,7 +113,7 @@ impl Protected {
     pub fn from_paths<I: IntoIterator<Item = PathBuf>>(paths: I) -> Protected {
         let mut p = Protected::with_names();
         for path in paths {
-            p.add(path, "toolgate protects it from agents");
+            p.add(path, PROTECTED_WHY);
         }
         p
     }

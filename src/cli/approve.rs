@@ -174,27 +174,11 @@ fn describe(r: &Record) {
     );
 }
 
-/// A decision a rule denied that no approval may lift (a suspended or unverifiable
-/// passport, a broken policy, toolgate's own files) is refused here, saying why.
+/// A decision no approval may lift (a suspended or unverifiable passport, a broken
+/// policy, toolgate's own files, a deny before any pack ran) is refused here, saying why:
+/// the gate would never let such a grant through.
 fn refuse_if_unapprovable(r: &Record) -> anyhow::Result<()> {
-    let hard = r.reasons.iter().any(|x| {
-        use toolgate::reason::ReasonCode as C;
-        matches!(
-            x.code,
-            C::PassportSuspended
-                | C::PassportExpired
-                | C::PolicyError
-                | C::UnknownPolicy
-                | C::InternalError
-                | C::AuditUnavailable
-                | C::PassportInvalid
-                | C::PassportUntrusted
-                | C::SignatureInvalid
-                | C::PassportNotFound
-                | C::PassportUnsigned
-                | C::InvalidInput
-        ) || x.message.contains("toolgate protects it")
-    });
+    let hard = toolgate::decision::no_approval_lifts(r.deciding_check.as_deref(), &r.reasons);
     if hard {
         bail!(
             "decision {} cannot be approved: {} ({}); fix the cause instead",

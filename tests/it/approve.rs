@@ -258,3 +258,24 @@ fn patterns_wider_than_the_denied_command_are_refused() {
         r.stderr
     );
 }
+
+#[test]
+fn denies_before_any_pack_and_enforced_codes_cannot_be_approved() {
+    let h = Home::new("coding-agent");
+    // A malformed call: denied by the gate itself, before a pack is chosen.
+    let r = h.run(&["evaluate", "--host", "claude-code"], b"{not json");
+    assert_eq!(r.code, 2, "{r:?}");
+    let early = last(&h);
+    assert_eq!(early["reasons"][0]["code"], "oap.invalid_input", "{early}");
+    // A suspended passport: a pack's gate, but never lifted.
+    h.edit_passport(|p| p["status"] = json!("suspended"));
+    assert_eq!(bash(&h, "git status").code, 2);
+    let suspended = last(&h);
+    assert_eq!(suspended["reasons"][0]["code"], "oap.passport_suspended");
+    for rec in [early, suspended] {
+        let id = rec["decision_id"].as_str().unwrap();
+        let a = h.run(&["approve", id, "--yes"], b"");
+        assert_eq!(a.code, 1, "{a:?}");
+        assert!(a.stderr.contains("cannot be approved"), "{a:?}");
+    }
+}

@@ -445,3 +445,41 @@ fn coding_agent_template_allows_ordinary_developer_commands() {
         assert_eq!(e.verdict, Verdict::Allow, "{cmd}: {:?}", e.reasons);
     }
 }
+
+/// `approve` and the gate agree on what no person may lift, read off a record.
+#[test]
+fn no_approval_lifts_early_denies_enforced_codes_and_protected_files() {
+    use toolgate::decision::no_approval_lifts;
+    use toolgate::reason::{Reason, ReasonCode};
+    let r = |code, msg: &str| vec![Reason::new(code, msg)];
+    let cmd = r(
+        ReasonCode::CommandNotAllowed,
+        "`cargo bench` is not allowed",
+    );
+    let check = "system.command.execute.v1/command(command)";
+    assert!(!no_approval_lifts(Some(check), &cmd));
+    assert!(no_approval_lifts(Some("none/gate"), &cmd));
+    assert!(no_approval_lifts(
+        Some("web.fetch.v1/gate"),
+        &r(ReasonCode::PassportInvalid, "x")
+    ));
+    assert!(no_approval_lifts(
+        Some(check),
+        &r(ReasonCode::PassportSuspended, "x")
+    ));
+    let own = format!(
+        "a hook config; {}",
+        toolgate::checks::protect::PROTECTED_WHY
+    );
+    assert!(no_approval_lifts(
+        Some("data.file.write.v1/path.write(file_path)"),
+        &r(ReasonCode::PathNotAllowed, &own)
+    ));
+    // A check whose name has a `/` in it is still a pack's check, not the gate.
+    let size = "code.repository.merge.v1/max_sum((lines_added + lines_removed) / 10)";
+    assert!(!no_approval_lifts(
+        Some(size),
+        &r(ReasonCode::LimitExceeded, "too big")
+    ));
+    assert!(!no_approval_lifts(Some("x/gate-ish"), &cmd));
+}
