@@ -24,6 +24,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use toolgate::home::{self, Locations, Overrides};
+use toolgate::reason::{Reason, ReasonCode};
 
 /// Authorization gate for AI agent tool calls.
 ///
@@ -217,13 +218,16 @@ pub fn main() -> i32 {
     }
     let host = hook_mode.then(|| hook_host(&args)).flatten();
     // A panic anywhere is a deny (2, or the host's own deny), never Rust's 101.
-    std::panic::catch_unwind(|| run(args))
-        .unwrap_or_else(|_| host.map_or(2, |h| hook_deny(h, "internal error, denying")))
+    std::panic::catch_unwind(|| run(args)).unwrap_or_else(|_| {
+        host.map_or(2, |h| {
+            let why = "internal error, denying";
+            hook_deny(h, Reason::new(ReasonCode::InternalError, why))
+        })
+    })
 }
 
 /// Prints a host's deny answer and returns its exit code (Copilot CLI blocks only on JSON).
-fn hook_deny(host: toolgate::call::HostKind, why: &str) -> i32 {
-    let reason = toolgate::reason::Reason::new(toolgate::reason::ReasonCode::InternalError, why);
+fn hook_deny(host: toolgate::call::HostKind, reason: Reason) -> i32 {
     let a = toolgate::hosts::answer(host, None, toolgate::decision::Verdict::Deny, &[reason]);
     print!("{}", a.stdout);
     a.exit_code
@@ -278,18 +282,20 @@ fn bad_hook_command_line(args: &[std::ffi::OsString], e: &clap::Error) -> i32 {
     let first_line = e.to_string();
     let first_line = first_line.lines().next().unwrap_or("").trim();
     let why = format!("the hook command line is invalid, denying: {first_line}");
-    let reason = toolgate::reason::Reason::new(toolgate::reason::ReasonCode::InvalidInput, &why);
+    // A hook config's typo is bad input to the gate, as a malformed call is: the host is
+    // told the code the record keeps.
+    let reason = Reason::new(ReasonCode::InvalidInput, &why);
     let outcome = toolgate::gate::record_early_deny(
         &paths.locations(flag("passport")),
         host.unwrap_or(toolgate::call::HostKind::Oap),
-        reason,
+        reason.clone(),
         time::OffsetDateTime::now_utc(),
     );
     if let Some(r) = &outcome.record {
         eprintln!("toolgate: recorded as seq {} {}", r.seq, r.hash);
     }
     match host {
-        Some(h) => hook_deny(h, &why),
+        Some(h) => hook_deny(h, reason),
         None => 2,
     }
 }

@@ -204,6 +204,27 @@ fn bad_flags_in_hook_mode_exit_2_not_1() {
     assert_eq!(r.code, 2, "{r:?}");
 }
 
+/// A typo in a hook config is bad input, as the record says, not a failure of the gate:
+/// the host is told the same code the record keeps.
+#[test]
+fn a_bad_hook_flag_is_invalid_input_to_the_host_and_on_the_record() {
+    let h = Home::new("coding-agent");
+    for bad in [
+        &["evaluate", "--host", "claude-code", "--no-such-flag"][..],
+        &["evaluate", "--host", "claude-code", "--passport"][..],
+    ] {
+        let r = h.run(bad, &bash(&h));
+        assert_eq!(r.code, 2, "{r:?}");
+        let said = r.json()["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(said.contains("(oap.invalid_input)"), "{bad:?}: {said}");
+        assert!(!said.contains("internal_error"), "{bad:?}: {said}");
+        assert_recorded(&h, "oap.invalid_input");
+    }
+}
+
 #[test]
 fn an_invalid_config_denies_instead_of_falling_back() {
     let h = Home::new("coding-agent");
