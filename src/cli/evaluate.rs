@@ -55,7 +55,8 @@ pub struct EvaluateArgs {
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_DEADLINE_SECS)]
     pub deadline: u64,
     /// Decide against a scratch state and audit log: the real ones are neither read
-    /// nor written (rate windows and idempotency keys start empty). Not for hooks.
+    /// nor written (rate windows and idempotency keys start empty), and nothing is
+    /// written outside a scratch directory. Not for hooks.
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -35,8 +35,10 @@ host's hook input, or an OAP policy id and context, with what must happen:
 A string may say $PROJECT_ROOT for the trusted project root (--project-root).
 The cases of one file run in order against one scratch state (so rate limits and
 idempotency keys carry from case to case); each file starts from an empty one.
-The real passport, trust store, packs and config are read; the real key, state
-and audit log are never touched, and telemetry is off.
+The real passport, trust store, packs, config and trusted projects are read; the
+real key, state, audit log and caches are never touched (nothing is written outside
+a scratch directory, removed afterwards; fleet documents are fetched anew into it,
+and approvals, bound to the real key, do not apply), and telemetry is off.
 
 Exit codes: 0 every case passed (and coverage reached --min-coverage);
 1 a case failed, coverage was short, or the fixtures could not be read.
@@ -126,8 +128,24 @@ impl Scratch {
         loc.config = here(config_path);
         loc.key = here(key_path);
         loc.audit_log = here(dir.join("audit/audit.jsonl"));
+        // The gate also writes below the config root (the cache key, the verified-passport
+        // memo, fetched fleet documents): here, that root is the scratch directory.
+        loc.config_root = dir.clone();
+        copy_project_store(&real.config_root, &dir)?;
         scratch.loc = loc;
         Ok(scratch)
+    }
+}
+
+/// The one file under the real config root a scratch decision must read to decide as the
+/// hook would: which project directories are trusted, and with which keys (public ones).
+/// Grants need the real key and fleet documents are fetched anew, so neither is copied.
+fn copy_project_store(real_root: &Path, dir: &Path) -> anyhow::Result<()> {
+    let from = real_root.join(toolgate::policy::project::STORE);
+    match std::fs::copy(&from, dir.join(toolgate::policy::project::STORE)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("copying {} for the scratch run", from.display())),
     }
 }
 

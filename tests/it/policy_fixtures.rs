@@ -162,3 +162,59 @@ fn fixtures_and_dry_runs_never_use_up_a_real_idempotency_key() {
     assert_eq!(again.code, 2, "{again:?}");
     assert_eq!(h.records().len(), 2);
 }
+
+/// Every file below `root`, with its bytes.
+fn tree(root: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn fixtures_and_dry_runs_write_nothing_outside_their_scratch_directory() {
+    let h = Home::new("coding-agent");
+    fixtures(
+        &h,
+        "status.json",
+        json!([{"host": "claude-code", "input": {"hook_event_name": "PreToolUse",
+                "tool_name": "Bash", "tool_input": {"command": "git status"}, "cwd": "/repo"},
+                "expect": {"verdict": "allow"}}]),
+    );
+    let tmp = h.dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let before = tree(&h.home);
+    let call = h.claude("Bash", json!({"command": "git status"}));
+    let runs = [
+        (&["test"][..], &b""[..]),
+        (
+            &["evaluate", "--host", "claude-code", "--dry-run"][..],
+            &call[..],
+        ),
+    ];
+    for (args, stdin) in runs {
+        let mut c = h.cmd(args);
+        c.env("TMPDIR", &tmp);
+        let r = crate::harness::run_command(c, stdin);
+        assert_eq!(r.code, 0, "{args:?}: {r:?}");
+        // Not the cache key, not the verified-passport memo, not a record.
+        assert_eq!(tree(&h.home), before, "{args:?} wrote below the real root");
+        let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().collect();
+        assert!(
+            left.is_empty(),
+            "{args:?} left its scratch behind: {left:?}"
+        );
+    }
+    // The real hook still writes them: the runs above had something to leave out.
+    assert_eq!(h.run(&["evaluate", "--host", "claude-code"], &call).code, 0);
+    assert_ne!(tree(&h.home), before);
+}
