@@ -695,7 +695,25 @@ pub fn evaluate(
     req: &EvaluateOptions,
     now: OffsetDateTime,
 ) -> Outcome {
-    evaluate_read(loc, read_call_value(bytes, req.host), bytes, req, now)
+    let read = read_call_value(bytes, req.host);
+    settled(evaluate_read(loc, read, bytes, req, now, &|| true), req)
+}
+
+/// [`evaluate`] with a hand-off point for a caller that keeps a deadline on the
+/// stateless part (input parse, passport, analysis): `commit` is asked once, just
+/// before the audit lock. When it answers no, the caller has taken the decision
+/// over and records its own deny; nothing is written here and `None` comes back.
+pub fn evaluate_handing_off(
+    loc: &Locations,
+    bytes: &[u8],
+    req: &EvaluateOptions,
+    now: OffsetDateTime,
+    commit: &dyn Fn() -> bool,
+) -> Option<Outcome> {
+    #[cfg(debug_assertions)]
+    debug_stall("parse");
+    let read = read_call_value(bytes, req.host);
+    evaluate_read(loc, read, bytes, req, now, commit)
 }
 
 /// Records and answers a deny for input that could not be read (too large,
@@ -707,7 +725,8 @@ pub fn evaluate_unread(
     now: OffsetDateTime,
 ) -> Outcome {
     let host = req.host.unwrap_or(HostKind::Oap);
-    evaluate_read(loc, Err((host, error.reason())), &[], req, now)
+    let read = Err((host, error.reason()));
+    settled(evaluate_read(loc, read, &[], req, now, &|| true), req)
 }
 
 /// Records a deny reached before a call could be read (a bad hook command
@@ -718,24 +737,159 @@ pub fn record_early_deny(
     reason: Reason,
     now: OffsetDateTime,
 ) -> Outcome {
-    evaluate_read(
-        loc,
-        Err((host, reason)),
-        &[],
-        &EvaluateOptions::default(),
-        now,
+    record_deny_for(loc, host, reason, &[], now)
+}
+
+/// Records a deny for a call whose decision was taken over (its stateless part ran
+/// past the caller's budget, or failed): through the same lock, state and append as
+/// every decision, with the ids the host sent. `host`, when not given, is read from
+/// the input the way the gate reads it.
+pub fn record_taken_over(
+    loc: &Locations,
+    host: Option<HostKind>,
+    bytes: &[u8],
+    reason: Reason,
+    now: OffsetDateTime,
+) -> Outcome {
+    let host = host
+        .or_else(|| {
+            parse_strict(strip_bom(bytes))
+                .ok()
+                .and_then(|v| hosts::detect(&v))
+        })
+        .unwrap_or(HostKind::Oap);
+    record_deny_for(loc, host, reason, bytes, now)
+}
+
+fn record_deny_for(
+    loc: &Locations,
+    host: HostKind,
+    reason: Reason,
+    bytes: &[u8],
+    now: OffsetDateTime,
+) -> Outcome {
+    let req = EvaluateOptions::default();
+    settled(
+        evaluate_read(loc, Err((host, reason)), bytes, &req, now, &|| true),
+        &req,
     )
+}
+
+/// The outcome of a decision whose commit cannot be refused (`commit` always yes);
+/// the unrecorded deny is only there so that no path is left without an answer.
+fn settled(outcome: Option<Outcome>, req: &EvaluateOptions) -> Outcome {
+    outcome.unwrap_or_else(|| {
+        let ev = unrecorded(
+            &PolicyRef::NoPack,
+            "the decision was handed off and not recorded".into(),
+        );
+        finish(req.host.unwrap_or(HostKind::Oap), None, ev, None, None)
+    })
+}
+
+/// A deny that could not be written to the audit log.
+fn unrecorded(policy_id: &PolicyRef, why: String) -> Evaluation {
+    Evaluation::early_deny(
+        policy_id.clone(),
+        Reason::new(ReasonCode::AuditUnavailable, why),
+    )
+}
+
+/// Makes the stateless part slow or panic where `TOOLGATE_DEBUG_PREPARE` says
+/// (`sleep:PHASE` or `panic:PHASE`, PHASE `parse` or `analysis`), so the tests can
+/// prove the budget's recorded deny and the panic path. Debug builds only: a
+/// release binary has no such knob.
+#[cfg(debug_assertions)]
+#[allow(clippy::panic, reason = "the panic path itself is what this proves")]
+fn debug_stall(phase: &str) {
+    let Ok(v) = std::env::var("TOOLGATE_DEBUG_PREPARE") else {
+        return;
+    };
+    match v.split_once(':') {
+        Some(("sleep", p)) if p == phase => std::thread::sleep(std::time::Duration::from_secs(60)),
+        Some(("panic", p)) if p == phase => panic!("TOOLGATE_DEBUG_PREPARE={v}"),
+        _ => {}
+    }
+}
+
+/// What the stateless phase read that the record needs, besides the passport.
+struct Before {
+    host: HostKind,
+    call: Result<Call, Reason>,
+    /// The ids the host sent, when the call itself could not be read.
+    sent: Option<Call>,
+    config: Config,
+    sources: std::collections::BTreeMap<String, String>,
+    /// The OS account, when neither the call nor the config names the user.
+    os_account: Option<String>,
+    process: Option<HookProcess>,
+}
+
+impl Before {
+    /// The call as read, or else what the host sent of it.
+    fn call_ref(&self) -> Option<&Call> {
+        self.call.as_ref().ok().or(self.sent.as_ref())
+    }
+}
+
+/// The passport side of a call as the locked phase reads it.
+struct Decider<'a> {
+    verified: Option<&'a VerifiedPassport>,
+    fleet: &'a FleetContext,
+    layers: &'a [crate::policy::Layer<'a>],
 }
 
 /// `bytes` is the raw input (empty when it could not be read), for its size
 /// and for the ids the host sent when the call itself could not be read.
+/// The phases: read and prepare (no lock), the hand-off, then lock, decide with
+/// the state, apply a person's grants, record and append.
 fn evaluate_read(
     loc: &Locations,
     read: Result<(Call, Value), (HostKind, Reason)>,
     bytes: &[u8],
     req: &EvaluateOptions,
     now: OffsetDateTime,
-) -> Outcome {
+    commit: &dyn Fn() -> bool,
+) -> Option<Outcome> {
+    let (key, before, prepared) = read_and_prepare(loc, read, bytes, req, now);
+    // The stateless part of the decision runs before the lock: parsing and walks
+    // never make another hook wait.
+    let Prepared {
+        verified,
+        fleet,
+        step,
+    } = prepared;
+    let layers = layers_of(verified.as_ref(), &fleet);
+    let fs = RealFs::new();
+    let step = match step {
+        Step::Decided(ev) => Decide::Done(ev),
+        Step::Ready(r) => Decide::Pending(Box::new(Pending::start(*r, &layers, &fleet, now, &fs))),
+    };
+    // (Only for a call that was read: the deny recorded for a stalled one reads none.)
+    #[cfg(debug_assertions)]
+    if before.call.is_ok() {
+        debug_stall("analysis");
+    }
+    if !commit() {
+        return None;
+    }
+    let decider = Decider {
+        verified: verified.as_ref(),
+        fleet: &fleet,
+        layers: &layers,
+    };
+    Some(decide_and_record(loc, key, before, &decider, step, now))
+}
+
+/// The phase before the lock: key, config, the call's roots and policy sources,
+/// the passport and packs, and the lookups the record needs (NSS, /proc).
+fn read_and_prepare(
+    loc: &Locations,
+    read: Result<(Call, Value), (HostKind, Reason)>,
+    bytes: &[u8],
+    req: &EvaluateOptions,
+    now: OffsetDateTime,
+) -> (Result<KeyPair, passport::keys::KeyError>, Before, Prepared) {
     let input_len = bytes.len();
     let key = KeyPair::load(&loc.key.path);
     let config = Config::load(&loc.config.path);
@@ -754,7 +908,6 @@ fn evaluate_read(
         .as_ref()
         .err()
         .and_then(|_| hosts::sent_ids(host, bytes));
-    let call_ref = call.as_ref().ok().or(sent.as_ref());
 
     let mut sources = std::collections::BTreeMap::new();
     let prepared = match (&call, &config) {
@@ -769,196 +922,322 @@ fn evaluate_read(
             prepare(loc, config, call, input_len, roots, &env, now)
         }
     };
-    // The stateless part of the decision runs before the lock: parsing and walks
-    // never make another hook wait.
-    let Prepared {
-        verified,
-        fleet,
-        step,
-    } = prepared;
-    let layers = verified.as_ref().map_or_else(Vec::new, |v| {
-        let mut layers = crate::policy::layers(
-            fleet.org.as_ref().map(VerifiedPassport::passport),
-            v.passport(),
-            fleet.delegation.as_ref(),
-        );
-        for p in &fleet.project {
-            layers.push(crate::policy::Layer {
-                name: format!("project:{}", p.dir.display()),
-                passport: std::borrow::Cow::Borrowed(&p.passport),
-            });
-        }
-        layers
-    });
-    let fs = RealFs::new();
-    let mut step = match step {
-        Step::Decided(ev) => Decide::Done(ev),
-        Step::Ready(r) => Decide::Pending(Box::new(Pending::start(*r, &layers, &fleet, now, &fs))),
+    let mut before = Before {
+        host,
+        call,
+        sent,
+        config: config.unwrap_or_default(),
+        sources,
+        os_account: None,
+        process: None,
     };
-    let unrecorded = |policy_id: &PolicyRef, why: String| {
-        Evaluation::early_deny(
-            policy_id.clone(),
-            Reason::new(ReasonCode::AuditUnavailable, why),
-        )
-    };
-    let config = config.unwrap_or_default();
     // Looked up before the lock: an account lookup may read files (NSS).
-    let os_account = call_ref
+    before.os_account = before
+        .call_ref()
         .and_then(|c| c.on_behalf_of.as_ref())
-        .or(config.on_behalf_of.as_ref())
+        .or(before.config.on_behalf_of.as_ref())
         .is_none()
         .then(os_user)
         .flatten();
     // So is the process that ran the hook (a few /proc reads), for the record's evidence.
-    let process = call_ref.and_then(hook_process);
-    let mut log = audit_log(&loc.audit_log.path, &config);
-    log.seal = cache_key(&loc.config_root);
-    let ready = key
-        .map_err(|e| format!("the evaluator key cannot sign the audit record: {e}"))
-        .and_then(|k| {
-            log.lock()
-                .map(|l| (k, l))
-                .map_err(|e| format!("the decision could not be recorded: {e}"))
+    before.process = before.call_ref().and_then(hook_process);
+    (key, before, prepared)
+}
+
+/// The policy layers of one call: org, passport, delegation, approved project policies.
+fn layers_of<'a>(
+    verified: Option<&'a VerifiedPassport>,
+    fleet: &'a FleetContext,
+) -> Vec<crate::policy::Layer<'a>> {
+    let Some(v) = verified else {
+        return vec![];
+    };
+    let mut layers = crate::policy::layers(
+        fleet.org.as_ref().map(VerifiedPassport::passport),
+        v.passport(),
+        fleet.delegation.as_ref(),
+    );
+    for p in &fleet.project {
+        layers.push(crate::policy::Layer {
+            name: format!("project:{}", p.dir.display()),
+            passport: std::borrow::Cow::Borrowed(&p.passport),
         });
-    let (key, mut locked) = match ready {
+    }
+    layers
+}
+
+/// The phase under the lock: the state, the rest of the decision, a person's
+/// grants, the record and its append.
+fn decide_and_record(
+    loc: &Locations,
+    key: Result<KeyPair, passport::keys::KeyError>,
+    mut before: Before,
+    s: &Decider,
+    step: Decide,
+    now: OffsetDateTime,
+) -> Outcome {
+    let mut log = audit_log(&loc.audit_log.path, &before.config);
+    log.seal = cache_key(&loc.config_root);
+    let (key, mut locked) = match key_and_lock(key, &log) {
         Ok(r) => r,
         Err(why) => {
             let ev = unrecorded(step.policy_id(), why);
-            return finish(host, call.ok(), ev, None, None);
+            return finish(before.host, before.call.ok(), ev, None, None);
         }
     };
     // Never before the last record: a clock set back cannot reopen caps or rate windows.
     let (now, clock_note) = locked.monotonic_now(now);
-    let issued_at = timestamp(now);
-    let state = verified.as_ref().map_or_else(StateSnapshot::default, |v| {
+    let state = s.verified.map_or_else(StateSnapshot::default, |v| {
         locked
             .state
             .snapshot(&v.passport().passport_id, &utc_day(now.unix_timestamp()))
     });
-    if let Decide::Pending(p) = &mut step {
-        // Time moved under the lock (the clock was set back): what ran before saw another time.
-        if now != p.env.now {
-            p.redo(&layers, &fleet, now);
+    let (evaluation, deciding_layer, again) = complete(step, s, &state, now);
+    let grants = Grants {
+        loc,
+        key: &key,
+        subject: s,
+        call: before.call.as_ref().ok(),
+        state: &state,
+        now,
+    };
+    let evaluation = grants.for_this_call(evaluation);
+    let (evaluation, deciding_layer) =
+        grants.for_a_pattern(evaluation, deciding_layer, again.as_ref());
+    let receipt = UnsignedReceipt::new(now, s.verified, key);
+    let noted = Noted {
+        deciding_layer: deciding_layer.clone(),
+        clock_note,
+    };
+    let mut record = draft(loc, &mut before, s, &evaluation, &receipt, noted);
+    // Local files only (trace parent, queued telemetry notes): fine under the lock.
+    let telemetry = crate::telemetry::Hook::start(
+        &loc.audit_log.path,
+        &before.config.telemetry,
+        now,
+        &mut record,
+        before.call_ref().map(|c| &c.input),
+    );
+    match locked.append(record, &receipt.key) {
+        Ok(appended) => {
+            // The export may touch the network: never while other hooks wait on the lock.
+            drop(locked);
+            telemetry.emit(&appended, &evaluation);
+            let call = before.call.ok();
+            let mut out = finish(before.host, call, evaluation, Some(receipt), Some(appended));
+            out.deciding_layer = deciding_layer;
+            out
+        }
+        Err(e) => {
+            let ev = unrecorded(
+                &evaluation.policy_id,
+                format!("the decision could not be recorded: {e}"),
+            );
+            finish(before.host, before.call.ok(), ev, None, None)
         }
     }
-    let (evaluation, deciding_layer, again) = match step {
-        Decide::Done(ev) => (ev, fleet.decided_by.clone(), None),
-        Decide::Pending(p) => {
+}
+
+/// The signing key and the locked log, or why the decision cannot be recorded.
+fn key_and_lock(
+    key: Result<KeyPair, passport::keys::KeyError>,
+    log: &AuditLog,
+) -> Result<(KeyPair, crate::audit::log::Locked<'_>), String> {
+    let key = key.map_err(|e| format!("the evaluator key cannot sign the audit record: {e}"))?;
+    let locked = log
+        .lock()
+        .map_err(|e| format!("the decision could not be recorded: {e}"))?;
+    Ok((key, locked))
+}
+
+impl UnsignedReceipt {
+    /// A fresh decision id at `now`, for the passport that was verified (if any).
+    fn new(now: OffsetDateTime, verified: Option<&VerifiedPassport>, key: KeyPair) -> Self {
+        UnsignedReceipt {
+            decision_id: uuid::Uuid::new_v4().to_string(),
+            issued_at: now,
+            subject: verified.map(|v| {
+                let p = v.passport();
+                [
+                    p.passport_id.clone(),
+                    p.owner_id.clone(),
+                    p.assurance_level.as_str().to_owned(),
+                    v.digest().to_owned(),
+                ]
+            }),
+            key,
+        }
+    }
+}
+
+/// What a pattern grant needs to decide the call again.
+struct Again<'f> {
+    catalog: Catalog,
+    asked: Asked,
+    env: Environment<'f>,
+}
+
+/// Finishes the decision with the state (running the stateless part again if the
+/// clock moved under the lock).
+fn complete<'f>(
+    step: Decide<'f>,
+    s: &Decider,
+    state: &StateSnapshot,
+    now: OffsetDateTime,
+) -> (Evaluation, Option<String>, Option<Again<'f>>) {
+    match step {
+        Decide::Done(ev) => (ev, s.fleet.decided_by.clone(), None),
+        Decide::Pending(mut p) => {
+            // Time moved under the lock (the clock was set back): what ran before saw another time.
+            if now != p.env.now {
+                p.redo(s.layers, s.fleet, now);
+            }
             let Pending {
                 catalog,
                 asked,
                 env,
                 pre,
             } = *p;
-            let l = pre.complete(&layers, &catalog, &state, &env);
-            (l.evaluation, l.deciding_layer, Some((catalog, asked, env)))
+            let l = pre.complete(s.layers, &catalog, state, &env);
+            let again = Again {
+                catalog,
+                asked,
+                env,
+            };
+            (l.evaluation, l.deciding_layer, Some(again))
         }
-    };
-    // A person's approval of exactly this call, consumed (when one-time) before the
-    // record that cites it is written; under the lock, so two calls cannot share it.
-    let evaluation = match (&verified, call.as_ref().ok()) {
-        (Some(v), Some(c)) if evaluation.verdict != Verdict::Allow && !evaluation.hard => {
-            let digest = canonical::digest(&c.input);
-            let found = crate::grant::find(
-                &loc.config_root,
-                &key.public(),
-                &v.passport().passport_id,
-                &c.tool,
-                &digest,
-                now.unix_timestamp(),
-            );
-            match found {
-                Some((g, path)) if !g.once || crate::grant::consume(&path).is_ok() => {
-                    crate::decision::apply_grant(evaluation, &g.grant_id)
-                }
-                _ => evaluation,
-            }
-        }
-        _ => evaluation,
-    };
-    // A person's approval of a pattern: the call decided again as if the passport held
-    // that one more allow entry, every other rule unchanged; used only if that allows.
-    let (evaluation, deciding_layer) = match (&verified, call.as_ref().ok(), &again) {
-        (Some(v), Some(c), Some((catalog, asked, env)))
-            if evaluation.verdict != Verdict::Allow && !evaluation.hard =>
-        {
-            let grants = crate::grant::find_patterns(
-                &loc.config_root,
-                &key.public(),
-                &v.passport().passport_id,
-                &c.tool,
-                evaluation.policy_id.as_str(),
-                now.unix_timestamp(),
-            );
-            let approved = grants.into_iter().find_map(|(g, path)| {
-                let pattern = g.pattern.as_ref()?;
-                let amended_passport = pattern.amend(v.passport())?;
-                let amended: Vec<crate::policy::Layer> = layers
-                    .iter()
-                    .map(|l| crate::policy::Layer {
-                        name: l.name.clone(),
-                        passport: if l.name == crate::policy::PASSPORT {
-                            std::borrow::Cow::Owned(amended_passport.clone())
-                        } else {
-                            std::borrow::Cow::Borrowed(l.passport.as_ref())
-                        },
-                    })
-                    .collect();
-                let pre = Pending::prepare(catalog, asked, env, &amended, &fleet);
-                let l = pre.complete(&amended, catalog, &state, env);
-                let allows = l.evaluation.verdict == Verdict::Allow;
-                (allows && (!g.once || crate::grant::consume(&path).is_ok())).then_some((l, g))
-            });
-            match approved {
-                Some((l, g)) => {
-                    let what = g.pattern.as_ref().map_or(String::new(), |p| {
-                        format!("`{}` in limits.{}.{}", p.entry, p.capability, p.list)
-                    });
-                    (
-                        crate::decision::apply_pattern_grant(
-                            l.evaluation,
-                            &evaluation,
-                            &g.grant_id,
-                            &what,
-                        ),
-                        l.deciding_layer,
-                    )
-                }
-                None => (evaluation, deciding_layer),
-            }
-        }
-        _ => (evaluation, deciding_layer),
-    };
-    let receipt = UnsignedReceipt {
-        decision_id: uuid::Uuid::new_v4().to_string(),
-        issued_at: now,
-        subject: verified.as_ref().map(|v| {
-            let p = v.passport();
-            [
-                p.passport_id.clone(),
-                p.owner_id.clone(),
-                p.assurance_level.as_str().to_owned(),
-                v.digest().to_owned(),
-            ]
-        }),
-        key,
-    };
-    let layer = deciding_layer.clone();
-    let mut record = build_record(
-        call_ref,
-        &evaluation,
-        &receipt,
-        verified.as_ref(),
-        &config,
-        host,
-        issued_at,
-    );
-    record.notes.extend(clock_note);
-    record.process = process;
-    if record.on_behalf_of.is_none() {
-        record.on_behalf_of = os_account;
     }
-    if let Some(v) = verified.as_ref().filter(|v| v.path() != loc.passport.path) {
+}
+
+/// A person's approvals, looked up under the lock so two calls cannot share one.
+struct Grants<'a> {
+    loc: &'a Locations,
+    key: &'a KeyPair,
+    subject: &'a Decider<'a>,
+    call: Option<&'a Call>,
+    state: &'a StateSnapshot,
+    now: OffsetDateTime,
+}
+
+impl Grants<'_> {
+    /// A person's approval of exactly this call, consumed (when one-time) before the
+    /// record that cites it is written.
+    fn for_this_call(&self, evaluation: Evaluation) -> Evaluation {
+        let (Some(v), Some(c)) = (self.subject.verified, self.call) else {
+            return evaluation;
+        };
+        if evaluation.verdict == Verdict::Allow || evaluation.hard {
+            return evaluation;
+        }
+        let digest = canonical::digest(&c.input);
+        let found = crate::grant::find(
+            &self.loc.config_root,
+            &self.key.public(),
+            &v.passport().passport_id,
+            &c.tool,
+            &digest,
+            self.now.unix_timestamp(),
+        );
+        match found {
+            Some((g, path)) if !g.once || crate::grant::consume(&path).is_ok() => {
+                crate::decision::apply_grant(evaluation, &g.grant_id)
+            }
+            _ => evaluation,
+        }
+    }
+
+    /// A person's approval of a pattern: the call decided again as if the passport held
+    /// that one more allow entry, every other rule unchanged; used only if that allows.
+    fn for_a_pattern(
+        &self,
+        evaluation: Evaluation,
+        deciding_layer: Option<String>,
+        again: Option<&Again>,
+    ) -> (Evaluation, Option<String>) {
+        let (Some(v), Some(c), Some(again)) = (self.subject.verified, self.call, again) else {
+            return (evaluation, deciding_layer);
+        };
+        if evaluation.verdict == Verdict::Allow || evaluation.hard {
+            return (evaluation, deciding_layer);
+        }
+        let grants = crate::grant::find_patterns(
+            &self.loc.config_root,
+            &self.key.public(),
+            &v.passport().passport_id,
+            &c.tool,
+            evaluation.policy_id.as_str(),
+            self.now.unix_timestamp(),
+        );
+        let approved = grants.into_iter().find_map(|(g, path)| {
+            let pattern = g.pattern.as_ref()?;
+            let amended_passport = pattern.amend(v.passport())?;
+            let amended: Vec<crate::policy::Layer> = self
+                .subject
+                .layers
+                .iter()
+                .map(|l| crate::policy::Layer {
+                    name: l.name.clone(),
+                    passport: if l.name == crate::policy::PASSPORT {
+                        std::borrow::Cow::Owned(amended_passport.clone())
+                    } else {
+                        std::borrow::Cow::Borrowed(l.passport.as_ref())
+                    },
+                })
+                .collect();
+            let Again {
+                catalog,
+                asked,
+                env,
+            } = again;
+            let pre = Pending::prepare(catalog, asked, env, &amended, self.subject.fleet);
+            let l = pre.complete(&amended, catalog, self.state, env);
+            let allows = l.evaluation.verdict == Verdict::Allow;
+            (allows && (!g.once || crate::grant::consume(&path).is_ok())).then_some((l, g))
+        });
+        let Some((l, g)) = approved else {
+            return (evaluation, deciding_layer);
+        };
+        let what = g.pattern.as_ref().map_or(String::new(), |p| {
+            format!("`{}` in limits.{}.{}", p.entry, p.capability, p.list)
+        });
+        (
+            crate::decision::apply_pattern_grant(l.evaluation, &evaluation, &g.grant_id, &what),
+            l.deciding_layer,
+        )
+    }
+}
+
+/// What the locked phase adds to a record: the deciding layer and a clock note.
+struct Noted {
+    deciding_layer: Option<String>,
+    clock_note: Option<String>,
+}
+
+/// The record of one decision, before the chain fields the append fills in.
+fn draft(
+    loc: &Locations,
+    before: &mut Before,
+    s: &Decider,
+    evaluation: &Evaluation,
+    receipt: &UnsignedReceipt,
+    noted: Noted,
+) -> Draft {
+    let mut record = build_record(
+        before.call_ref(),
+        evaluation,
+        receipt,
+        s.verified,
+        &before.config,
+        before.host,
+        timestamp(receipt.issued_at),
+    );
+    record.notes.extend(noted.clock_note);
+    record.process = before.process.take();
+    if record.on_behalf_of.is_none() {
+        record.on_behalf_of = before.os_account.take();
+    }
+    let mut sources = std::mem::take(&mut before.sources);
+    if let Some(v) = s.verified.filter(|v| v.path() != loc.passport.path) {
         sources.insert(
             "passport".into(),
             format!(
@@ -968,32 +1247,10 @@ fn evaluate_read(
         );
     }
     record.policy_sources = sources;
-    fleet.annotate(&mut record, deciding_layer, now.unix_timestamp());
-    // Local files only (trace parent, queued telemetry notes): fine under the lock.
-    let telemetry = crate::telemetry::Hook::start(
-        &loc.audit_log.path,
-        &config.telemetry,
-        now,
-        &mut record,
-        call_ref.map(|c| &c.input),
-    );
-    match locked.append(record, &receipt.key) {
-        Ok(appended) => {
-            // The export may touch the network: never while other hooks wait on the lock.
-            drop(locked);
-            telemetry.emit(&appended, &evaluation);
-            let mut out = finish(host, call.ok(), evaluation, Some(receipt), Some(appended));
-            out.deciding_layer = layer;
-            out
-        }
-        Err(e) => {
-            let ev = unrecorded(
-                &evaluation.policy_id,
-                format!("the decision could not be recorded: {e}"),
-            );
-            finish(host, call.ok(), ev, None, None)
-        }
-    }
+    let now_unix = receipt.issued_at.unix_timestamp();
+    s.fleet
+        .annotate(&mut record, noted.deciding_layer, now_unix);
+    record
 }
 
 /// The audit log as `config.json` configures it.

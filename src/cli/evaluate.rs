@@ -5,12 +5,14 @@ use clap::Args;
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 use toolgate::call::HostKind;
 use toolgate::decision::{Outcome as CheckOutcome, Verdict};
 use toolgate::gate::{self, InputError, Outcome};
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 #[command(after_help = "\
 Exit codes: 0 allow (and, for hosts that can ask a person, review); 2 deny.
 Every error (bad input, missing or untrusted passport, unknown tool, unwritable
@@ -51,7 +53,9 @@ pub struct EvaluateArgs {
     pub read_timeout: u64,
     /// Seconds after which toolgate answers deny whatever it is still doing
     /// (lock waits, a slow disk): every host runs the tool when its hook times
-    /// out, so this stays well inside the installed timeout (30 s).
+    /// out, so this stays well inside the installed timeout (30 s). A call
+    /// still being analysed after 4 s (or a third of a shorter deadline) is
+    /// denied earlier, and that deny is recorded.
     #[arg(long, value_name = "SECS", default_value_t = DEFAULT_DEADLINE_SECS)]
     pub deadline: u64,
     /// Decide against a scratch state and audit log: the real ones are neither read
@@ -67,38 +71,186 @@ pub const DEFAULT_READ_TIMEOUT_SECS: u64 = 10;
 /// Half the installed hook timeout.
 pub const DEFAULT_DEADLINE_SECS: u64 = toolgate::install::TIMEOUT_SECS / 2;
 
+/// How long the stateless part of a decision (parsing the input, loading the passport
+/// and packs, analysing the command: everything before the audit lock) may take before
+/// the watchdog takes the call over and records a deny. An ordinary call needs about a
+/// millisecond and every known parser trap is refused in milliseconds: this is the net
+/// for the next one, so that no input buys an unrecorded decision. Four seconds leave
+/// the lock's own wait (5 s) and the append inside the deadline (15 s), which is
+/// itself half the host's timeout. A shorter `--deadline` shortens it to a third.
+pub const PREPARE_BUDGET: Duration = Duration::from_secs(4);
+
 /// Set once an answer is being written: the watchdog and the gate never both answer.
 static ANSWERED: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
 
-/// Starts the watchdog: unless the gate has answered by `deadline`, it prints
-/// the host's deny and ends the process. The deny is not recorded (the gate
-/// may hold the log), which the reason says.
+/// Where the call is; the hand-off between the gate and the watchdog turns on it, by
+/// compare-and-swap, so exactly one of them writes the decision and answers.
+static STAGE: AtomicU8 = AtomicU8::new(READING);
+/// The input is not in yet (its read has its own timeout): no budget runs.
+const READING: u8 = 0;
+/// The stateless part runs, under [`PREPARE_BUDGET`].
+const PREPARING: u8 = 1;
+/// The gate passed the hand-off: it records and answers its own decision.
+const COMMITTING: u8 = 2;
+/// The watchdog records a deny and answers; the gate, if it gets that far, parks.
+const TAKEN_OVER: u8 = 3;
+
+/// What a take-over needs to record and answer the call the gate was deciding.
+struct Job {
+    started: Instant,
+    loc: toolgate::home::Locations,
+    host: Option<HostKind>,
+    bytes: Arc<Vec<u8>>,
+    args: EvaluateArgs,
+}
+
+/// The call being prepared; set once, just before [`PREPARING`].
+static JOB: OnceLock<Job> = OnceLock::new();
+
+/// The budget for a deadline: [`PREPARE_BUDGET`], or a third of a shorter deadline.
+fn prepare_budget(deadline: Duration) -> Duration {
+    PREPARE_BUDGET.min(deadline / 3)
+}
+
+/// Starts the watchdog, the one helper thread of a hook call. Once the input is in, it
+/// takes over a call whose stateless part runs past its budget and records a deny for
+/// it (see [`take_over`]). Unless an answer has gone out by `deadline` (a lock or a
+/// disk that hangs after the hand-off), it prints the host's deny and ends the
+/// process; that last deny is not recorded (the gate may hold the log), as it says.
+/// In an ordinary call it never wakes: the process is gone first.
 fn watchdog(host: Option<HostKind>, deadline: Duration) {
+    let start = Instant::now();
+    let end = start + deadline;
+    let budget = prepare_budget(deadline);
     std::thread::spawn(move || {
-        std::thread::sleep(deadline);
-        let mut answered = ANSWERED.lock().unwrap_or_else(|e| e.into_inner());
-        if *answered {
-            return;
+        let mut wake = start + budget;
+        loop {
+            std::thread::sleep(wake.min(end).saturating_duration_since(Instant::now()));
+            let now = Instant::now();
+            if now >= end {
+                break;
+            }
+            wake = match (STAGE.load(Ordering::Acquire), JOB.get()) {
+                (PREPARING, Some(job)) if now >= job.started + budget => {
+                    take_over(job, budget);
+                    end
+                }
+                (PREPARING, Some(job)) => job.started + budget,
+                (COMMITTING | TAKEN_OVER, _) => end,
+                // Still reading: look again a budget later.
+                _ => now + budget,
+            };
         }
-        *answered = true;
-        let reason = toolgate::reason::Reason::new(
-            toolgate::reason::ReasonCode::InternalError,
-            format!(
-                "no decision within {}s (toolgate's deadline), denying; this deny is not in the audit log",
-                deadline.as_secs()
-            ),
-        );
-        let a = toolgate::hosts::answer(
-            host.unwrap_or(HostKind::Oap),
-            None,
-            Verdict::Deny,
-            &[reason],
-        );
-        let _ = write!(std::io::stdout().lock(), "{}", a.stdout);
-        let _ = write!(std::io::stderr().lock(), "{}", a.stderr);
-        let _ = std::io::stdout().flush();
-        std::process::exit(a.exit_code);
+        last_resort(host, deadline);
     });
+}
+
+/// Takes the call over from the gate, if the gate has not passed the hand-off, and
+/// records and answers a deny through the gate's own writer. The recording runs on a
+/// thread of its own (this rare path only), so the watchdog still keeps the deadline
+/// if the log's disk hangs.
+fn take_over(job: &'static Job, budget: Duration) {
+    if STAGE
+        .compare_exchange(PREPARING, TAKEN_OVER, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let why = format!(
+        "the call was still being read and analysed after {} ms, toolgate's budget for the part of a decision before the audit lock, so it is refused: split the call into simpler ones (fewer nested substitutions, quotes or here-documents); if ordinary calls are refused this way, the machine is overloaded or toolgate's files are on a slow disk",
+        budget.as_millis()
+    );
+    let reason =
+        toolgate::reason::Reason::new(toolgate::reason::ReasonCode::CommandTooComplex, why);
+    let record = move || {
+        let code = answer_taken_over(job, reason);
+        let _ = std::io::stdout().flush();
+        std::process::exit(code);
+    };
+    if let Err(e) = std::thread::Builder::new().spawn(record) {
+        // No thread to spare: the deny is still answered (by the deadline), not recorded.
+        eprintln!("toolgate: cannot record the take-over: {e}");
+    }
+}
+
+/// Records and renders the deny of a call taken over from the gate.
+fn answer_taken_over(job: &Job, reason: toolgate::reason::Reason) -> i32 {
+    let outcome = gate::record_taken_over(
+        &job.loc,
+        job.host,
+        &job.bytes,
+        reason,
+        time::OffsetDateTime::now_utc(),
+    );
+    render(&outcome, &job.args)
+}
+
+/// The deadline's deny: printed unless an answer is already being written.
+fn last_resort(host: Option<HostKind>, deadline: Duration) {
+    let mut answered = ANSWERED.lock().unwrap_or_else(|e| e.into_inner());
+    if *answered {
+        return;
+    }
+    *answered = true;
+    let reason = toolgate::reason::Reason::new(
+        toolgate::reason::ReasonCode::InternalError,
+        format!(
+            "no decision within {}s (toolgate's deadline), denying; this deny is not in the audit log",
+            deadline.as_secs()
+        ),
+    );
+    let a = toolgate::hosts::answer(
+        host.unwrap_or(HostKind::Oap),
+        None,
+        Verdict::Deny,
+        &[reason],
+    );
+    let _ = write!(std::io::stdout().lock(), "{}", a.stdout);
+    let _ = write!(std::io::stderr().lock(), "{}", a.stderr);
+    let _ = std::io::stdout().flush();
+    std::process::exit(a.exit_code);
+}
+
+/// Decides the call that was read, under the budget: the gate asks to commit just
+/// before the audit lock, and a watchdog that has taken over makes it stop there. A
+/// panic before that point is recorded the same way; after it, the record may already
+/// be written, so it is left to `main`'s unrecorded deny.
+fn decide_read(job: &'static Job, opts: &gate::EvaluateOptions) -> i32 {
+    let commit = || {
+        STAGE
+            .compare_exchange(PREPARING, COMMITTING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        gate::evaluate_handing_off(&job.loc, &job.bytes, opts, now, &commit)
+    }));
+    match decided {
+        Ok(Some(outcome)) => render(&outcome, &job.args),
+        Ok(None) => park(),
+        Err(panic) => {
+            let took =
+                STAGE.compare_exchange(PREPARING, TAKEN_OVER, Ordering::AcqRel, Ordering::Acquire);
+            match took {
+                Ok(_) => {
+                    let reason = toolgate::reason::Reason::new(
+                        toolgate::reason::ReasonCode::InternalError,
+                        "an internal error (a panic) while reading and analysing the call, denying; please report it with this record",
+                    );
+                    answer_taken_over(job, reason)
+                }
+                Err(TAKEN_OVER) => park(),
+                Err(_) => std::panic::resume_unwind(panic),
+            }
+        }
+    }
+}
+
+/// Waits for the process to end: another thread is answering.
+fn park() -> ! {
+    loop {
+        std::thread::park();
+    }
 }
 
 /// Reads stdin up to `max` bytes, giving up after `timeout`: `poll` with the time left,
@@ -148,7 +300,7 @@ pub fn read_stdin_bounded(max: usize, timeout: Duration) -> Result<Vec<u8>, Inpu
 }
 
 pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
-    let mut host = a.host.as_deref().and_then(HostKind::parse);
+    let host = a.host.as_deref().and_then(HostKind::parse);
     watchdog(host, Duration::from_secs(a.deadline.max(1)));
     let real = paths.locations(a.passport.clone());
     let scratch = match a.dry_run.then(|| super::fixtures::Scratch::new(&real)) {
@@ -165,17 +317,47 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
         .iter()
         .filter_map(|r| std::path::absolute(r).ok())
         .collect();
-    let bytes = match (&a.policy, &a.context) {
+    let opts = gate::EvaluateOptions {
+        host: if a.policy.is_some() {
+            Some(HostKind::Oap)
+        } else {
+            host
+        },
+        project_roots,
+    };
+    let bytes = match read_input(&a, &loc, &opts) {
+        Ok(b) => b,
+        Err(outcome) => return render(&outcome, &a),
+    };
+    let job = JOB.get_or_init(|| Job {
+        started: Instant::now(),
+        loc,
+        host: opts.host,
+        bytes: Arc::new(bytes),
+        args: a,
+    });
+    STAGE.store(PREPARING, Ordering::Release);
+    decide_read(job, &opts)
+}
+
+/// The call's bytes: the `--policy`/`--context` request, or one hook input from stdin.
+/// A context file that cannot be read, or an input too large or too slow, is a
+/// recorded deny instead.
+fn read_input(
+    a: &EvaluateArgs,
+    loc: &toolgate::home::Locations,
+    opts: &gate::EvaluateOptions,
+) -> Result<Vec<u8>, Box<Outcome>> {
+    match (&a.policy, &a.context) {
         (Some(policy), Some(file)) => {
-            host = Some(HostKind::Oap);
             match std::fs::read(file) {
                 Ok(b) => {
                     match toolgate::canonical::parse_strict(toolgate::canonical::strip_bom(&b)) {
-                        Ok(ctx) => json!({"policy": policy, "context": ctx})
+                        Ok(ctx) => Ok(json!({"policy": policy, "context": ctx})
                             .to_string()
-                            .into_bytes(),
+                            .into_bytes()),
                         // Let the gate produce (and record) the precise deny.
-                        Err(_) => b,
+                        Err(_) => Ok(b),
                     }
                 }
                 Err(e) => {
@@ -188,13 +370,12 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
                         toolgate::reason::ReasonCode::InvalidInput,
                         why,
                     );
-                    let outcome = gate::record_early_deny(
-                        &loc,
+                    Err(Box::new(gate::record_early_deny(
+                        loc,
                         HostKind::Oap,
                         reason,
                         time::OffsetDateTime::now_utc(),
-                    );
-                    return render(&outcome, &a);
+                    )))
                 }
             }
         }
@@ -204,35 +385,18 @@ pub fn run(paths: &PathArgs, a: EvaluateArgs) -> i32 {
                     "toolgate: reading one tool call as JSON from stdin (end with Ctrl-D)..."
                 );
             }
-            let cap = gate::input_cap_for(&loc);
-            match read_stdin_bounded(cap, Duration::from_secs(a.read_timeout)) {
-                Ok(b) => b,
-                // An oversized or stalled input still gets a recorded deny.
-                Err(e) => {
-                    let outcome = gate::evaluate_unread(
-                        &loc,
-                        &e,
-                        &gate::EvaluateOptions {
-                            host,
-                            project_roots: project_roots.clone(),
-                        },
-                        time::OffsetDateTime::now_utc(),
-                    );
-                    return render(&outcome, &a);
-                }
-            }
+            let cap = gate::input_cap_for(loc);
+            // An oversized or stalled input still gets a recorded deny.
+            read_stdin_bounded(cap, Duration::from_secs(a.read_timeout)).map_err(|e| {
+                Box::new(gate::evaluate_unread(
+                    loc,
+                    &e,
+                    opts,
+                    time::OffsetDateTime::now_utc(),
+                ))
+            })
         }
-    };
-    let outcome = gate::evaluate(
-        &loc,
-        &bytes,
-        &gate::EvaluateOptions {
-            host,
-            project_roots,
-        },
-        time::OffsetDateTime::now_utc(),
-    );
-    render(&outcome, &a)
+    }
 }
 
 /// The checks grouped per pack (and layer), each with its outcome, what it said and
@@ -283,9 +447,7 @@ fn render(o: &Outcome, a: &EvaluateArgs) -> i32 {
     if *answered {
         // The watchdog is answering and will end the process.
         drop(answered);
-        loop {
-            std::thread::park();
-        }
+        park();
     }
     *answered = true;
     let stdout = std::io::stdout();

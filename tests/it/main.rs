@@ -33,6 +33,7 @@ mod corpus;
 mod corpus_binary;
 mod decide;
 mod docs;
+mod e2e_budget;
 mod e2e_failures;
 mod e2e_hosts;
 mod e2e_input;
