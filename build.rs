@@ -4,6 +4,7 @@
 // A build script stops the build with a message when a pack file is unreadable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::{env, fs};
 
@@ -41,6 +42,19 @@ fn main() {
         code.push_str(&format!("    ({rel:?}, include_str!({abs:?})),\n"));
     }
     code.push_str("];\n");
+    // The catalog's identity, for memos of facts that depend on the packs (src/packs/mod.rs).
+    let mut h = Sha256::new();
+    for (rel, abs) in &files {
+        let text = fs::read(abs).unwrap();
+        for part in [rel.as_bytes(), &text] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
+    }
+    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    code.push_str(&format!(
+        "/// SHA-256 over every embedded file's path and bytes.\npub const DIGEST: &str = \"sha256:{hex}\";\n"
+    ));
     fs::write(
         Path::new(&env::var("OUT_DIR").unwrap()).join("embedded_packs.rs"),
         code,

@@ -1493,6 +1493,7 @@ fn prepare(
         .policy
         .clone()
         .map_or(PolicyRef::NoPack, PolicyRef::Pack);
+    let memo = PassportMemo::open(&loc.config_root);
     let catalog = match Catalog::with_overrides(loc.packs_dir.as_ref().map(|r| r.path.as_path())) {
         Ok(c) => c,
         Err(e) => {
@@ -1521,7 +1522,15 @@ fn prepare(
                 Ok(Resolution::Request(r)) => r,
                 Ok(Resolution::Harmless) => {
                     // Harmless tools still need a valid passport: a suspended agent does nothing.
-                    return match load_subject(loc, config, call, &catalog, &roots, now) {
+                    return match load_subject(
+                        loc,
+                        config,
+                        call,
+                        &catalog,
+                        &roots,
+                        memo.as_ref(),
+                        now,
+                    ) {
                         Ok((v, fleet)) => Prepared {
                             step: Step::Ready(Box::new(Ready {
                                 catalog,
@@ -1547,7 +1556,7 @@ fn prepare(
             InputError::TooLarge(MAX_INPUT_BYTES).reason(),
         ));
     }
-    let (v, fleet) = match load_subject(loc, config, call, &catalog, &roots, now) {
+    let (v, fleet) = match load_subject(loc, config, call, &catalog, &roots, memo.as_ref(), now) {
         Ok(s) => s,
         Err(mut denied) => {
             if let Step::Decided(ev) = &mut denied.step {
@@ -1568,7 +1577,7 @@ fn prepare(
             ),
         ));
     }
-    if let Some(u) = catalog.unknown_limit(v.passport()) {
+    if let Some(u) = unknown_limit(&catalog, &v, memo.as_ref()) {
         return Prepared::decided(Evaluation::early_deny(
             PolicyRef::Pack(request.policy_id.clone()),
             Reason::new(
@@ -1590,6 +1599,24 @@ fn prepare(
         verified: Some(v),
         fleet,
     }
+}
+
+/// [`Catalog::unknown_limit`] for the verified passport, remembered in the passport memo
+/// (keyed by the passport's digest and the catalog's) once it found none.
+fn unknown_limit(
+    catalog: &Catalog,
+    v: &VerifiedPassport,
+    memo: Option<&PassportMemo>,
+) -> Option<crate::packs::UnknownLimit> {
+    let cat = catalog.digest();
+    if memo.is_some_and(|m| m.limits_known(v.digest(), &cat)) {
+        return None;
+    }
+    let unknown = catalog.unknown_limit(v.passport());
+    if let (None, Some(m)) = (&unknown, memo) {
+        m.remember_limits(v.digest(), &cat);
+    }
+    unknown
 }
 
 /// A rollout mode set for a pack id that does not exist is a typo that would leave the
@@ -1641,6 +1668,7 @@ fn load_subject(
     call: &Call,
     catalog: &Catalog,
     roots: &[PathBuf],
+    memo: Option<&PassportMemo>,
     now: OffsetDateTime,
 ) -> Result<(VerifiedPassport, FleetContext), Box<Prepared>> {
     let deny = |r: Reason, layer: Option<&str>, fleet: FleetContext| {
@@ -1680,8 +1708,7 @@ fn load_subject(
             None => {}
         }
     }
-    let memo = PassportMemo::open(&loc.config_root);
-    let memo = memo.as_ref().map(|m| m as &dyn passport::VerifiedMemo);
+    let memo = memo.map(|m| m as &dyn passport::VerifiedMemo);
     let v = passport::load_verified_memo(&passport_path, &trust, memo)
         .map_err(|e| Reason::new(e.code(), e.to_string()));
     let v = match v {
@@ -1728,12 +1755,19 @@ fn cache_key(config_root: &Path) -> Option<crate::seal::MacKey> {
 /// Domain of the verified-passport memo's HMAC tags.
 const PASSPORT_MEMO_DOMAIN: &str = "toolgate-passport-verified-v1";
 
-/// The verified-passport memo (docs/passports.md): one line, `KEY DIGEST TAG`, the tag an
-/// HMAC under the machine-local cache key, in the protected config root. The last pair
-/// verified is remembered; another passport replaces it.
+/// Domain of the memo line that says a passport's limit keys were checked.
+const LIMITS_MEMO_DOMAIN: &str = "toolgate-passport-limits-known-v1";
+
+/// The verified-passport memo (docs/passports.md): a first line `KEY DIGEST TAG`, the tag an
+/// HMAC under the machine-local cache key, in the protected config root, and a second line
+/// `limits PASSPORT_DIGEST CATALOG_DIGEST TAG` once that passport's limit keys were all found
+/// known to that catalog. The last pair verified is remembered; another passport replaces it.
+/// The file is read once per process.
 struct PassportMemo {
     key: crate::seal::MacKey,
     path: PathBuf,
+    /// The file's text as read, or as this process last wrote it.
+    text: std::cell::RefCell<Option<String>>,
 }
 
 impl PassportMemo {
@@ -1742,14 +1776,70 @@ impl PassportMemo {
         Some(PassportMemo {
             key,
             path: config_root.join("cache").join("passport.verified"),
+            text: std::cell::RefCell::new(None),
         })
+    }
+
+    fn text(&self) -> String {
+        self.text
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                crate::regular::read(&self.path, 4096)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .unwrap_or_default()
+            })
+            .clone()
+    }
+
+    /// Whether this memo says `passport` (a verified digest) names no limit key `catalog`
+    /// (a [`Catalog::digest`]) does not know: the result of [`Catalog::unknown_limit`]
+    /// depends on nothing else.
+    fn limits_known(&self, passport: &str, catalog: &str) -> bool {
+        self.text().lines().any(|l| {
+            let mut f = l.split_whitespace();
+            f.next() == Some("limits")
+                && f.next() == Some(passport)
+                && f.next() == Some(catalog)
+                && f.next().is_some_and(|tag| {
+                    let parts: [&[u8]; 2] = [passport.as_bytes(), catalog.as_bytes()];
+                    self.key.verify(LIMITS_MEMO_DOMAIN, &parts, tag)
+                })
+        })
+    }
+
+    /// Remembers [`PassportMemo::limits_known`], keeping the verified pair's line.
+    fn remember_limits(&self, passport: &str, catalog: &str) {
+        let tag = self.key.tag(
+            LIMITS_MEMO_DOMAIN,
+            &[passport.as_bytes(), catalog.as_bytes()],
+        );
+        let pair = self.text().lines().next().unwrap_or_default().to_owned();
+        self.write(&format!("{pair}\nlimits {passport} {catalog} {tag}\n"));
+    }
+
+    /// Whole or not at all: written beside it, then renamed over the old file.
+    fn write(&self, text: &str) {
+        let Some(dir) = self.path.parent() else {
+            return;
+        };
+        let tmp = self
+            .path
+            .with_extension(format!("tmp-{}", std::process::id()));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, text))
+            .and_then(|()| std::fs::rename(&tmp, &self.path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        *self.text.borrow_mut() = Some(text.to_owned());
     }
 }
 
 impl passport::VerifiedMemo for PassportMemo {
     fn recall(&self, key: &str) -> Option<String> {
-        let bytes = crate::regular::read(&self.path, 4096).ok()?;
-        let mut fields = std::str::from_utf8(&bytes).ok()?.split_whitespace();
+        let text = self.text();
+        let mut fields = text.lines().next()?.split_whitespace();
         let (k, digest, tag) = (fields.next()?, fields.next()?, fields.next()?);
         let parts: [&[u8]; 2] = [k.as_bytes(), digest.as_bytes()];
         (k == key && self.key.verify(PASSPORT_MEMO_DOMAIN, &parts, tag)).then(|| digest.to_owned())
@@ -1759,19 +1849,7 @@ impl passport::VerifiedMemo for PassportMemo {
         let tag = self
             .key
             .tag(PASSPORT_MEMO_DOMAIN, &[key.as_bytes(), digest.as_bytes()]);
-        let Some(dir) = self.path.parent() else {
-            return;
-        };
-        // Whole or not at all: written beside it, then renamed over the old entry.
-        let tmp = self
-            .path
-            .with_extension(format!("tmp-{}", std::process::id()));
-        let written = std::fs::create_dir_all(dir)
-            .and_then(|()| std::fs::write(&tmp, format!("{key} {digest} {tag}\n")))
-            .and_then(|()| std::fs::rename(&tmp, &self.path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        self.write(&format!("{key} {digest} {tag}\n"));
     }
 }
 

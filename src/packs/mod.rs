@@ -362,6 +362,8 @@ pub enum LookupError {
 pub struct Catalog {
     packs: BTreeMap<String, Lazy<Pack>>,
     tool_maps: BTreeMap<String, Lazy<ToolMap>>,
+    /// SHA-256 over the files layered on the built-in ones, when there are any.
+    overrides: Option<sha2::Sha256>,
 }
 
 impl Catalog {
@@ -372,7 +374,7 @@ impl Catalog {
             c.add_file(
                 rel,
                 std::borrow::Cow::Borrowed(text),
-                format!("built-in:{rel}"),
+                format!("{BUILT_IN}{rel}"),
             );
         }
         Ok(c)
@@ -408,10 +410,32 @@ impl Catalog {
                     .unwrap_or(&p)
                     .to_string_lossy()
                     .replace('\\', "/");
+                let h = self.overrides.get_or_insert_with(Default::default);
+                for part in [rel.as_bytes(), text.as_bytes()] {
+                    sha2::Digest::update(h, (part.len() as u64).to_be_bytes());
+                    sha2::Digest::update(h, part);
+                }
                 self.add_file(&rel, std::borrow::Cow::Owned(text), p.display().to_string());
             }
         }
         Ok(())
+    }
+
+    /// What this catalog is: the built-in files' digest (computed when the binary was
+    /// built), or with overrides a digest over it and every file layered on top. Two
+    /// catalogs with one digest hold the same files, so anything derived from the packs
+    /// alone (the limit-key check) may be remembered under it.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        match &self.overrides {
+            None => embedded::DIGEST.to_owned(),
+            Some(h) => {
+                let mut h = h.clone();
+                h.update(embedded::DIGEST.as_bytes());
+                let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+                format!("sha256:{hex}")
+            }
+        }
     }
 
     fn add_file(&mut self, rel: &str, text: std::borrow::Cow<'static, str>, source: String) {
@@ -435,7 +459,7 @@ impl Catalog {
             .get(id)
             .ok_or_else(|| LookupError::Unknown(id.into()))?;
         Ok(entry.get(|text, source| {
-            let pack: Pack = parse_file(text)?;
+            let pack: Pack = parse_file(text, source)?;
             if pack.id != id {
                 return Err(format!(
                     "declares id `{}` but the file is named `{id}.json`",
@@ -463,8 +487,8 @@ impl Catalog {
             .tool_maps
             .get(host)
             .ok_or_else(|| LookupError::Unknown(host.into()))?;
-        Ok(entry.get(|text, _| {
-            let map: ToolMap = parse_file(text)?;
+        Ok(entry.get(|text, source| {
+            let map: ToolMap = parse_file(text, source)?;
             if map.host != host {
                 return Err(format!(
                     "declares host `{}` but the file is named `{host}.json`",
@@ -569,14 +593,32 @@ impl Catalog {
             format!("inserted:{}", pack.id),
         );
         let id = pack.id.clone();
+        // An inserted pack changes what the catalog is, like an override file.
+        let h = self.overrides.get_or_insert_with(Default::default);
+        let text = serde_json::to_vec(&pack).unwrap_or_default();
+        for part in [b"inserted:".as_slice(), id.as_bytes(), &text] {
+            sha2::Digest::update(h, (part.len() as u64).to_be_bytes());
+            sha2::Digest::update(h, part);
+        }
         let _ = entry.parsed.set(Ok(pack));
         self.packs.insert(id, entry);
         Ok(())
     }
 }
 
-/// Strict JSON into a typed value, with the failing field's path in the message.
-fn parse_file<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+/// Where a built-in file says it came from.
+const BUILT_IN: &str = "built-in:";
+
+/// Strict JSON into a typed value, with the failing field's path in the message. A file
+/// built into the binary is read straight into its type (no intermediate tree, no duplicate
+/// key scan: a unit test holds every built-in file to the strict reading, which gives the
+/// same value); only if that fails is it read the strict way, to say why.
+fn parse_file<T: serde::de::DeserializeOwned>(text: &str, source: &str) -> Result<T, String> {
+    if source.starts_with(BUILT_IN) {
+        if let Ok(v) = serde_json::from_str(text) {
+            return Ok(v);
+        }
+    }
     let value = crate::canonical::parse_strict(text.as_bytes()).map_err(|e| e.to_string())?;
     // A valid file (every built-in one) is read without tracking paths; only a failure
     // is read again to say where.
@@ -592,6 +634,60 @@ mod tests {
         let mut want: Vec<&str> = crate::checks::command::OPT_IN_FLAGS.to_vec();
         want.push(crate::checks::command::ENV_LIMIT);
         assert_eq!(spec::COMMAND_IMPLICIT_LIMITS, want.as_slice());
+    }
+
+    #[test]
+    fn every_built_in_file_reads_the_same_straight_as_the_strict_way() {
+        fn strict<T: serde::de::DeserializeOwned>(text: &str) -> T {
+            let value = crate::canonical::parse_strict(text.as_bytes()).unwrap();
+            T::deserialize(&value).unwrap()
+        }
+        for (rel, text) in embedded::EMBEDDED {
+            let source = format!("{BUILT_IN}{rel}");
+            let (fast, slow) = if rel.starts_with("hosts/") {
+                let fast: ToolMap = parse_file(text, &source).unwrap();
+                (
+                    serde_json::to_value(fast),
+                    serde_json::to_value(strict::<ToolMap>(text)),
+                )
+            } else {
+                let fast: Pack = parse_file(text, &source).unwrap();
+                (
+                    serde_json::to_value(fast),
+                    serde_json::to_value(strict::<Pack>(text)),
+                )
+            };
+            assert_eq!(fast.unwrap(), slow.unwrap(), "{rel}");
+        }
+        // A file from a directory has duplicate keys refused; a built-in one could not have them.
+        let dup = r#"{"id": "a", "id": "b"}"#;
+        assert!(parse_file::<serde_json::Value>(dup, "/packs/a.json").is_err());
+    }
+
+    #[test]
+    fn the_catalog_digest_changes_with_any_file_layered_on_the_built_in_ones() {
+        let built_in = Catalog::embedded().unwrap().digest();
+        assert!(
+            built_in.starts_with("sha256:") && built_in.len() == 71,
+            "{built_in}"
+        );
+        assert_eq!(Catalog::with_overrides(None).unwrap().digest(), built_in);
+        let dir = tempfile::tempdir().unwrap();
+        let (rel, text) = embedded::EMBEDDED
+            .iter()
+            .find(|(r, _)| !r.starts_with("hosts/"))
+            .unwrap();
+        // The same bytes as a built-in file: still another catalog (the override could differ).
+        std::fs::write(dir.path().join(rel), text).unwrap();
+        let same = Catalog::with_overrides(Some(dir.path())).unwrap().digest();
+        assert_ne!(same, built_in);
+        std::fs::write(dir.path().join(rel), format!("{text} ")).unwrap();
+        let edited = Catalog::with_overrides(Some(dir.path())).unwrap().digest();
+        assert!(edited != same && edited != built_in);
+        let mut c = Catalog::embedded().unwrap();
+        let pack = c.packs().next().unwrap().clone();
+        c.insert_pack(pack).unwrap();
+        assert_ne!(c.digest(), built_in, "an inserted pack is a change too");
     }
 
     #[test]

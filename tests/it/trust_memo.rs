@@ -98,3 +98,79 @@ fn an_entry_tagged_under_the_machine_key_is_believed() {
     let o = home.evaluate(&bash("curl https://example.com"));
     assert_ne!(code(&o), "oap.signature_invalid", "{}", text(&o.stdout));
 }
+
+const LIMITS_DOMAIN: &str = "toolgate-passport-limits-known-v1";
+
+/// The memo's line saying a passport's limit keys were all known to a catalog.
+fn limits_line(home: &Home) -> Option<String> {
+    std::fs::read_to_string(home.path("cache/passport.verified"))
+        .ok()?
+        .lines()
+        .find(|l| l.starts_with("limits "))
+        .map(String::from)
+}
+
+/// The signed digest of the passport now on disk.
+fn passport_digest(home: &Home) -> String {
+    let sig: Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.sig", home.passport().display())).unwrap(),
+    )
+    .unwrap();
+    sig["passport_digest"].as_str().unwrap().to_string()
+}
+
+/// Replaces the memo's limits line by one for `passport` under `catalog`, tagged with `key`.
+fn remember_limits(home: &Home, passport: &str, catalog: &str, key: &toolgate::seal::MacKey) {
+    let path = home.path("cache/passport.verified");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let pair = text.lines().next().unwrap();
+    let tag = key.tag(LIMITS_DOMAIN, &[passport.as_bytes(), catalog.as_bytes()]);
+    std::fs::write(
+        &path,
+        format!("{pair}\nlimits {passport} {catalog} {tag}\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_limit_key_check_is_skipped_only_for_the_passport_and_packs_it_passed_on() {
+    let home = Home::new("coding-agent");
+    assert_eq!(home.evaluate(&bash("git status")).status.code(), Some(0));
+    let line = limits_line(&home).expect("a passing check is remembered");
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields[1], passport_digest(&home), "{line}");
+    let catalog = fields[2].to_string();
+    assert!(catalog.starts_with("sha256:"), "{line}");
+
+    // A misspelt key makes another passport: checked again, and refused.
+    home.edit_passport(|p| {
+        p["limits"]["system.command.execute"]["blocked_pattern"] = json!(["rm -rf"])
+    });
+    let o = home.evaluate(&bash("git status"));
+    assert_eq!(code(&o), "oap.passport_invalid", "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("blocked_pattern"));
+    // A line for it tagged under any other key is no line.
+    let typo = passport_digest(&home);
+    let other = toolgate::seal::MacKey::load_or_create(&home.path("other.key")).unwrap();
+    remember_limits(&home, &typo, &catalog, &other);
+    assert_eq!(
+        code(&home.evaluate(&bash("git status"))),
+        "oap.passport_invalid"
+    );
+    // Under the machine's key it is believed: only a toolgate process that ran the check
+    // could have written it (docs/passports.md), which this shows the gate relies on.
+    let key = toolgate::seal::MacKey::load(&home.path("remote/cache.key")).unwrap();
+    remember_limits(&home, &typo, &catalog, &key);
+    assert_eq!(home.evaluate(&bash("git status")).status.code(), Some(0));
+    // Packs layered on the built-in ones are another catalog: checked again, and refused.
+    let pack = "system.command.execute.v1.json";
+    let builtin = std::fs::read(format!(
+        "{}/policy-packs/{pack}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    std::fs::create_dir_all(home.path("policy-packs")).unwrap();
+    std::fs::write(home.path(&format!("policy-packs/{pack}")), builtin).unwrap();
+    let o = home.evaluate(&bash("git status"));
+    assert_eq!(code(&o), "oap.passport_invalid", "{}", text(&o.stdout));
+}
