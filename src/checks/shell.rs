@@ -309,9 +309,82 @@ const WORD_SUBSTITUTION: usize = 1;
 /// At the bound the worst shapes measured parse in ~3 ms.
 const WORD_BUDGET: usize = 12;
 
-/// Refuses a word (or here-document body) the word parser could backtrack on
-/// for longer than milliseconds.
-fn word_bound(text: &str) -> Result<(), ShellError> {
+/// The most openers of one word that may be left open. brush-parser 0.4's word
+/// parser (a PEG without memo) tries each `(`, `name[`, `$[`, `$((`, `${` once
+/// as the construct it opens and, when that fails for want of its closer, again
+/// as something else (plain text, or by failing the construct around it), and
+/// an open construct holds every one opened after it, so the work multiplies per
+/// unclosed opener: `(` and `name[` interleaved inside `$[`, `${x[` or `${x:`
+/// cost ~1.3x each (17.8 s at 47 in the fuzz find of session 20). A closed
+/// construct parses once, so this bounds the class, not shapes: every known
+/// word trap is above it, and a word at it parses in milliseconds. An opener
+/// that does not close is a syntax error in bash, so no working command is near.
+const MAX_UNCLOSED: usize = 6;
+
+/// How many openers of the word parser's constructs `text` leaves open, from its
+/// first `$[`, `$(` or `${` on (before that, no construct nests). Read so that it
+/// never counts fewer than the parser leaves open: openers count wherever they
+/// stand (quoted or not, and every `name[` as a subscript), and a closer closes
+/// the innermost opener only while no quote or escape has been seen, where what
+/// is quoted for the parser is certain. Here-document bodies (`quotes` false)
+/// have no quotes; a backslash still ends the certain part. Backquoted text is
+/// skipped whole: the parser keeps it as text and parses it on its own later.
+fn unclosed_openers(text: &str, quotes: bool) -> usize {
+    let b = text.as_bytes();
+    let starts =
+        |i: usize| b.get(i) == Some(&b'$') && matches!(b.get(i + 1), Some(b'[' | b'(' | b'{'));
+    let Some(mut i) = (0..b.len()).find(|&i| starts(i)) else {
+        return 0;
+    };
+    let name = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut open: Vec<u8> = Vec::new();
+    let mut certain = true;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'`' => {
+                // To the next backquote that no backslash escapes.
+                let mut j = i + 1;
+                while let Some(&d) = b.get(j) {
+                    match d {
+                        b'\\' => j += 2,
+                        b'`' => break,
+                        _ => j += 1,
+                    }
+                }
+                i = j;
+            }
+            b'\\' => certain = false,
+            b'\'' | b'"' if quotes => certain = false,
+            b'$' if starts(i) => {
+                let closer = match b.get(i + 1) {
+                    Some(b'[') => b']',
+                    Some(b'{') => b'}',
+                    _ => b')',
+                };
+                open.push(closer);
+                i += 1;
+            }
+            b'(' => open.push(b')'),
+            b'[' if before(b, i).is_some_and(name) => open.push(b']'),
+            b')' | b']' | b'}' if certain && open.last() == Some(&c) => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.len()
+}
+
+/// Refuses a word (or here-document body, `quotes` false) the word parser could
+/// backtrack on for longer than milliseconds.
+fn word_bound(text: &str, quotes: bool) -> Result<(), ShellError> {
+    let unclosed = unclosed_openers(text, quotes);
+    if unclosed > MAX_UNCLOSED {
+        return Err(ShellError::TooComplex(format!(
+            "a word leaves {unclosed} of its `(`, `[`, `$[`, `$((` and `${{` unclosed (at most {MAX_UNCLOSED}), which the word parser cannot be bounded on; close each one, or split the word"
+        )));
+    }
     let count = |p: &str| text.matches(p).count();
     let braces = count("${");
     // A `[` after a `${` may be a subscript; before any, it is a glob.
@@ -952,7 +1025,7 @@ impl Analyzer {
         cmd: &mut SimpleCommand,
         depth: usize,
     ) -> Result<(), ShellError> {
-        word_bound(body)?;
+        word_bound(body, false)?;
         let pieces = word::parse_heredoc(body, &options())
             .map_err(|e| ShellError::Unparsable(e.to_string()))?;
         let mut subs = Vec::new();
@@ -998,7 +1071,7 @@ impl Analyzer {
 
     /// A word through brush's word parser: quoting, expansions, substitutions.
     fn parsed_word(&mut self, raw: &str, depth: usize) -> Result<Analyzed, ShellError> {
-        word_bound(raw)?;
+        word_bound(raw, true)?;
         let pieces =
             word::parse(raw, &options()).map_err(|e| ShellError::Unparsable(e.to_string()))?;
         let mut text = String::new();
@@ -1537,6 +1610,43 @@ mod tests {
         ] {
             assert!(too_complex(&bomb), "{bomb:?}");
         }
+        // Found by cargo-fuzz (timeout, session 20: 17.8 s): `(` and `name[` nested
+        // without closing inside `$[`. The class: openers left open, of any kind.
+        let unclosed = String::from_utf8_lossy(include_bytes!(
+            "../../fuzz/seeds/shell_analyze/regression_word_unclosed_openers"
+        ))
+        .into_owned();
+        for bomb in [
+            unclosed,
+            format!("echo $[{}]", "f[T(".repeat(4)),
+            format!("echo ${{x[{}]}}", "f[(".repeat(3)),
+            format!("echo ${{x:{}}}", "f[(".repeat(4)),
+            format!("echo \"$[{}]\"", "f[(".repeat(4)),
+            format!("cat <<E\n$[{}]\nE", "f[(".repeat(4)),
+            // Closers the parser reads as quoted or escaped close nothing here either.
+            format!("echo $[{}'{}']", "f[(".repeat(4), ")]".repeat(4)),
+            format!("echo $[{}{}]", "f[(".repeat(4), "\\)]".repeat(4)),
+            format!("echo $[{}`{}`]", "f[(".repeat(4), ")]".repeat(4)),
+        ] {
+            assert!(too_complex(&bomb), "{bomb:?}");
+        }
+        assert_eq!(unclosed_openers("$[f[(f[(f[(]", true), 7);
+        assert_eq!(unclosed_openers("a[(b[( ] )", true), 0);
+        assert_eq!(unclosed_openers("$(( (a+b) * c[d[1]] ))", true), 0);
+        assert_eq!(unclosed_openers("\"$(dirname \"$0\")\"", true), 1);
+        assert_eq!(unclosed_openers("$(a)'$(b)'", true), 1);
+        assert_eq!(unclosed_openers("it's $(( 1 + (2) ))", false), 0);
+        // Closed constructs, however deep or many, stay parseable.
+        for closed in [
+            format!("echo $(( {}1{} ))", "f[(".repeat(12), ")]".repeat(12)),
+            format!("echo \"${{x[{}1{}]}}\"", "f[(".repeat(12), ")]".repeat(12)),
+            format!("echo \"$[{}1{}]\"", "f[(".repeat(12), ")]".repeat(12)),
+        ] {
+            assert!(analyze(&closed).is_ok(), "{closed}");
+        }
+        assert!(analyze("echo \"$(( a + (b) )) and $(( ${c[0]} * (2) )) $(date)\"").is_ok());
+        assert!(analyze("x=\"$(dirname \"$0\")\"; echo \"${x%/*}\" ${y:-(none)}").is_ok());
+        assert!(analyze("cat <<E\nit's $(( (1 + 2) * (3 + 4) )) and ${a[0]}\nE").is_ok());
         assert!(analyze("echo \"${a[0]} ${a[1]} ${a[2]}\" $((1 + (2 * 3)))").is_ok());
         assert!(analyze("echo \"$(date) $(id -u) $(pwd) $(ls)\"").is_ok());
         // Ordinary subshells, arithmetic and substitutions stay parseable.
