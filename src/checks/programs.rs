@@ -165,6 +165,47 @@ pub const EXEC_OPTIONS: &[ExecOptions] = &[
         ],
     },
     ExecOptions {
+        // `zip -TT CMD` tests the archive by running CMD.
+        programs: &["zip"],
+        ends_options: &[],
+        leading: &[],
+        anywhere: &["-TT", "--unzip-command"],
+    },
+    ExecOptions {
+        // gdb runs the commands (a shell, python) of `-ex`, `-x FILE` and their init forms,
+        // and `-p` reads another process's memory.
+        programs: &["gdb"],
+        ends_options: &[],
+        leading: &[],
+        anywhere: &[
+            "-ex",
+            "--ex",
+            "-eval-command",
+            "--eval-command",
+            "-x",
+            "--x",
+            "-command",
+            "--command",
+            "-iex",
+            "--iex",
+            "-init-eval-command",
+            "--init-eval-command",
+            "-ix",
+            "--ix",
+            "-init-command",
+            "--init-command",
+            "-p",
+            "--pid",
+        ],
+    },
+    ExecOptions {
+        // `-cmd` runs a command before the input, `-init FILE` runs a file of them.
+        programs: &["sqlite3"],
+        ends_options: &[],
+        leading: &[],
+        anywhere: &["-cmd", "-init"],
+    },
+    ExecOptions {
         programs: &["rg"],
         ends_options: &[],
         leading: &[],
@@ -316,7 +357,6 @@ pub const READERS: &[&str] = &[
     "rg",
     "ag",
     "ack",
-    "yq",
     "sed",
     "awk",
     "gawk",
@@ -325,6 +365,7 @@ pub const READERS: &[&str] = &[
     "bzcat",
     "xzcat",
     "strings",
+    "split",
     // A listing reads the names (and, with -l, the metadata) of what it lists: the
     // same read the hosts' own LS and Glob tools are judged by.
     "ls",
@@ -350,7 +391,6 @@ pub const PATTERN_FIRST: &[(&str, &[&str])] = &[
     ("rg", &["-e", "-f", "--regexp", "--file"]),
     ("ag", &[]),
     ("ack", &[]),
-    ("yq", &[]),
     ("sed", &["-e", "-f", "--expression", "--file"]),
     ("awk", &["-f", "--file"]),
     ("gawk", &["-f", "--file"]),

@@ -479,6 +479,10 @@ fn plan_literal(
         if paths.is_empty() {
             return None;
         }
+        if has(opts, &["-m", "--move"]) {
+            // `-m` deletes each file once it is archived.
+            plan.writes.extend(paths.iter().skip(1).cloned());
+        }
         plan.writes.push(paths.remove(0));
     }
     if r.programs.contains(&"cp") {

@@ -11,12 +11,84 @@
 //! they need the same opt-in (`allow_expansion`), also inside a string's
 //! interpolation. `input_filename`, `$__loc__` and `@sh` read nothing and are
 //! allowed (a shell that runs `@sh` output is its own command, judged as such).
+//!
+//! yq (both the Go and the Python one) speaks a jq-like language with its own
+//! loaders (`load`, `load_str`, `load_xml`, … read any file) and environment
+//! readers (`env`, `strenv`, `envsubst`); `-i` rewrites its input files in place
+//! and `-s` writes files named by an expression, which is refused.
 
 use super::{lit, Refusal, Touch, Touches};
 use crate::checks::shell::Word;
 
 /// The programs this model covers.
-pub const PROGRAMS: &[&str] = &["jq", "gojq", "jaq"];
+pub const PROGRAMS: &[&str] = &["jq", "gojq", "jaq", "yq"];
+
+/// What one program's language and command line add to jq's.
+struct Dialect {
+    /// Keywords or functions that load a module or read a file named in the program.
+    loaders: &'static [&'static str],
+    /// Functions that read the environment (`$ENV` is read in every dialect).
+    env_words: &'static [&'static str],
+    /// Options that make every file operand a write too.
+    in_place: &'static [&'static str],
+    /// Options whose next word is a value.
+    values: &'static [&'static str],
+    /// Options refused outright, with why.
+    refused: &'static [(&'static str, &'static str)],
+}
+
+const JQ: Dialect = Dialect {
+    loaders: &["import", "include", "modulemeta"],
+    env_words: &["env"],
+    in_place: &[],
+    values: &[],
+    refused: &[],
+};
+
+const YQ: Dialect = Dialect {
+    loaders: &[
+        "import",
+        "include",
+        "modulemeta",
+        "load",
+        "load_str",
+        "load_xml",
+        "load_props",
+        "load_base64",
+        "load_yaml",
+        "load_json",
+    ],
+    env_words: &["env", "strenv", "envsubst"],
+    in_place: &["-i", "--inplace", "--in-place"],
+    values: &[
+        "-o",
+        "--output-format",
+        "-p",
+        "--input-format",
+        "-I",
+        "--xml-attribute-prefix",
+        "--xml-content-name",
+        "--lua-prefix",
+        "--csv-separator",
+        "--properties-separator",
+        "--expression",
+    ],
+    refused: &[
+        ("-s", "writes one file per document, named by an expression"),
+        (
+            "--split-exp",
+            "writes one file per document, named by an expression",
+        ),
+    ],
+};
+
+fn dialect(name: &str) -> &'static Dialect {
+    if name == "yq" {
+        &YQ
+    } else {
+        &JQ
+    }
+}
 
 /// Options followed by one value (attached short forms `-Ldir` too).
 const ONE_VALUE: &[&str] = &["--indent", "-L", "--library-path"];
@@ -25,11 +97,10 @@ const TWO_VALUES: &[&str] = &["--arg", "--argjson"];
 /// Options followed by a name and a file that is read.
 const NAME_AND_FILE: &[&str] = &["--rawfile", "--slurpfile"];
 
-/// Program keywords that load a module or data file from the search path.
-const LOADERS: &[&str] = &["import", "include", "modulemeta"];
-
 pub fn touches(name: &str, args: &[Word]) -> Touches {
+    let d = dialect(name);
     let mut out = vec![];
+    let mut in_place = false;
     let mut program_given = false;
     let mut from_file = false;
     // After `--args`/`--jsonargs`, operands past the program are values.
@@ -44,7 +115,14 @@ pub fn touches(name: &str, args: &[Word]) -> Touches {
             continue;
         }
         if !operands_done && t.starts_with('-') && t.len() > 1 {
-            if t == "--args" || t == "--jsonargs" {
+            if let Some((o, why)) = d.refused.iter().find(|(o, _)| option_named(t, o)) {
+                return Err(Refusal::option(format!("`{name} {o}` {why}")));
+            }
+            if d.in_place.iter().any(|o| option_named(t, o)) {
+                in_place = true;
+            } else if d.values.contains(&t) {
+                i += 1;
+            } else if t == "--args" || t == "--jsonargs" {
                 values = true;
             } else if t == "--from-file" {
                 from_file = true;
@@ -57,7 +135,10 @@ pub fn touches(name: &str, args: &[Word]) -> Touches {
                 i += 2;
             } else if ONE_VALUE.contains(&t) {
                 i += 1;
-            } else if let Some(bundle) = t.strip_prefix('-').filter(|b| !b.starts_with('-')) {
+            } else if let Some(bundle) = t
+                .strip_prefix('-')
+                .filter(|b| !b.starts_with('-') && d.in_place.is_empty())
+            {
                 // Short flags bundle (`-nr`); `-L` takes the rest or the next word.
                 if let Some(k) = bundle.find('L') {
                     if bundle.len() == k + 1 {
@@ -74,7 +155,7 @@ pub fn touches(name: &str, args: &[Word]) -> Touches {
             program_given = true;
             if from_file {
                 out.push(Touch::Read(lit(w)?.to_string()));
-            } else if let Some(e) = program(name, lit(w)?)? {
+            } else if let Some(e) = program(name, d, lit(w)?)? {
                 out.push(Touch::Environment(format!(
                     "the {name} program reads the environment with `{e}`"
                 )));
@@ -82,16 +163,25 @@ pub fn touches(name: &str, args: &[Word]) -> Touches {
             continue;
         }
         if !values {
-            out.push(Touch::Read(lit(w)?.to_string()));
+            let f = lit(w)?.to_string();
+            if in_place {
+                out.push(Touch::Write(f.clone()));
+            }
+            out.push(Touch::Read(f));
         }
     }
     Ok(out)
 }
 
+/// `-i` itself, or `--opt` with an attached `=value`.
+fn option_named(t: &str, o: &str) -> bool {
+    t == o || (o.starts_with("--") && t.strip_prefix(o).is_some_and(|r| r.starts_with('=')))
+}
+
 /// Refuses a program that loads modules or data from the search path; says
 /// which construct reads the environment, if one does. String
 /// interpolations (`"\\(env.X)"`) are code and are scanned too.
-fn program(name: &str, p: &str) -> Result<Option<&'static str>, Refusal> {
+fn program(name: &str, d: &Dialect, p: &str) -> Result<Option<&'static str>, Refusal> {
     let mut env = None;
     // Spans still to scan: the program, then each interpolation found in it.
     let mut pending = vec![p];
@@ -124,14 +214,15 @@ fn program(name: &str, p: &str) -> Result<Option<&'static str>, Refusal> {
                     }
                     let word = p.get(start..i).unwrap_or_default();
                     // `.import` is a field and `$import` a variable, not the keyword.
-                    if prev != b'.' && prev != b'$' && LOADERS.contains(&word) {
+                    if prev != b'.' && prev != b'$' && d.loaders.contains(&word) {
                         return Err(Refusal::option(format!(
-                            "the {name} program uses `{word}`, which loads a module or data file from jq's search path (~/.jq, -L), files toolgate cannot name"
+                            "the {name} program uses `{word}`, which loads a module or reads a file (from its search path, or named in the program) that toolgate cannot judge"
                         )));
                     }
-                    match (prev, word) {
-                        (b'$', "ENV") => env = Some("$ENV"),
-                        (p, "env") if p != b'.' && p != b'$' => env = env.or(Some("env")),
+                    let named = d.env_words.iter().find(|e| **e == word);
+                    match (prev, named) {
+                        (b'$', _) if word == "ENV" => env = Some("$ENV"),
+                        (p, Some(e)) if p != b'.' && p != b'$' => env = env.or(Some(*e)),
                         _ => {}
                     }
                     prev = b'a';

@@ -152,7 +152,11 @@ pub fn touches(name: &str, argv: &[Word]) -> Option<Touches> {
             Some(unread_extractor(name, args).unwrap_or(Ok(vec![])))
         }
         _ => match SECOND_OPERAND_WRITTEN.iter().find(|(p, _)| *p == name) {
-            Some((_, values)) => Some(second_operand_written(args, values)),
+            // A build-tool model may refuse an option of the same program (`split --filter`).
+            Some((_, values)) => Some(second_operand_written(args, values).and_then(|mut t| {
+                t.extend(build::touches(name, args).transpose()?.unwrap_or_default());
+                Ok(t)
+            })),
             None => scripts::touches(name, args).or_else(|| build::touches(name, args)),
         },
     }
@@ -175,6 +179,26 @@ const SECOND_OPERAND_WRITTEN: &[(&str, &[&str])] = &[
     (
         "xxd",
         &["-c", "-g", "-l", "-o", "-s", "-n", "-cols", "-len", "-seek"],
+    ),
+    // `split IN PREFIX` writes PREFIXaa, PREFIXab, …: judged as a write of PREFIX.
+    (
+        "split",
+        &[
+            "-a",
+            "--suffix-length",
+            "--additional-suffix",
+            "-b",
+            "--bytes",
+            "-C",
+            "--line-bytes",
+            "-l",
+            "--lines",
+            "-n",
+            "--number",
+            "-t",
+            "--separator",
+            "--filter",
+        ],
     ),
 ];
 

@@ -23,6 +23,7 @@ pub const MODELLED: &[&str] = &[
     "tar",
     "gtar",
     "bsdtar",
+    "sqlite3",
 ];
 
 /// awk options that take a value (the program is the first operand after them).
@@ -39,7 +40,129 @@ pub fn touches(name: &str, args: &[Word]) -> Option<Touches> {
         "awk" | "gawk" | "mawk" | "nawk" => Some(awk(name, args)),
         "sed" | "gsed" => Some(sed(args)),
         "tar" | "gtar" | "bsdtar" => Some(tar(name, args)),
+        "sqlite3" => Some(sqlite(args)),
         _ => None,
+    }
+}
+
+/// sqlite3 options followed by one value, and by two.
+const SQLITE_ONE_VALUE: &[&str] = &[
+    "-separator",
+    "-newline",
+    "-nullvalue",
+    "-mmap",
+    "-maxsize",
+    "-vfs",
+    "-escape",
+];
+const SQLITE_TWO_VALUES: &[&str] = &["-lookaside", "-pagecache"];
+/// Dot-commands that only show or format: every other one may run a shell
+/// (`.shell`, `.system`), write a file (`.output`, `.once`, `.save`, `.backup`),
+/// read one (`.read`, `.import`, `.open`) or load code (`.load`).
+const SQLITE_SAFE_DOT: &[&str] = &[
+    "tables",
+    "schema",
+    "indexes",
+    "indices",
+    "headers",
+    "header",
+    "mode",
+    "databases",
+    "fullschema",
+    "help",
+    "show",
+    "width",
+    "nullvalue",
+    "separator",
+    "print",
+    "quit",
+    "exit",
+    "timer",
+    "changes",
+    "eqp",
+    "explain",
+    "stats",
+    "dump",
+    "dbinfo",
+    "bail",
+    "echo",
+];
+/// SQL words of the sqlite3 shell that load code or touch files by a name in the SQL.
+const SQLITE_FILE_WORDS: &[&str] = &[
+    "load_extension",
+    "readfile",
+    "writefile",
+    "edit",
+    "fsdir",
+    "zipfile",
+    "sqlar_compress",
+    "sqlar_uncompress",
+    "attach",
+];
+
+/// `sqlite3 [OPTIONS] DB [SQL…]`: the database is read (and written unless
+/// `-readonly`); each SQL or dot-command operand is scanned.
+fn sqlite(args: &[Word]) -> Touches {
+    let mut out = vec![];
+    let mut readonly = false;
+    let mut db_seen = false;
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let t = w.text.as_str();
+        i += 1;
+        if t.starts_with('-') && !db_seen {
+            i += if SQLITE_ONE_VALUE.contains(&t) {
+                1
+            } else if SQLITE_TWO_VALUES.contains(&t) {
+                2
+            } else {
+                0
+            };
+            readonly |= t == "-readonly" || t == "--readonly";
+            continue;
+        }
+        let text = lit(w)?;
+        if !db_seen {
+            db_seen = true;
+            if !text.is_empty() && text != ":memory:" {
+                out.push(Touch::Read(text.to_string()));
+                if !readonly {
+                    out.push(Touch::Write(text.to_string()));
+                }
+            }
+            continue;
+        }
+        sql_refusal(text)?;
+    }
+    Ok(out)
+}
+
+/// Refuses SQL text that uses a dot-command or a function outside the safe set.
+fn sql_refusal(text: &str) -> Result<(), Refusal> {
+    for line in text.lines() {
+        if let Some(cmd) = line.trim_start().strip_prefix('.') {
+            let name = cmd.split_whitespace().next().unwrap_or_default();
+            if !SQLITE_SAFE_DOT.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(Refusal::option(format!(
+                    "the sqlite3 command `.{name}` may run a shell, load code or read or write a file of the caller's choosing"
+                )));
+            }
+        }
+    }
+    let lower = text.to_ascii_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let vacuum_into = words.windows(2).any(|p| p == ["vacuum", "into"]);
+    match words.iter().find(|w| SQLITE_FILE_WORDS.contains(w)) {
+        Some(w) => Err(Refusal::option(format!(
+            "the SQL uses `{w}`, which loads code or reads or writes a file the SQL names"
+        ))),
+        None if vacuum_into => Err(Refusal::option(
+            "the SQL uses `VACUUM INTO`, which writes a file the SQL names".to_string(),
+        )),
+        None => Ok(()),
     }
 }
 
