@@ -652,11 +652,17 @@ impl Run<'_, '_> {
         };
         // Other packs' names for the same field or limit (APort's `amount_minor`,
         // `refund_reason_codes`) are read as the names the checks use.
-        let empty = Map::new();
-        let raw_limits = passport.limits_for(pack.limits_key()).unwrap_or(&empty);
+        let raw_limits = match pack.limits_in(passport) {
+            Ok(l) => l,
+            Err(why) => {
+                let r = Reason::new(ReasonCode::PolicyError, why);
+                self.acc.gate(pid, "limits", Err(r));
+                return;
+            }
+        };
         let (resolved, limits) = match (
             resolve_aliases(&request.context, &pack.field_aliases),
-            resolve_aliases(raw_limits, &pack.limit_aliases),
+            resolve_aliases(&raw_limits, &pack.limit_aliases),
         ) {
             (Ok(c), Ok(l)) => (c, l),
             (Err((alias, name)), _) => {
@@ -972,9 +978,14 @@ fn capability_gates(
         Err(Reason::new(
             ReasonCode::PolicyError,
             format!(
-                "the passport sets no {} under limits.{}, which {pid} requires",
+                "the passport sets no {} under limits.{}{}, which {pid} requires",
                 missing.join(", "),
-                pack.limits_key()
+                pack.limits_key(),
+                if pack.flat_limits {
+                    " (nor, without that block, at the top of limits)"
+                } else {
+                    ""
+                }
             ),
         ))
     };

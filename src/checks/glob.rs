@@ -157,11 +157,29 @@ pub fn check(input: &CheckInput, spec: &GlobSpec) -> CheckResult {
     }
 }
 
+/// A list entry as globset reads it: only `*`, `**` and `?` are wildcards, as in APort's
+/// lists; brackets and braces are themselves, so `my-bot[bot]` names that actor and
+/// `app/[slug]/page.tsx` that file rather than a class or a choice of wider names.
+fn literal_brackets(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    for c in pattern.chars() {
+        match c {
+            '[' | ']' | '{' | '}' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 fn compile<'p>(patterns: &[&'p str]) -> Result<Vec<(&'p str, GlobMatcher)>, String> {
     patterns
         .iter()
         .map(|p| {
-            GlobBuilder::new(p)
+            GlobBuilder::new(&literal_brackets(p))
                 .literal_separator(true)
                 .backslash_escape(true)
                 .build()
@@ -331,12 +349,36 @@ mod tests {
     }
 
     #[test]
+    fn brackets_and_braces_are_literal_as_in_aports_lists() {
+        let l = json!({"allowed_paths": ["app/[slug]/page.tsx", "docs/{a,b}.md", "bots/my-bot[bot]", "x/[a"]});
+        for (file, want) in [
+            ("app/[slug]/page.tsx", "pass"),
+            ("docs/{a,b}.md", "pass"),
+            ("bots/my-bot[bot]", "pass"),
+            ("x/[a", "pass"),
+            // What a class or an alternation would have let in.
+            ("app/s/page.tsx", "deny"),
+            ("docs/a.md", "deny"),
+            ("bots/my-bott", "deny"),
+        ] {
+            let r = run(l.clone(), json!({"files_changed": [file]}), FILES);
+            assert_eq!(verdict(&r), want, "{file}: {r:?}");
+        }
+        // The wildcards still are.
+        let l = json!({"allowed_paths": ["app/*/page.tsx", "src/**", "v?.md"]});
+        for file in ["app/[slug]/page.tsx", "src/[x]/y.rs", "v1.md"] {
+            let r = run(l.clone(), json!({"files_changed": [file]}), FILES);
+            assert_eq!(verdict(&r), "pass", "{file}: {r:?}");
+        }
+    }
+
+    #[test]
     fn wrong_types_and_bad_globs_are_refused() {
         let l = json!({"allowed_paths": ["docs/**"]});
         let r = run(l, json!({"files_changed": ["docs/a", 3]}), FILES);
         assert!(matches!(&r, CheckResult::Deny(x) if x.code == ReasonCode::InvalidContext));
         let r = run(
-            json!({"allowed_paths": ["docs/[a"]}),
+            json!({"allowed_paths": ["docs/a\\"]}),
             json!({"files_changed": ["docs/a"]}),
             FILES,
         );

@@ -205,9 +205,19 @@ pub fn run(spec: &CheckSpec, input: &CheckInput) -> CheckResult {
         CheckSpec::MaxSum {
             fields,
             divide_by,
+            or_items,
             limit,
             code,
-        } => values::max_sum(input, fields, *divide_by, limit, *code),
+        } => values::max_sum(
+            input,
+            &values::SumSpec {
+                fields,
+                divide_by: *divide_by,
+                or_items: or_items.as_deref(),
+                name: limit,
+                code: *code,
+            },
+        ),
         CheckSpec::SameValue { field, other, code } => {
             values::same_value(input, field, other, *code)
         }

@@ -534,13 +534,24 @@ pub fn sum_at_most(
     at_most(&fields.join(" + "), total, max_field, max, code)
 }
 
-pub fn max_sum(
-    input: &CheckInput,
-    fields: &[String],
-    divide_by: u64,
-    name: &str,
-    code: Option<ReasonCode>,
-) -> CheckResult {
+/// What a `max_sum` check reads, from its spec.
+#[derive(Clone, Copy)]
+pub struct SumSpec<'a> {
+    pub fields: &'a [String],
+    pub divide_by: u64,
+    pub or_items: Option<&'a str>,
+    pub name: &'a str,
+    pub code: Option<ReasonCode>,
+}
+
+pub fn max_sum(input: &CheckInput, spec: &SumSpec) -> CheckResult {
+    let SumSpec {
+        fields,
+        divide_by,
+        or_items,
+        name,
+        code,
+    } = *spec;
     let max = match max_limit(input, name) {
         Ok(m) => m,
         Err(done) => return done,
@@ -554,9 +565,15 @@ pub fn max_sum(
             Err(e) => return e,
         }
     }
-    let Some(total) = total else {
-        return CheckResult::Skip(format!("none of {} is in the call", fields.join(", ")));
-    };
+    match (total, or_items) {
+        // No line counts: the number of items stands in for the size.
+        (None | Some(0), Some(items)) => return max_items(input, items, name, code),
+        (None, None) => {
+            return CheckResult::Skip(format!("none of {} is in the call", fields.join(", ")))
+        }
+        (Some(_), _) => {}
+    }
+    let total = total.unwrap_or(0);
     // The loader refuses `divide_by: 0`; `max(1)` keeps the arithmetic total regardless.
     let d = divide_by.max(1);
     let what = match d {
@@ -738,8 +755,64 @@ mod tests {
     fn size(lines: Value) -> CheckResult {
         let fields = ["lines_added".to_string(), "lines_removed".to_string()];
         crate::checks::run_on(json!({"max_pr_size_kb": 5}), lines, |input| {
-            max_sum(input, &fields, 10, "max_pr_size_kb", None)
+            max_sum(
+                input,
+                &SumSpec {
+                    fields: &fields,
+                    ..PR_SIZE
+                },
+            )
         })
+    }
+
+    const PR_SIZE: SumSpec = SumSpec {
+        fields: &[],
+        divide_by: 10,
+        or_items: None,
+        name: "max_pr_size_kb",
+        code: None,
+    };
+
+    #[test]
+    fn without_line_counts_the_item_count_stands_in() {
+        let fields = ["lines_added".to_string(), "lines_removed".to_string()];
+        let spec = SumSpec {
+            fields: &fields,
+            or_items: Some("files_changed"),
+            ..PR_SIZE
+        };
+        let files = |n: usize| json!(vec!["a"; n]);
+        for (ctx, want) in [
+            // The fallback: no counts, or counts of 0, and the files are counted.
+            (json!({"files_changed": files(5)}), "pass"),
+            (json!({"files_changed": files(6)}), "deny"),
+            (
+                json!({"lines_added": 0, "lines_removed": 0, "files_changed": files(6)}),
+                "deny",
+            ),
+            (json!({"lines_added": 0, "files_changed": files(5)}), "pass"),
+            // Line counts given: they decide, not the file count.
+            (json!({"lines_added": 1, "files_changed": files(6)}), "pass"),
+            (
+                json!({"lines_added": 51, "files_changed": files(1)}),
+                "deny",
+            ),
+            // Nothing to measure.
+            (json!({}), "skip"),
+            (json!({"files_changed": "a"}), "deny"),
+        ] {
+            let r = crate::checks::run_on(json!({"max_pr_size_kb": 5}), ctx.clone(), |input| {
+                max_sum(input, &spec)
+            });
+            let got = match &r {
+                CheckResult::Pass { .. } => "pass",
+                CheckResult::Deny(x) if x.code == ReasonCode::LimitExceeded => "deny",
+                CheckResult::Deny(x) if x.code == ReasonCode::InvalidContext => "deny",
+                CheckResult::Skip(_) => "skip",
+                _ => "other",
+            };
+            assert_eq!(got, want, "{ctx}: {r:?}");
+        }
     }
 
     #[test]
@@ -784,12 +857,18 @@ mod tests {
             );
         }
         let fields = ["a".to_string()];
+        let spec = SumSpec {
+            fields: &fields,
+            divide_by: 1,
+            name: "m",
+            ..PR_SIZE
+        };
         let r = crate::checks::run_on(json!({"m": "5"}), json!({"a": 1}), |input| {
-            max_sum(input, &fields, 1, "m", None)
+            max_sum(input, &spec)
         });
         assert!(matches!(&r, CheckResult::Deny(x) if x.code == ReasonCode::PolicyError));
         let r = crate::checks::run_on(json!({"m": 5}), json!({"a": 5}), |input| {
-            max_sum(input, &fields, 1, "m", None)
+            max_sum(input, &spec)
         });
         assert!(matches!(r, CheckResult::Pass { .. }));
     }

@@ -13,6 +13,8 @@ pub use spec::{Access, AssuranceTier, CheckSpec, ControlRule, When, MAX_COUNT_WI
 use crate::passport::model::{is_dotted_id, AssuranceLevel};
 use crate::passport::Passport;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -103,6 +105,16 @@ pub struct Pack {
     /// alias -> the limit the checks read. Layering and delegation treat both as one.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub limit_aliases: BTreeMap<String, String>,
+    /// A passport with no block under `limits_key` may write the pack's limits at the top
+    /// of `limits` instead (`limits.max_prs_per_day`), as APort's passports may. Every
+    /// limit the pack knows is read there, so none written flat is silently dropped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flat_limits: bool,
+    /// Limits read from the passport's `integrations` rather than its `limits`: limit ->
+    /// dotted path (`github_allowed_actors` -> `github.allowed_actors`, APort's
+    /// `passport.integrations.github.allowed_actors`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub integration_limits: BTreeMap<String, String>,
     pub checks: Vec<CheckSpec>,
 }
 
@@ -128,6 +140,51 @@ impl Pack {
             .unwrap_or_else(|| self.capability())
     }
 
+    /// The limits this pack's checks read in a passport: its block under `limits_key`
+    /// (or, with `flat_limits` and no block, the pack's keys at the top of `limits`),
+    /// with the `integration_limits` added. Errs when a limit is set both in the block
+    /// and under `integrations`, differently.
+    pub fn limits_in<'p>(&self, p: &'p Passport) -> Result<Cow<'p, Map<String, Value>>, String> {
+        let block = match p.limits_for(self.limits_key()) {
+            Some(b) => Cow::Borrowed(b),
+            None if self.flat_limits => {
+                let known = self.limit_keys();
+                let flat = p.limits.iter().filter(|(k, _)| known.contains(k.as_str()));
+                Cow::Owned(flat.map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
+            None => Cow::Owned(Map::new()),
+        };
+        let mut out = block;
+        for (name, path) in &self.integration_limits {
+            let Some(v) = p.integration(path).filter(|v| !v.is_null()) else {
+                continue;
+            };
+            match out.get(name) {
+                Some(have) if have != v => {
+                    return Err(format!(
+                        "the passport sets `{name}` under limits.{} and as integrations.{path}, differently; keep one",
+                        self.limits_key()
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    out.to_mut().insert(name.clone(), v.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every limit key the pack knows: required, read by a check, or an alias of one.
+    fn limit_keys(&self) -> BTreeSet<&str> {
+        self.limits_required
+            .iter()
+            .map(String::as_str)
+            .chain(self.checks.iter().flat_map(|c| c.limit_keys()))
+            .chain(self.limit_aliases.keys().map(String::as_str))
+            .collect()
+    }
+
     /// Whether the passport grants a capability some call under this pack needs.
     pub fn usable_by(&self, p: &Passport) -> bool {
         self.requires_capabilities
@@ -138,10 +195,7 @@ impl Pack {
 
     /// The capabilities a call with this context needs, or why that cannot be told
     /// (an action-dependent pack and a call whose action it does not list).
-    pub fn capabilities_for(
-        &self,
-        context: &serde_json::Map<String, serde_json::Value>,
-    ) -> Result<&[String], String> {
+    pub fn capabilities_for(&self, context: &Map<String, Value>) -> Result<&[String], String> {
         match self.capability_mode {
             CapabilityMode::All => Ok(&self.requires_capabilities),
             CapabilityMode::ActionDependent => {
@@ -252,6 +306,14 @@ impl Pack {
             if !limit_keys.contains(name.as_str()) || limit_keys.contains(alias.as_str()) {
                 return Err(bad(format!(
                     "limit_aliases maps `{alias}` to `{name}`: the target must be a limit the pack reads and the alias must not be one"
+                )));
+            }
+        }
+        for (name, path) in &self.integration_limits {
+            let dotted = path.split('.').all(|s| !s.is_empty()) && path.contains('.');
+            if !limit_keys.contains(name.as_str()) || !dotted {
+                return Err(bad(format!(
+                    "integration_limits maps `{name}` to `{path}`: the limit must be one a check reads and the path dotted (`github.allowed_actors`)"
                 )));
             }
         }
@@ -767,6 +829,31 @@ mod tests {
     }
 
     #[test]
+    fn limits_come_from_the_block_else_flat_and_integrations_fill_their_own() {
+        let c = Catalog::embedded().unwrap();
+        let merge = c.pack("code.repository.merge.v1").unwrap();
+        let mut v = crate::passport::model::tests::sample();
+        v["limits"] = serde_json::json!({"max_pr_size_kb": 5, "web.fetch": {"x": 1}, "other": 2});
+        v["integrations"] = serde_json::json!({"github": {"allowed_apps": ["a"]}, "slack": {}});
+        let p = Passport::from_value(&v).unwrap();
+        let l = merge.limits_in(&p).unwrap();
+        // Only the pack's own keys are read flat; the integration list joins them.
+        let mut keys: Vec<&str> = l.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["github_allowed_apps", "max_pr_size_kb"]);
+        // A pack without flat_limits reads no flat key.
+        let fetch = c.pack("web.fetch.v1").unwrap();
+        assert_eq!(
+            fetch.limits_in(&p).unwrap().get("x"),
+            Some(&serde_json::json!(1))
+        );
+        v["limits"] = serde_json::json!({"max_pr_size_kb": 5, "code.repository.merge": {}});
+        let p = Passport::from_value(&v).unwrap();
+        let keys: Vec<String> = merge.limits_in(&p).unwrap().keys().cloned().collect();
+        assert_eq!(keys, ["github_allowed_apps"], "a block, even empty, wins");
+    }
+
+    #[test]
     fn malformed_packs_are_refused_with_the_file_named() {
         let dir = tempfile::tempdir().unwrap();
         let cases = [
@@ -776,6 +863,9 @@ mod tests {
             r#"{"id":"a.v0","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"checks":[{"check":"one_of","field":"f","limit":"l"}]}"#,
             r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","checks":[{"check":"one_of","field":"undeclared","limit":"l"}]}"#,
             r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"checks":[{"check":"no_such_check","field":"f"}]}"#,
+            // An integration limit no check reads, and one whose path is not dotted.
+            r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"integration_limits":{"m":"gh.m"},"checks":[{"check":"one_of","field":"f","limit":"l"}]}"#,
+            r#"{"id":"a.v1","name":"n","description":"d","version":"1.0.0","status":"active","requires_capabilities":["a"],"min_assurance":"L0","required_fields":["f"],"integration_limits":{"l":"gh."},"checks":[{"check":"one_of","field":"f","limit":"l"}]}"#,
         ];
         for (i, text) in cases.iter().enumerate() {
             let f = dir.path().join(format!("bad{i}.json"));

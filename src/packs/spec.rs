@@ -141,8 +141,9 @@ pub enum CheckSpec {
     Rate { limit: String, window_seconds: u64 },
     /// A string, or every string of an array, matching one of the globs a limit lists
     /// (repositories `acme/*`, branches `release/**`, changed files `docs/**`): `*` stays
-    /// within one `/`-separated segment, `**` crosses segments, a lone `*` or `**` admits
-    /// everything, matching is case-sensitive. A value with an empty, `.` or `..` segment,
+    /// within one `/`-separated segment, `**` crosses segments, `?` is one character, a
+    /// lone `*` or `**` admits everything, brackets and braces are literal (APort's lists
+    /// know no classes: `my-bot[bot]` is one name), matching is case-sensitive. A value with an empty, `.` or `..` segment,
     /// a leading `/` or a backslash is refused rather than matched as text. When the list
     /// restricts, a call without the value (or with an empty array) is refused: an
     /// allowlist cannot be applied to what the call does not name. `or_field` is read
@@ -161,11 +162,15 @@ pub enum CheckSpec {
     /// The sum of integer fields (an absent one counts 0), divided by `divide_by` and
     /// rounded up, no greater than a limit: APort's PR size estimate is
     /// `ceil((lines_added + lines_removed) / 10) <= max_pr_size_kb`. Skips when every
-    /// field is absent.
+    /// field is absent. With `or_items`, a call whose fields are all absent or sum to 0
+    /// has the item count of that array held to the limit instead (APort's fallback for a
+    /// change that reports no line counts: its number of changed files).
     MaxSum {
         fields: Vec<String>,
         #[serde(default = "one", skip_serializing_if = "is_one")]
         divide_by: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        or_items: Option<String>,
         limit: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<ReasonCode>,
@@ -409,11 +414,20 @@ impl CheckSpec {
                 None => format!("glob({field})"),
             },
             CheckSpec::MaxSum {
-                fields, divide_by, ..
-            } => match divide_by {
-                1 => format!("max_sum({})", fields.join(" + ")),
-                d => format!("max_sum(({}) / {d})", fields.join(" + ")),
-            },
+                fields,
+                divide_by,
+                or_items,
+                ..
+            } => {
+                let sum = match divide_by {
+                    1 => fields.join(" + "),
+                    d => format!("({}) / {d}", fields.join(" + ")),
+                };
+                match or_items {
+                    Some(f) => format!("max_sum({sum}, else items of {f})"),
+                    None => format!("max_sum({sum})"),
+                }
+            }
             CheckSpec::NoneOf {
                 field, item_field, ..
             } => match item_field {
@@ -480,7 +494,13 @@ impl CheckSpec {
                 .chain(or_field.as_deref())
                 .chain(when.as_ref().map(|w| w.field.as_str()))
                 .collect(),
-            CheckSpec::MaxSum { fields, .. } => fields.iter().map(String::as_str).collect(),
+            CheckSpec::MaxSum {
+                fields, or_items, ..
+            } => fields
+                .iter()
+                .map(String::as_str)
+                .chain(or_items.as_deref())
+                .collect(),
             CheckSpec::Count {
                 key_field, when, ..
             } => key_field

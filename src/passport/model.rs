@@ -120,6 +120,11 @@ pub struct Passport {
     pub expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub never_expires: Option<bool>,
+    /// APort's settings for the services an agent acts through, beyond the OAP schema
+    /// (`integrations.github.allowed_actors`): read only by packs that name them in
+    /// `integration_limits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrations: Option<Map<String, Value>>,
     /// `metadata.tripwire`, parsed once on load (it stays in `metadata` on the wire).
     #[serde(skip)]
     pub tripwire: Option<Tripwire>,
@@ -281,6 +286,13 @@ impl Passport {
     /// Whether the passport grants a capability.
     pub fn grants(&self, capability: &str) -> bool {
         self.capabilities.iter().any(|c| c.id == capability)
+    }
+
+    /// The value at a dotted path under `integrations` (`github.allowed_actors`), if any.
+    pub fn integration(&self, path: &str) -> Option<&Value> {
+        let mut parts = path.split('.');
+        let first = self.integrations.as_ref()?.get(parts.next()?)?;
+        parts.try_fold(first, |v, k| v.get(k))
     }
 
     /// The limits block for a capability, if any.

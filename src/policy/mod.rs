@@ -99,9 +99,16 @@ pub fn ceiling_view(org: &Passport, agent: &Passport) -> Passport {
             .chain(&agent.capabilities)
             .any(|c| c.id == k)
     };
+    // A limit written flat at the top of `limits` (a pack's `flat_limits`) stays a value,
+    // the org's in place of the agent's.
+    let flat = |key: &str| {
+        let plain = |v: &&Value| !v.is_object();
+        let org_value = org.limits.get(key).filter(plain);
+        org_value.or(agent.limits.get(key).filter(plain)).cloned()
+    };
     for key in agent.limits.keys().chain(org.limits.keys()) {
         if !is_cap(key) && !limits.contains_key(key) {
-            limits.insert(key.clone(), overlay(key));
+            limits.insert(key.clone(), flat(key).unwrap_or_else(|| overlay(key)));
         }
     }
     v.limits = limits;

@@ -496,3 +496,43 @@ fn the_org_ceiling_bounds_a_packs_own_limits_block() {
         json!(["acme/*"])
     );
 }
+
+/// Limits written flat (a pack's `flat_limits`) are layered as values: an org's flat
+/// allowlist bounds an agent's flat one, and an agent's flat values are not turned into
+/// empty blocks by the org's view.
+#[test]
+fn the_org_ceiling_bounds_flat_limits_too() {
+    let flat = |repos: Value| {
+        json!({"max_prs_per_day": 10, "max_merges_per_day": 5, "max_pr_size_kb": 100,
+               "allowed_repos": repos})
+    };
+    let agent = passport(ID, &["repo.pr.create"], flat(json!(["acme/*"])));
+    let org = passport(
+        "00000000-0000-4000-8000-0000000000aa",
+        &["repo.pr.create"],
+        flat(json!(["acme/web"])),
+    );
+    let view = ceiling_view(&org, &agent);
+    assert_eq!(view.limits["allowed_repos"], json!(["acme/web"]));
+    assert_eq!(view.limits["max_prs_per_day"], json!(10));
+    let bare = passport(
+        "00000000-0000-4000-8000-0000000000aa",
+        &["repo.pr.create"],
+        json!({}),
+    );
+    assert_eq!(
+        ceiling_view(&bare, &agent).limits["allowed_repos"],
+        json!(["acme/*"])
+    );
+    let pr = |repo: &str| json!({"repository": repo, "action": "pr.create", "branch": "feat/x"});
+    const MERGE: &str = "code.repository.merge.v1";
+    let decide = |org: Option<&Passport>, repo: &str| {
+        run(&layers(org, &agent, None), None, MERGE, pr(repo)).evaluation
+    };
+    assert_eq!(decide(None, "acme/api").verdict, Verdict::Allow);
+    assert_eq!(decide(None, "evil/api").verdict, Verdict::Deny);
+    let e = decide(Some(&org), "acme/api");
+    assert_eq!(e.verdict, Verdict::Deny, "{:?}", e.reasons);
+    let e = decide(Some(&org), "acme/web");
+    assert_eq!(e.verdict, Verdict::Allow, "{:?}", e.reasons);
+}

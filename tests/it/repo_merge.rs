@@ -1,5 +1,6 @@
 //! `code.repository.merge.v1` through the real binary: the capability the action needs, the
-//! limits under `limits["code.repository.merge"]` (APort's passport layout), glob-matched
+//! limits under `limits["code.repository.merge"]` or flat at the top of `limits` (APort's
+//! passport layouts), the `integrations.github` lists, the file-count fallback, glob-matched
 //! repositories and branches, the path allowlist over every changed file, the size
 //! arithmetic and the daily caps. APort's wheel ships no vectors for this pack, so
 //! `tests/corpus/code.repository.merge.v1.jsonl` holds our own, each deny beside a
@@ -41,7 +42,11 @@ fn pr(action: &str) -> Value {
 
 /// `pr(action)` with `edit`'s fields set (a null removes the field; so does a null action).
 fn vector_context(v: &Value) -> Value {
-    let mut c = pr(v["action"].as_str().unwrap_or("pr.create"));
+    vector_on(pr(v["action"].as_str().unwrap_or("pr.create")), v)
+}
+
+/// `base` with the vector's `edit` applied (a null removes the field; so does a null action).
+fn vector_on(mut c: Value, v: &Value) -> Value {
     let fields = c.as_object_mut().unwrap();
     if v["action"].is_null() {
         fields.remove("action");
@@ -64,23 +69,21 @@ fn denial(h: &Home, context: &Value) -> String {
     out["reasons"][0]["message"].as_str().unwrap().to_string()
 }
 
-#[test]
-fn the_packs_vectors_pass_in_order() {
+/// Runs a vector file in order against `h`, each context made by `context`; returns how
+/// many were allowed and how many denied or sent to review.
+fn run_vectors(h: &Home, file: &str, context: impl Fn(&Value) -> Value) -> (usize, usize) {
     let text = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/corpus/code.repository.merge.v1.jsonl"),
+            .join("tests/corpus")
+            .join(file),
     )
     .unwrap();
-    let h = home(&passport(
-        &["repo.pr.create", "repo.merge"],
-        json!({"code.repository.merge": limits()}),
-    ));
     let (mut allowed, mut denied) = (0, 0);
     // In order: the daily caps see the calls allowed before them.
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: Value = serde_json::from_str(line).unwrap();
         let name = v["name"].as_str().unwrap();
-        let (verdict, codes) = decide(&h, PACK, &vector_context(&v));
+        let (verdict, codes) = decide(h, PACK, &context(&v));
         match v["expect"].as_str().unwrap().split_once(' ') {
             None => {
                 assert_eq!(verdict, "allow", "{name}: {codes:?}");
@@ -93,10 +96,145 @@ fn the_packs_vectors_pass_in_order() {
             }
         }
     }
+    (allowed, denied)
+}
+
+/// The same vectors under both of APort's passport layouts: the pack's own block, and
+/// (with no block) the limits written flat at the top of `limits`.
+#[test]
+fn the_packs_vectors_pass_in_order() {
+    for limits in [json!({"code.repository.merge": limits()}), limits()] {
+        let h = home(&passport(&["repo.pr.create", "repo.merge"], limits.clone()));
+        let (allowed, denied) = run_vectors(&h, "code.repository.merge.v1.jsonl", vector_context);
+        assert!(
+            allowed >= 5 && denied >= 20,
+            "{limits}: {allowed} allowed, {denied} denied"
+        );
+    }
+}
+
+/// What `integrations.github` binds: the repository, actor, app and workflow refs a call
+/// names, each against its own list, brackets literal (`my-bot[bot]`).
+fn github() -> Value {
+    json!({"github": {
+        "allowed_repositories": ["acme/web", "tools/cli"],
+        "allowed_actors": ["my-bot[bot]", "acme-ci"],
+        "allowed_apps": ["acme-agent"],
+        "allowed_workflow_refs": ["acme/web/.github/workflows/agent.yml@refs/heads/main",
+                                  "acme/*/.github/workflows/ci.yml@refs/heads/*"]
+    }})
+}
+
+#[test]
+fn the_github_integration_lists_bind_what_the_call_names() {
+    let mut p = passport(
+        &["repo.pr.create", "repo.merge"],
+        json!({"code.repository.merge": limits()}),
+    );
+    p["integrations"] = github();
+    let h = home(&p);
+    let base = |v: &Value| {
+        let mut c = pr(v["action"].as_str().unwrap_or("pr.create"));
+        c["github_actor"] = json!("my-bot[bot]");
+        c["github_app"] = json!("acme-agent");
+        c["workflow_ref"] = json!("acme/web/.github/workflows/agent.yml@refs/heads/main");
+        vector_on(c, v)
+    };
+    let (allowed, denied) = run_vectors(&h, "code.repository.merge.v1.github.jsonl", base);
     assert!(
-        allowed >= 5 && denied >= 20,
+        allowed >= 6 && denied >= 12,
         "{allowed} allowed, {denied} denied"
     );
+    // Without integrations nothing of the sort is asked for.
+    let plain = home(&passport(
+        &["repo.pr.create"],
+        json!({"code.repository.merge": limits()}),
+    ));
+    assert_eq!(decide(&plain, PACK, &pr("pr.create")).0, "allow");
+}
+
+#[test]
+fn a_list_set_in_the_block_and_under_integrations_differently_is_a_policy_error() {
+    let mut l = limits();
+    l["github_allowed_actors"] = json!(["someone-else"]);
+    let mut p = passport(&["repo.pr.create"], json!({"code.repository.merge": l}));
+    p["integrations"] = github();
+    let h = home(&p);
+    let mut c = pr("pr.create");
+    c["github_actor"] = json!("my-bot[bot]");
+    let (v, codes) = decide(&h, PACK, &c);
+    assert_eq!(v, "deny");
+    assert!(codes.contains("oap.policy_error"), "{codes:?}");
+    assert!(denial(&h, &c).contains("integrations.github.allowed_actors"));
+}
+
+#[test]
+fn the_pack_block_wins_over_flat_limits_and_missing_ones_say_where_they_are_looked_for() {
+    let mut both = limits();
+    both["code.repository.merge"] = limits();
+    both["allowed_repos"] = json!(["*"]);
+    let h = home(&passport(&["repo.pr.create"], both));
+    let mut evil = pr("pr.create");
+    evil["repository"] = json!("evil/web");
+    let (v, codes) = decide(&h, PACK, &evil);
+    assert_eq!(v, "deny");
+    assert!(codes.contains("oap.repo_not_allowed"), "{codes:?}");
+    let h = home(&passport(
+        &["repo.pr.create"],
+        json!({"allowed_repos": ["acme/*"]}),
+    ));
+    let text = denial(&h, &pr("pr.create"));
+    assert!(text.contains("max_prs_per_day"), "{text}");
+    assert!(text.contains("at the top of limits"), "{text}");
+}
+
+/// APort's fallback: a change that reports no line counts is sized by its number of
+/// changed files, against the same `max_pr_size_kb`.
+#[test]
+fn without_line_counts_the_file_count_is_held_to_the_size_limit() {
+    let mut l = limits();
+    let l_map = l.as_object_mut().unwrap();
+    l_map.remove("max_files_changed");
+    l_map.insert("max_pr_size_kb".into(), json!(5));
+    let h = home(&passport(
+        &["repo.pr.create"],
+        json!({"code.repository.merge": l}),
+    ));
+    let files = |n: usize| json!((0..n).map(|i| format!("docs/f{i}.md")).collect::<Vec<_>>());
+    let change = |edit: Value| {
+        let mut c = pr("pr.create");
+        let m = c.as_object_mut().unwrap();
+        for k in ["lines_added", "lines_removed", "files_changed"] {
+            m.remove(k);
+        }
+        for (k, v) in edit.as_object().unwrap() {
+            m.insert(k.clone(), v.clone());
+        }
+        c
+    };
+    for (edit, want) in [
+        (json!({"files_changed": files(5)}), "allow"),
+        (json!({"files_changed": files(6)}), "deny"),
+        (json!({"files": files(6)}), "deny"),
+        (
+            json!({"files_changed": files(6), "lines_added": 0, "lines_removed": 0}),
+            "deny",
+        ),
+        // Line counts decide when there are any: 6 files, 40 lines, ceil(40 / 10) = 4 <= 5.
+        (
+            json!({"files_changed": files(6), "lines_added": 40}),
+            "allow",
+        ),
+        (json!({"files_changed": files(1), "deletions": 60}), "deny"),
+    ] {
+        let (v, codes) = decide(&h, PACK, &change(edit.clone()));
+        assert_eq!(v, want, "{edit}: {codes:?}");
+        if want == "deny" {
+            assert!(codes.contains("oap.limit_exceeded"), "{edit}: {codes:?}");
+        }
+    }
+    let text = denial(&h, &change(json!({"files_changed": files(6)})));
+    assert!(text.contains("item count of `files_changed` = 6"), "{text}");
 }
 
 #[test]
