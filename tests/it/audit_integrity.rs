@@ -483,3 +483,61 @@ fn a_forged_checkpoint_is_not_evidence() {
         "{rep}"
     );
 }
+
+#[test]
+fn a_log_re_signed_with_the_real_key_is_named_by_a_checkpoint_taken_before() {
+    let home = Home::new("coding-agent");
+    filled(&home);
+    let cp = home.path("witness.json");
+    home.ok_text(&["audit", "checkpoint", "--out", cp.to_str().unwrap()]);
+    // The evaluator key is readable by the user the agent runs as: the denies become
+    // allows, every record re-chained and re-signed, the head rewritten to match.
+    let key = KeyPair::load(&home.path("keys/toolgate.key.jwk")).unwrap();
+    resign(&home, &key, |r| {
+        if r.verdict == RecordVerdict::Deny {
+            r.verdict = RecordVerdict::Allow;
+            r.reasons.clear();
+        }
+    });
+    assert!(home.records().iter().all(|r| r["verdict"] == "allow"));
+    // Nothing on the machine can tell (docs/audit.md says so)...
+    assert_eq!(verify_default(&home, &[]).0, 0);
+    // ...but the checkpoint that left it can: its record is not the log's any more.
+    let (rc, rep) = verify_default(&home, &["--checkpoint", cp.to_str().unwrap()]);
+    assert_eq!(rc, 1, "{rep}");
+    assert_eq!(rep["tampering"], "rollback", "{rep}");
+    assert!(
+        rep["error"].as_str().unwrap().contains("rewritten"),
+        "{rep}"
+    );
+}
+
+#[test]
+fn the_real_binary_with_its_clock_set_back_reopens_no_daily_cap() {
+    let home = Home::new("refund-agent"); // daily cap 50000, at most 5000 a refund
+    assert_eq!(code(&home.refund(5000, "today")), "oap.allowed");
+    // The clock a day ahead: the same gate code, given that time, spends tomorrow's cap.
+    let loc = in_process(&home);
+    let ahead = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    for i in 0..10 {
+        let input = refund_call(5000, &format!("ahead-{i}")).to_string();
+        let o = toolgate::gate::evaluate(&loc, input.as_bytes(), &Default::default(), ahead);
+        assert_eq!(o.evaluation.reasons[0].code.as_str(), "oap.allowed");
+    }
+    // The clock back to now, for the real binary: its day is not tomorrow's, yet the cap
+    // stays spent, because it decides at the last record's time, and says so.
+    let o = home.refund(5000, "back");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(code(&o), "oap.limit_exceeded");
+    let recs = home.records();
+    let (last, before) = (&recs[recs.len() - 1], &recs[recs.len() - 2]);
+    assert_eq!(last["ts"], before["ts"], "recorded at the later time");
+    let noted = last["notes"].as_array().unwrap();
+    assert!(
+        noted
+            .iter()
+            .any(|n| n.as_str().unwrap().starts_with("clock:")),
+        "{last}"
+    );
+    assert_eq!(verify_default(&home, &[]).0, 0);
+}
