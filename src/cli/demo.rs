@@ -84,17 +84,16 @@ fn set_up(
 
 /// Hook inputs as Claude Code and Cursor send them: allowed work beside the attacks.
 fn sample_calls(cwd: &str) -> Vec<(&'static str, serde_json::Value)> {
+    let mut calls = claude_calls(cwd);
+    calls.extend(cursor_calls(cwd));
+    calls
+}
+
+/// Claude Code's `PreToolUse` inputs: shell, files, MCP and a tool no map knows.
+fn claude_calls(cwd: &str) -> Vec<(&'static str, serde_json::Value)> {
     let claude = |tool: &str, input: serde_json::Value| {
         json!({"hook_event_name": "PreToolUse", "session_id": "demo-session", "tool_use_id": "toolu_demo",
                "tool_name": tool, "tool_input": input, "cwd": cwd})
-    };
-    let cursor = |event: &str, extra: serde_json::Value| {
-        let mut v = json!({"hook_event_name": event, "conversation_id": "demo-conv", "generation_id": "gen-1",
-                           "workspace_roots": [cwd]});
-        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
-            v.extend(extra.clone());
-        }
-        v
     };
     vec![
         (
@@ -149,6 +148,20 @@ fn sample_calls(cwd: &str) -> Vec<(&'static str, serde_json::Value)> {
             claude("mcp__github__create_issue", json!({"title": "bug"})),
         ),
         ("claude-code unknown tool", claude("Teleport", json!({}))),
+    ]
+}
+
+/// Cursor's hook events: shell, a file read and an MCP call.
+fn cursor_calls(cwd: &str) -> Vec<(&'static str, serde_json::Value)> {
+    let cursor = |event: &str, extra: serde_json::Value| {
+        let mut v = json!({"hook_event_name": event, "conversation_id": "demo-conv", "generation_id": "gen-1",
+                           "workspace_roots": [cwd]});
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        v
+    };
+    vec![
         (
             "cursor shell cargo test",
             cursor(

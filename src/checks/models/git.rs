@@ -365,37 +365,7 @@ const EXEC_CONFIG: &[&str] = &[
 
 /// The touches of `git ARGS`.
 pub fn touches(args: &[Word]) -> Touches {
-    let mut i = 0;
-    // `git -C DIR` (repeatable, each relative to the last); `None` once git is
-    // pointed elsewhere in a way the tree listing does not follow.
-    let mut dir: Option<Option<String>> = Some(None);
-    // `--work-tree DIR`: where the files land, whatever `-C` says.
-    let mut work_tree: Option<String> = None;
-    while let Some(arg) = args.get(i).filter(|a| a.text.starts_with('-')) {
-        let t = arg.text.as_str();
-        match (t, args.get(i + 1)) {
-            ("-C", Some(d)) if d.is_literal() && !d.text.is_empty() => {
-                dir = dir.map(|prev| {
-                    Some(match prev {
-                        Some(p) if !d.text.starts_with('/') => format!("{p}/{}", d.text),
-                        _ => d.text.clone(),
-                    })
-                });
-            }
-            ("--work-tree", Some(d)) => {
-                work_tree = Some(lit(d)?.to_string());
-                dir = None;
-            }
-            ("-C", _) | ("--git-dir", _) | ("--work-tree", _) => dir = None,
-            _ if t.starts_with("--work-tree=") => {
-                work_tree = t.strip_prefix("--work-tree=").map(str::to_string);
-                dir = None;
-            }
-            _ if t.starts_with("--git-dir=") => dir = None,
-            _ => {}
-        }
-        i += if GLOBAL_WITH_VALUE.contains(&t) { 2 } else { 1 };
-    }
+    let (i, Location { dir, work_tree }) = global_options(args)?;
     let Some(sub) = args.get(i) else {
         return Ok(vec![]);
     };
@@ -424,6 +394,106 @@ pub fn touches(args: &[Word]) -> Touches {
     if let Rule::Runs(what) = rule {
         return Err(Refusal::option(format!("`git {sub_name}` {what}")));
     }
+    refuse_code_runners(sub_name, rest)?;
+    let written = option_writes(sub_name, rest)?;
+    let second = rest
+        .iter()
+        .find(|w| !w.text.starts_with('-'))
+        .map(|w| w.text.as_str());
+    if REPORTING
+        .iter()
+        .any(|(s, words)| *s == sub_name && second.is_some_and(|w| words.contains(&w)))
+    {
+        return Ok(vec![]);
+    }
+    let has = |opts: &[&str]| {
+        rest.iter().any(|w| {
+            opts.iter()
+                .any(|o| w.text == *o || w.text.starts_with(&format!("{o}=")))
+        })
+    };
+    let table = |t: &[(&str, &'static [&'static str])]| {
+        t.iter()
+            .find(|(s, _)| *s == sub_name)
+            .map_or(&[][..], |(_, o)| *o)
+    };
+    let untouched = has(table(TREE_UNTOUCHED)) && !has(table(TREE_AGAIN));
+    let (paths, reads) = pathspecs(sub_name, rest)?;
+    let mut out: Vec<Touch> = reads.into_iter().map(Touch::Read).collect();
+    out.extend(written);
+    match rule {
+        Rule::Inert | Rule::Runs(_) => {}
+        Rule::Reads | Rule::ReadsTree => {
+            let empty = paths.is_empty();
+            for p in paths {
+                match p {
+                    Spec::Path(p) => out.push(Touch::Read(p)),
+                    Spec::Pattern(p) => out.push(Touch::ReadPattern(p)),
+                }
+            }
+            // `archive REV` reads the whole tree unless `--` names the paths.
+            if rule == Rule::ReadsTree && (empty || (sub_name == "archive" && !dashdash(rest))) {
+                out.push(Touch::Read(".".into()));
+            }
+        }
+        Rule::Writes | Rule::WritesTree => {
+            let tree = TreeWrite {
+                sub_name,
+                rest,
+                rule,
+                untouched,
+                reset_tree: has(RESET_TREE),
+            };
+            return tree_writes(&tree, Location { dir, work_tree }, paths, out);
+        }
+    }
+    Ok(out)
+}
+
+/// Where `git` was pointed by its global options: `-C DIR` (repeatable, each relative to
+/// the last; `None` once git is pointed elsewhere in a way the tree listing does not
+/// follow), and `--work-tree DIR`, where the files land whatever `-C` says.
+struct Location {
+    dir: Option<Option<String>>,
+    work_tree: Option<String>,
+}
+
+/// Reads git's global options: the index of the subcommand and where git was pointed.
+fn global_options(args: &[Word]) -> Result<(usize, Location), Refusal> {
+    let mut i = 0;
+    let mut dir: Option<Option<String>> = Some(None);
+    let mut work_tree: Option<String> = None;
+    while let Some(arg) = args.get(i).filter(|a| a.text.starts_with('-')) {
+        let t = arg.text.as_str();
+        match (t, args.get(i + 1)) {
+            ("-C", Some(d)) if d.is_literal() && !d.text.is_empty() => {
+                dir = dir.map(|prev| {
+                    Some(match prev {
+                        Some(p) if !d.text.starts_with('/') => format!("{p}/{}", d.text),
+                        _ => d.text.clone(),
+                    })
+                });
+            }
+            ("--work-tree", Some(d)) => {
+                work_tree = Some(lit(d)?.to_string());
+                dir = None;
+            }
+            ("-C", _) | ("--git-dir", _) | ("--work-tree", _) => dir = None,
+            _ if t.starts_with("--work-tree=") => {
+                work_tree = t.strip_prefix("--work-tree=").map(str::to_string);
+                dir = None;
+            }
+            _ if t.starts_with("--git-dir=") => dir = None,
+            _ => {}
+        }
+        i += if GLOBAL_WITH_VALUE.contains(&t) { 2 } else { 1 };
+    }
+    Ok((i, Location { dir, work_tree }))
+}
+
+/// Refuses the options that make a subcommand run a command or load files of the
+/// caller's choosing (`RUNS_CODE`).
+fn refuse_code_runners(sub_name: &str, rest: &[Word]) -> Result<(), Refusal> {
     for (s, o) in RUNS_CODE {
         if (*s == sub_name || *s == "-")
             && rest
@@ -436,6 +506,13 @@ pub fn touches(args: &[Word]) -> Touches {
             )));
         }
     }
+    Ok(())
+}
+
+/// The files a subcommand's options write (`WRITES_TO`) and the bundle `git bundle
+/// create FILE` writes; a merge strategy that is not git's own is refused (`-s x` runs
+/// `git-merge-x` from PATH).
+fn option_writes(sub_name: &str, rest: &[Word]) -> Touches {
     let mut written = vec![];
     for (i, _) in rest.iter().enumerate().take_while(|(_, w)| w.text != "--") {
         for (s, opts) in WRITES_TO {
@@ -477,101 +554,89 @@ pub fn touches(args: &[Word]) -> Touches {
             written.push(Touch::Write(lit(f)?.to_string()));
         }
     }
-    if REPORTING
-        .iter()
-        .any(|(s, words)| *s == sub_name && second.is_some_and(|w| words.contains(&w)))
-    {
-        return Ok(vec![]);
+    Ok(written)
+}
+
+/// What [`tree_writes`] judges: a subcommand that writes files, and how it was called.
+struct TreeWrite<'a> {
+    sub_name: &'a str,
+    rest: &'a [Word],
+    rule: Rule,
+    /// An option that leaves the tree alone was given (`checkout -b`), and none that
+    /// touches it again.
+    untouched: bool,
+    /// `reset` was told to write the tree (`--hard`, `--merge`, `--keep`).
+    reset_tree: bool,
+}
+
+/// The touches of a subcommand that writes the work tree, added to `out`: the paths it
+/// names, the tree git lists in advance, or files below a directory that no listing
+/// can name.
+fn tree_writes(w: &TreeWrite, at: Location, paths: Vec<Spec>, mut out: Vec<Touch>) -> Touches {
+    let TreeWrite {
+        sub_name,
+        rest,
+        rule,
+        untouched,
+        reset_tree,
+    } = *w;
+    let Location { dir, work_tree } = at;
+    if sub_name == "reset" && !reset_tree {
+        return Ok(out);
     }
-    let has = |opts: &[&str]| {
-        rest.iter().any(|w| {
-            opts.iter()
-                .any(|o| w.text == *o || w.text.starts_with(&format!("{o}=")))
-        })
-    };
-    let table = |t: &[(&str, &'static [&'static str])]| {
-        t.iter()
-            .find(|(s, _)| *s == sub_name)
-            .map_or(&[][..], |(_, o)| *o)
-    };
-    let untouched = has(table(TREE_UNTOUCHED)) && !has(table(TREE_AGAIN));
-    let (paths, reads) = pathspecs(sub_name, rest)?;
-    let mut out: Vec<Touch> = reads.into_iter().map(Touch::Read).collect();
-    out.extend(written);
-    match rule {
-        Rule::Inert | Rule::Runs(_) => {}
-        Rule::Reads | Rule::ReadsTree => {
-            let empty = paths.is_empty();
-            for p in paths {
-                match p {
-                    Spec::Path(p) => out.push(Touch::Read(p)),
-                    Spec::Pattern(p) => out.push(Touch::ReadPattern(p)),
-                }
-            }
-            // `archive REV` reads the whole tree unless `--` names the paths.
-            if rule == Rule::ReadsTree && (empty || (sub_name == "archive" && !dashdash(rest))) {
-                out.push(Touch::Read(".".into()));
-            }
+    if untouched {
+        // `checkout -b new` with no start point and no paths changes no file.
+        let switches_branch = matches!(sub_name, "checkout" | "switch");
+        if !switches_branch || paths.is_empty() {
+            return Ok(out);
         }
-        Rule::Writes | Rule::WritesTree => {
-            if sub_name == "reset" && !has(RESET_TREE) {
-                return Ok(out);
-            }
-            if untouched {
-                // `checkout -b new` with no start point and no paths changes no file.
-                let switches_branch = matches!(sub_name, "checkout" | "switch");
-                if !switches_branch || paths.is_empty() {
-                    return Ok(out);
-                }
-            }
-            // Content from a commit, the index, a patch or a remote: judged on
-            // the files git lists, or refused under a project root when it cannot.
-            // Where the files land: `--work-tree`, else `-C`, else the command's directory.
-            let here = work_tree.clone().or_else(|| dir.clone().flatten());
-            let at = |d: &str| match &here {
-                Some(h) if !d.starts_with('/') => format!("{h}/{d}"),
-                _ => d.to_string(),
-            };
-            if let Some(listing) = content_writer(sub_name, rest)? {
-                if listing.as_ref().is_ok_and(writes_nothing) {
-                    return Ok(out);
-                }
-                out.push(match (listing, dir) {
-                    (Ok(mut spec), Some(d)) if work_tree.is_none() => {
-                        spec.dir = d;
-                        Touch::GitTree(Box::new(spec))
-                    }
-                    (Ok(spec), _) => Touch::Unlisted {
-                        dir: at(spec.populate.as_ref().map_or(".", |(d, _)| d.as_str())),
-                        why: format!("`git {sub_name}` runs with `--git-dir` or `--work-tree`, which toolgate does not list"),
-                    },
-                    (Err((d, why)), _) => Touch::Unlisted { dir: at(&d), why },
-                });
-                return Ok(out);
-            }
-            let empty = paths.is_empty();
-            // `checkout REV -- PATHS` writes only the paths.
-            let only_paths = matches!(sub_name, "checkout" | "stash") && dashdash(rest);
-            for p in paths {
-                match p {
-                    Spec::Path(p) => out.push(Touch::Write(p)),
-                    Spec::Pattern(_) => out.push(Touch::Tree),
-                }
-            }
-            if rule == Rule::WritesTree && !only_paths {
-                // Content from commits git could not be asked about: unknown files.
-                out.retain(|t| !matches!(t, Touch::Write(_) | Touch::Tree));
-                out.push(match dir.and_then(|d| whole_tree(sub_name, rest, d)) {
-                    Some(spec) => Touch::GitTree(Box::new(spec)),
-                    None => Touch::Unlisted {
-                        dir: at("."),
-                        why: format!("git cannot list in advance which files `git {sub_name}` writes here (a form toolgate does not list, such as several operands, `--abort`/`--continue`, or `--git-dir`); {RUN_IT_YOURSELF}"),
-                    },
-                });
-            } else if empty {
-                out.push(Touch::Tree);
-            }
+    }
+    // Content from a commit, the index, a patch or a remote: judged on
+    // the files git lists, or refused under a project root when it cannot.
+    // Where the files land: `--work-tree`, else `-C`, else the command's directory.
+    let here = work_tree.clone().or_else(|| dir.clone().flatten());
+    let at = |d: &str| match &here {
+        Some(h) if !d.starts_with('/') => format!("{h}/{d}"),
+        _ => d.to_string(),
+    };
+    if let Some(listing) = content_writer(sub_name, rest)? {
+        if listing.as_ref().is_ok_and(writes_nothing) {
+            return Ok(out);
         }
+        out.push(match (listing, dir) {
+            (Ok(mut spec), Some(d)) if work_tree.is_none() => {
+                spec.dir = d;
+                Touch::GitTree(Box::new(spec))
+            }
+            (Ok(spec), _) => Touch::Unlisted {
+                dir: at(spec.populate.as_ref().map_or(".", |(d, _)| d.as_str())),
+                why: format!("`git {sub_name}` runs with `--git-dir` or `--work-tree`, which toolgate does not list"),
+            },
+            (Err((d, why)), _) => Touch::Unlisted { dir: at(&d), why },
+        });
+        return Ok(out);
+    }
+    let empty = paths.is_empty();
+    // `checkout REV -- PATHS` writes only the paths.
+    let only_paths = matches!(sub_name, "checkout" | "stash") && dashdash(rest);
+    for p in paths {
+        match p {
+            Spec::Path(p) => out.push(Touch::Write(p)),
+            Spec::Pattern(_) => out.push(Touch::Tree),
+        }
+    }
+    if rule == Rule::WritesTree && !only_paths {
+        // Content from commits git could not be asked about: unknown files.
+        out.retain(|t| !matches!(t, Touch::Write(_) | Touch::Tree));
+        out.push(match dir.and_then(|d| whole_tree(sub_name, rest, d)) {
+            Some(spec) => Touch::GitTree(Box::new(spec)),
+            None => Touch::Unlisted {
+                dir: at("."),
+                why: format!("git cannot list in advance which files `git {sub_name}` writes here (a form toolgate does not list, such as several operands, `--abort`/`--continue`, or `--git-dir`); {RUN_IT_YOURSELF}"),
+            },
+        });
+    } else if empty {
+        out.push(Touch::Tree);
     }
     Ok(out)
 }
