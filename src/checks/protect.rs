@@ -20,14 +20,35 @@ use std::path::{Component, Path, PathBuf};
 /// record to tell a deny no person may lift.
 pub const PROTECTED_WHY: &str = "toolgate protects it from agents";
 
-/// Project-level host and toolgate configuration directories, protected at any depth.
-pub const PROTECTED_NAMES: &[&str] = &[
-    ".claude",
-    ".cursor",
-    ".codex",
-    ".gemini",
-    ".github/hooks",
-    ".toolgate",
+/// Names protected at any depth, each with why: the project configuration of the
+/// hosts and of toolgate, and every file that some tool runs as code, or turns into
+/// a command, outside the agent's gate and without a person reading it first (an
+/// editor opening the folder, the user's next `git commit`, a shell entering the
+/// directory). Left out on purpose: `.env` (dotenv loaders read values, they run
+/// nothing), `.gitattributes` and `.gitmodules` (a filter or an update command must
+/// be defined in git's config, which is here), `.vscode/extensions.json` (a
+/// recommendation a person installs).
+pub const PROTECTED_NAMES: &[(&str, &str)] = &[
+    (".claude", "Claude Code's project settings, hooks and MCP servers"),
+    (".cursor", "Cursor's project rules, hooks and MCP servers"),
+    (".codex", "Codex's project configuration"),
+    (".gemini", "Gemini CLI's project settings and hooks"),
+    (".github/hooks", "Copilot CLI's project hooks"),
+    (".toolgate", "toolgate's own project policy"),
+    (".mcp.json", "Claude Code's project MCP servers, each a command it starts"),
+    (".vscode/settings.json", "VS Code runs what it names (interpreters, formatters, terminal environment) on opening the folder"),
+    (".vscode/tasks.json", "VS Code tasks, which may run when the folder opens"),
+    (".vscode/launch.json", "VS Code launch commands: a person picks the name, not the command"),
+    (".vscode/mcp.json", "VS Code's MCP servers, each a command it starts"),
+    (".idea/runConfigurations", "JetBrains run configurations: a person picks the name, not the command"),
+    (".idea/workspace.xml", "JetBrains keeps run configurations here too"),
+    (".envrc", "direnv runs it on entering the directory (auto-allowed for whitelisted prefixes)"),
+    (".git/hooks", "git runs these on the user's next commit, merge or checkout"),
+    (".git/config", "core.hooksPath, core.fsmonitor, core.sshCommand and filter drivers are commands git runs"),
+    (".husky", "husky points git's hooks here"),
+    (".pre-commit-config.yaml", "pre-commit runs the hooks it lists on the user's next commit"),
+    ("lefthook.yml", "lefthook runs the commands it lists from git's hooks"),
+    (".lefthook.yml", "lefthook runs the commands it lists from git's hooks"),
 ];
 
 /// Shell start-up files (relative to the home directory): hooks run under `sh -c`,
@@ -103,6 +124,15 @@ fn fold(p: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Why a protected name is protected.
+fn name_why(name: &Path) -> &'static str {
+    let want = fold(name);
+    PROTECTED_NAMES
+        .iter()
+        .find(|(n, _)| fold(Path::new(n)) == want)
+        .map_or(PROTECTED_WHY, |(_, why)| why)
+}
+
 /// `inner` is `outer` or below it, ignoring case.
 fn within(inner: &[String], outer: &[String]) -> bool {
     inner.starts_with(outer)
@@ -121,7 +151,10 @@ impl Protected {
     /// An empty set with the project-level names.
     pub fn with_names() -> Protected {
         Protected {
-            names: PROTECTED_NAMES.iter().map(PathBuf::from).collect(),
+            names: PROTECTED_NAMES
+                .iter()
+                .map(|(n, _)| PathBuf::from(n))
+                .collect(),
             ..Protected::default()
         }
     }
@@ -195,9 +228,10 @@ impl Protected {
         }
         if let Some(n) = self.name_in(path) {
             return Some(format!(
-                "{} is inside a `{}` directory, where hosts and toolgate keep their configuration",
+                "{} is inside `{}` ({}), where hosts, editors and toolgate keep configuration that runs",
                 path.display(),
-                n.display()
+                n.display(),
+                name_why(n)
             ));
         }
         match walk(path) {

@@ -7,22 +7,12 @@
 
 use crate::harness::Home;
 use crate::trust_boundary::{allow, bash, deny};
-use serde_json::json;
 use std::path::Path;
 use std::process::Command;
 
 /// coding-agent with the archivers allowed.
 fn home() -> Home {
-    let h = Home::new("coding-agent");
-    h.edit_passport(|p| {
-        let cmds = p["limits"]["system.command.execute"]["allowed_commands"]
-            .as_array_mut()
-            .unwrap();
-        for c in ["tar", "unzip", "patch", "cp", "7z"] {
-            cmds.push(json!(c));
-        }
-    });
-    h
+    Home::with_commands("coding-agent", &["tar", "unzip", "patch", "cp", "7z"])
 }
 
 /// A tar of `files` (path, content) and `links` (path, target), built with

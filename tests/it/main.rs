@@ -50,6 +50,7 @@ mod otel_export;
 mod pack_primitives;
 mod passport_edit;
 mod policy_fixtures;
+mod protected_targets;
 mod repo_merge;
 mod rollout;
 mod trust_boundary;

@@ -60,6 +60,16 @@ impl Home {
         h
     }
 
+    /// A home from `template` whose passport also allows `commands`.
+    pub fn with_commands(template: &str, commands: &[&str]) -> Home {
+        Home::with_passport(template, |p| {
+            let cmds = p["limits"]["system.command.execute"]["allowed_commands"]
+                .as_array_mut()
+                .unwrap();
+            cmds.extend(commands.iter().map(|c| json!(c)));
+        })
+    }
+
     /// A path inside the toolgate home.
     pub fn path(&self, rel: &str) -> PathBuf {
         self.home.join(rel)
