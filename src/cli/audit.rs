@@ -6,11 +6,12 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
 use toolgate::audit::head::head_path;
+use toolgate::audit::log::AuditLog;
 use toolgate::audit::log::{chain_files, Repaired};
 use toolgate::audit::verify::{verify_files, Broken, HeadCheck, Options};
 use toolgate::canonical::timestamp;
 use toolgate::gate::audit_log;
-use toolgate::home::Config;
+use toolgate::home::{Config, Locations};
 use toolgate::passport::{KeyPair, TrustStore};
 
 #[derive(Debug, Subcommand)]
@@ -136,130 +137,145 @@ pub fn run(paths: &PathArgs, cmd: AuditCommand) -> Result<()> {
     let log = audit_log(&loc.audit_log.path, &config);
     let now = timestamp(time::OffsetDateTime::now_utc());
     match cmd {
-        AuditCommand::Repair(a) => {
-            let key = KeyPair::load(&loc.key.path)?;
-            let done = log.repair(&key, &now, a.accept_loss)?;
-            if matches!(done, Repaired::Nothing) {
-                if let Some(b) = break_inside(log.path(), &loc.trust_dir.path, &key) {
-                    anyhow::bail!(cannot_mend(&b));
-                }
-            }
-            if a.out.json {
-                let v = match &done {
-                    Repaired::Torn { aside, bytes } => json!({"action": "torn_tail_moved",
-                        "log": log.path(), "aside": aside, "bytes": bytes}),
-                    Repaired::Recorded { finding, seq } => json!({"action": "loss_recorded",
-                        "log": log.path(), "seq": seq, "finding": finding.to_string()}),
-                    Repaired::Nothing => json!({"action": "nothing", "log": log.path()}),
-                };
-                return print_json(&v);
-            }
-            match done {
-                Repaired::Torn { aside, bytes } => println!(
-                    "moved {bytes} torn bytes to {}; the repair is recorded in {}",
-                    aside.display(),
-                    log.path().display()
-                ),
-                Repaired::Recorded { finding, seq } => println!(
-                    "recorded at seq {seq} of {}: {finding}. The gate appends again; `toolgate verify-log` lists the loss",
-                    log.path().display()
-                ),
-                Repaired::Nothing => println!(
-                    "nothing to repair: {} ends with a complete record that its head names",
-                    log.path().display()
-                ),
-            }
+        AuditCommand::Repair(a) => repair(&loc, &log, &now, a),
+        AuditCommand::RebuildState(a) => rebuild_state(&loc, &log, &now, a),
+        AuditCommand::RotateKey(a) => rotate_key(&loc, &log, &now, a),
+        AuditCommand::Checkpoint(a) => checkpoint(&loc, &log, a),
+    }
+}
+
+/// Moves a torn tail aside or records a loss, saying which.
+fn repair(loc: &Locations, log: &AuditLog, now: &str, a: RepairArgs) -> Result<()> {
+    let key = KeyPair::load(&loc.key.path)?;
+    let done = log.repair(&key, now, a.accept_loss)?;
+    if matches!(done, Repaired::Nothing) {
+        if let Some(b) = break_inside(log.path(), &loc.trust_dir.path, &key) {
+            anyhow::bail!(cannot_mend(&b));
         }
-        AuditCommand::RebuildState(a) => {
-            let key = KeyPair::load(&loc.key.path)?;
-            let (state, at) = log.rebuild_state(&key, &now)?;
-            if a.json {
-                return print_json(
-                    &json!({"state": log.state_path(), "agents": state.agents.len(),
-                    "seq": at.seq, "log": log.path()}),
-                );
-            }
-            println!(
-                "rebuilt {} from the verified log ({} agents); recorded at seq {}",
-                log.state_path().display(),
-                state.agents.len(),
-                at.seq
+    }
+    if a.out.json {
+        let v = match &done {
+            Repaired::Torn { aside, bytes } => json!({"action": "torn_tail_moved",
+                "log": log.path(), "aside": aside, "bytes": bytes}),
+            Repaired::Recorded { finding, seq } => json!({"action": "loss_recorded",
+                "log": log.path(), "seq": seq, "finding": finding.to_string()}),
+            Repaired::Nothing => json!({"action": "nothing", "log": log.path()}),
+        };
+        return print_json(&v);
+    }
+    match done {
+        Repaired::Torn { aside, bytes } => println!(
+            "moved {bytes} torn bytes to {}; the repair is recorded in {}",
+            aside.display(),
+            log.path().display()
+        ),
+        Repaired::Recorded { finding, seq } => println!(
+            "recorded at seq {seq} of {}: {finding}. The gate appends again; `toolgate verify-log` lists the loss",
+            log.path().display()
+        ),
+        Repaired::Nothing => println!(
+            "nothing to repair: {} ends with a complete record that its head names",
+            log.path().display()
+        ),
+    }
+    Ok(())
+}
+
+/// Replays the verified log into a new state file.
+fn rebuild_state(loc: &Locations, log: &AuditLog, now: &str, a: JsonArg) -> Result<()> {
+    let key = KeyPair::load(&loc.key.path)?;
+    let (state, at) = log.rebuild_state(&key, now)?;
+    if a.json {
+        return print_json(
+            &json!({"state": log.state_path(), "agents": state.agents.len(),
+            "seq": at.seq, "log": log.path()}),
+        );
+    }
+    println!(
+        "rebuilt {} from the verified log ({} agents); recorded at seq {}",
+        log.state_path().display(),
+        state.agents.len(),
+        at.seq
+    );
+    Ok(())
+}
+
+/// Hands the log to a new key and installs and trusts it, under the lock.
+fn rotate_key(loc: &Locations, log: &AuditLog, now: &str, a: RotateKeyArgs) -> Result<()> {
+    let old = KeyPair::load(&loc.key.path)?;
+    let new = KeyPair::load(&a.new_key)?;
+    let mut locked = log.lock()?;
+    let at = locked.rotate_key(&old, &new, now)?;
+    // Installed while the lock is held, so no append can use the retired key in between.
+    let bytes =
+        std::fs::read(&a.new_key).with_context(|| format!("reading {}", a.new_key.display()))?;
+    toolgate::audit::head::write_atomic(&loc.key.path, &bytes)
+        .with_context(|| format!("installing the new key at {}", loc.key.path.display()))?;
+    drop(locked);
+    // The matching public key beside it, and trusted: verify-log pins the trust
+    // store's keys, and a passport signed with the new key must verify.
+    let public = loc.key.path.with_file_name("toolgate.pub.jwk");
+    toolgate::audit::head::write_atomic(&public, new.public().to_jwk_string().as_bytes())
+        .with_context(|| format!("writing {}", public.display()))?;
+    let trusted = super::keys::add_trusted(&loc.trust_dir.path, &new.public())?;
+    if a.out.json {
+        return print_json(
+            &json!({"seq": at.seq, "old_kid": old.kid(), "new_kid": new.kid(),
+            "key": loc.key.path, "public_key": public, "trusted": trusted, "log": log.path()}),
+        );
+    }
+    println!(
+        "seq {} hands the log from {} to {}; {} is now the evaluator key\npublic key {} (trusted: {})",
+        at.seq,
+        old.kid(),
+        new.kid(),
+        loc.key.path.display(),
+        public.display(),
+        trusted.display()
+    );
+    Ok(())
+}
+
+/// Writes or prints a signed checkpoint of the last record.
+fn checkpoint(loc: &Locations, log: &AuditLog, a: CheckpointArgs) -> Result<()> {
+    let key = KeyPair::load(&loc.key.path)?;
+    let locked = log.lock()?;
+    let (Some(tail), Some(log_id)) = (&locked.tail, &locked.log_id) else {
+        anyhow::bail!(
+            "{} has no records yet: there is nothing to checkpoint",
+            log.path().display()
+        );
+    };
+    let ours = tail.kid == key.kid()
+        || tail.next_key.as_deref() == Some(toolgate::audit::log::key_b64(&key).as_str());
+    if !ours {
+        anyhow::bail!(
+            "the evaluator key {} did not sign {} (its last record is signed by {})",
+            key.kid(),
+            log.path().display(),
+            tail.kid
+        );
+    }
+    let cp = toolgate::audit::head::Checkpoint::of(log_id, tail, &key);
+    drop(locked);
+    let text = serde_json::to_string(&cp)? + "\n";
+    if let Some(path) = &a.out {
+        toolgate::audit::head::write_atomic(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if a.json {
+        return print_json(&json!({"checkpoint": cp, "out": a.out}));
+    }
+    match a.out {
+        Some(path) => {
+            eprintln!(
+                "checkpoint of seq {} ({}) written to {}",
+                cp.seq,
+                cp.hash,
+                path.display()
             );
         }
-        AuditCommand::RotateKey(a) => {
-            let old = KeyPair::load(&loc.key.path)?;
-            let new = KeyPair::load(&a.new_key)?;
-            let mut locked = log.lock()?;
-            let at = locked.rotate_key(&old, &new, &now)?;
-            // Installed while the lock is held, so no append can use the retired key in between.
-            let bytes = std::fs::read(&a.new_key)
-                .with_context(|| format!("reading {}", a.new_key.display()))?;
-            toolgate::audit::head::write_atomic(&loc.key.path, &bytes)
-                .with_context(|| format!("installing the new key at {}", loc.key.path.display()))?;
-            drop(locked);
-            // The matching public key beside it, and trusted: verify-log pins the trust
-            // store's keys, and a passport signed with the new key must verify.
-            let public = loc.key.path.with_file_name("toolgate.pub.jwk");
-            toolgate::audit::head::write_atomic(&public, new.public().to_jwk_string().as_bytes())
-                .with_context(|| format!("writing {}", public.display()))?;
-            let trusted = super::keys::add_trusted(&loc.trust_dir.path, &new.public())?;
-            if a.out.json {
-                return print_json(
-                    &json!({"seq": at.seq, "old_kid": old.kid(), "new_kid": new.kid(),
-                    "key": loc.key.path, "public_key": public, "trusted": trusted, "log": log.path()}),
-                );
-            }
-            println!(
-                "seq {} hands the log from {} to {}; {} is now the evaluator key\npublic key {} (trusted: {})",
-                at.seq,
-                old.kid(),
-                new.kid(),
-                loc.key.path.display(),
-                public.display(),
-                trusted.display()
-            );
-        }
-        AuditCommand::Checkpoint(a) => {
-            let key = KeyPair::load(&loc.key.path)?;
-            let locked = log.lock()?;
-            let (Some(tail), Some(log_id)) = (&locked.tail, &locked.log_id) else {
-                anyhow::bail!(
-                    "{} has no records yet: there is nothing to checkpoint",
-                    log.path().display()
-                );
-            };
-            let ours = tail.kid == key.kid()
-                || tail.next_key.as_deref() == Some(toolgate::audit::log::key_b64(&key).as_str());
-            if !ours {
-                anyhow::bail!(
-                    "the evaluator key {} did not sign {} (its last record is signed by {})",
-                    key.kid(),
-                    log.path().display(),
-                    tail.kid
-                );
-            }
-            let cp = toolgate::audit::head::Checkpoint::of(log_id, tail, &key);
-            drop(locked);
-            let text = serde_json::to_string(&cp)? + "\n";
-            if let Some(path) = &a.out {
-                toolgate::audit::head::write_atomic(path, text.as_bytes())
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            if a.json {
-                return print_json(&json!({"checkpoint": cp, "out": a.out}));
-            }
-            match a.out {
-                Some(path) => {
-                    eprintln!(
-                        "checkpoint of seq {} ({}) written to {}",
-                        cp.seq,
-                        cp.hash,
-                        path.display()
-                    );
-                }
-                None => print!("{text}"),
-            }
-        }
+        None => print!("{text}"),
     }
     Ok(())
 }

@@ -140,10 +140,10 @@ fn the_check_sees_a_planted_upward_import() {
 /// A function longer than this (its first line to the line that closes its body) is long.
 const LONG_FN_LINES: usize = 60;
 
-/// How many functions under src/ and tests/ are long (125 in session 21, after
-/// `git::touches` and `demo::sample_calls` were split; 127 before). Split one and lower this;
-/// never raise it: a new long function must be split instead (name the steps).
-const LONG_FN_CEILING: usize = 125;
+/// How many functions under src/ and tests/ are long (124 in session 21, after
+/// `git::touches`, `demo::sample_calls` and `cli::audit::run` were split; 127 before).
+/// Split one and lower this; never raise it: split a new long function into named steps.
+const LONG_FN_CEILING: usize = 124;
 
 /// The code bytes of `text`, each with its line number: comments, strings (raw ones
 /// too) and character literals left out, so the braces in them are not counted.
