@@ -271,7 +271,14 @@ fn backtracking(tokens: &[brush_parser::Token]) -> Result<(), ShellError> {
     let (mut cases, mut open, mut max) = (0usize, 0usize, 0usize);
     for t in tokens {
         match t {
-            Token::Word(w, _) if w == "case" => cases += 1,
+            // The parser reads a command's leading words as assignments (`a[i]=v`) with
+            // the word parser, before any word is analysed: bounded here too (found by
+            // cargo-fuzz, session 21).
+            Token::Word(w, _) => {
+                unclosed_bound(w, true)?;
+                cases += usize::from(w == "case");
+            }
+
             Token::Operator(o, _) if o == "(" => {
                 open += 1;
                 max = max.max(open);
@@ -322,7 +329,8 @@ const WORD_BUDGET: usize = 12;
 const MAX_UNCLOSED: usize = 6;
 
 /// How many openers of the word parser's constructs `text` leaves open, from its
-/// first `$[`, `$(` or `${` on (before that, no construct nests). Read so that it
+/// first `$[`, `$(` or `${` on (before that, no construct nests), or from its start
+/// when it begins with an assignment's `name[`. Read so that it
 /// never counts fewer than the parser leaves open: openers count wherever they
 /// stand (quoted or not, and every `name[` as a subscript), and a closer closes
 /// the innermost opener only while no quote or escape has been seen, where what
@@ -333,10 +341,18 @@ fn unclosed_openers(text: &str, quotes: bool) -> usize {
     let b = text.as_bytes();
     let starts =
         |i: usize| b.get(i) == Some(&b'$') && matches!(b.get(i + 1), Some(b'[' | b'(' | b'{'));
-    let Some(mut i) = (0..b.len()).find(|&i| starts(i)) else {
+    let name = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    // A leading `name[` is an assignment's subscript, read by the same parser.
+    let lead = b.iter().position(|&c| !name(c));
+    let assignment = lead.is_some_and(|n| n > 0 && b.get(n) == Some(&b'['));
+    let first = if assignment {
+        Some(0)
+    } else {
+        (0..b.len()).find(|&i| starts(i))
+    };
+    let Some(mut i) = first else {
         return 0;
     };
-    let name = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
     let mut open: Vec<u8> = Vec::new();
     let mut certain = true;
     while let Some(&c) = b.get(i) {
@@ -376,15 +392,21 @@ fn unclosed_openers(text: &str, quotes: bool) -> usize {
     open.len()
 }
 
-/// Refuses a word (or here-document body, `quotes` false) the word parser could
-/// backtrack on for longer than milliseconds.
-fn word_bound(text: &str, quotes: bool) -> Result<(), ShellError> {
+/// Refuses a word with more than [`MAX_UNCLOSED`] openers left open.
+fn unclosed_bound(text: &str, quotes: bool) -> Result<(), ShellError> {
     let unclosed = unclosed_openers(text, quotes);
     if unclosed > MAX_UNCLOSED {
         return Err(ShellError::TooComplex(format!(
             "a word leaves {unclosed} of its `(`, `[`, `$[`, `$((` and `${{` unclosed (at most {MAX_UNCLOSED}), which the word parser cannot be bounded on; close each one, or split the word"
         )));
     }
+    Ok(())
+}
+
+/// Refuses a word (or here-document body, `quotes` false) the word parser could
+/// backtrack on for longer than milliseconds.
+fn word_bound(text: &str, quotes: bool) -> Result<(), ShellError> {
+    unclosed_bound(text, quotes)?;
     let count = |p: &str| text.matches(p).count();
     let braces = count("${");
     // A `[` after a `${` may be a subscript; before any, it is a glob.
@@ -1616,8 +1638,15 @@ mod tests {
             "../../fuzz/seeds/shell_analyze/regression_word_unclosed_openers"
         ))
         .into_owned();
+        // Found by cargo-fuzz (timeout, session 21): the same as a command's first word,
+        // which the parser reads as an assignment before any word is analysed.
+        let leading = String::from_utf8_lossy(include_bytes!(
+            "../../fuzz/seeds/shell_analyze/regression_word_unclosed_assignment"
+        ))
+        .into_owned();
         for bomb in [
             unclosed,
+            leading,
             format!("echo $[{}]", "f[T(".repeat(4)),
             format!("echo ${{x[{}]}}", "f[(".repeat(3)),
             format!("echo ${{x:{}}}", "f[(".repeat(4)),
@@ -1631,7 +1660,12 @@ mod tests {
             assert!(too_complex(&bomb), "{bomb:?}");
         }
         assert_eq!(unclosed_openers("$[f[(f[(f[(]", true), 7);
-        assert_eq!(unclosed_openers("a[(b[( ] )", true), 0);
+        assert_eq!(unclosed_openers("-a[(b[( ] )", true), 0);
+        assert_eq!(unclosed_openers("a[f[(f[(]=1", true), 5);
+        assert!(analyze("a[i+1]=x b[0]=y; echo ${a[@]}").is_ok());
+        // Found by cargo-fuzz (a panic inside brush's tokenizer, session 21): caught and
+        // denied, never a crash.
+        assert!(analyze("cd /tmp &&cak t x <<EOF<0\x0cik$k(($((((((((((((((((((((((((((((((((((((((((((((((k(kkkk44444444444444;444444444(id)\nEOF").is_err());
         assert_eq!(unclosed_openers("$(( (a+b) * c[d[1]] ))", true), 0);
         assert_eq!(unclosed_openers("\"$(dirname \"$0\")\"", true), 1);
         assert_eq!(unclosed_openers("$(a)'$(b)'", true), 1);
