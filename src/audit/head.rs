@@ -23,9 +23,7 @@ use std::sync::Arc;
 /// Domain separation: a checkpoint signature is never a record's or a passport's.
 pub const CHECKPOINT_CONTEXT: &str = "toolgate-audit-checkpoint-v1";
 const HEAD_CONTEXT: &str = "toolgate-audit-head-v2";
-const OLD_HEAD_CONTEXT: &str = "toolgate-audit-head-v1";
-/// A head is one record plus a few hundred bytes; anything far larger is not one.
-const MAX_HEAD_BYTES: u64 = 16 * 1024 * 1024;
+pub(super) const OLD_HEAD_CONTEXT: &str = "toolgate-audit-head-v1";
 
 /// A signed statement that log `log_id` had record `seq` with `hash` at `ts`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -224,6 +222,8 @@ pub enum HeadFault {
         checkpoint_seq: u64,
         record_seq: u64,
     },
+    #[error("{path}: not a head file: its {bytes} bytes are not the two slots its header names")]
+    Layout { path: PathBuf, bytes: u64 },
     #[error("the head's checkpoint signature does not verify")]
     CheckpointSignature,
     #[error("its log id is not the hash of the log's first record")]
@@ -268,48 +268,24 @@ impl Head {
         Ok(key)
     }
 
-    /// Reads a head; `Ok(None)` when there is none. Only a regular file is read, and
-    /// only up to a size no head reaches.
+    /// Reads the newest head of a head file (docs/audit.md, "The head file"); `Ok(None)`
+    /// when there is none. Only a regular file is read, and only up to a size no head
+    /// file reaches.
     pub fn load(path: &Path) -> Result<Option<Head>, HeadFault> {
-        Ok(Head::load_with_bytes(path)?.map(|(h, _)| h))
+        Ok(super::head_file::load(path)?.map(|r| r.head))
     }
 
-    /// [`Head::load`], also returning the file's bytes (for the writer's seal).
-    pub fn load_with_bytes(path: &Path) -> Result<Option<(Head, Vec<u8>)>, HeadFault> {
-        let bytes = match read_regular(path, MAX_HEAD_BYTES) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(HeadFault::Read {
-                    path: path.into(),
-                    source: Arc::new(e),
-                })
-            }
-        };
-        let head: Head = serde_json::from_slice(&bytes).map_err(|e| {
-            let old = std::str::from_utf8(&bytes).is_ok_and(|t| t.contains(OLD_HEAD_CONTEXT));
-            if old {
-                HeadFault::OldFormat { path: path.into() }
-            } else {
-                HeadFault::Parse {
-                    path: path.into(),
-                    source: Arc::new(e),
-                }
-            }
-        })?;
-        Ok(Some((head, bytes)))
-    }
-
-    /// The bytes [`Head::store`] writes.
+    /// The bytes a head file holds for this head (one line).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = crate::canonical::to_vec(self);
         bytes.push(b'\n');
         bytes
     }
 
-    /// Replaces the head atomically (write a temporary file, rename).
+    /// Replaces the head file by one holding only this head, unsealed (a temporary file
+    /// and a rename).
     pub fn store(&self, path: &Path) -> std::io::Result<()> {
-        write_atomic(path, &self.to_bytes())
+        super::head_file::store(path, &self.to_bytes(), None)
     }
 }
 

@@ -4,6 +4,7 @@
 //! limits are one step that concurrent hooks cannot interleave.
 
 use super::head::{head_path, read_regular, sibling, write_atomic, Checkpoint, Head, HeadFault};
+use super::head_file::HeadFile;
 use super::record::{Draft, Link, Lost, Record, GENESIS};
 use crate::passport::KeyPair;
 use crate::state::StateFile;
@@ -265,8 +266,9 @@ pub struct Locked<'a> {
     state_on_disk: Option<String>,
     /// The chain's id (its first record's hash); `None` before the first record.
     pub log_id: Option<String>,
-    /// The head as read, put back if an append fails after replacing it.
-    head: Option<Head>,
+    /// The head file as read: where the next head goes, and how to take it back if the
+    /// record cannot be appended.
+    head_file: HeadFile,
 }
 
 impl Drop for Locked<'_> {
@@ -373,11 +375,11 @@ impl AuditLog {
     fn lock_checked(&self, check_state: bool) -> Result<Locked<'_>, AppendError> {
         let lock = self.lock_file()?;
         let (tail, mut window) = self.read_chain_tail()?;
-        let loaded = Head::load_with_bytes(&head_path(&self.path))
+        let head_file = HeadFile::open(&head_path(&self.path))
             .map_err(|fault| self.tampered(Finding::HeadInvalid { fault }))?;
-        let sealed = loaded.as_ref().is_some_and(|(_, b)| self.head_sealed(b));
-        let head = loaded.map(|(h, _)| h);
-        let (log_id, pending) = self.check_head(head.as_ref(), tail.as_ref(), sealed)?;
+        let newest = head_file.newest();
+        let sealed = newest.is_some_and(|r| self.head_sealed(&r.bytes, r.tag.as_deref()));
+        let (log_id, pending) = self.check_head(newest.map(|r| &r.head), tail.as_ref(), sealed)?;
         let mut locked = Locked {
             log: self,
             lock,
@@ -385,12 +387,13 @@ impl AuditLog {
             state: StateFile::default(),
             state_on_disk: None,
             log_id,
-            head,
+            head_file,
         };
         if let Some(rec) = pending {
             self.write_line(&rec)?;
             window.push(rec.clone());
             locked.tail = Some(rec);
+            locked.head_file.settle();
         }
         if check_state {
             (locked.state, locked.state_on_disk) =
@@ -399,44 +402,21 @@ impl AuditLog {
         Ok(locked)
     }
 
-    /// `<log>.head.seal`: the HMAC tag over the head file's bytes, as its writer wrote them.
-    fn seal_path(&self) -> PathBuf {
-        sibling(&self.path, "head.seal")
-    }
-
-    /// Whether the head's bytes carry this machine's seal: a writer holding the key wrote
-    /// exactly them after signing them, so their signatures need no second check.
-    fn head_sealed(&self, head_bytes: &[u8]) -> bool {
-        let Some(key) = &self.seal else {
-            return false;
-        };
-        read_regular(&self.seal_path(), 256)
-            .ok()
-            .and_then(|t| String::from_utf8(t).ok())
-            .is_some_and(|tag| key.verify(HEAD_SEAL_DOMAIN, &[head_bytes], tag.trim()))
-    }
-
-    /// Tags the head just written. Written in place (no rename, no truncation): a torn or
-    /// stale tag only matches no head, which then has its signatures checked in full.
-    fn seal_head(&self, head_bytes: &[u8]) {
-        let Some(key) = &self.seal else {
-            return;
-        };
-        let tag = key.tag(HEAD_SEAL_DOMAIN, &[head_bytes]);
-        let mut opts = OpenOptions::new();
-        opts.write(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    /// Whether the head's bytes carry this machine's seal (the tag its writer stored beside
+    /// them in the head file): a writer holding the key wrote exactly them after signing
+    /// them, so their signatures need no second check.
+    fn head_sealed(&self, head_bytes: &[u8], tag: Option<&str>) -> bool {
+        match (&self.seal, tag) {
+            (Some(key), Some(tag)) => key.verify(HEAD_SEAL_DOMAIN, &[head_bytes], tag),
+            _ => false,
         }
-        let _ = opts.open(self.seal_path()).and_then(|mut f| {
-            if !f.metadata()?.is_file() {
-                return Ok(());
-            }
-            f.write_all(tag.as_bytes())
-        });
+    }
+
+    /// The seal tag of a head about to be written, when this writer has the key.
+    fn head_seal(&self, head_bytes: &[u8]) -> Option<String> {
+        self.seal
+            .as_ref()
+            .map(|key| key.tag(HEAD_SEAL_DOMAIN, &[head_bytes]))
     }
 
     /// The head against the log's last record: returns the chain's id and the record
@@ -725,7 +705,7 @@ impl AuditLog {
             state,
             state_on_disk: None,
             log_id,
-            head: None,
+            head_file: HeadFile::empty(&head_path(&self.path)),
         };
         let mut rec = Draft::event(
             "audit.repair",
@@ -908,19 +888,20 @@ impl Locked<'_> {
         let hp = head_path(&log.path);
         let head = Head::new(&log_id, &record, key);
         let head_bytes = head.to_bytes();
-        write_atomic(&hp, &head_bytes).map_err(|source| AppendError::Write {
-            path: hp.clone(),
-            source,
-        })?;
-        log.seal_head(&head_bytes);
+        let tag = log.head_seal(&head_bytes);
+        self.head_file
+            .write_next(&head_bytes, record.seq, tag.as_deref())
+            .map_err(|source| AppendError::Write {
+                path: hp.clone(),
+                source,
+            })?;
         if let Err(e) = log.write_line(&record) {
             // Not recorded, so not decided: the head goes back to what it was.
-            let _ = match &self.head {
-                Some(h) => h.store(&hp),
-                None => std::fs::remove_file(&hp),
-            };
+            self.head_file.undo();
             return Err(e);
         }
+        // Only now is the head before it no longer needed to match the log.
+        self.head_file.settle();
         // Best effort: a state behind is folded forward by the next writer. A decision
         // that changed nothing (most allowed calls) finds the file already holding these
         // bytes, so the record's digest names it as it is, and nothing is written.
@@ -935,7 +916,6 @@ impl Locked<'_> {
             checkpoint: head.checkpoint,
             record: record.clone(),
         };
-        self.head = None;
         self.log_id = Some(log_id);
         self.tail = Some(record);
         Ok(appended)

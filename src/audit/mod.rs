@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod export;
 pub mod head;
+pub mod head_file;
 pub mod log;
 pub mod query;
 pub mod record;

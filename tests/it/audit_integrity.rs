@@ -107,7 +107,8 @@ fn a_cut_tail_with_head_and_state_deleted_is_refused_until_a_recorded_repair() {
 fn a_cut_tail_under_its_head_names_the_missing_records_and_the_repair_records_them() {
     let home = Home::new("coding-agent");
     filled(&home);
-    let head: Value = serde_json::from_slice(&std::fs::read(head_file(&home)).unwrap()).unwrap();
+    let head: Value =
+        serde_json::to_value(Head::load(&head_file(&home)).unwrap().unwrap()).unwrap();
     let log = home.log();
     let mut ls = lines(&log);
     ls.truncate(N - 3);
@@ -171,7 +172,8 @@ fn a_deleted_log_is_a_wipe_for_the_writer_and_for_verify_log() {
 fn the_recorded_repair_of_a_wipe_starts_a_chain_that_names_the_lost_one() {
     let home = Home::new("coding-agent");
     filled(&home);
-    let head: Value = serde_json::from_slice(&std::fs::read(head_file(&home)).unwrap()).unwrap();
+    let head: Value =
+        serde_json::to_value(Head::load(&head_file(&home)).unwrap().unwrap()).unwrap();
     std::fs::remove_file(home.log()).unwrap();
     home.ok_text(&["audit", "repair", "--accept-loss"]);
     let recs = home.records();

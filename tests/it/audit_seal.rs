@@ -5,15 +5,12 @@
 use crate::harness::*;
 use serde_json::Value;
 use std::path::PathBuf;
+use toolgate::audit::head_file;
 
 const DOMAIN: &str = "toolgate-audit-head-seal-v1";
 
 fn head_file(home: &Home) -> PathBuf {
     home.path("audit/audit.jsonl.head")
-}
-
-fn seal_file(home: &Home) -> PathBuf {
-    home.path("audit/audit.jsonl.head.seal")
 }
 
 /// A home with two allowed calls recorded, and the head with its checkpoint signature
@@ -24,9 +21,9 @@ fn forged() -> (Home, Vec<u8>) {
         let o = home.evaluate(&bash("git status"));
         assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     }
-    assert!(seal_file(&home).is_file(), "the writer seals its head");
-    let mut head: Value =
-        serde_json::from_slice(&std::fs::read(head_file(&home)).unwrap()).unwrap();
+    let read = head_file::load(&head_file(&home)).unwrap().unwrap();
+    assert!(read.tag.is_some(), "the writer seals its head");
+    let mut head: Value = serde_json::from_slice(&read.bytes).unwrap();
     let sig = head["checkpoint"]["signature"]
         .as_str()
         .unwrap()
@@ -38,7 +35,7 @@ fn forged() -> (Home, Vec<u8>) {
         Value::String(format!("{prefix}:{}", String::from_iter(chars)));
     let mut bytes = serde_json::to_vec(&head).unwrap();
     bytes.push(b'\n');
-    std::fs::write(head_file(&home), &bytes).unwrap();
+    head_file::store(&head_file(&home), &bytes, None).unwrap();
     (home, bytes)
 }
 
@@ -55,7 +52,8 @@ fn a_head_changed_after_its_seal_is_checked_in_full_and_refused() {
     // A seal by another key is no seal either.
     let (home, bytes) = forged();
     let other = toolgate::seal::MacKey::load_or_create(&home.path("other.key")).unwrap();
-    std::fs::write(seal_file(&home), other.tag(DOMAIN, &[&bytes])).unwrap();
+    let tag = other.tag(DOMAIN, &[&bytes]);
+    head_file::store(&head_file(&home), &bytes, Some(&tag)).unwrap();
     assert_unrecorded_deny(&home.evaluate(&bash("git status")));
 }
 
@@ -63,7 +61,8 @@ fn a_head_changed_after_its_seal_is_checked_in_full_and_refused() {
 fn a_head_exactly_as_sealed_is_not_verified_again_but_verify_log_still_checks_it() {
     let (home, bytes) = forged();
     let key = toolgate::seal::MacKey::load(&home.path("remote/cache.key")).unwrap();
-    std::fs::write(seal_file(&home), key.tag(DOMAIN, &[&bytes])).unwrap();
+    let tag = key.tag(DOMAIN, &[&bytes]);
+    head_file::store(&head_file(&home), &bytes, Some(&tag)).unwrap();
     let (code, report) = home.verify(&[]);
     assert_eq!(code, 1, "{report}");
     assert!(report.to_string().contains("checkpoint"), "{report}");

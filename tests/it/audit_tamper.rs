@@ -173,7 +173,12 @@ fn a_cut_off_tail_is_caught_by_the_signed_head() {
     std::fs::write(&full, original.join("\n") + "\n").unwrap();
     copy_head(&home, &full);
     let head_file = format!("{}.head", full.display());
-    let mut head: Value = serde_json::from_slice(&std::fs::read(&head_file).unwrap()).unwrap();
+    let mut head: Value = serde_json::to_value(
+        toolgate::audit::head::Head::load(std::path::Path::new(&head_file))
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
     head["checkpoint"]["seq"] = serde_json::json!(N as u64 - 2);
     std::fs::write(&head_file, head.to_string()).unwrap();
     let (code, rep) = verify_at(&home, &full);

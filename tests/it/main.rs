@@ -21,6 +21,7 @@ mod audit_batch;
 mod audit_concurrency;
 mod audit_faults;
 mod audit_gap;
+mod audit_head_file;
 mod audit_integrity;
 mod audit_query;
 mod audit_seal;
