@@ -3,7 +3,11 @@
 
 use libfuzzer_sys::fuzz_target;
 
+#[path = "caught.rs"]
+mod caught;
+
 fuzz_target!(|data: &[u8]| {
+    caught::install();
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = toolgate::checks::shell::analyze(s);
     }

@@ -4,6 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "caught.rs"]
+mod caught;
 use serde_json::json;
 use std::sync::OnceLock;
 use toolgate::decision::{decide, Environment, NoFs, Verdict};
@@ -40,6 +43,7 @@ fn fixture() -> &'static (Passport, Catalog) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    caught::install();
     let (passport, catalog) = fixture();
     let Ok(call) = read_call(data, None) else { return };
     let Some(map) = catalog.tool_map(call.host.as_str()) else { return };
