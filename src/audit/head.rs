@@ -80,7 +80,7 @@ impl Checkpoint {
     /// The checkpoints in a witness's file: one JSON checkpoint, a JSON array of them, or
     /// JSON lines, each a checkpoint or a document carrying one under `checkpoint`
     /// (an exported OCSF event keeps it at `unmapped.checkpoint`).
-    pub fn parse_file(text: &str) -> Result<Vec<Checkpoint>, String> {
+    pub fn parse_file(text: &str) -> Result<Vec<Checkpoint>, CheckpointFileError> {
         fn find(v: &serde_json::Value) -> Option<&serde_json::Value> {
             if v.get("context").is_some() {
                 return Some(v);
@@ -88,9 +88,9 @@ impl Checkpoint {
             v.get("checkpoint")
                 .or_else(|| v.get("unmapped").and_then(|u| u.get("checkpoint")))
         }
-        let one = |v: &serde_json::Value| -> Result<Checkpoint, String> {
-            let c = find(v).ok_or("no checkpoint in this JSON document")?;
-            serde_json::from_value(c.clone()).map_err(|e| format!("not a checkpoint: {e}"))
+        let one = |v: &serde_json::Value| -> Result<Checkpoint, CheckpointFileError> {
+            let c = find(v).ok_or(CheckpointFileError::NoCheckpoint)?;
+            serde_json::from_value(c.clone()).map_err(CheckpointFileError::NotCheckpoint)
         };
         let trimmed = text.trim();
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(trimmed) {
@@ -104,16 +104,41 @@ impl Checkpoint {
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
             .map(|(i, l)| {
+                let at = |source| CheckpointFileError::Line {
+                    line: i + 1,
+                    source: Box::new(source),
+                };
                 let json = match l.strip_prefix("CEF:") {
-                    Some(_) => cef_checkpoint(l).ok_or("a CEF line without flexString1")?,
+                    Some(_) => {
+                        cef_checkpoint(l).ok_or(at(CheckpointFileError::CefWithoutCheckpoint))?
+                    }
                     None => l.to_string(),
                 };
                 let v: serde_json::Value =
-                    serde_json::from_str(&json).map_err(|e| format!("line {}: {e}", i + 1))?;
-                one(&v).map_err(|e| format!("line {}: {e}", i + 1))
+                    serde_json::from_str(&json).map_err(|e| at(CheckpointFileError::NotJson(e)))?;
+                one(&v).map_err(at)
             })
             .collect()
     }
+}
+
+/// Why a witness's checkpoint file could not be read as checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointFileError {
+    #[error("no checkpoint in this JSON document")]
+    NoCheckpoint,
+    #[error("not a checkpoint: {0}")]
+    NotCheckpoint(#[source] serde_json::Error),
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("a CEF line without flexString1")]
+    CefWithoutCheckpoint,
+    #[error("line {line}: {source}")]
+    Line {
+        line: usize,
+        #[source]
+        source: Box<CheckpointFileError>,
+    },
 }
 
 /// The checkpoint JSON in a CEF line's `flexString1` (compact JSON has no spaces), unescaped.
@@ -336,4 +361,31 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     drop(f);
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_bad_checkpoint_line_keeps_its_line_and_its_json_error() {
+        let e = Checkpoint::parse_file("{\"checkpoint\": 1}\nnot json").unwrap_err();
+        assert!(e.to_string().starts_with("line 1: "), "{e}");
+        let inner = e.source().expect("the line's own error");
+        fn line_error(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+            e.downcast_ref::<Box<CheckpointFileError>>()
+                .map(|b| format!("{b:?}"))
+        }
+        assert!(line_error(inner).is_some_and(|d| d.starts_with("NotCheckpoint")));
+        assert!(inner
+            .source()
+            .and_then(|s| s.downcast_ref::<serde_json::Error>())
+            .is_some());
+        let e = Checkpoint::parse_file("{\"x\": 1}\n{\"y\": 2}").unwrap_err();
+        assert_eq!(
+            e.source().and_then(line_error).as_deref(),
+            Some("NoCheckpoint")
+        );
+    }
 }

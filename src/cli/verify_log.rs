@@ -96,7 +96,7 @@ pub fn run(paths: &PathArgs, a: VerifyLogArgs) -> i32 {
     for path in &a.checkpoint {
         let parsed = std::fs::read_to_string(path)
             .map_err(|e| e.to_string())
-            .and_then(|t| Checkpoint::parse_file(&t));
+            .and_then(|t| Checkpoint::parse_file(&t).map_err(|e| e.to_string()));
         match parsed {
             Ok(cs) if cs.is_empty() => {
                 return fail(format!("{}: no checkpoint in it", path.display()))
