@@ -358,16 +358,24 @@ fn unclosed_openers(text: &str, quotes: bool) -> usize {
     while let Some(&c) = b.get(i) {
         match c {
             b'`' => {
-                // To the next backquote that no backslash escapes.
+                // To the next backquote that no backslash escapes. One that never
+                // closes hides nothing: the parser tries it, fails, and reads on, so
+                // it is an opener left open and the text after it is still read (the
+                // session-21 fuzz find hid a 700-byte trap behind a lone backquote).
                 let mut j = i + 1;
-                while let Some(&d) = b.get(j) {
-                    match d {
-                        b'\\' => j += 2,
-                        b'`' => break,
-                        _ => j += 1,
+                let closed = loop {
+                    match b.get(j) {
+                        Some(b'\\') => j += 2,
+                        Some(b'`') => break true,
+                        Some(_) => j += 1,
+                        None => break false,
                     }
+                };
+                if closed {
+                    i = j;
+                } else {
+                    open.push(b'`');
                 }
-                i = j;
             }
             b'\\' => certain = false,
             b'\'' | b'"' if quotes => certain = false,
@@ -441,6 +449,40 @@ fn before(b: &[u8], i: usize) -> Option<u8> {
     i.checked_sub(1).and_then(|j| b.get(j)).copied()
 }
 
+/// The command a backquoted substitution runs. The word parser hands over the
+/// text between the backquotes as written, but the shell first removes one level
+/// of backslashes: before `$`, `` ` `` and `\\` (and `"` inside double quotes), and
+/// a line continuation whole. Read raw, `` `cat \\$HOME/x` `` looked like a file
+/// named `$HOME/x` in the working directory while it reads the home's.
+fn backquote_body(body: &str, quoted: bool) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('\n') => {}
+            Some(n @ ('$' | '`' | '\\')) => out.push(n),
+            Some('"') if quoted => out.push('"'),
+            Some(n) => {
+                out.push('\\');
+                out.push(n);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// Whether the byte at `i` follows an odd number of backslashes. Wherever it
+/// stands (unquoted, in quotes, in a comment) a `\\<` is not an operator.
+fn escaped(b: &[u8], i: usize) -> bool {
+    let preceding = b.get(..i).unwrap_or_default();
+    preceding.iter().rev().take_while(|&&c| c == b'\\').count() % 2 == 1
+}
+
 /// Counts `<<` and `<<-` operators (not `<<<`), and whether one is followed by
 /// a run of two or more blanks or line continuations.
 fn heredoc_operators(cmd: &str) -> (usize, bool) {
@@ -448,7 +490,10 @@ fn heredoc_operators(cmd: &str) -> (usize, bool) {
     let (mut count, mut trap) = (0, false);
     let mut i = 0;
     while i + 1 < b.len() {
-        if b.get(i) != Some(&b'<') || before(b, i) == Some(b'<') {
+        // An escaped `<` is a word's character, so the operators start after it: read
+        // as one run, `\\<<<<<<` looks like two here-strings where the tokenizer sees
+        // a here-string and a here-document (found by cargo-fuzz, session 21).
+        if b.get(i) != Some(&b'<') || escaped(b, i) {
             i += 1;
             continue;
         }
@@ -570,6 +615,12 @@ impl Analyzer {
     fn source(&mut self, cmd: &str, depth: usize) -> Result<(), ShellError> {
         if depth > MAX_DEPTH {
             return Err(ShellError::TooDeep);
+        }
+        if depth > 0 {
+            // A substitution's body is not always a substring of the command (a
+            // backquoted one loses a level of backslashes), so the linear bounds are
+            // read again on exactly the text the tokenizer gets.
+            screen(cmd)?;
         }
         let program = parse_program(cmd)?;
         for list in &program.complete_commands {
@@ -1200,9 +1251,8 @@ impl Analyzer {
                         ));
                     }
                 }
-                WordPiece::CommandSubstitution(c) | WordPiece::BackquotedCommandSubstitution(c) => {
-                    subs.push(c.clone());
-                }
+                WordPiece::CommandSubstitution(c) => subs.push(c.clone()),
+                WordPiece::BackquotedCommandSubstitution(c) => subs.push(backquote_body(c, quoted)),
                 WordPiece::ArithmeticExpression(e) => {
                     *expands = true;
                     self.arithmetic(&e.value)?;
@@ -1725,6 +1775,54 @@ mod tests {
         assert!(analyze(&deep).is_ok());
         let braces = format!("{}ls;{}", "{ ".repeat(300), " }".repeat(300));
         assert!(analyze(&braces).is_ok());
+    }
+
+    #[test]
+    fn the_session_21_fuzz_finds_are_refused_and_their_neighbours_parse() {
+        // 32 bytes, 18 s and over 2 GB: an escaped `<` moved the operator alignment of
+        // the `<` run after it, so a here-document with two blanks read as here-strings.
+        let escaped_lt = String::from_utf8_lossy(include_bytes!(
+            "../../fuzz/seeds/shell_analyze/regression_heredoc_after_escaped_lt"
+        ))
+        .into_owned();
+        // A lone backquote hid a 700-byte word trap in a here-document body.
+        let backquote: serde_json::Value = serde_json::from_slice(include_bytes!(
+            "../../fuzz/seeds/stdin_entry/regression_unclosed_backquote_heredoc.json"
+        ))
+        .unwrap();
+        let backquote = backquote["tool_input"]["command"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for bomb in [
+            escaped_lt,
+            backquote,
+            // The finds minimised by libFuzzer, and the class around them.
+            "\\<<<\r\t".to_string(),
+            "a \\<<<<<<\r\rx".to_string(),
+            "a \\\\\\<<<  x".to_string(),
+            "echo `cat \\\\<<<\r\t`".to_string(),
+            format!("cat <<E\n`{}\nE", "$[f[(".repeat(3)),
+        ] {
+            assert!(too_complex(&bomb), "{bomb:?}");
+        }
+        assert!(analyze(&format!("echo \"`$[{}\"", "f[(".repeat(3))).is_err());
+        assert!(escaped(b"a\\<", 2));
+        assert!(!escaped(b"a\\\\<", 3));
+        assert_eq!(heredoc_operators("a \\<<<x"), (1, false));
+        assert_eq!(heredoc_operators("a \\\\<<<x"), (0, false));
+        // Here-strings, escaped brackets, closed backquotes and an escaped backslash
+        // before a here-document stay what they were.
+        for ok in [
+            "jq . <<< \"$(cat package.json)\"",
+            "grep -c x <<<\"$v\"",
+            "echo \\<b\\> \\<\\<",
+            "cat \\\\<<EOF\nx\nEOF",
+            "cat <<E\nran `date` at $(( 1 + 2 ))\nE",
+            "echo `echo a` `echo b`",
+        ] {
+            assert!(analyze(ok).is_ok(), "{ok:?}");
+        }
     }
 
     #[test]
