@@ -239,12 +239,10 @@ impl Home {
 }
 
 pub fn run_command(mut c: Command, stdin: &[u8]) -> Run {
-    let mut child = c
-        .stdin(Stdio::piped())
+    c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn toolgate");
+        .stderr(Stdio::piped());
+    let mut child = spawn(&mut c);
     {
         let mut sin = child.stdin.take().unwrap();
         // The gate may stop reading an oversized input early; that is fine.
@@ -255,6 +253,22 @@ pub fn run_command(mut c: Command, stdin: &[u8]) -> Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Spawns `c`, retrying while the program is "busy": a binary a test has just
+/// copied can be held open for writing by a child another test thread forked in
+/// that instant, until the child's own exec closes it (ETXTBSY, 26 on Linux).
+fn spawn(c: &mut Command) -> std::process::Child {
+    let mut tries = 0;
+    loop {
+        match c.spawn() {
+            Err(e) if e.raw_os_error() == Some(26) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            r => return r.expect("spawn toolgate"),
+        }
     }
 }
 
