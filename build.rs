@@ -1,5 +1,5 @@
 //! Embeds every `policy-packs/**/*.json` into the binary, so adding a pack
-//! file needs no Rust change.
+//! file needs no Rust change; lays out a release binary's code for a short-lived process.
 
 // A build script stops the build with a message when a pack file is unreadable.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -31,7 +31,45 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// Release builds for Linux: the functions a hook call runs (bench/hot-text.txt) go first in
+/// the code, side by side, so a call touches a few dense pages instead of ~7 MB spread over
+/// the whole text (each page fault of a cached file maps a 64 KiB window around it). A
+/// static-PIE build also packs its relative relocations (RELR): ~17,000 24-byte entries the
+/// start-up code reads become a few KiB of bitmaps. The dynamic build keeps plain RELA:
+/// RELR there needs glibc 2.36 where it runs. `TOOLGATE_HOT_TEXT=0` turns both off (a
+/// linker that reads no linker scripts, or to measure the difference).
+fn link_layout() {
+    println!("cargo:rerun-if-env-changed=TOOLGATE_HOT_TEXT");
+    let list = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/hot-text.txt");
+    println!("cargo:rerun-if-changed={}", list.display());
+    let var = |k: &str| env::var(k).unwrap_or_default();
+    if var("PROFILE") != "release"
+        || var("CARGO_CFG_TARGET_OS") != "linux"
+        || var("TOOLGATE_HOT_TEXT") == "0"
+    {
+        return;
+    }
+    let mut script = String::from("SECTIONS {\n  .text.hot : {\n");
+    for line in fs::read_to_string(&list).unwrap().lines() {
+        let pattern = line.trim();
+        if !pattern.is_empty() && !pattern.starts_with('#') {
+            script.push_str(&format!("    *(.text.{pattern})\n"));
+        }
+    }
+    script.push_str("  }\n}\nINSERT BEFORE .text;\n");
+    let out = Path::new(&env::var("OUT_DIR").unwrap()).join("hot-text.ld");
+    fs::write(&out, script).unwrap();
+    println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", out.display());
+    if var("CARGO_CFG_TARGET_FEATURE")
+        .split(',')
+        .any(|f| f == "crt-static")
+    {
+        println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
+    }
+}
+
 fn main() {
+    link_layout();
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("policy-packs");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
