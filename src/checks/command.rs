@@ -405,15 +405,19 @@ pub fn not_allowed_subject(message: &str) -> Option<&str> {
 
 /// How many words of `argv` the entry covers, if it is a prefix on word boundaries.
 /// Only literal words match: an expanding word never equals an entry word.
+/// Read word by word without collecting: an allowlist may hold a thousand entries and
+/// most differ from the command in their first word.
 pub fn prefix_len(entry: &str, argv: &[Word]) -> Option<usize> {
-    let want: Vec<&str> = entry.split_whitespace().collect();
-    let ok = !want.is_empty()
-        && want.len() <= argv.len()
-        && want
-            .iter()
-            .zip(argv)
-            .all(|(e, w)| w.is_literal() && *e == w.text);
-    ok.then_some(want.len())
+    let mut words = argv.iter();
+    let mut len = 0;
+    for e in entry.split_whitespace() {
+        let w = words.next()?;
+        if !(w.is_literal() && e == w.text) {
+            return None;
+        }
+        len += 1;
+    }
+    (len > 0).then_some(len)
 }
 
 fn show(argv: &[Word]) -> String {
@@ -1098,6 +1102,27 @@ mod tests {
         assert_eq!(prefix_len("git status", &argv("git -c x status")), None);
         assert_eq!(prefix_len("ls", &argv("lsblk")), None);
         assert_eq!(prefix_len("echo $HOME", &argv("echo $HOME")), None);
+        assert_eq!(prefix_len("git status -s -v", &argv("git status -s")), None);
+        assert_eq!(prefix_len("  ", &argv("git status")), None);
+        assert_eq!(prefix_len(" git\tstatus ", &argv("git status")), Some(2));
+    }
+
+    proptest::proptest! {
+        /// The word-by-word reading answers what comparing the collected entry words
+        /// with the command's words answers (how it was read before).
+        #[test]
+        fn prefix_len_is_the_collected_comparison(
+            entry in "[ab\t ]{0,8}",
+            cmd in "[ab$ ]{1,8}",
+        ) {
+            proptest::prop_assume!(shell::analyze(&cmd).is_ok_and(|s| !s.commands.is_empty()));
+            let argv = argv(&cmd);
+            let want: Vec<&str> = entry.split_whitespace().collect();
+            let ok = !want.is_empty()
+                && want.len() <= argv.len()
+                && want.iter().zip(&argv).all(|(e, w)| w.is_literal() && *e == w.text);
+            proptest::prop_assert_eq!(prefix_len(&entry, &argv), ok.then_some(want.len()));
+        }
     }
 
     #[test]

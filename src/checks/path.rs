@@ -81,28 +81,32 @@ pub fn resolve(raw: &str, cwd: Option<&str>) -> Result<PathBuf, String> {
     }
 }
 
+/// The directories passport globs are anchored at, as glob text: each trusted
+/// project root and the home directory, escaped once per check rather than once
+/// per glob (a passport may list a thousand).
+struct Anchors {
+    roots: Vec<String>,
+    home: Option<String>,
+}
+
+impl Anchors {
+    fn new(roots: &[PathBuf], home: Option<&Path>) -> Anchors {
+        let anchor = |dir: &Path| globset::escape(dir.display().to_string().trim_end_matches('/'));
+        Anchors {
+            roots: roots.iter().map(|r| anchor(r)).collect(),
+            home: home.map(anchor),
+        }
+    }
+}
+
 /// Expands a passport glob: `~/` is the home directory, a relative glob is
 /// anchored at each trusted project root (never at the call's directory,
 /// which the model chooses). A glob ending in `**` also matches the
 /// directory itself, so the root matches `**` (LS, Grep, Glob on the root).
 /// The home and root directories are literal text: a `*`, `?`, `[` or `{` in
 /// a directory name is escaped, never read as glob syntax.
-fn expand(pattern: &str, roots: &[PathBuf], home: Option<&Path>) -> Vec<String> {
-    let anchor = |dir: &Path| globset::escape(dir.display().to_string().trim_end_matches('/'));
-    let bases: Vec<String> = if let Some(rest) = pattern.strip_prefix("~/") {
-        home.map(|h| format!("{}/{rest}", anchor(h)))
-            .into_iter()
-            .collect()
-    } else if pattern.starts_with('/') {
-        vec![pattern.to_string()]
-    } else {
-        roots
-            .iter()
-            .map(|r| format!("{}/{pattern}", anchor(r)))
-            .collect()
-    };
-    let mut out = Vec::new();
-    for b in bases {
+fn expand(pattern: &str, anchors: &Anchors, out: &mut Vec<String>) {
+    let mut push = |b: String| {
         if let Some(dir) = b.strip_suffix("/**") {
             out.push(if dir.is_empty() {
                 "/".into()
@@ -111,8 +115,25 @@ fn expand(pattern: &str, roots: &[PathBuf], home: Option<&Path>) -> Vec<String> 
             });
         }
         out.push(b);
+    };
+    let joined = |dir: &str, rest: &str| {
+        let mut s = String::with_capacity(dir.len() + 1 + rest.len());
+        s.push_str(dir);
+        s.push('/');
+        s.push_str(rest);
+        s
+    };
+    if let Some(rest) = pattern.strip_prefix("~/") {
+        if let Some(h) = &anchors.home {
+            push(joined(h, rest));
+        }
+    } else if pattern.starts_with('/') {
+        push(pattern.to_string());
+    } else {
+        for r in &anchors.roots {
+            push(joined(r, pattern));
+        }
     }
-    out
 }
 
 /// Whether a passport glob is anchored at the project root.
@@ -129,18 +150,30 @@ fn globset(
     home: Option<&Path>,
     case_insensitive: bool,
 ) -> Result<Globs, String> {
-    let full: Vec<(&str, String)> = patterns
-        .iter()
-        .flat_map(|p| expand(p, roots, home).into_iter().map(move |f| (*p, f)))
-        .collect();
+    let anchors = Anchors::new(roots, home);
     let mut globs = Globs::default();
-    let mut rest: Vec<(&str, &str)> = vec![];
-    for (i, (p, f)) in full.iter().enumerate() {
+    let mut full: Vec<String> = Vec::with_capacity(patterns.len());
+    for (entry, p) in patterns.iter().enumerate() {
+        expand(p, &anchors, &mut full);
+        globs.entry.resize(full.len(), entry);
+    }
+    let mut rest: Vec<(&str, String)> = vec![];
+    for (i, (p, f)) in globs
+        .entry
+        .iter()
+        .map(|&e| patterns.get(e).copied().unwrap_or_default())
+        .zip(full)
+        .enumerate()
+    {
         // Case-insensitive matching stays with globset: its Unicode case folding is the
         // reference, and blocked lists are short.
-        match Shape::of(f).filter(|_| !case_insensitive) {
-            Some(shape) => globs.shapes.push((i, shape)),
-            None => {
+        let shape = match case_insensitive {
+            true => Err(f),
+            false => Shape::take(f),
+        };
+        match shape {
+            Ok(shape) => globs.shapes.push((i, shape)),
+            Err(f) => {
                 rest.push((p, f));
                 globs.rest_index.push(i);
             }
@@ -187,6 +220,8 @@ fn globset(
 /// Each shape matches exactly what globset matches for it, never more (see the test).
 #[derive(Debug, Clone, Default)]
 struct Globs {
+    /// The passport entry (its index in the list) behind each glob of the expanded list.
+    entry: Vec<usize>,
     /// Each with its index in the expanded list.
     shapes: Vec<(usize, Shape)>,
     rest: Option<GlobSet>,
@@ -235,6 +270,22 @@ impl Shape {
         }
     }
 
+    /// [`Shape::of`] for an expanded glob the caller gives up: the two shapes nearly
+    /// every passport uses (a literal path, everything below a directory) keep its bytes
+    /// rather than copy them (a passport may list a thousand globs). The glob comes back
+    /// when it has no direct shape.
+    fn take(glob: String) -> Result<Shape, String> {
+        if literal(&glob) {
+            return Ok(Shape::Exact(glob.into_bytes()));
+        }
+        if glob.strip_suffix("/**").is_some_and(literal) {
+            let mut base = glob.into_bytes();
+            base.truncate(base.len().saturating_sub(2));
+            return Ok(Shape::Below(base));
+        }
+        Shape::of(&glob).ok_or(glob)
+    }
+
     fn is_match(&self, path: &[u8]) -> bool {
         fn name(below: &[u8]) -> &[u8] {
             below.rsplit(|&b| b == b'/').next().unwrap_or(below)
@@ -278,19 +329,10 @@ impl Globs {
 
 /// The passport entry behind the first glob of `set` (built by [`globset`] from
 /// `patterns`) that matches `c`, for `--explain` and test coverage.
-fn first_match(
-    set: &Globs,
-    c: &Path,
-    patterns: &[&str],
-    roots: &[PathBuf],
-    home: Option<&Path>,
-) -> Option<String> {
+fn first_match(set: &Globs, c: &Path, patterns: &[&str]) -> Option<String> {
     let i = set.first_index(c)?;
-    patterns
-        .iter()
-        .flat_map(|p| expand(p, roots, home).into_iter().map(move |_| *p))
-        .nth(i)
-        .map(str::to_owned)
+    let entry = *set.entry.get(i)?;
+    patterns.get(entry).map(|p| (*p).to_owned())
 }
 
 /// Bound on memoised glob sets (a long-lived embedder must not grow without limit).
@@ -460,8 +502,7 @@ fn judge(
     };
     for c in &cands {
         if sets.block.is_match(c) {
-            if let (Some(n), Some(e)) = (blocked, first_match(&sets.block, c, &block, roots, home))
-            {
+            if let (Some(n), Some(e)) = (blocked, first_match(&sets.block, c, &block)) {
                 input.hits.entry(n, &e);
             }
             return Err(CheckResult::deny(
@@ -488,10 +529,7 @@ fn judge(
         None => None,
     };
     if let (Some(n), Some(set), Some(a)) = (allowed, &sets.allow, &allow) {
-        if let Some(e) = cands
-            .iter()
-            .find_map(|c| first_match(set, c, a, roots, home))
-        {
+        if let Some(e) = cands.iter().find_map(|c| first_match(set, c, a)) {
             input.hits.entry(n, &e);
         }
     }
@@ -751,6 +789,7 @@ mod tests {
                 2 => format!("{dir}/**/*{end}"),
                 _ => format!("{dir}/**/{end}"),
             };
+            prop_assert_eq!(Shape::take(g.clone()).ok(), Shape::of(&g), "{}", g);
             if let Some(shape) = Shape::of(&g).filter(|_| !g.is_empty()) {
                 prop_assert_eq!(shape.is_match(path.as_bytes()), reference(&g, &path), "{} against {}", g, path);
             }

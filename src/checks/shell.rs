@@ -12,6 +12,8 @@ use brush_parser::word::{self, ParameterExpr, WordPiece, WordPieceWithSource};
 use brush_parser::ParserOptions;
 use std::collections::BTreeSet;
 
+mod fast;
+
 /// Longest command analysed; anything longer is refused unread.
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
 /// How deeply substitutions may nest inside one another.
@@ -175,6 +177,10 @@ fn options() -> ParserOptions {
 /// milliseconds or a bounded amount of memory.
 pub fn analyze(cmd: &str) -> Result<Script, ShellError> {
     let nesting = screen(cmd)?;
+    // Plain words and list operators only: read without the parser, to the same Script.
+    if let Some(script) = fast::script(cmd) {
+        return script;
+    }
     let run = || {
         let mut a = Analyzer::default();
         a.source(cmd, 0)?;

@@ -187,12 +187,16 @@ impl Tripwire {
 impl Passport {
     /// Builds and validates a passport from a parsed JSON document.
     pub fn from_value(value: &Value) -> Result<Passport, PassportInvalid> {
-        let mut p: Passport = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            invalid(
-                if path == "." { "passport".into() } else { path },
-                e.into_inner().to_string(),
-            )
+        // Read without tracking paths (a passport may list thousands of entries); only a
+        // document that fails is read again, tracked, to say where.
+        let mut p: Passport = Passport::deserialize(value).or_else(|_| {
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                invalid(
+                    if path == "." { "passport".into() } else { path },
+                    e.into_inner().to_string(),
+                )
+            })
         })?;
         p.validate()?;
         p.tripwire = Tripwire::from_metadata(p.metadata.as_ref())?;
