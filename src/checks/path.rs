@@ -179,9 +179,14 @@ fn globset(
             }
         }
     }
-    if rest.is_empty() {
-        return Ok(globs);
+    if !rest.is_empty() {
+        globs.rest = Some(compiled(&rest, case_insensitive)?);
     }
+    Ok(globs)
+}
+
+/// The globset of the globs no direct shape covers, `(passport entry, expanded glob)`.
+fn compiled(rest: &[(&str, String)], case_insensitive: bool) -> Result<GlobSet, String> {
     // Compiling a set costs hundreds of microseconds; a command's file effects
     // ask for the same set once per effect, so sets are memoised per thread.
     let key = (
@@ -189,11 +194,10 @@ fn globset(
         case_insensitive,
     );
     if let Some(set) = GLOBSETS.with(|c| c.borrow().get(&key).cloned()) {
-        globs.rest = Some(set);
-        return Ok(globs);
+        return Ok(set);
     }
     let mut b = GlobSetBuilder::new();
-    for (p, f) in &rest {
+    for (p, f) in rest {
         let glob = GlobBuilder::new(f)
             .literal_separator(true)
             .backslash_escape(true)
@@ -210,8 +214,7 @@ fn globset(
         }
         c.insert(key, set.clone());
     });
-    globs.rest = Some(set);
-    Ok(globs)
+    Ok(set)
 }
 
 /// Passport globs as matched: the shapes nearly every passport uses (a literal path,

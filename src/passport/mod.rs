@@ -364,9 +364,11 @@ fn load_verified_once(
     if digest != envelope.passport_digest {
         return Err(bad("the signed digest does not match the passport".into()));
     }
-    let passport = Passport::from_value(&value).map_err(|e| PassportError::Invalid {
-        path: path.into(),
-        source: Box::new(e),
+    let passport = Passport::from_owned(value, || parse_strict(&bytes).ok()).map_err(|e| {
+        PassportError::Invalid {
+            path: path.into(),
+            source: Box::new(e),
+        }
     })?;
     if !trust.may_sign_for(&envelope.kid, &passport.owner_id) {
         return Err(PassportError::WrongOwner {

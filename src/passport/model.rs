@@ -189,7 +189,7 @@ impl Passport {
     pub fn from_value(value: &Value) -> Result<Passport, PassportInvalid> {
         // Read without tracking paths (a passport may list thousands of entries); only a
         // document that fails is read again, tracked, to say where.
-        let mut p: Passport = Passport::deserialize(value).or_else(|_| {
+        let p: Passport = Passport::deserialize(value).or_else(|_| {
             serde_path_to_error::deserialize(value).map_err(|e| {
                 let path = e.path().to_string();
                 invalid(
@@ -198,9 +198,31 @@ impl Passport {
                 )
             })
         })?;
-        p.validate()?;
-        p.tripwire = Tripwire::from_metadata(p.metadata.as_ref())?;
-        Ok(p)
+        p.checked()
+    }
+
+    /// [`Passport::from_value`] for a document the caller is done with: its strings move
+    /// into the passport instead of being copied and the copy freed (a passport may list
+    /// thousands of entries). Only when it fails does `again` give the document once
+    /// more, read with path tracking to say where.
+    pub fn from_owned(
+        value: Value,
+        again: impl FnOnce() -> Option<Value>,
+    ) -> Result<Passport, PassportInvalid> {
+        match Passport::deserialize(value) {
+            Ok(p) => p.checked(),
+            Err(e) => match again() {
+                Some(v) => Passport::from_value(&v),
+                None => Err(invalid("passport", e.to_string())),
+            },
+        }
+    }
+
+    /// The rules the types alone do not express, and the tripwire read from metadata.
+    fn checked(mut self) -> Result<Passport, PassportInvalid> {
+        self.validate()?;
+        self.tripwire = Tripwire::from_metadata(self.metadata.as_ref())?;
+        Ok(self)
     }
 
     /// Semantic rules the types alone do not express (patterns, formats).
@@ -415,7 +437,14 @@ pub(crate) mod tests {
     }
 
     fn err_field(v: Value) -> String {
-        Passport::from_value(&v).unwrap_err().field
+        let field = Passport::from_value(&v).unwrap_err().field;
+        // The owned reading fails on the same document and, read again, names the same field.
+        let again = v.clone();
+        assert_eq!(
+            Passport::from_owned(v, || Some(again)).unwrap_err().field,
+            field
+        );
+        field
     }
 
     #[test]
@@ -429,7 +458,9 @@ pub(crate) mod tests {
                 .join(f);
             let bytes = std::fs::read(&path).expect("the vendored OAP examples are in tests/data");
             let v: Value = serde_json::from_slice(&bytes).unwrap();
-            Passport::from_value(&v).unwrap();
+            let borrowed = Passport::from_value(&v).unwrap();
+            let owned = Passport::from_owned(v, || None).unwrap();
+            assert_eq!(owned, borrowed, "{f}");
         }
         Passport::from_value(&sample()).unwrap();
     }

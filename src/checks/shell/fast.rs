@@ -169,10 +169,15 @@ mod tests {
         screen(cmd)?;
         let mut a = Analyzer::default();
         a.source(cmd, 0)?;
+        let Analyzer {
+            commands,
+            constructs,
+            functions,
+        } = a;
         Ok(Script {
-            commands: a.commands,
-            constructs: a.constructs,
-            functions: a.functions,
+            commands,
+            constructs,
+            functions,
         })
     }
 
