@@ -9,7 +9,7 @@ use super::programs::{self as prog, base_name, option_matches};
 use super::readers;
 use super::shell::{self, Redirect, ShellError, SimpleCommand, Word};
 use super::values::bool_limit;
-use super::walk::{self, Walk};
+use super::walk::{self, Copy, Walk};
 use super::{string_field, string_list, CheckInput, CheckResult, Effect};
 use crate::reason::ReasonCode;
 use serde_json::{Map, Value};
@@ -286,6 +286,9 @@ fn simple(
             for path in &plan.writes {
                 fx.file(WRITE_POLICY, path)?;
             }
+            for (dest, copy) in &plan.copies {
+                fx.copy(dest, copy)?;
+            }
             true
         }
         Some(Err(word)) => {
@@ -531,6 +534,33 @@ impl<'a> Effects<'a> {
             })
             .transpose()?;
         self.file_with(READ_POLICY, raw, spec)
+    }
+
+    /// What a copy, move or link creates at `dest`: judged at the names it
+    /// creates, its source read from the same directory as the destination.
+    fn copy(&mut self, dest: &str, copy: &Copy) -> Result<(), CheckResult> {
+        let dirs: Vec<Option<PathBuf>> =
+            if Path::new(&copy.from).is_absolute() || self.dirs.is_empty() {
+                vec![None]
+            } else {
+                self.dirs.iter().cloned().map(Some).collect()
+            };
+        for d in dirs {
+            let mut c = copy.clone();
+            if let Some(d) = d {
+                c.from = super::path::normalize(&d.join(&copy.from))
+                    .display()
+                    .to_string();
+            }
+            let walk = Walk {
+                copy: Some(c),
+                ..Walk::default()
+            };
+            let spec = serde_json::to_value(&walk)
+                .map_err(|e| deny(ReasonCode::InternalError, e.to_string()))?;
+            self.file_with(WRITE_POLICY, dest, Some(spec))?;
+        }
+        Ok(())
     }
 
     /// The single working directory relative words resolve against, if it is certain.
@@ -806,6 +836,11 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
     let target_dir = args
         .iter()
         .any(|w| option_matches(&w.text, "-t") || option_matches(&w.text, "--target-directory"));
+    // A destination a copy, move or link creates names in: judged at those names.
+    let creates = (copies || name == "mv")
+        && !target_dir
+        && files.len() >= 2
+        && !(name == "install" && has_any(args, &["-d", "--directory"]));
     for (k, w) in files.iter().enumerate() {
         if w.is_process_substitution() {
             continue;
@@ -815,12 +850,54 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
             continue;
         }
         let last = k + 1 == files.len();
+        if creates && last {
+            destination(name, args, files, &p, fx)?;
+            continue;
+        }
         if reads || (copies && (!last || target_dir)) {
             fx.file(READ_POLICY, &p)?;
         }
         if writes_all || in_place || (copies && (last || target_dir)) {
             fx.file(WRITE_POLICY, &p)?;
         }
+    }
+    Ok(())
+}
+
+fn has_any(args: &[Word], options: &[&str]) -> bool {
+    args.iter()
+        .any(|w| options.iter().any(|o| option_matches(&w.text, o)))
+}
+
+/// The names a copy, move or link creates at its last operand `dest`, one
+/// source at a time: a move and a recursive copy create the source's tree.
+fn destination(
+    name: &str,
+    args: &[Word],
+    files: &[&Word],
+    dest: &str,
+    fx: &mut Effects,
+) -> Result<(), CheckResult> {
+    let sources = files
+        .get(..files.len().saturating_sub(1))
+        .unwrap_or_default();
+    let tree = name == "mv"
+        || (matches!(name, "cp" | "rsync" | "scp")
+            && has_any(args, &["-r", "-R", "-a", "--recursive", "--archive"]));
+    let into = if has_any(args, &["-T", "--no-target-directory"]) {
+        Some(false)
+    } else {
+        readers::copy_into(dest, sources.len())
+    };
+    for s in sources {
+        let from = literal(s)?;
+        let copy = Copy {
+            name: readers::copied_name(&from, name == "rsync"),
+            from,
+            into,
+            tree,
+        };
+        fx.copy(dest, &copy)?;
     }
     Ok(())
 }

@@ -12,6 +12,8 @@ use crate::state::StateChange;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::path::{Component, Path, PathBuf};
 
+mod copy;
+
 /// Longest path accepted (Linux PATH_MAX).
 pub const MAX_PATH_BYTES: usize = 4096;
 
@@ -453,6 +455,9 @@ fn judge(
         return Ok(CheckResult::Skip(format!("no `{field}` in the call")));
     };
     let cwd = string_field(input, "cwd")?;
+    if let (Access::Write, Some(copy)) = (access, copy_of(input, walk)?) {
+        return copy::judge(input, field, raw, cwd, &copy, (allowed, blocked, walk));
+    }
     let path =
         resolve(raw, cwd).map_err(|why| CheckResult::deny(ReasonCode::PathNotAllowed, why))?;
     let joined = match cwd {
@@ -555,6 +560,22 @@ fn judge(
         effects: vec![],
         changes,
     })
+}
+
+/// The copy a write effect describes (`walk.copy`), if any.
+fn copy_of(input: &CheckInput, walk: Option<&str>) -> Result<Option<walk::Copy>, CheckResult> {
+    let Some(spec) = walk.and_then(|w| input.context.get(w)) else {
+        return Ok(None);
+    };
+    match spec.get("copy") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(c) => serde_json::from_value(c.clone()).map(Some).map_err(|e| {
+            CheckResult::deny(
+                ReasonCode::InvalidContext,
+                format!("`walk.copy` is malformed: {e}"),
+            )
+        }),
+    }
 }
 
 /// Judges what a recursive reader reads below `path` (or, for a listing, the

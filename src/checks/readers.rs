@@ -6,7 +6,8 @@
 //! [`super::walk`]).
 
 use super::shell::Word;
-use super::walk::{Filter, FilterKind, TypeGlob, Walk};
+use super::walk::{Copy, Filter, FilterKind, TypeGlob, Walk};
+use std::path::Path;
 
 /// How one recursive reader's command line is read.
 pub struct Reader {
@@ -274,6 +275,8 @@ pub struct Plan {
     /// (path, how it is walked; `None` for a plain file read).
     pub reads: Vec<(String, Option<Walk>)>,
     pub writes: Vec<String>,
+    /// (destination operand, what a copy of one source creates there).
+    pub copies: Vec<(String, Copy)>,
 }
 
 /// A non-option word, and whether its value is known.
@@ -490,12 +493,31 @@ fn plan_literal(
             // Hard links: each source is the new name's file, so each is written too.
             plan.writes.extend(paths.iter().cloned());
         }
-        match opts
+        let target = opts
             .iter()
-            .find(|o| o.name == "-t" || o.name == "--target-directory")
-        {
-            Some(t) => plan.writes.extend(t.value.clone()),
-            None => plan.writes.push(paths.pop()?),
+            .find(|o| o.name == "-t" || o.name == "--target-directory");
+        let (dest, into) = match target {
+            Some(t) => (t.value.clone()?, Some(true)),
+            None => {
+                let dest = paths.pop()?;
+                let into = if has(opts, &["-T", "--no-target-directory"]) {
+                    Some(false)
+                } else {
+                    copy_into(&dest, paths.len())
+                };
+                (dest, into)
+            }
+        };
+        for from in &paths {
+            plan.copies.push((
+                dest.clone(),
+                Copy {
+                    from: from.clone(),
+                    name: copied_name(from, false),
+                    into,
+                    tree: recursive,
+                },
+            ));
         }
     }
     if r.ripgrep && has(opts, &["--files", "--type-list"]) {
@@ -538,6 +560,30 @@ fn plan_literal(
     plan.reads
         .extend(paths.into_iter().map(|p| (p, Some(walk.clone()))));
     Some(plan)
+}
+
+/// Whether a copy's destination is a directory the sources go into, as its
+/// spelling says (`dir/`, `.`, `..`, or several sources); `None`: the file
+/// system decides.
+pub fn copy_into(dest: &str, sources: usize) -> Option<bool> {
+    let dir = dest.ends_with('/')
+        || dest.ends_with("/.")
+        || dest.ends_with("/..")
+        || matches!(dest, "." | "..")
+        || sources > 1;
+    dir.then_some(true)
+}
+
+/// The name a source gets inside a destination directory: its last component,
+/// or `None` when its contents are copied (`src/.`, and for rsync `src/`).
+pub fn copied_name(from: &str, slash_is_contents: bool) -> Option<String> {
+    let trimmed = from.trim_end_matches('/');
+    if (slash_is_contents && from.ends_with('/')) || trimmed.ends_with("/.") || trimmed == "." {
+        return None;
+    }
+    Path::new(trimmed)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
 }
 
 /// ripgrep's filtering: hidden files and ignore files unless `-u`, `--hidden`, `--no-ignore`.

@@ -61,6 +61,26 @@ pub struct Walk {
     /// files stand in for it.
     pub git_index: bool,
     pub tracked_only: bool,
+    /// A copy, move or link: the path judged is the destination operand, and
+    /// what the program creates there is judged instead of the operand itself.
+    pub copy: Option<Copy>,
+}
+
+/// What `cp`, `mv`, `rsync` or `ln` creates at its destination operand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Copy {
+    /// The source operand (absolute once the command's directory is known).
+    pub from: String,
+    /// The name the source gets inside a destination directory; `None` when its
+    /// contents go there (`cp -r src/. dir`, `rsync -a src/ dir`).
+    pub name: Option<String>,
+    /// `Some(true)`: the destination is a directory the source goes into (`-t`,
+    /// several sources, a trailing `/`, `.`); `Some(false)`: it is the new name
+    /// itself (`-T`); `None`: as the file system says when the call is judged.
+    pub into: Option<bool>,
+    /// The whole tree below the source is created too (`cp -r`, `mv`, `rsync -r`).
+    pub tree: bool,
 }
 
 /// One glob of a ripgrep file type, and whether its type is selected or negated.
@@ -531,6 +551,8 @@ where
             let (is_dir, real_path) = match e.kind {
                 EntryKind::Dir => (true, real_path),
                 EntryKind::File | EntryKind::Other => (false, real_path),
+                // A copy makes the link itself at the destination: its name counts.
+                EntryKind::Symlink if !self.w.follow && self.w.copy.is_some() => (false, None),
                 EntryKind::Symlink if !self.w.follow => continue,
                 EntryKind::Symlink => {
                     let Some(target) = self.fs.canonicalize(&path) else {

@@ -30,6 +30,7 @@ mod audit_tamper;
 mod checks_props;
 mod cli_teaches;
 mod conformance;
+mod copy_targets;
 mod corpus;
 mod corpus_binary;
 mod decide;
