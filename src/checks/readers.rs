@@ -919,7 +919,24 @@ mod tests {
         assert!(plan_of("tar xf a.tar").is_none());
         let p = plan_of("cp -r src /tmp/x").unwrap();
         assert_eq!(p.reads[0].0, "src");
-        assert_eq!(p.writes, ["/tmp/x"]);
+        assert!(p.writes.is_empty());
+        let (dest, copy) = &p.copies[0];
+        assert_eq!((dest.as_str(), copy.from.as_str()), ("/tmp/x", "src"));
+        assert_eq!(
+            (copy.name.as_deref(), copy.into, copy.tree),
+            (Some("src"), None, true)
+        );
+        let p = plan_of("cp -T a b/").unwrap();
+        assert_eq!(p.copies[0].1.into, Some(false));
+        let p = plan_of("cp a b c").unwrap();
+        assert_eq!(p.copies.len(), 2);
+        assert_eq!(p.copies[1].1.into, Some(true));
+        let p = plan_of("cp -r src/. dir").unwrap();
+        assert_eq!(p.copies[0].1.name, None);
+        assert_eq!(copied_name("src/", true), None);
+        assert_eq!(copied_name("src/", false).as_deref(), Some("src"));
+        assert_eq!(copy_into("dir/", 1), Some(true));
+        assert_eq!(copy_into("dir", 1), None);
         let p = plan_of("zip -r a.zip . -x '.env'").unwrap();
         assert_eq!(p.writes, ["a.zip"]);
         assert!(p.reads[0].1.as_ref().unwrap().follow);
