@@ -53,7 +53,11 @@ fn link_layout() {
     for line in fs::read_to_string(&list).unwrap().lines() {
         let pattern = line.trim();
         if !pattern.is_empty() && !pattern.starts_with('#') {
-            script.push_str(&format!("    *(.text.{pattern})\n"));
+            // Functions marked cold (a `Vec`'s growth, a `OnceLock`'s first use) are in
+            // `.text.unlikely.*`, and a hook call runs many of them.
+            script.push_str(&format!(
+                "    *(.text.{pattern} .text.unlikely.{pattern})\n"
+            ));
         }
     }
     script.push_str("  }\n}\nINSERT BEFORE .text;\n");

@@ -23,6 +23,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use time::OffsetDateTime;
 
+mod input_cap;
+
 /// Largest hook input accepted before the passport's own sizes are known.
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
 /// Room for the JSON around a file's content and for escaping it: content of
@@ -49,15 +51,7 @@ pub fn input_cap_for(loc: &Locations) -> usize {
     // A FIFO or device in the passport's place must not stall this read either.
     let sizes = crate::regular::read(&loc.passport.path, MAX_INPUT_BYTES as u64)
         .ok()
-        .and_then(|b| serde_json::from_slice::<Value>(strip_bom(&b)).ok())
-        .and_then(|v| {
-            v.get("limits")?.as_object().map(|l| {
-                l.values()
-                    .filter_map(|c| c.get("max_file_size_bytes")?.as_u64())
-                    .max()
-            })
-        })
-        .flatten();
+        .and_then(|b| input_cap::largest_file_size(strip_bom(&b)));
     input_cap(sizes)
 }
 
@@ -891,7 +885,9 @@ fn read_and_prepare(
     now: OffsetDateTime,
 ) -> (Result<KeyPair, passport::keys::KeyError>, Before, Prepared) {
     let input_len = bytes.len();
-    let key = KeyPair::load(&loc.key.path);
+    // The key's binding tag sits with the other machine-local caches (src/passport/keys.rs).
+    let bound = loc.config_root.join("cache").join("evaluator-key.bound");
+    let key = KeyPair::load_bound(&loc.key.path, Some(&bound));
     let config = Config::load(&loc.config.path);
 
     let env = |k: &str| std::env::var(k).ok();

@@ -273,20 +273,35 @@ fn parse(path: &Path, bytes: &[u8]) -> Result<Parsed, HeadFault> {
     let body = bytes.get(HEADER_BYTES as usize..).unwrap_or_default();
     let mut slots: [Slot; 2] = Default::default();
     for (slot, raw) in slots.iter_mut().zip(body.chunks(slot_bytes as usize)) {
-        slot.extent = raw
-            .iter()
-            .rposition(|&b| b != 0)
-            .map_or(0, |i| i as u64 + 1);
+        let used = raw.get(..nonzero_extent(raw)).unwrap_or_default();
+        slot.extent = used.len() as u64;
         // An unreadable slot (zeroed, or torn by a writer killed while writing it) holds
         // no head; which head is newest, and whether it fits the log, is checked on what
         // is left.
-        slot.head = split_slot(raw).and_then(|(head, tag)| parse_head(path, head, tag).ok());
+        slot.head = split_slot(used).and_then(|(head, tag)| parse_head(path, head, tag).ok());
         slot.seq = slot.head.as_ref().map(|r| r.head.record.seq);
     }
     Ok(Parsed::Slots {
         slot_bytes,
         slots: Box::new(slots),
     })
+}
+
+/// The length of `raw` without its trailing zero bytes. A slot is mostly zeros (16 KiB or more
+/// for a head of ~2 KB), so they are skipped 64 bytes at a time: byte by byte, the two slots
+/// cost ~0.3M instructions, more than parsing the head.
+fn nonzero_extent(raw: &[u8]) -> usize {
+    const STEP: usize = 64;
+    let mut end = raw.len();
+    while end >= STEP {
+        match raw.get(end - STEP..end) {
+            Some(block) if block.iter().fold(0u8, |acc, &b| acc | b) == 0 => end -= STEP,
+            _ => break,
+        }
+    }
+    raw.get(..end)
+        .and_then(|r| r.iter().rposition(|&b| b != 0))
+        .map_or(0, |i| i + 1)
 }
 
 /// A slot's head line (with its newline) and its tag line, if both are whole.
@@ -376,4 +391,34 @@ fn read_open(f: &File, max: u64) -> std::io::Result<Vec<u8>> {
 
 fn write_at(f: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     std::os::unix::fs::FileExt::write_all_at(f, bytes, offset)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_nonzero_extent_ends_at_the_last_nonzero_byte() {
+        for len in [0usize, 1, 63, 64, 65, 127, 128, 200, 16 * 1024] {
+            let marks = [
+                None,
+                Some(0),
+                Some(1),
+                Some(63),
+                Some(64),
+                Some(len / 2),
+                Some(len.saturating_sub(1)),
+            ];
+            for at in marks {
+                let mut raw = vec![0u8; len];
+                if let Some(b) = at.and_then(|i| raw.get_mut(i)) {
+                    *b = b'x';
+                }
+                let naive = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                assert_eq!(
+                    super::nonzero_extent(&raw),
+                    naive,
+                    "len {len}, byte at {at:?}"
+                );
+            }
+        }
+    }
 }

@@ -6,9 +6,10 @@
 use crate::canonical::hex;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::hazmat::{raw_sign, ExpandedSecretKey};
+use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -84,9 +85,19 @@ pub fn kid_for(key: &VerifyingKey) -> String {
 
 /// A private signing key with its derived id.
 pub struct KeyPair {
-    signing: SigningKey,
+    /// The 32-byte seed (`d`), for saving the key.
+    seed: zeroize::Zeroizing<[u8; 32]>,
+    /// The seed expanded (SHA-512, clamped), once rather than per signature.
+    expanded: ExpandedSecretKey,
+    /// Always the seed's own public key: derived from it, or proven to be by a binding tag
+    /// ([`KeyPair::load_bound`]). Signing with any other public key would be unsafe: two
+    /// signatures of one message under two public keys give the private scalar away.
+    public: VerifyingKey,
     kid: String,
 }
+
+/// Domain of the tag that binds a private key's stated `x` to its `d` ([`KeyPair::load_bound`]).
+const BOUND_DOMAIN: &[u8] = b"toolgate-key-public-bound-v1";
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,8 +114,18 @@ impl KeyPair {
     }
 
     pub fn from_signing(signing: SigningKey) -> KeyPair {
-        let kid = kid_for(&signing.verifying_key());
-        KeyPair { signing, kid }
+        let public = signing.verifying_key();
+        KeyPair::from_parts(signing.to_bytes(), public)
+    }
+
+    /// The pair from a seed and the public key already known to be the seed's.
+    fn from_parts(seed: [u8; 32], public: VerifyingKey) -> KeyPair {
+        KeyPair {
+            expanded: ExpandedSecretKey::from(&seed),
+            seed: zeroize::Zeroizing::new(seed),
+            kid: kid_for(&public),
+            public,
+        }
     }
 
     pub fn kid(&self) -> &str {
@@ -113,13 +134,13 @@ impl KeyPair {
 
     pub fn public(&self) -> PublicKey {
         PublicKey {
-            key: self.signing.verifying_key(),
+            key: self.public,
             kid: self.kid.clone(),
         }
     }
 
     pub fn sign(&self, msg: &[u8]) -> Signature {
-        self.signing.sign(msg)
+        raw_sign::<Sha512>(&self.expanded, msg, &self.public)
     }
 
     /// `ed25519:<base64>` signature, the OAP wire form.
@@ -129,23 +150,58 @@ impl KeyPair {
 
     /// Loads a private JWK, refusing files other users can read.
     pub fn load(path: &Path) -> Result<KeyPair, KeyError> {
+        KeyPair::load_bound(path, None)
+    }
+
+    /// [`KeyPair::load`], with `bound`: a file that may hold a tag proving that this key
+    /// file's `x` is its `d`'s public key, so that deriving it (a scalar multiplication, the
+    /// most expensive step of a hook call's key load) is skipped. The tag is an HMAC-SHA256
+    /// under the seed itself over `x`: only a holder of `d` can make one, and toolgate makes
+    /// one only after deriving `x` from `d` and finding them equal. A missing, damaged,
+    /// foreign or stale tag (another key's, or a key file whose `x` was changed) does not
+    /// verify, and then `x` is derived and checked as without it, and the tag rewritten
+    /// (best effort: a tag that cannot be written only costs the derivation next time).
+    /// Which public key a record's signature is checked against is untouched by this: the
+    /// trust store decides that.
+    pub fn load_bound(path: &Path, bound: Option<&Path>) -> Result<KeyPair, KeyError> {
         check_private_mode(path)?;
         let jwk = read_jwk(path)?;
         let d = jwk.d.as_deref().ok_or_else(|| KeyError::Format {
             path: path.into(),
             problem: "no private part `d`".into(),
         })?;
-        let secret: [u8; 32] = decode_b64url_32(d).ok_or_else(|| KeyError::Format {
+        let seed: [u8; 32] = decode_b64url_32(d).ok_or_else(|| KeyError::Format {
             path: path.into(),
             problem: "`d` is not 32 base64url bytes".into(),
         })?;
-        let pair = KeyPair::from_signing(SigningKey::from_bytes(&secret));
-        if jwk.x != URL_SAFE_NO_PAD.encode(pair.signing.verifying_key().as_bytes()) {
-            return Err(KeyError::Format {
-                path: path.into(),
-                problem: "`x` does not belong to `d`".into(),
-            });
-        }
+        let stated = decode_b64url_32(&jwk.x);
+        let tag_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &seed);
+        let tagged = match (stated, bound) {
+            (Some(x), Some(b)) => crate::regular::read(b, 256)
+                .is_ok_and(|tag| ring::hmac::verify(&tag_key, &bound_message(&x), &tag).is_ok()),
+            _ => false,
+        };
+        let public = match stated {
+            Some(x) if tagged => VerifyingKey::from_bytes(&x).ok(),
+            _ => None,
+        };
+        let pair = match public {
+            Some(public) => KeyPair::from_parts(seed, public),
+            None => {
+                let pair = KeyPair::from_signing(SigningKey::from_bytes(&seed));
+                if stated != Some(*pair.public.as_bytes()) {
+                    return Err(KeyError::Format {
+                        path: path.into(),
+                        problem: "`x` does not belong to `d`".into(),
+                    });
+                }
+                if let Some(b) = bound {
+                    let tag = ring::hmac::sign(&tag_key, &bound_message(pair.public.as_bytes()));
+                    write_private(b, tag.as_ref());
+                }
+                pair
+            }
+        };
         if jwk.kid != pair.kid {
             return Err(KeyError::KidMismatch {
                 path: path.into(),
@@ -159,9 +215,32 @@ impl KeyPair {
     /// Writes the private JWK with mode 0600 (created exclusively) and the public JWK beside it.
     pub fn save(&self, private_path: &Path, public_path: &Path) -> Result<(), KeyError> {
         let mut jwk = self.public().to_jwk();
-        jwk.d = Some(URL_SAFE_NO_PAD.encode(self.signing.to_bytes()));
+        jwk.d = Some(URL_SAFE_NO_PAD.encode(*self.seed));
         write_new(private_path, &jwk, true)?;
         write_new(public_path, &self.public().to_jwk(), false)
+    }
+}
+
+/// What a binding tag covers: its domain and the public key.
+fn bound_message(x: &[u8; 32]) -> Vec<u8> {
+    [BOUND_DOMAIN, x.as_slice()].concat()
+}
+
+/// Replaces `path` with `bytes` (mode 0600, written beside it and renamed, so a reader sees
+/// the old tag or the new one), ignoring failure: the caller can do without the file.
+fn write_private(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let tmp = path.with_extension(format!("new-{}", std::process::id()));
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let written = opts.open(&tmp).and_then(|mut f| f.write_all(bytes));
+    if written.and_then(|()| fs::rename(&tmp, path)).is_err() {
+        let _ = fs::remove_file(&tmp);
     }
 }
 
@@ -429,6 +508,76 @@ mod tests {
                 Err(KeyError::Permissions { .. })
             ));
         }
+    }
+
+    /// A key file with `pair`'s `d` and `x` taken from `other` (same `kid` as `other`).
+    fn mixed_key_file(path: &Path, pair: &KeyPair, other: &KeyPair) {
+        let mut jwk = other.public().to_jwk();
+        jwk.d = Some(URL_SAFE_NO_PAD.encode(*pair.seed));
+        fs::write(path, crate::canonical::to_string_pretty(&jwk)).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_bound_key_loads_from_its_tag_and_signs_as_the_derived_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = KeyPair::generate();
+        let (sk, pk, tag) = (
+            dir.path().join("k.jwk"),
+            dir.path().join("k.pub.jwk"),
+            dir.path().join("k.bound"),
+        );
+        pair.save(&sk, &pk).unwrap();
+        let cold = KeyPair::load_bound(&sk, Some(&tag)).unwrap();
+        let written = fs::read(&tag).expect("the first load writes the tag");
+        let warm = KeyPair::load_bound(&sk, Some(&tag)).unwrap();
+        assert_eq!(fs::read(&tag).unwrap(), written);
+        for k in [&cold, &warm] {
+            assert_eq!(k.public(), pair.public());
+            let sig = k.sign_oap(b"record");
+            assert_eq!(sig, pair.sign_oap(b"record"), "Ed25519 is deterministic");
+            assert!(pair.public().verify_oap(b"record", &sig));
+        }
+        // A damaged tag is not believed: the key is derived again and the tag repaired.
+        fs::write(&tag, b"junk").unwrap();
+        assert_eq!(
+            KeyPair::load_bound(&sk, Some(&tag)).unwrap().public(),
+            pair.public()
+        );
+        assert_eq!(fs::read(&tag).unwrap(), written);
+    }
+
+    #[test]
+    fn a_swapped_public_half_is_refused_whatever_tag_lies_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pair, other) = (KeyPair::generate(), KeyPair::generate());
+        let (sk, pk, tag) = (
+            dir.path().join("k.jwk"),
+            dir.path().join("k.pub.jwk"),
+            dir.path().join("k.bound"),
+        );
+        // `other`'s own valid tag, then a key file with `pair`'s `d` but `other`'s `x`:
+        // believing the tag would sign with a public key that is not the seed's.
+        other.save(&sk, &pk).unwrap();
+        KeyPair::load_bound(&sk, Some(&tag)).unwrap();
+        mixed_key_file(&sk, &pair, &other);
+        for _ in 0..2 {
+            let err = KeyPair::load_bound(&sk, Some(&tag)).unwrap_err();
+            assert!(
+                err.to_string().contains("`x` does not belong to `d`"),
+                "{err}"
+            );
+        }
+        // A tag made with `pair`'s seed over `other`'s `x` cannot be had without the
+        // derivation check; one over `pair`'s own `x` does not cover `other`'s.
+        let good = dir.path().join("good.jwk");
+        pair.save(&good, &dir.path().join("good.pub.jwk")).unwrap();
+        KeyPair::load_bound(&good, Some(&tag)).unwrap();
+        assert!(KeyPair::load_bound(&sk, Some(&tag)).is_err());
     }
 
     #[test]
