@@ -885,9 +885,7 @@ fn read_and_prepare(
     now: OffsetDateTime,
 ) -> (Result<KeyPair, passport::keys::KeyError>, Before, Prepared) {
     let input_len = bytes.len();
-    // The key's binding tag sits with the other machine-local caches (src/passport/keys.rs).
-    let bound = loc.config_root.join("cache").join("evaluator-key.bound");
-    let key = KeyPair::load_bound(&loc.key.path, Some(&bound));
+    let key = evaluator_key(loc);
     let config = Config::load(&loc.config.path);
 
     let env = |k: &str| std::env::var(k).ok();
@@ -938,6 +936,13 @@ fn read_and_prepare(
     // So is the process that ran the hook (a few /proc reads), for the record's evidence.
     before.process = before.call_ref().and_then(hook_process);
     (key, before, prepared)
+}
+
+/// The evaluator key, its public half proven by the binding tag kept with the other
+/// machine-local caches when that tag verifies (src/passport/keys.rs).
+fn evaluator_key(loc: &Locations) -> Result<KeyPair, passport::keys::KeyError> {
+    let bound = loc.config_root.join("cache").join("evaluator-key.bound");
+    KeyPair::load_bound(&loc.key.path, Some(&bound))
 }
 
 /// The policy layers of one call: org, passport, delegation, approved project policies.

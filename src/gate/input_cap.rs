@@ -128,11 +128,12 @@ mod tests {
             r#"{"max_file_size_bytes":3,"other":{"limits":{"a":{"max_file_size_bytes":4}}}}"#,
             r#"[{"limits":{"a":{"max_file_size_bytes":4}}}]"#,
             r#"{"limits":{"a":{"max_file_size_bytes":4}}} trailing"#,
-            r#"{"limits":{"a":{"max_file_size_bytes":4}}"#,
             "",
             "null",
         ];
-        for doc in docs {
+        // And a document cut short.
+        let cut = &docs[0][..docs[0].len() - 1];
+        for doc in docs.iter().copied().chain([cut]) {
             assert_eq!(
                 super::largest_file_size(doc.as_bytes()),
                 by_value(doc.as_bytes()),

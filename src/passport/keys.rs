@@ -176,16 +176,8 @@ impl KeyPair {
         })?;
         let stated = decode_b64url_32(&jwk.x);
         let tag_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &seed);
-        let tagged = match (stated, bound) {
-            (Some(x), Some(b)) => crate::regular::read(b, 256)
-                .is_ok_and(|tag| ring::hmac::verify(&tag_key, &bound_message(&x), &tag).is_ok()),
-            _ => false,
-        };
-        let public = match stated {
-            Some(x) if tagged => VerifyingKey::from_bytes(&x).ok(),
-            _ => None,
-        };
-        let pair = match public {
+        let proven = stated.filter(|x| bound.is_some_and(|b| tag_proves(&tag_key, b, x)));
+        let pair = match proven.and_then(|x| VerifyingKey::from_bytes(&x).ok()) {
             Some(public) => KeyPair::from_parts(seed, public),
             None => {
                 let pair = KeyPair::from_signing(SigningKey::from_bytes(&seed));
@@ -219,6 +211,12 @@ impl KeyPair {
         write_new(private_path, &jwk, true)?;
         write_new(public_path, &self.public().to_jwk(), false)
     }
+}
+
+/// Whether the file at `bound` holds the tag under `key` (the seed) over `x`.
+fn tag_proves(key: &ring::hmac::Key, bound: &Path, x: &[u8; 32]) -> bool {
+    crate::regular::read(bound, 256)
+        .is_ok_and(|tag| ring::hmac::verify(key, &bound_message(x), &tag).is_ok())
 }
 
 /// What a binding tag covers: its domain and the public key.
