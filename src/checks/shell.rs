@@ -176,11 +176,16 @@ fn options() -> ParserOptions {
 /// linear pre-scan before the parser sees it, so no input costs more than
 /// milliseconds or a bounded amount of memory.
 pub fn analyze(cmd: &str) -> Result<Script, ShellError> {
-    let nesting = screen(cmd)?;
+    if cmd.len() > MAX_COMMAND_BYTES {
+        return Err(ShellError::TooLong);
+    }
     // Plain words and list operators only: read without the parser, to the same Script.
+    // The other bounds guard the parser against what such a command cannot hold (a `<`,
+    // `>`, `~`, bracket, quote or NUL), so they are read only when the parser runs.
     if let Some(script) = fast::script(cmd) {
         return script;
     }
+    let nesting = screen(cmd)?;
     let run = || {
         let mut a = Analyzer::default();
         a.source(cmd, 0)?;
@@ -1813,6 +1818,18 @@ mod tests {
             assert!(too_complex(&bomb), "{bomb:?}");
         }
         assert!(analyze(&format!("echo \"`$[{}\"", "f[(".repeat(3))).is_err());
+    }
+
+    #[test]
+    fn the_plain_word_path_keeps_the_length_bound_and_skips_only_the_parser_s() {
+        let long = format!("echo {}", "w ".repeat(MAX_COMMAND_BYTES / 2));
+        assert!(matches!(analyze(&long), Err(ShellError::TooLong)));
+        // Keywords as arguments nest nothing; the parser's estimate, read without
+        // grammar, would have counted them.
+        let words = format!("echo {}", "if ".repeat(MAX_NESTING + 1));
+        assert!(nesting_estimate(&words) > MAX_NESTING);
+        assert_eq!(analyze(&words).unwrap().commands.len(), 1);
+        assert!(too_complex(&"if true; then ".repeat(2000)));
     }
 
     #[test]
