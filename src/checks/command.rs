@@ -283,11 +283,11 @@ fn simple(
             for (path, walk) in &plan.reads {
                 fx.read(path, walk.as_ref())?;
             }
-            for path in &plan.writes {
-                fx.file(WRITE_POLICY, path)?;
-            }
             for (dest, copy) in &plan.copies {
                 fx.copy(dest, copy)?;
+            }
+            for path in &plan.writes {
+                fx.file(WRITE_POLICY, path)?;
             }
             true
         }
@@ -552,6 +552,9 @@ impl<'a> Effects<'a> {
                     .display()
                     .to_string();
             }
+            if c.tree {
+                self.tree_is_on_disk(&c.from)?;
+            }
             let walk = Walk {
                 copy: Some(c),
                 ..Walk::default()
@@ -561,6 +564,29 @@ impl<'a> Effects<'a> {
             self.file_with(WRITE_POLICY, dest, Some(spec))?;
         }
         Ok(())
+    }
+
+    /// A tree copy reads its source's names from disk when the call is judged, so
+    /// nothing earlier in the same call may change them: a program whose writes
+    /// are unknown, or a write at or below the source.
+    fn tree_is_on_disk(&self, from: &str) -> Result<(), CheckResult> {
+        let below = Path::new(from);
+        let written = self.effects.iter().any(|e| {
+            e.policy_id == WRITE_POLICY
+                && e.context
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| Path::new(p).starts_with(below))
+        });
+        let by = match (&self.opaque, written) {
+            (_, true) => "an earlier command".to_string(),
+            (Some(p), false) => p.clone(),
+            (None, false) => return Ok(()),
+        };
+        Err(deny(
+            ReasonCode::PathNotAllowed,
+            format!("the copy of `{from}` creates what is below it, and {by} in the same call may change that first, so what is on disk now is not what it will copy; copy in a call of its own"),
+        ))
     }
 
     /// The single working directory relative words resolve against, if it is certain.
@@ -841,6 +867,11 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
         && !target_dir
         && files.len() >= 2
         && !(name == "install" && has_any(args, &["-d", "--directory"]));
+    // First, so a tree copy sees only what earlier commands wrote (a move also
+    // writes its sources).
+    if let (true, Some(dest)) = (creates, files.last()) {
+        destination(name, args, files, &literal(dest)?, fx)?;
+    }
     for (k, w) in files.iter().enumerate() {
         if w.is_process_substitution() {
             continue;
@@ -851,7 +882,6 @@ fn file_effects(name: &str, argv: &[Word], fx: &mut Effects) -> Result<(), Check
         }
         let last = k + 1 == files.len();
         if creates && last {
-            destination(name, args, files, &p, fx)?;
             continue;
         }
         if reads || (copies && (!last || target_dir)) {

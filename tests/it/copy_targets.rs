@@ -10,7 +10,10 @@ use crate::harness::Home;
 use crate::trust_boundary::{allow, bash, deny};
 
 fn home() -> Home {
-    let h = Home::with_commands("coding-agent", &["cp", "mv", "ln", "rsync"]);
+    let h = Home::with_commands(
+        "coding-agent",
+        &["cp", "mv", "ln", "rsync", "touch", "python3"],
+    );
     let p = &h.project;
     for (rel, text) in [
         (
@@ -56,6 +59,9 @@ fn a_tree_with_protected_names_cannot_be_copied_or_moved_in() {
         "ln -s vendor/evil/.claude sub/",
         "cp -a vendor/links sub/l",
         "cd sub && cp -r ../vendor/evil/. existing",
+        // What is below the source may change earlier in the same call.
+        "touch vendor/clean/new && cp -r vendor/clean/. sub/existing",
+        "python3 gen.py && cp -r vendor/clean sub/",
     ] {
         deny(&bash(&h, cmd), "oap.path_not_allowed", cmd);
     }
