@@ -261,9 +261,11 @@ pub struct Partial {
 struct Deferred {
     slot: usize,
     policy_id: String,
-    /// The context and limits as the check reads them (aliases resolved).
+    /// The context and limits as the check reads them (aliases resolved). `None`
+    /// limits: the passport's own block, read again from it when the check runs (a
+    /// copy of a block with 1,000 allowed entries costs more than the check).
     context: Map<String, Value>,
-    limits: Map<String, Value>,
+    limits: Option<Map<String, Value>>,
     spec: usize,
     depth: usize,
 }
@@ -342,7 +344,25 @@ impl Partial {
                 continue;
             };
             let hits = checks::Hits::default();
-            let input = check_input(pack, &d.context, &d.limits, passport, state, env, &hits);
+            let borrowed = match &d.limits {
+                Some(_) => None,
+                None => passport.limits_for(pack.limits_key()),
+            };
+            let Some(limits) = d.limits.as_ref().or(borrowed) else {
+                run.acc.record_at(
+                    d.slot,
+                    &pref,
+                    "policy".into(),
+                    CheckResult::Deny(Reason::new(
+                        ReasonCode::InternalError,
+                        "a held-back check's limits are no longer in the passport",
+                    )),
+                    Duration::ZERO,
+                    &hits,
+                );
+                continue;
+            };
+            let input = check_input(pack, &d.context, limits, passport, state, env, &hits);
             let started = Instant::now();
             let result = checks::run(spec, &input);
             let effects =
@@ -700,6 +720,11 @@ impl Run<'_, '_> {
                 &aliased
             }
         };
+        // The passport's own block, untouched by flat or integration limits or aliases.
+        let own = matches!(
+            (&raw_limits, &limits),
+            (std::borrow::Cow::Borrowed(_), std::borrow::Cow::Borrowed(_))
+        );
         let limits: &Map<String, Value> = &limits;
         if depth == 0 && !gates_pass(passport, pack, request, limits, env, self.acc) {
             return;
@@ -717,7 +742,7 @@ impl Run<'_, '_> {
                         slot,
                         policy_id: request.policy_id.clone(),
                         context: request.context.clone(),
-                        limits: limits.clone(),
+                        limits: (!own).then(|| limits.clone()),
                         spec: i,
                         depth,
                     });
