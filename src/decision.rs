@@ -5,7 +5,7 @@
 //! fuzzable without a disk. The edges (`gate`) do the I/O around it.
 
 use crate::checks::{self, CheckInput, CheckResult, Effect};
-use crate::packs::{Catalog, LookupError, Pack};
+use crate::packs::{Catalog, CheckSpec, LookupError, Pack};
 use crate::passport::rollout::{self, Mode, Rollout};
 use crate::passport::{Passport, Status};
 use crate::reason::{Reason, ReasonCode};
@@ -325,42 +325,20 @@ impl Partial {
                 deferred: &mut Vec::new(),
             };
             let pref = PolicyRef::Pack(d.policy_id.clone());
-            let found = catalog
-                .pack_checked(&d.policy_id)
-                .ok()
-                .and_then(|p| Some((p, p.checks.get(d.spec)?)));
-            let Some((pack, spec)) = found else {
-                run.acc.record_at(
-                    d.slot,
-                    &pref,
-                    "policy".into(),
-                    CheckResult::Deny(Reason::new(
-                        ReasonCode::InternalError,
-                        "a held-back check is no longer in its pack",
-                    )),
-                    Duration::ZERO,
-                    &checks::Hits::default(),
-                );
-                continue;
-            };
             let hits = checks::Hits::default();
-            let borrowed = match &d.limits {
-                Some(_) => None,
-                None => passport.limits_for(pack.limits_key()),
-            };
-            let Some(limits) = d.limits.as_ref().or(borrowed) else {
-                run.acc.record_at(
-                    d.slot,
-                    &pref,
-                    "policy".into(),
-                    CheckResult::Deny(Reason::new(
-                        ReasonCode::InternalError,
-                        "a held-back check's limits are no longer in the passport",
-                    )),
-                    Duration::ZERO,
-                    &hits,
-                );
-                continue;
+            let (pack, spec, limits) = match d.resolve(catalog, passport) {
+                Ok(found) => found,
+                Err(gone) => {
+                    run.acc.record_at(
+                        d.slot,
+                        &pref,
+                        "policy".into(),
+                        CheckResult::Deny(Reason::new(ReasonCode::InternalError, gone)),
+                        Duration::ZERO,
+                        &hits,
+                    );
+                    continue;
+                }
             };
             let input = check_input(pack, &d.context, limits, passport, state, env, &hits);
             let started = Instant::now();
@@ -371,6 +349,30 @@ impl Partial {
             run.effects(&pref, effects, d.depth);
         }
         acc.finish(&PolicyRef::Pack(policy_id))
+    }
+}
+
+impl Deferred {
+    /// The pack, check and limits a held-back check runs with, or what is gone (the
+    /// catalog and passport must be the ones [`prepare`] saw).
+    fn resolve<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+        passport: &'a Passport,
+    ) -> Result<(&'a Pack, &'a CheckSpec, &'a Map<String, Value>), &'static str> {
+        let pack = catalog
+            .pack_checked(&self.policy_id)
+            .map_err(|_| "a held-back check is no longer in its pack")?;
+        let spec = pack
+            .checks
+            .get(self.spec)
+            .ok_or("a held-back check is no longer in its pack")?;
+        let limits = match &self.limits {
+            Some(copy) => Some(copy),
+            None => passport.limits_for(pack.limits_key()),
+        };
+        let limits = limits.ok_or("a held-back check's limits are no longer in the passport")?;
+        Ok((pack, spec, limits))
     }
 }
 
