@@ -1019,10 +1019,12 @@ fn decide_and_record(
         &mut record,
         before.call_ref().map(|c| &c.input),
     );
-    match locked.append(record, &receipt.key) {
+    locked.sync_after_unlock();
+    match locked.append(record, &receipt.key).and_then(|a| {
+        // The export may touch the network: never while other hooks wait on the lock.
+        locked.release().map(|()| a)
+    }) {
         Ok(appended) => {
-            // The export may touch the network: never while other hooks wait on the lock.
-            drop(locked);
             telemetry.emit(&appended, &evaluation);
             let call = before.call.ok();
             let mut out = finish(before.host, call, evaluation, Some(receipt), Some(appended));

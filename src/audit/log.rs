@@ -69,6 +69,14 @@ pub enum AppendError {
         #[source]
         source: std::io::Error,
     },
+    /// The record is in the log, but the disk did not confirm it: its decision is not
+    /// answered as made (the log then holds a record of a call that was refused).
+    #[error("audit log {path}: the record was written but the disk did not confirm it ({source}); the call is refused, and the log still holds its record")]
+    NotSynced {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot rotate the audit log: segment {0} already exists")]
     SegmentExists(PathBuf),
     #[error("audit log {path}: {source}")]
@@ -269,11 +277,65 @@ pub struct Locked<'a> {
     /// The head file as read: where the next head goes, and how to take it back if the
     /// record cannot be appended.
     head_file: HeadFile,
+    /// Set by [`Locked::sync_after_unlock`]: the log file of an append whose `sync_data`
+    /// waits for [`Locked::release`].
+    unsynced: Option<Unsynced>,
+}
+
+/// `sync_data`, or in debug builds the failure `TOOLGATE_DEBUG_SYNC=fail` asks for (the
+/// tests' stand-in for a disk that reports an I/O error).
+fn sync_data(f: &File) -> std::io::Result<()> {
+    if cfg!(debug_assertions)
+        && std::env::var_os("TOOLGATE_DEBUG_SYNC").is_some_and(|v| v == "fail")
+    {
+        return Err(std::io::Error::other("TOOLGATE_DEBUG_SYNC=fail"));
+    }
+    f.sync_data()
+}
+
+/// An append's sync, held back until the lock is released.
+enum Unsynced {
+    /// Hold back the next append's sync.
+    Wanted,
+    /// The appended file, written and not yet synced.
+    File(File),
 }
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
         let _ = self.lock.unlock();
+        // A caller that did not call `release` still gets its record on disk.
+        if let Some(Unsynced::File(f)) = self.unsynced.take() {
+            let _ = f.sync_data();
+        }
+    }
+}
+
+impl Locked<'_> {
+    /// The next append's `sync_data` runs after the lock is released, in
+    /// [`Locked::release`], instead of under the lock: other writers append while this one
+    /// waits for its disk, and one sync can carry several writers' records. Nothing is
+    /// answered before `release` returns: a record is on disk before its decision leaves,
+    /// as before. The chain's order is still the lock's. docs/audit.md, "Appending", says
+    /// why the order on disk is the chain's and what a failed sync leaves.
+    pub fn sync_after_unlock(&mut self) {
+        if self.log.sync {
+            self.unsynced = Some(Unsynced::Wanted);
+        }
+    }
+
+    /// Releases the lock, then syncs the record a held-back append wrote. An error means
+    /// the record is in the log but may not be on disk: its decision must not be answered
+    /// as made.
+    pub fn release(mut self) -> Result<(), AppendError> {
+        let _ = self.lock.unlock();
+        match self.unsynced.take() {
+            Some(Unsynced::File(f)) => sync_data(&f).map_err(|source| AppendError::NotSynced {
+                path: self.log.path.clone(),
+                source,
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -388,6 +450,7 @@ impl AuditLog {
             state_on_disk: None,
             log_id,
             head_file,
+            unsynced: None,
         };
         if let Some(rec) = pending {
             self.write_line(&rec)?;
@@ -505,18 +568,29 @@ impl AuditLog {
     /// Writes one record line to the active file (synced unless `sync` is off); a
     /// partial line (disk full) is taken back while the lock is held.
     fn write_line(&self, record: &Record) -> Result<(), AppendError> {
+        let (file, before) = self.write_unsynced(record)?;
+        if self.sync {
+            if let Err(e) = file.sync_data() {
+                let _ = file.set_len(before);
+                return Err(self.write_err(e));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one record line to the active file without syncing it, and gives the file
+    /// and its length before the line; a partial line (disk full) is taken back while the
+    /// lock is held.
+    fn write_unsynced(&self, record: &Record) -> Result<(File, u64), AppendError> {
         let mut line = crate::canonical::to_vec(record);
         line.push(b'\n');
         let mut file = self.open_file(&self.path)?;
         let before = file.metadata().map_err(|e| self.write_err(e))?.len();
-        let written =
-            file.write_all(&line)
-                .and_then(|()| if self.sync { file.sync_data() } else { Ok(()) });
-        if let Err(e) = written {
+        if let Err(e) = file.write_all(&line) {
             let _ = file.set_len(before);
             return Err(self.write_err(e));
         }
-        Ok(())
+        Ok((file, before))
     }
 
     /// The chain's last record and the window of lines read with it.
@@ -706,6 +780,7 @@ impl AuditLog {
             state_on_disk: None,
             log_id,
             head_file: HeadFile::empty(&head_path(&self.path)),
+            unsynced: None,
         };
         let mut rec = Draft::event(
             "audit.repair",
@@ -895,7 +970,13 @@ impl Locked<'_> {
                 path: hp.clone(),
                 source,
             })?;
-        if let Err(e) = log.write_line(&record) {
+        let written = match self.unsynced {
+            Some(Unsynced::Wanted) => log.write_unsynced(&record).map(|(f, _)| {
+                self.unsynced = Some(Unsynced::File(f));
+            }),
+            _ => log.write_line(&record),
+        };
+        if let Err(e) = written {
             // Not recorded, so not decided: the head goes back to what it was.
             self.head_file.undo();
             return Err(e);

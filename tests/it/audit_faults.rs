@@ -269,3 +269,35 @@ fn a_read_only_log_denies_with_exit_2() {
     assert!(fs.remount_ro());
     assert_unrecorded_deny(&evaluate_with(with_log(), &bash("git status")));
 }
+
+/// A disk that does not confirm the record (the sync after the lock fails): the call is
+/// refused, saying the log holds its record, and the log is whole: the record stays (a later
+/// writer may already chain to it) and the next call appends after it.
+#[test]
+#[cfg_attr(
+    not(debug_assertions),
+    ignore = "TOOLGATE_DEBUG_SYNC is in debug builds only"
+)]
+fn a_failed_sync_refuses_the_call_and_keeps_the_log_whole() {
+    let h = Home::new("coding-agent");
+    let call = h.claude("Bash", serde_json::json!({"command": "git status"}));
+    let mut c = h.cmd(&["evaluate", "--host", "claude-code"]);
+    c.env("TOOLGATE_DEBUG_SYNC", "fail");
+    let r = run_command(c, &call);
+    assert_eq!(r.code, 2, "{r:?}");
+    let why = r.json()["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(why.contains("oap.audit_unavailable"), "{why}");
+    assert!(why.contains("did not confirm"), "{why}");
+    let recs = h.records();
+    assert_eq!(recs.len(), 1, "the record stays: {recs:?}");
+    assert_eq!(recs[0]["verdict"], "allow", "{recs:?}");
+    // The next writer chains on; the whole log verifies.
+    let r = run_command(h.cmd(&["evaluate", "--host", "claude-code"]), &call);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(h.records().len(), 2);
+    let (code, report) = h.verify(&[]);
+    assert_eq!(code, 0, "{report}");
+}
