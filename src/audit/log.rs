@@ -1027,6 +1027,14 @@ impl Locked<'_> {
         if seg.exists() {
             return Err(AppendError::SegmentExists(seg));
         }
+        // The last writer's sync may still be on its way (it runs after the lock), and the
+        // next record goes to another file, whose sync would not carry this one's records:
+        // they reach the disk before the chain moves on.
+        if log.sync {
+            log.open_file(&log.path)?
+                .sync_data()
+                .map_err(|e| log.write_err(e))?;
+        }
         std::fs::rename(&log.path, &seg).map_err(|e| log.write_err(e))?;
         Ok(true)
     }
