@@ -360,13 +360,9 @@ impl Deferred {
         catalog: &'a Catalog,
         passport: &'a Passport,
     ) -> Result<(&'a Pack, &'a CheckSpec, &'a Map<String, Value>), &'static str> {
-        let pack = catalog
-            .pack_checked(&self.policy_id)
-            .map_err(|_| "a held-back check is no longer in its pack")?;
-        let spec = pack
-            .checks
-            .get(self.spec)
-            .ok_or("a held-back check is no longer in its pack")?;
+        const GONE: &str = "a held-back check is no longer in its pack";
+        let pack = catalog.pack_checked(&self.policy_id).map_err(|_| GONE)?;
+        let spec = pack.checks.get(self.spec).ok_or(GONE)?;
         let limits = match &self.limits {
             Some(copy) => Some(copy),
             None => passport.limits_for(pack.limits_key()),

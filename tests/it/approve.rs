@@ -20,10 +20,7 @@ fn a_once_grant_lets_the_same_call_through_one_time() {
     let denied = bash(&h, "cargo bench");
     assert_eq!(denied.code, 2);
     let id = last(&h)["decision_id"].as_str().unwrap().to_string();
-    let said = denied.json()["hookSpecificOutput"]["permissionDecisionReason"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let said = denied.claude_reason();
     assert!(
         said.contains(&format!("toolgate approve {}", &id[..8])),
         "{said}"
@@ -101,10 +98,7 @@ fn protected_denies_cannot_be_approved() {
     );
     let r = h.run(&["evaluate", "--host", "claude-code"], &w);
     assert_eq!(r.code, 2);
-    let text = r.json()["hookSpecificOutput"]["permissionDecisionReason"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let text = r.claude_reason();
     assert!(!text.contains("toolgate approve"), "{text}");
     let id = last(&h)["decision_id"].as_str().unwrap().to_string();
     let a = h.run(&["approve", &id, "--yes"], b"");

@@ -285,10 +285,7 @@ fn a_failed_sync_refuses_the_call_and_keeps_the_log_whole() {
     c.env("TOOLGATE_DEBUG_SYNC", "fail");
     let r = run_command(c, &call);
     assert_eq!(r.code, 2, "{r:?}");
-    let why = r.json()["hookSpecificOutput"]["permissionDecisionReason"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let why = r.claude_reason();
     assert!(why.contains("oap.audit_unavailable"), "{why}");
     assert!(why.contains("did not confirm"), "{why}");
     let recs = h.records();

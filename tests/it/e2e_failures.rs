@@ -215,10 +215,7 @@ fn a_bad_hook_flag_is_invalid_input_to_the_host_and_on_the_record() {
     ] {
         let r = h.run(bad, &bash(&h));
         assert_eq!(r.code, 2, "{r:?}");
-        let said = r.json()["hookSpecificOutput"]["permissionDecisionReason"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        let said = r.claude_reason();
         assert!(said.contains("(oap.invalid_input)"), "{bad:?}: {said}");
         assert!(!said.contains("internal_error"), "{bad:?}: {said}");
         assert_recorded(&h, "oap.invalid_input");

@@ -25,6 +25,15 @@ impl Run {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {:?}", self.stdout))
     }
+
+    /// The reason a Claude Code answer gives (`hookSpecificOutput.permissionDecisionReason`);
+    /// an answer without one fails the test.
+    pub fn claude_reason(&self) -> String {
+        self.json()["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no permissionDecisionReason: {:?}", self.stdout))
+            .to_owned()
+    }
 }
 
 /// An isolated toolgate home (TOOLGATE_HOME) with a project directory beside it.
