@@ -557,10 +557,15 @@ pub fn protected_set(
         p.add(packs.path.clone(), "toolgate's policy packs");
     }
     if let Ok(exe) = std::env::current_exe() {
-        p.add(exe.clone(), "toolgate's own binary");
-        if let Ok(real) = exe.canonicalize() {
-            p.add(real, "toolgate's own binary");
+        // On Linux this is the kernel's own resolution of /proc/self/exe: already the
+        // path with every link followed, so resolving it again (one readlink per
+        // component) would find the same path.
+        if !cfg!(target_os = "linux") {
+            if let Ok(real) = exe.canonicalize() {
+                p.add(real, "toolgate's own binary");
+            }
         }
+        p.add(exe, "toolgate's own binary");
     }
     for f in crate::checks::protect::SYSTEM_STARTUP {
         p.add(PathBuf::from(f), "a shell start-up file");
@@ -690,13 +695,18 @@ pub fn evaluate(
     now: OffsetDateTime,
 ) -> Outcome {
     let read = read_call_value(bytes, req.host);
-    settled(evaluate_read(loc, read, bytes, req, now, &|| true), req)
+    settled(
+        evaluate_read(loc, read, bytes, req, now, &|| true, false),
+        req,
+    )
 }
 
 /// [`evaluate`] with a hand-off point for a caller that keeps a deadline on the
 /// stateless part (input parse, passport, analysis): `commit` is asked once, just
 /// before the audit lock. When it answers no, the caller has taken the decision
 /// over and records its own deny; nothing is written here and `None` comes back.
+/// The caller ends the process after the answer: what the decision read is left for
+/// the exit to reclaim instead of being freed entry by entry.
 pub fn evaluate_handing_off(
     loc: &Locations,
     bytes: &[u8],
@@ -707,7 +717,7 @@ pub fn evaluate_handing_off(
     #[cfg(debug_assertions)]
     debug_stall("parse");
     let read = read_call_value(bytes, req.host);
-    evaluate_read(loc, read, bytes, req, now, commit)
+    evaluate_read(loc, read, bytes, req, now, commit, true)
 }
 
 /// Records and answers a deny for input that could not be read (too large,
@@ -720,7 +730,10 @@ pub fn evaluate_unread(
 ) -> Outcome {
     let host = req.host.unwrap_or(HostKind::Oap);
     let read = Err((host, error.reason()));
-    settled(evaluate_read(loc, read, &[], req, now, &|| true), req)
+    settled(
+        evaluate_read(loc, read, &[], req, now, &|| true, false),
+        req,
+    )
 }
 
 /// Records a deny reached before a call could be read (a bad hook command
@@ -764,7 +777,7 @@ fn record_deny_for(
 ) -> Outcome {
     let req = EvaluateOptions::default();
     settled(
-        evaluate_read(loc, Err((host, reason)), bytes, &req, now, &|| true),
+        evaluate_read(loc, Err((host, reason)), bytes, &req, now, &|| true, false),
         &req,
     )
 }
@@ -831,12 +844,18 @@ struct Decider<'a> {
     verified: Option<&'a VerifiedPassport>,
     fleet: &'a FleetContext,
     layers: &'a [crate::policy::Layer<'a>],
+    /// The process exits after this decision (see [`evaluate_read`]).
+    process_ends: bool,
 }
 
 /// `bytes` is the raw input (empty when it could not be read), for its size
 /// and for the ids the host sent when the call itself could not be read.
 /// The phases: read and prepare (no lock), the hand-off, then lock, decide with
 /// the state, apply a person's grants, record and append.
+/// With `process_ends`, the passport, packs and layers are not freed: the process exits
+/// after the answer, and freeing a passport of thousands of entries one by one costs
+/// more than deciding with it.
+#[allow(clippy::too_many_arguments)]
 fn evaluate_read(
     loc: &Locations,
     read: Result<(Call, Value), (HostKind, Reason)>,
@@ -844,6 +863,7 @@ fn evaluate_read(
     req: &EvaluateOptions,
     now: OffsetDateTime,
     commit: &dyn Fn() -> bool,
+    process_ends: bool,
 ) -> Option<Outcome> {
     let (key, before, prepared) = read_and_prepare(loc, read, bytes, req, now);
     // The stateless part of the decision runs before the lock: parsing and walks
@@ -871,8 +891,15 @@ fn evaluate_read(
         verified: verified.as_ref(),
         fleet: &fleet,
         layers: &layers,
+        process_ends,
     };
-    Some(decide_and_record(loc, key, before, &decider, step, now))
+    let outcome = decide_and_record(loc, key, before, &decider, step, now);
+    if process_ends {
+        std::mem::forget(layers);
+        std::mem::forget(verified);
+        std::mem::forget(fleet);
+    }
+    Some(outcome)
 }
 
 /// The phase before the lock: key, config, the call's roots and policy sources,
@@ -1029,6 +1056,9 @@ fn decide_and_record(
             let call = before.call.ok();
             let mut out = finish(before.host, call, evaluation, Some(receipt), Some(appended));
             out.deciding_layer = deciding_layer;
+            if s.process_ends {
+                std::mem::forget(again);
+            }
             out
         }
         Err(e) => {

@@ -333,43 +333,23 @@ fn load_verified_once(
             envelope.alg
         )));
     }
-    let value = parse_strict(&bytes).map_err(|e| PassportError::Invalid {
-        path: path.into(),
-        source: Box::new(e),
-    })?;
-    let key = trust
-        .get(&envelope.kid)
-        .ok_or_else(|| PassportError::Untrusted {
-            path: path.into(),
-            kid: envelope.kid.clone(),
-        })?;
-    let remembered = memo.map(|m| (m, memo_key(&bytes, &sig_bytes, key)));
-    let digest = match remembered.as_ref().and_then(|(m, k)| m.recall(k)) {
-        Some(digest) => digest,
-        None => {
-            let canonical_bytes = jcs(&value);
-            if !key.verify_oap(&canonical_bytes, &envelope.signature) {
-                return Err(bad(format!("not a valid signature by {}", envelope.kid)));
-            }
-            // The digest is of the bytes just verified: canonicalising twice would cost a third of the load.
-            let digest = canonical::digest_bytes(&canonical_bytes);
-            if digest == envelope.passport_digest {
-                if let Some((m, k)) = &remembered {
-                    m.remember(k, &digest);
-                }
-            }
-            digest
-        }
+    let key = trust.get(&envelope.kid);
+    let remembered = memo
+        .zip(key)
+        .map(|(m, key)| (m, memo_key(&bytes, &sig_bytes, key)));
+    // These exact bytes, signature and key were verified before: they passed the strict
+    // reader then, so the typed read goes straight from the bytes, without building the
+    // document as a JSON value first (a passport may list thousands of entries). Should
+    // that read fail (a memo from another version), the full path below says why.
+    let recalled = remembered.as_ref().and_then(|(m, k)| m.recall(k));
+    let fast = recalled.and_then(|digest| Some((digest, Passport::from_verified_bytes(&bytes)?)));
+    let (digest, passport) = match fast {
+        Some(hit) => hit,
+        None => verify_and_read(path, &bytes, &envelope, key, remembered.as_ref())?,
     };
     if digest != envelope.passport_digest {
         return Err(bad("the signed digest does not match the passport".into()));
     }
-    let passport = Passport::from_owned(value, || parse_strict(&bytes).ok()).map_err(|e| {
-        PassportError::Invalid {
-            path: path.into(),
-            source: Box::new(e),
-        }
-    })?;
     if !trust.may_sign_for(&envelope.kid, &passport.owner_id) {
         return Err(PassportError::WrongOwner {
             path: path.into(),
@@ -388,6 +368,44 @@ fn load_verified_once(
         signed_at: envelope.signed_at,
         path: path.into(),
     })
+}
+
+/// The full read of a passport pair no memo vouches for: the strict reader (duplicate keys,
+/// unsafe integers), the trusted key, the signature over the canonical bytes, then the
+/// typed passport. A verified digest that matches the envelope is remembered.
+fn verify_and_read(
+    path: &Path,
+    bytes: &[u8],
+    envelope: &SignatureEnvelope,
+    key: Option<&PublicKey>,
+    remembered: Option<&(&dyn VerifiedMemo, String)>,
+) -> Result<(String, Passport), PassportError> {
+    let invalid = |e: Box<dyn std::error::Error + Send + Sync>| PassportError::Invalid {
+        path: path.into(),
+        source: e,
+    };
+    let value = parse_strict(bytes).map_err(|e| invalid(Box::new(e)))?;
+    let key = key.ok_or_else(|| PassportError::Untrusted {
+        path: path.into(),
+        kid: envelope.kid.clone(),
+    })?;
+    let canonical_bytes = jcs(&value);
+    if !key.verify_oap(&canonical_bytes, &envelope.signature) {
+        return Err(PassportError::BadSignature {
+            path: path.into(),
+            problem: format!("not a valid signature by {}", envelope.kid),
+        });
+    }
+    // The digest is of the bytes just verified: canonicalising twice would cost a third of the load.
+    let digest = canonical::digest_bytes(&canonical_bytes);
+    if digest == envelope.passport_digest {
+        if let Some((m, k)) = remembered {
+            m.remember(k, &digest);
+        }
+    }
+    let passport = Passport::from_owned(value, || parse_strict(bytes).ok())
+        .map_err(|e| invalid(Box::new(e)))?;
+    Ok((digest, passport))
 }
 
 /// Signs a passport document, returning the envelope to store beside it.
@@ -463,6 +481,69 @@ mod tests {
             load_verified(&path, &trust).unwrap_err().code(),
             ReasonCode::PassportNotFound
         );
+    }
+
+    /// A memo in memory that counts its recalls; `vouch` makes it vouch for any pair.
+    #[derive(Default)]
+    struct Memo {
+        entries: std::cell::RefCell<std::collections::HashMap<String, String>>,
+        hits: std::cell::Cell<usize>,
+        vouch: Option<String>,
+    }
+
+    impl VerifiedMemo for Memo {
+        fn recall(&self, key: &str) -> Option<String> {
+            let found = self
+                .vouch
+                .clone()
+                .or_else(|| self.entries.borrow().get(key).cloned());
+            self.hits
+                .set(self.hits.get() + usize::from(found.is_some()));
+            found
+        }
+        fn remember(&self, key: &str, digest: &str) {
+            self.entries.borrow_mut().insert(key.into(), digest.into());
+        }
+    }
+
+    #[test]
+    fn a_remembered_pair_reads_the_same_passport_as_a_verified_one() {
+        let (_d, path, _key, trust) = setup();
+        let memo = Memo::default();
+        let first = load_verified_memo(&path, &trust, Some(&memo)).unwrap();
+        assert_eq!((memo.hits.get(), memo.entries.borrow().len()), (0, 1));
+        let again = load_verified_memo(&path, &trust, Some(&memo)).unwrap();
+        assert_eq!(memo.hits.get(), 1, "the second load is a memo hit");
+        assert_eq!(again.digest, first.digest);
+        assert_eq!(
+            crate::canonical::to_value(again.passport()),
+            crate::canonical::to_value(first.passport())
+        );
+        // Another byte of the passport is a miss, verified in full (and refused here).
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("org_1", "org_2")).unwrap();
+        let e = load_verified_memo(&path, &trust, Some(&memo)).unwrap_err();
+        assert_eq!(e.code(), ReasonCode::SignatureInvalid);
+        assert_eq!(memo.hits.get(), 1);
+    }
+
+    #[test]
+    fn a_remembered_pair_that_does_not_read_is_read_in_full_and_says_why() {
+        let (_d, path, key, trust) = setup();
+        // Signed, but not a passport this version accepts.
+        let mut v = sample();
+        v["spec_version"] = "oap/9.9".into();
+        std::fs::write(&path, serde_json::to_vec(&v).unwrap()).unwrap();
+        let env = sign(&v, &key, "2026-01-01T00:00:00Z");
+        std::fs::write(signature_path(&path), serde_json::to_vec(&env).unwrap()).unwrap();
+        let memo = Memo {
+            vouch: Some(env.passport_digest.clone()),
+            ..Memo::default()
+        };
+        let e = load_verified_memo(&path, &trust, Some(&memo)).unwrap_err();
+        assert_eq!(memo.hits.get(), 1);
+        assert_eq!(e.code(), ReasonCode::PassportInvalid);
+        assert!(e.to_string().contains("spec_version"), "{e}");
     }
 
     #[test]

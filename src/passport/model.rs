@@ -218,6 +218,15 @@ impl Passport {
         }
     }
 
+    /// The passport in bytes a memo says were verified (and so strictly read) before: read
+    /// typed, straight from the bytes. `None` when they do not read as a valid passport.
+    pub fn from_verified_bytes(bytes: &[u8]) -> Option<Passport> {
+        serde_json::from_slice::<Passport>(bytes)
+            .ok()?
+            .checked()
+            .ok()
+    }
+
     /// The rules the types alone do not express, and the tripwire read from metadata.
     fn checked(mut self) -> Result<Passport, PassportInvalid> {
         self.validate()?;
