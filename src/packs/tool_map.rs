@@ -18,11 +18,37 @@ pub struct McpNaming {
 }
 
 /// One pointer, or alternatives tried in order.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Pointers {
     One(String),
     Many(Vec<String>),
+}
+
+/// Read by a visitor that takes either form as it comes: serde's untagged enums buffer
+/// every value and try each variant in turn, which made this the costliest part of
+/// reading a tool map in every hook call.
+impl<'de> Deserialize<'de> for Pointers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Pointers, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Pointers;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON pointer or a list of JSON pointers")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Pointers, E> {
+                Ok(Pointers::One(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Pointers, E> {
+                Ok(Pointers::One(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Pointers, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(Pointers::Many)
+            }
+        }
+        d.deserialize_any(Visit)
+    }
 }
 
 impl Pointers {
@@ -212,6 +238,31 @@ pub fn extract(input: &Value, pointer: &str) -> Option<Value> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pointers_read_as_one_or_a_list_and_nothing_else() {
+        let rule: ToolRule = serde_json::from_value(json!({
+            "policy": "p", "fields": {"a": "/x", "b": ["/y", "/z"]}
+        }))
+        .unwrap();
+        assert_eq!(rule.fields["a"].as_slice(), ["/x"]);
+        assert_eq!(rule.fields["b"].as_slice(), ["/y", "/z"]);
+        for bad in [json!(3), json!({"p": "/x"}), json!(null)] {
+            let e =
+                serde_json::from_value::<ToolRule>(json!({"policy": "p", "fields": {"a": bad}}))
+                    .unwrap_err();
+            assert!(e.to_string().contains("JSON pointer"), "{e}");
+        }
+        let e =
+            serde_json::from_value::<ToolRule>(json!({"policy": "p", "fields": {"a": ["/x", 1]}}))
+                .unwrap_err();
+        assert!(e.to_string().contains("expected a string"), "{e}");
+        // Written back in the same two shapes.
+        assert_eq!(
+            crate::canonical::to_value(&rule.fields["b"]),
+            json!(["/y", "/z"])
+        );
+    }
 
     #[test]
     fn wildcard_pointers_collect_array_elements() {
