@@ -10,8 +10,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
-use ring::hmac;
+use sha2::Sha256;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -32,8 +33,8 @@ pub enum SealError {
     },
 }
 
-/// The key; its bytes never leave this type.
-pub struct MacKey(hmac::Key);
+/// The key, keyed into HMAC-SHA256 once; its bytes never leave this type.
+pub struct MacKey(Hmac<Sha256>);
 
 impl std::fmt::Debug for MacKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,7 +49,12 @@ impl MacKey {
         if bytes.len() != KEY_LEN {
             return Err(SealError::Format { path: path.into() });
         }
-        Ok(MacKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+        Ok(MacKey::from_bytes(&bytes))
+    }
+
+    /// HMAC-SHA256 keyed with `bytes` (any length is a valid HMAC key).
+    fn from_bytes(bytes: &[u8]) -> MacKey {
+        MacKey(hmac_sha256(bytes))
     }
 
     /// Reads the key, creating it first if absent. The file appears whole or not at all
@@ -79,7 +85,7 @@ impl MacKey {
         let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(MacKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes))),
+            Ok(()) => Ok(MacKey::from_bytes(&bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => MacKey::load(path),
             Err(e) => Err(create(e)),
         }
@@ -88,15 +94,28 @@ impl MacKey {
     /// The tag over `parts` in `domain` (each part length-prefixed, so no two lists of
     /// parts share a message).
     pub fn tag(&self, domain: &str, parts: &[&[u8]]) -> String {
-        URL_SAFE_NO_PAD.encode(hmac::sign(&self.0, &message(domain, parts)).as_ref())
+        let mut mac = self.0.clone();
+        mac.update(&message(domain, parts));
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
     /// Whether `tag` is this key's tag over `parts` (compared in constant time).
     pub fn verify(&self, domain: &str, parts: &[&[u8]], tag: &str) -> bool {
-        URL_SAFE_NO_PAD
-            .decode(tag)
-            .is_ok_and(|t| hmac::verify(&self.0, &message(domain, parts), &t).is_ok())
+        URL_SAFE_NO_PAD.decode(tag).is_ok_and(|t| {
+            let mut mac = self.0.clone();
+            mac.update(&message(domain, parts));
+            mac.verify_slice(&t).is_ok()
+        })
     }
+}
+
+/// HMAC-SHA256 keyed with `key`.
+#[allow(
+    clippy::expect_used,
+    reason = "HMAC takes a key of any length: new_from_slice cannot fail for it"
+)]
+pub fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts a key of any length")
 }
 
 fn message(domain: &str, parts: &[&[u8]]) -> Vec<u8> {
@@ -132,5 +151,33 @@ mod tests {
             .verify("d", &[b"ab", b"c"], &t));
         std::fs::write(&path, b"short").unwrap();
         assert!(matches!(MacKey::load(&path), Err(SealError::Format { .. })));
+    }
+
+    /// Tags written before the MAC moved from ring to the hmac crate stay valid: RFC 4231's
+    /// vectors, and the same tags as ring for keys and messages of every length around
+    /// SHA-256's 64-byte block.
+    #[test]
+    fn tags_are_rfc_4231_hmac_sha256_as_ring_computes_them() {
+        let mut m = hmac_sha256(b"Jefe");
+        m.update(b"what do ya want for nothing?");
+        assert_eq!(
+            crate::canonical::hex(&m.finalize().into_bytes()),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        for key_len in [0, 1, 32, 63, 64, 65, 131] {
+            for msg_len in [0, 55, 56, 64, 1000] {
+                let key: Vec<u8> = (0..key_len).map(|i| (i * 7 + 1) as u8).collect();
+                let msg: Vec<u8> = (0..msg_len).map(|i| (i * 13 + 5) as u8).collect();
+                let ours = MacKey::from_bytes(&key).tag("d", &[&msg]);
+                let rk = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+                let theirs = ring::hmac::sign(&rk, &message("d", &[&msg]));
+                assert_eq!(
+                    ours,
+                    URL_SAFE_NO_PAD.encode(theirs.as_ref()),
+                    "{key_len}/{msg_len}"
+                );
+                assert!(MacKey::from_bytes(&key).verify("d", &[&msg], &ours));
+            }
+        }
     }
 }

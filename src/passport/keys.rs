@@ -8,6 +8,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use ed25519_dalek::hazmat::{raw_sign, ExpandedSecretKey};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 use std::collections::BTreeMap;
@@ -175,8 +176,11 @@ impl KeyPair {
             problem: "`d` is not 32 base64url bytes".into(),
         })?;
         let stated = decode_b64url_32(&jwk.x);
-        let tag_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &seed);
-        let proven = stated.filter(|x| bound.is_some_and(|b| tag_proves(&tag_key, b, x)));
+        // HMAC takes a key of any length: the `None` arm cannot happen and proves nothing.
+        let tag_key = Hmac::<Sha256>::new_from_slice(&seed).ok();
+        let proven = stated.filter(|x| {
+            bound.is_some_and(|b| tag_key.as_ref().is_some_and(|k| tag_proves(k, b, x)))
+        });
         let pair = match proven.and_then(|x| VerifyingKey::from_bytes(&x).ok()) {
             Some(public) => KeyPair::from_parts(seed, public),
             None => {
@@ -187,9 +191,10 @@ impl KeyPair {
                         problem: "`x` does not belong to `d`".into(),
                     });
                 }
-                if let Some(b) = bound {
-                    let tag = ring::hmac::sign(&tag_key, &bound_message(pair.public.as_bytes()));
-                    write_private(b, tag.as_ref());
+                if let (Some(b), Some(k)) = (bound, &tag_key) {
+                    let mut mac = k.clone();
+                    mac.update(&bound_message(pair.public.as_bytes()));
+                    write_private(b, &mac.finalize().into_bytes());
                 }
                 pair
             }
@@ -214,9 +219,12 @@ impl KeyPair {
 }
 
 /// Whether the file at `bound` holds the tag under `key` (the seed) over `x`.
-fn tag_proves(key: &ring::hmac::Key, bound: &Path, x: &[u8; 32]) -> bool {
-    crate::regular::read(bound, 256)
-        .is_ok_and(|tag| ring::hmac::verify(key, &bound_message(x), &tag).is_ok())
+fn tag_proves(key: &Hmac<Sha256>, bound: &Path, x: &[u8; 32]) -> bool {
+    crate::regular::read(bound, 256).is_ok_and(|tag| {
+        let mut mac = key.clone();
+        mac.update(&bound_message(x));
+        mac.verify_slice(&tag).is_ok()
+    })
 }
 
 /// What a binding tag covers: its domain and the public key.
