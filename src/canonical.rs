@@ -1,10 +1,12 @@
-//! Strict JSON reading and RFC 8785 (JCS) canonical bytes.
+//! Strict JSON reading, RFC 8785 (JCS) canonical bytes, and the SHA-256 digests and HMACs
+//! toolgate computes over bytes.
 //!
 //! Signed documents must mean one thing: a duplicate key lets two parsers see
 //! two different documents behind one signature, and integers beyond 2^53 lose
 //! precision in JavaScript verifiers. Both are refused before anything is
 //! hashed or verified.
 
+use hmac::{Hmac, Mac};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -22,6 +24,26 @@ pub enum StrictJsonError {
     Syntax(#[source] serde_json::Error),
     #[error("document is not valid UTF-8")]
     NotUtf8,
+}
+
+/// HMAC-SHA256 (RFC 2104, over the same SHA-256 as every digest) of `msg` under `key`.
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    keyed(key, msg).finalize().into_bytes().into()
+}
+
+/// Whether `tag` is [`hmac_sha256`] of `msg` under `key`, compared in constant time.
+pub fn hmac_sha256_matches(key: &[u8], msg: &[u8], tag: &[u8]) -> bool {
+    keyed(key, msg).verify_slice(tag).is_ok()
+}
+
+#[allow(
+    clippy::expect_used,
+    reason = "HMAC takes a key of any length: new_from_slice cannot fail for it"
+)]
+fn keyed(key: &[u8], msg: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts a key of any length");
+    mac.update(msg);
+    mac
 }
 
 /// Parses JSON, refusing duplicate object keys and unsafe integers.

@@ -8,11 +8,10 @@
 //! The key is 32 random bytes in a 0600 file inside toolgate's protected config root;
 //! what that does and does not defend against is written in docs/fleet.md.
 
+use crate::canonical::{hmac_sha256, hmac_sha256_matches};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
 use rand_core::{OsRng, RngCore};
-use sha2::Sha256;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -33,8 +32,8 @@ pub enum SealError {
     },
 }
 
-/// The key, keyed into HMAC-SHA256 once; its bytes never leave this type.
-pub struct MacKey(Hmac<Sha256>);
+/// The key; its bytes never leave this type.
+pub struct MacKey([u8; KEY_LEN]);
 
 impl std::fmt::Debug for MacKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -46,15 +45,10 @@ impl MacKey {
     /// Reads the key file (a regular file of exactly 32 bytes).
     pub fn load(path: &Path) -> Result<MacKey, SealError> {
         let bytes = crate::regular::read(path, KEY_LEN as u64)?;
-        if bytes.len() != KEY_LEN {
-            return Err(SealError::Format { path: path.into() });
-        }
-        Ok(MacKey::from_bytes(&bytes))
-    }
-
-    /// HMAC-SHA256 keyed with `bytes` (any length is a valid HMAC key).
-    fn from_bytes(bytes: &[u8]) -> MacKey {
-        MacKey(hmac_sha256(bytes))
+        let key: [u8; KEY_LEN] = bytes
+            .try_into()
+            .map_err(|_| SealError::Format { path: path.into() })?;
+        Ok(MacKey(key))
     }
 
     /// Reads the key, creating it first if absent. The file appears whole or not at all
@@ -85,7 +79,7 @@ impl MacKey {
         let linked = written.and_then(|()| std::fs::hard_link(&tmp, path));
         let _ = std::fs::remove_file(&tmp);
         match linked {
-            Ok(()) => Ok(MacKey::from_bytes(&bytes)),
+            Ok(()) => Ok(MacKey(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => MacKey::load(path),
             Err(e) => Err(create(e)),
         }
@@ -94,28 +88,15 @@ impl MacKey {
     /// The tag over `parts` in `domain` (each part length-prefixed, so no two lists of
     /// parts share a message).
     pub fn tag(&self, domain: &str, parts: &[&[u8]]) -> String {
-        let mut mac = self.0.clone();
-        mac.update(&message(domain, parts));
-        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+        URL_SAFE_NO_PAD.encode(hmac_sha256(&self.0, &message(domain, parts)))
     }
 
     /// Whether `tag` is this key's tag over `parts` (compared in constant time).
     pub fn verify(&self, domain: &str, parts: &[&[u8]], tag: &str) -> bool {
-        URL_SAFE_NO_PAD.decode(tag).is_ok_and(|t| {
-            let mut mac = self.0.clone();
-            mac.update(&message(domain, parts));
-            mac.verify_slice(&t).is_ok()
-        })
+        URL_SAFE_NO_PAD
+            .decode(tag)
+            .is_ok_and(|t| hmac_sha256_matches(&self.0, &message(domain, parts), &t))
     }
-}
-
-/// HMAC-SHA256 keyed with `key`.
-#[allow(
-    clippy::expect_used,
-    reason = "HMAC takes a key of any length: new_from_slice cannot fail for it"
-)]
-pub fn hmac_sha256(key: &[u8]) -> Hmac<Sha256> {
-    Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts a key of any length")
 }
 
 fn message(domain: &str, parts: &[&[u8]]) -> Vec<u8> {
@@ -154,30 +135,33 @@ mod tests {
     }
 
     /// Tags written before the MAC moved from ring to the hmac crate stay valid: RFC 4231's
-    /// vectors, and the same tags as ring for keys and messages of every length around
-    /// SHA-256's 64-byte block.
+    /// vector, the same MACs as ring for keys and messages of every length around SHA-256's
+    /// 64-byte block, and the same cache tags under a cache key.
     #[test]
     fn tags_are_rfc_4231_hmac_sha256_as_ring_computes_them() {
-        let mut m = hmac_sha256(b"Jefe");
-        m.update(b"what do ya want for nothing?");
         assert_eq!(
-            crate::canonical::hex(&m.finalize().into_bytes()),
+            crate::canonical::hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         for key_len in [0, 1, 32, 63, 64, 65, 131] {
             for msg_len in [0, 55, 56, 64, 1000] {
                 let key: Vec<u8> = (0..key_len).map(|i| (i * 7 + 1) as u8).collect();
                 let msg: Vec<u8> = (0..msg_len).map(|i| (i * 13 + 5) as u8).collect();
-                let ours = MacKey::from_bytes(&key).tag("d", &[&msg]);
+                let ours = hmac_sha256(&key, &msg);
                 let rk = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
-                let theirs = ring::hmac::sign(&rk, &message("d", &[&msg]));
-                assert_eq!(
-                    ours,
-                    URL_SAFE_NO_PAD.encode(theirs.as_ref()),
-                    "{key_len}/{msg_len}"
-                );
-                assert!(MacKey::from_bytes(&key).verify("d", &[&msg], &ours));
+                let theirs = ring::hmac::sign(&rk, &msg);
+                assert_eq!(ours.as_slice(), theirs.as_ref(), "{key_len}/{msg_len}");
+                assert!(hmac_sha256_matches(&key, &msg, &ours));
+                let mut off = ours;
+                off[31] ^= 1;
+                assert!(!hmac_sha256_matches(&key, &msg, &off));
             }
         }
+        let key = [7u8; KEY_LEN];
+        let rk = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+        let theirs = ring::hmac::sign(&rk, &message("d", &[b"ab", b"c"]));
+        let tag = MacKey(key).tag("d", &[b"ab", b"c"]);
+        assert_eq!(tag, URL_SAFE_NO_PAD.encode(theirs.as_ref()));
+        assert!(MacKey(key).verify("d", &[b"ab", b"c"], &tag));
     }
 }

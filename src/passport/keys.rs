@@ -8,7 +8,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use ed25519_dalek::hazmat::{raw_sign, ExpandedSecretKey};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256, Sha512};
 use std::collections::BTreeMap;
@@ -176,11 +175,7 @@ impl KeyPair {
             problem: "`d` is not 32 base64url bytes".into(),
         })?;
         let stated = decode_b64url_32(&jwk.x);
-        // HMAC takes a key of any length: the `None` arm cannot happen and proves nothing.
-        let tag_key = Hmac::<Sha256>::new_from_slice(&seed).ok();
-        let proven = stated.filter(|x| {
-            bound.is_some_and(|b| tag_key.as_ref().is_some_and(|k| tag_proves(k, b, x)))
-        });
+        let proven = stated.filter(|x| bound.is_some_and(|b| tag_proves(&seed, b, x)));
         let pair = match proven.and_then(|x| VerifyingKey::from_bytes(&x).ok()) {
             Some(public) => KeyPair::from_parts(seed, public),
             None => {
@@ -191,10 +186,9 @@ impl KeyPair {
                         problem: "`x` does not belong to `d`".into(),
                     });
                 }
-                if let (Some(b), Some(k)) = (bound, &tag_key) {
-                    let mut mac = k.clone();
-                    mac.update(&bound_message(pair.public.as_bytes()));
-                    write_private(b, &mac.finalize().into_bytes());
+                if let Some(b) = bound {
+                    let message = bound_message(pair.public.as_bytes());
+                    write_private(b, &crate::canonical::hmac_sha256(&seed, &message));
                 }
                 pair
             }
@@ -219,12 +213,9 @@ impl KeyPair {
 }
 
 /// Whether the file at `bound` holds the tag under `key` (the seed) over `x`.
-fn tag_proves(key: &Hmac<Sha256>, bound: &Path, x: &[u8; 32]) -> bool {
-    crate::regular::read(bound, 256).is_ok_and(|tag| {
-        let mut mac = key.clone();
-        mac.update(&bound_message(x));
-        mac.verify_slice(&tag).is_ok()
-    })
+fn tag_proves(seed: &[u8; 32], bound: &Path, x: &[u8; 32]) -> bool {
+    crate::regular::read(bound, 256)
+        .is_ok_and(|tag| crate::canonical::hmac_sha256_matches(seed, &bound_message(x), &tag))
 }
 
 /// What a binding tag covers: its domain and the public key.
