@@ -308,9 +308,18 @@ pub(crate) fn str_field(v: &Value, key: &str) -> Option<String> {
 }
 
 pub(crate) fn missing(field: &str, host: &str) -> Reason {
+    missing_kind(field, "string", host)
+}
+
+/// `missing` for a field that must hold a JSON object.
+pub(crate) fn missing_object(field: &str, host: &str) -> Reason {
+    missing_kind(field, "object", host)
+}
+
+fn missing_kind(field: &str, kind: &str, host: &str) -> Reason {
     Reason::new(
         ReasonCode::InvalidInput,
-        format!("the {host} hook input has no string field `{field}`"),
+        format!("the {host} hook input has no {kind} field `{field}`"),
     )
 }
 
@@ -330,7 +339,7 @@ pub(crate) fn object_or_json_string(
                 format!("the {host} `{field}` is a string that does not hold a JSON object"),
             )),
         },
-        Some(_) => Err(missing(&format!("{field} (object)"), host)),
+        Some(_) => Err(missing_object(field, host)),
     }
 }
 
@@ -347,7 +356,7 @@ pub(crate) fn tool_call(
     } else {
         match v.get("tool_input") {
             Some(Value::Object(o)) => Value::Object(o.clone()),
-            _ => return Err(missing("tool_input (object)", label)),
+            _ => return Err(missing_object("tool_input", label)),
         }
     };
     Ok(Call {
@@ -362,4 +371,36 @@ pub(crate) fn tool_call(
         policy: None,
         subagent: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A field of the wrong kind is named with the kind it must have.
+    #[test]
+    fn a_tool_input_that_is_no_object_is_named_as_an_object_field() {
+        let no_object = json!({"tool_name": "Bash", "tool_input": "ls"});
+        let r = tool_call(HostKind::ClaudeCode, &no_object, "Claude Code", false)
+            .err()
+            .map(|r| (r.code, r.message));
+        assert_eq!(
+            r,
+            Some((
+                ReasonCode::InvalidInput,
+                "the Claude Code hook input has no object field `tool_input`".to_owned()
+            ))
+        );
+        let r = object_or_json_string(Some(&json!(7)), "tool_input", "Cursor").err();
+        assert_eq!(
+            r.map(|r| r.message),
+            Some("the Cursor hook input has no object field `tool_input`".to_owned())
+        );
+        let r = tool_call(HostKind::ClaudeCode, &json!({}), "Claude Code", false).err();
+        assert_eq!(
+            r.map(|r| r.message),
+            Some("the Claude Code hook input has no string field `tool_name`".to_owned())
+        );
+    }
 }
